@@ -1,0 +1,382 @@
+"""Data sources -> one in-memory tensor per split, plus labels.
+
+Every source (scikit-learn digits, IDX folders such as MNIST and Fashion-MNIST,
+.npy/.npz arrays, folders of image files) ends as a `DataSplits` of two
+`Dataset`s whose images are one (N, C, H, W) tensor: uint8 when the source is
+8-bit (a quarter of the memory of float32; converted per batch), float32 in
+[0, 1] otherwise. Everything is checked here, at the boundary, and every bad
+input raises a one-sentence `DataError` (DESIGN.md rule 8).
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+import zipfile
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .errors import DataError
+
+FASHION_MNIST_DIR = "/usr/share/datasets/fashion-mnist"
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp")
+ACCEPTED = ("digits, fashion-mnist, mnist (with a data directory), a folder of IDX files, "
+            "a folder of images (flat or one subfolder per class), or a .npy/.npz file")
+# gzip and the file system report damage through any of these; all mean "bad file".
+_READ_ERRORS = (EOFError, gzip.BadGzipFile, zlib.error, OSError)
+
+
+@dataclass
+class Dataset:
+    """One split: images (N, C, H, W) uint8 or float32 in [0, 1], labels (N,) int64 or None."""
+
+    images: torch.Tensor
+    labels: torch.Tensor | None
+    name: str
+
+    def __post_init__(self) -> None:
+        if self.images.ndim != 4 or self.images.dtype not in (torch.uint8, torch.float32):
+            raise DataError(f"dataset {self.name} images must be one (N, C, H, W) uint8 or float32 tensor, "
+                            f"got shape {tuple(self.images.shape)} and dtype {self.images.dtype}; convert them first.")
+        if self.labels is not None and tuple(self.labels.shape) != (self.images.shape[0],):
+            raise DataError(f"dataset {self.name} has {self.images.shape[0]} images but labels of shape "
+                            f"{tuple(self.labels.shape)}; give one label per image or none.")
+
+    def __len__(self) -> int:
+        return self.images.shape[0]
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        """(C, H, W) of one image."""
+        c, h, w = self.images.shape[1:]
+        return int(c), int(h), int(w)
+
+    def to(self, device) -> Dataset:
+        labels = None if self.labels is None else self.labels.to(device)
+        return Dataset(self.images.to(device), labels, self.name)
+
+    def batch(self, index: torch.Tensor | slice) -> torch.Tensor:
+        """float32 images in [0, 1] for the rows `index` picks, (B, C, H, W), on the images' device."""
+        x = self.images[index]
+        if x.dtype == torch.uint8:
+            return x.float().div_(255)
+        # Already float32: a slice would be a view, and a model corrupting its input in place
+        # (denoising) would then change the dataset itself; an index tensor copies anyway.
+        return x.clone() if isinstance(index, slice) else x
+
+
+@dataclass
+class DataSplits:
+    """The train and test splits of one source, with the canonical name of that source."""
+
+    train: Dataset
+    test: Dataset
+    source: str
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        return self.train.shape
+
+    @property
+    def num_classes(self) -> int | None:
+        """max label + 1 over both splits; None when neither split has labels."""
+        tops = [int(d.labels.max()) for d in (self.train, self.test) if d.labels is not None and len(d)]
+        return max(tops) + 1 if tops else None
+
+
+def load_data(source: str, data_dir: str | None = None, *, test_fraction: float = 0.2,
+              split_seed: int = 0) -> DataSplits:
+    """Load `source` into memory as train/test splits.
+
+    Sources with an official split (IDX folders, npz with x_test) keep it; the rest are split
+    by a permutation seeded with `split_seed` alone, so the split never depends on a training seed.
+    data_dir: the IDX folder for fashion-mnist (default FASHION_MNIST_DIR) and mnist (required).
+    """
+    if not isinstance(source, (str, os.PathLike)) or not str(source).strip():
+        raise DataError(f"data source {source!r} is not a name or path; use {ACCEPTED}.")
+    if isinstance(test_fraction, bool) or not isinstance(test_fraction, (int, float)) or not 0 < test_fraction < 1:
+        raise DataError(f"test_fraction must be a number strictly between 0 and 1, got {test_fraction!r}; "
+                        "use e.g. 0.2.")
+    if isinstance(split_seed, bool) or not isinstance(split_seed, int) or split_seed < 0:
+        raise DataError(f"split_seed must be a non-negative integer, got {split_seed!r}; use e.g. 0.")
+    split = (float(test_fraction), split_seed)
+    name = str(source)
+    if name == "digits":
+        return _load_digits(split)
+    if name == "fashion-mnist":
+        return _load_idx_dir(Path(data_dir or FASHION_MNIST_DIR), name, name)
+    if name == "mnist":
+        if data_dir is None:
+            raise DataError("mnist has no default folder; pass --data-dir (data_dir=...) naming a folder "
+                            "with train-images-idx3-ubyte.gz and the other MNIST IDX files.")
+        return _load_idx_dir(Path(data_dir), name, name)
+    path = Path(name).expanduser()
+    if not path.exists():
+        raise DataError(f"data source {name!r} is not a known name and no such file or folder exists; use {ACCEPTED}.")
+    if path.is_file() and path.suffix.lower() == ".npy":
+        return _load_npy(path, name, split)
+    if path.is_file() and path.suffix.lower() == ".npz":
+        return _load_npz(path, name, split)
+    if path.is_dir():
+        if _find_idx(path, "train", "images") is not None:
+            return _load_idx_dir(path, name, path.name)
+        return _load_image_folder(path, name, split)
+    raise DataError(f"{path} is neither a .npy/.npz file nor a folder; use {ACCEPTED}.")
+
+
+# --- splitting ---------------------------------------------------------------------------------
+
+
+def _seeded_split(images: torch.Tensor, labels: torch.Tensor | None, source: str, tag: str,
+                  split: tuple[float, int]) -> DataSplits:
+    """Split (N, C, H, W) images into train/test by a permutation seeded only by split_seed.
+
+    Both splits keep the permuted order, so the first test images mix classes even when the
+    source was sorted by class (image subfolders), which makes preview grids representative."""
+    test_fraction, seed = split
+    n = images.shape[0]
+    if n < 2:
+        raise DataError(f"{source} holds {n} image(s), too few to split into train and test; add more images.")
+    n_test = min(max(round(n * test_fraction), 1), n - 1)
+    perm = torch.from_numpy(np.random.default_rng(seed).permutation(n))
+    test_idx, train_idx = perm[:n_test], perm[n_test:]
+    pick = (lambda idx: None) if labels is None else (lambda idx: labels[idx])
+    return DataSplits(Dataset(images[train_idx], pick(train_idx), f"{tag}/train"),
+                      Dataset(images[test_idx], pick(test_idx), f"{tag}/test"), source)
+
+
+def _load_digits(split: tuple[float, int]) -> DataSplits:
+    from sklearn.datasets import load_digits  # imported here: scikit-learn is slow to import
+
+    bunch = load_digits()
+    images = torch.from_numpy(bunch.images.astype(np.float32) / 16).unsqueeze(1)  # (1797, 1, 8, 8), 0..16 -> [0, 1]
+    labels = torch.from_numpy(bunch.target.astype(np.int64))
+    return _seeded_split(images, labels, "digits", "digits", split)
+
+
+# --- IDX (MNIST layout) ------------------------------------------------------------------------
+
+
+def _find_idx(folder: Path, split: str, kind: str) -> Path | None:
+    """The IDX file for split ('train'/'t10k') and kind ('images'/'labels'), plain or gzipped."""
+    dims = 3 if kind == "images" else 1
+    for stem in (f"{split}-{kind}-idx{dims}-ubyte", f"{split}-{kind}.idx{dims}-ubyte"):
+        for suffix in ("", ".gz"):
+            if (folder / (stem + suffix)).is_file():
+                return folder / (stem + suffix)
+    return None
+
+
+def _read_bytes(path: Path) -> bytes:
+    try:
+        if path.suffix == ".gz":
+            with gzip.open(path, "rb") as f:
+                return f.read()
+        return path.read_bytes()
+    except _READ_ERRORS as e:
+        raise DataError(f"{path} could not be read ({_one_line(e)}), so it is truncated or corrupt; "
+                        "re-download or reinstall it.") from None
+
+
+def _parse_idx(data: bytes, path: Path, ndim: int) -> np.ndarray:
+    """Decode an IDX file: 0x00 0x00, dtype byte, ndim byte, ndim big-endian uint32 dims, then data."""
+    if len(data) < 4 or data[0] != 0 or data[1] != 0:
+        magic = "0x" + data[:4].hex() if data else "nothing (empty file)"
+        raise DataError(f"{path} is not an IDX file (magic number {magic}, expected 0x0000080{ndim}); "
+                        "check the file or re-download it.")
+    if data[2] != 0x08:
+        raise DataError(f"{path} holds IDX data type 0x{data[2]:02x} but only unsigned bytes (0x08) are supported; "
+                        "convert it to 8-bit or save it as a .npz file.")
+    if data[3] != ndim:
+        raise DataError(f"{path} has {data[3]} dimensions but {'images need 3' if ndim == 3 else 'labels need 1'}; "
+                        "check that the images and labels files are not swapped.")
+    start = 4 + 4 * ndim
+    if len(data) < start:
+        raise DataError(f"{path} ends inside its IDX header, so it is truncated; re-download or reinstall it.")
+    dims = tuple(int(d) for d in np.frombuffer(data, ">u4", ndim, 4))
+    count = int(np.prod(dims))
+    if len(data) - start != count:
+        raise DataError(f"{path} holds {len(data) - start} data bytes but its header {dims} needs {count}, "
+                        "so it is truncated or corrupt; re-download or reinstall it.")
+    # frombuffer views immutable bytes; copy so torch gets a writable array it may own.
+    return np.frombuffer(data, np.uint8, count, start).reshape(dims).copy()
+
+
+def _load_idx_dir(folder: Path, source: str, tag: str) -> DataSplits:
+    hint = ("install it with `apt-get install dataset-fashion-mnist` (as root) or pass --data-dir"
+            if source == "fashion-mnist" else "pass --data-dir naming the folder that holds the IDX files")
+    if not folder.is_dir():
+        raise DataError(f"{source} data was not found: {folder} does not exist or is not a folder; {hint}.")
+    splits = []
+    for split, label in (("train", "train"), ("t10k", "test")):
+        images_path = _find_idx(folder, split, "images")
+        if images_path is None:
+            raise DataError(f"{source} data was not found: {folder} has no {split}-images-idx3-ubyte[.gz]; {hint}.")
+        images = torch.from_numpy(_parse_idx(_read_bytes(images_path), images_path, 3)).unsqueeze(1)  # (N, 1, H, W)
+        _check_not_empty(images.shape[0], images_path)
+        labels_path, labels = _find_idx(folder, split, "labels"), None
+        if labels_path is not None:
+            labels = torch.from_numpy(_parse_idx(_read_bytes(labels_path), labels_path, 1).astype(np.int64))
+            _check_counts(images.shape[0], images_path, labels.shape[0], labels_path)
+        splits.append(Dataset(images, labels, f"{tag}/{label}"))
+    if splits[0].shape != splits[1].shape:
+        raise DataError(f"{folder} has train images of shape {splits[0].shape} but test images of shape "
+                        f"{splits[1].shape}; both splits must come from the same dataset.")
+    return DataSplits(splits[0], splits[1], source)
+
+
+# --- .npy / .npz -------------------------------------------------------------------------------
+
+
+def _load_npy(path: Path, source: str, split: tuple[float, int]) -> DataSplits:
+    try:
+        with open(path, "rb") as f:  # our own handle: np.load leaks its own when the file is corrupt
+            array = np.load(f, allow_pickle=False)
+    except (ValueError, zipfile.BadZipFile, *_READ_ERRORS) as e:
+        raise DataError(f"{path} could not be read as a NumPy array ({_one_line(e)}); "
+                        "save it again with numpy.save (no object arrays).") from None
+    return _seeded_split(_images_from_array(array, path, "the array"), None, source, path.name, split)
+
+
+def _load_npz(path: Path, source: str, split: tuple[float, int]) -> DataSplits:
+    try:
+        with open(path, "rb") as f, np.load(f, allow_pickle=False) as archive:
+            arrays = {key: archive[key] for key in archive.files}  # read all while the file is open
+    except (ValueError, zipfile.BadZipFile, *_READ_ERRORS) as e:
+        raise DataError(f"{path} could not be read as a NumPy .npz archive ({_one_line(e)}); "
+                        "save it again with numpy.savez (no object arrays).") from None
+    if "x_train" in arrays:
+        train = _dataset_from_arrays(arrays, "x_train", "y_train", path, f"{path.name}/train")
+        if "x_test" not in arrays:
+            return _seeded_split(train.images, train.labels, source, path.name, split)
+        test = _dataset_from_arrays(arrays, "x_test", "y_test", path, f"{path.name}/test")
+        if train.shape != test.shape:
+            raise DataError(f"{path} has x_train images of shape {train.shape} but x_test images of shape "
+                            f"{test.shape}; both splits must have the same image shape.")
+        return DataSplits(train, test, source)
+    if "images" in arrays:
+        data = _dataset_from_arrays(arrays, "images", "labels", path, path.name)
+        return _seeded_split(data.images, data.labels, source, path.name, split)
+    raise DataError(f"{path} has keys {sorted(arrays)} but expected x_train (with optional y_train, x_test, "
+                    "y_test) or images (with optional labels); save the arrays under those names.")
+
+
+def _dataset_from_arrays(arrays: dict, x_key: str, y_key: str, path: Path, name: str) -> Dataset:
+    images = _images_from_array(arrays[x_key], path, f"array {x_key}")
+    labels = None
+    if y_key in arrays:
+        y = arrays[y_key]
+        if y.ndim != 1 or y.dtype.kind not in "iu" or (y.size and y.min() < 0):
+            raise DataError(f"{path} array {y_key} must be one non-negative integer label per image, got "
+                            f"dtype {y.dtype} and shape {y.shape}; store labels as a 1-D integer array.")
+        _check_counts(images.shape[0], f"{path} array {x_key}", y.shape[0], f"array {y_key}")
+        labels = torch.from_numpy(y.astype(np.int64))
+    return Dataset(images, labels, name)
+
+
+def _images_from_array(a: np.ndarray, path: Path, what: str) -> torch.Tensor:
+    """(N, H, W), (N, C, H, W) or (N, H, W, C) with C in {1, 3} -> (N, C, H, W); NCHW wins ties."""
+    if a.dtype.kind not in "buif":
+        raise DataError(f"{path} {what} holds {a.dtype} values, not numbers; "
+                        "store images as uint8 or floats in [0, 1].")
+    if a.ndim == 3:
+        a = a[:, None]
+    elif a.ndim == 4 and a.shape[1] not in (1, 3) and a.shape[3] in (1, 3):
+        a = a.transpose(0, 3, 1, 2)
+    elif a.ndim != 4 or a.shape[1] not in (1, 3):
+        raise DataError(f"{path} {what} has shape {a.shape}; expected (N, H, W), (N, C, H, W) or (N, H, W, C) "
+                        "with C = 1 or 3, so reshape it.")
+    _check_not_empty(a.shape[0], f"{path} {what}")
+    if a.dtype == np.uint8:
+        return torch.from_numpy(np.ascontiguousarray(a))
+    # NaN fails both comparisons, so it is counted as bad along with +-inf and out-of-range values.
+    bad = int(a.size - np.count_nonzero((a >= 0) & (a <= 1)))
+    if bad:
+        raise DataError(f"{path} {what} has {bad} values that are NaN, infinite or outside [0, 1]; "
+                        "store 8-bit images as uint8 or scale float images into [0, 1].")
+    return torch.from_numpy(np.ascontiguousarray(a, dtype=np.float32))
+
+
+# --- folders of image files --------------------------------------------------------------------
+
+
+def _image_files(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.iterdir()
+                  if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in IMAGE_SUFFIXES)
+
+
+def _load_image_folder(folder: Path, source: str, split: tuple[float, int]) -> DataSplits:
+    """Flat folder (no labels) or one subfolder per class (label = index among sorted subfolders)."""
+    flat = _image_files(folder)
+    classes = [d for d in sorted(folder.iterdir()) if d.is_dir() and not d.name.startswith(".") and _image_files(d)]
+    if flat and classes:
+        raise DataError(f"{folder} mixes image files with class subfolders ({classes[0].name}, ...); "
+                        "move the loose images into a class subfolder or elsewhere.")
+    if classes:
+        per_class = [_image_files(d) for d in classes]
+        files = [f for fs in per_class for f in fs]
+        labels = torch.cat([torch.full((len(fs),), k, dtype=torch.int64) for k, fs in enumerate(per_class)])
+    else:
+        files, labels = flat, None
+    if not files:
+        raise DataError(f"{folder} holds no IDX files and no images ({', '.join(IMAGE_SUFFIXES)}); "
+                        f"point the data source at a folder that does, or use {ACCEPTED}.")
+    return _seeded_split(_read_images(files), labels, source, folder.name, split)
+
+
+def _read_images(files: list[Path]) -> torch.Tensor:
+    """Decode files into one uint8 tensor: (N, 1, H, W) if every image is grey, else (N, 3, H, W)."""
+    from PIL import Image  # imported here: only image folders need Pillow
+
+    out: np.ndarray | None = None  # (N, 3, H, W), filled in place; grey images are copied to all channels
+    all_grey = True
+    for i, path in enumerate(files):
+        try:
+            with Image.open(path) as im:
+                im.load()
+                mode, size = im.mode, im.size
+                if mode in ("I", "F") or mode.startswith("I;"):
+                    raise DataError(f"{path} is a {mode} (16/32-bit) image but only 8-bit images are supported; "
+                                    "convert it to 8-bit.")
+                grey = mode in ("1", "L", "LA")
+                pixels = np.asarray(im.convert("L" if grey else "RGB"))  # (H, W) or (H, W, 3)
+        except (Image.DecompressionBombError, SyntaxError, ValueError, *_READ_ERRORS) as e:
+            raise DataError(f"{path} could not be read as an image ({_one_line(e)}); "
+                            "replace or remove the file.") from None
+        if out is None:
+            first, first_size = path, size
+            out = np.empty((len(files), 3, size[1], size[0]), dtype=np.uint8)
+        elif size != first_size:
+            raise DataError(f"{path} is {size[0]}x{size[1]} but {first} is {first_size[0]}x{first_size[1]}; "
+                            "resize all images to one size.")
+        if not grey:
+            # Palette and RGB images whose channels agree are grey in content, so they stay C = 1.
+            grey = bool((pixels[..., 0] == pixels[..., 1]).all() and (pixels[..., 1] == pixels[..., 2]).all())
+            pixels = pixels.transpose(2, 0, 1)
+        out[i] = pixels
+        all_grey &= grey
+    images = torch.from_numpy(out)
+    return images[:, :1].contiguous() if all_grey else images
+
+
+# --- shared checks -----------------------------------------------------------------------------
+
+
+def _check_not_empty(n: int, where) -> None:
+    if n == 0:
+        raise DataError(f"{where} holds zero images; use a data source with at least one image.")
+
+
+def _check_counts(n_images: int, images_where, n_labels: int, labels_where) -> None:
+    if n_images != n_labels:
+        raise DataError(f"{images_where} holds {n_images} images but {labels_where} holds {n_labels} labels; "
+                        "use matching images and labels.")
+
+
+def _one_line(error: BaseException) -> str:
+    """An exception's message squeezed onto one line, so our errors stay one sentence."""
+    return " ".join(str(error).split()) or type(error).__name__
