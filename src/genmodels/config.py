@@ -1,0 +1,164 @@
+"""Typed configs, validated once at the boundary and saved as JSON in the run directory.
+
+A run is described entirely by a `RunConfig`: which family, its model config,
+the data source and the training settings. Any command rebuilds the model from
+`RUN/config.json` alone (DESIGN.md rule 5).
+"""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from .errors import ConfigError
+
+
+class _Strict(BaseModel):
+    # Unknown keys are errors, not silently ignored: a typo must not train the wrong model.
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class DataConfig(_Strict):
+    source: str = "digits"  # digits | fashion-mnist | mnist | path to an IDX folder, .npy/.npz or image folder
+    data_dir: str | None = None  # folder of IDX files for fashion-mnist / mnist
+
+
+class TrainConfig(_Strict):
+    epochs: int = Field(20, ge=1)
+    batch_size: int = Field(100, ge=1)
+    lr: float = Field(1e-3, gt=0)  # Adam learning rate
+    betas: tuple[float, float] = (0.9, 0.999)  # Adam betas
+    seed: int = 0  # seeds weights, batch order and every sample drawn in training
+    device: str = "cpu"  # cpu | cuda | cuda:N | auto
+    threads: int | None = Field(None, ge=1)  # torch intra-op threads; None keeps torch's default (one per core)
+    log_every: int = Field(50, ge=1)  # steps between logged records (one host sync each)
+    eval_batch_size: int = Field(1000, ge=1)
+
+    @model_validator(mode="after")
+    def _check_betas(self) -> "TrainConfig":
+        if not all(0.0 <= b < 1.0 for b in self.betas):
+            raise ValueError(f"Adam betas must lie in [0, 1), got {self.betas}")
+        return self
+
+
+class VAEConfig(_Strict):
+    """Variational autoencoder (Kingma & Welling 2013)."""
+
+    arch: Literal["mlp", "conv"] = "mlp"
+    latent_dim: int = Field(16, ge=1)
+    hidden: list[int] = Field(default_factory=lambda: [512])  # MLP hidden widths, input side first
+    channels: list[int] = Field(default_factory=lambda: [32, 64])  # conv channels, input side first
+    likelihood: Literal["bernoulli", "gaussian"] = "bernoulli"  # p(x|z)
+    binarize: bool = False  # dynamic binarisation: x ~ Bernoulli(pixel) afresh each batch (bernoulli only)
+    gaussian_std: float = Field(1.0, gt=0)  # fixed std of p(x|z) for the gaussian likelihood (initial if learned)
+    learn_std: bool = False  # learn one std per pixel instead of the fixed value
+    beta: float = Field(1.0, ge=0)  # weight of the KL term (beta-VAE, Higgins et al. 2017); 1 is the ELBO
+
+    @model_validator(mode="after")
+    def _check(self) -> "VAEConfig":
+        if any(h < 1 for h in self.hidden) or any(c < 1 for c in self.channels):
+            raise ValueError("hidden widths and channels must be positive integers")
+        if self.arch == "conv" and not self.channels:
+            raise ValueError("a conv network needs at least one entry in channels")
+        if self.binarize and self.likelihood != "bernoulli":
+            raise ValueError("binarize applies to the bernoulli likelihood only")
+        return self
+
+
+# family name -> its model config; the model classes register in genmodels.models.
+MODEL_CONFIGS: dict[str, type[BaseModel]] = {"vae": VAEConfig}
+
+
+class RunConfig(_Strict):
+    family: str
+    model: Any
+    data: DataConfig = Field(default_factory=DataConfig)
+    train: TrainConfig = Field(default_factory=TrainConfig)
+    shape: tuple[int, int, int] | None = None  # (C, H, W) of the data, filled in when training starts
+    version: str = "1"  # run directory format
+
+    @model_validator(mode="before")
+    @classmethod
+    def _model_for_family(cls, values: Any) -> Any:
+        if isinstance(values, dict):
+            family = values.get("family")
+            if family not in MODEL_CONFIGS:
+                raise ValueError(f"unknown model family {family!r}; known: {', '.join(MODEL_CONFIGS)}")
+            model = values.get("model") or {}
+            if isinstance(model, dict):
+                values = {**values, "model": MODEL_CONFIGS[family].model_validate(model)}
+        return values
+
+    def to_json(self) -> str:
+        return json.dumps(self.model_dump(mode="json"), indent=2)
+
+
+def _one_sentence(err: ValidationError, where: str, prefix: tuple = ()) -> str:
+    items = []
+    for e in err.errors():
+        loc = ".".join(str(p) for p in (*prefix, *e["loc"])) or "config"
+        msg = e["msg"].removeprefix("Value error, ")
+        items.append(f"{loc} ({msg})" if "input" not in e else f"{loc} = {e['input']!r} ({msg})")
+    return f"Bad config in {where}: {'; '.join(items)}; fix these values and run again."
+
+
+def build_run_config(values: dict[str, Any], where: str = "the given settings") -> RunConfig:
+    """Validate a nested dict {family, model, data, train} into a RunConfig, or raise ConfigError."""
+    family, model = values.get("family"), values.get("model") or {}
+    if family in MODEL_CONFIGS and isinstance(model, dict):
+        try:  # validated on its own first, so its errors are located as model.<key>
+            values = {**values, "model": MODEL_CONFIGS[family].model_validate(model)}
+        except ValidationError as err:
+            raise ConfigError(_one_sentence(err, where, ("model",))) from None
+    try:
+        return RunConfig.model_validate(values)
+    except ValidationError as err:
+        raise ConfigError(_one_sentence(err, where)) from None
+
+
+def read_toml(path: str | Path) -> dict[str, Any]:
+    """A TOML config file with optional [model], [data] and [train] tables."""
+    path = Path(path)
+    try:
+        values = tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"Config file {path} does not exist; check the path given to --config.") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
+        raise ConfigError(f"Config file {path} is not valid TOML ({err}); fix its syntax.") from None
+    unknown = set(values) - {"family", "model", "data", "train"}
+    if unknown:
+        raise ConfigError(
+            f"Config file {path} has unknown tables {sorted(unknown)}; use only [model], [data] and [train]."
+        )
+    return values
+
+
+def load_run_config(path: str | Path) -> RunConfig:
+    """Read RUN/config.json."""
+    path = Path(path)
+    try:
+        values = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"{path} does not exist; is {path.parent} a genmodels run directory?") from None
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise ConfigError(f"{path} is not valid JSON; the run directory is damaged, retrain it.") from None
+    if not isinstance(values, dict):
+        raise ConfigError(f"{path} does not hold a JSON object; the run directory is damaged, retrain it.")
+    return build_run_config(values, where=str(path))
+
+
+def merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    """Nested dict merge: values in override win; None in override means 'not given'."""
+    out = dict(base)
+    for key, value in override.items():
+        if value is None:
+            continue
+        if isinstance(value, dict):
+            out[key] = merge(out.get(key) if isinstance(out.get(key), dict) else {}, value)
+        else:
+            out[key] = value
+    return out

@@ -1,0 +1,133 @@
+"""Variational autoencoder (Kingma & Welling 2013, "Auto-Encoding Variational Bayes").
+
+q(z|x) = N(mu(x), diag(sigma(x)^2)), p(z) = N(0, I), p(x|z) Bernoulli (logits)
+or Gaussian (fixed or learned std). The loss is the negative ELBO in nats per
+image: summed over pixels and latent dimensions, averaged over the batch.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from .. import losses
+from ..config import VAEConfig
+from ..nn import build_decoder, build_encoder
+from .base import GenerativeModel, StepOutput
+
+# Elements of decoder output allowed at once when evaluating the importance-weighted bound.
+_IW_CHUNK_ELEMENTS = 1 << 24
+
+
+class VAE(GenerativeModel):
+    family = "vae"
+
+    def __init__(self, config: VAEConfig, shape: tuple[int, int, int]):
+        super().__init__(config, shape)
+        c = config
+        self.encoder, feat = build_encoder(c.arch, self.shape, c.hidden, c.channels)
+        self.mu_head = nn.Linear(feat, c.latent_dim)
+        self.logvar_head = nn.Linear(feat, c.latent_dim)
+        self.decoder = build_decoder(c.arch, self.shape, c.hidden, c.channels, c.latent_dim)
+        if c.likelihood == "gaussian":
+            log_std = torch.full(self.shape, math.log(c.gaussian_std))
+            if c.learn_std:
+                self.log_std = nn.Parameter(log_std)
+            else:
+                self.register_buffer("log_std", log_std, persistent=False)
+
+    @property
+    def latent_dim(self) -> int:
+        return self.config.latent_dim
+
+    # -- the model --------------------------------------------------------------
+    def posterior(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """q(z|x): mean and log-variance, each (B, D)."""
+        h = self.encoder(x)
+        return self.mu_head(h), self.logvar_head(h)
+
+    def log_likelihood(self, x: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+        """log p(x|z) per image (B,), from decoder output (B, C, H, W)."""
+        if self.config.likelihood == "bernoulli":
+            return losses.bernoulli_log_likelihood(out, x)
+        # Gaussian mean squashed into the image range [0, 1].
+        return losses.gaussian_log_likelihood(x, torch.sigmoid(out), self.log_std)
+
+    def _prepare(self, x: torch.Tensor) -> torch.Tensor:
+        # Dynamic binarisation: a fresh Bernoulli draw of every training image each time it is seen.
+        return torch.bernoulli(x) if self.config.binarize and self.training else x
+
+    def eval_input(self, x: torch.Tensor) -> torch.Tensor:
+        # Binarised models are evaluated on binary data; the caller seeds the draw so it is fixed.
+        return torch.bernoulli(x) if self.config.binarize else x
+
+    def forward(self, x: torch.Tensor) -> StepOutput:
+        x = self._prepare(x)
+        mu, logvar = self.posterior(x)
+        # Reparameterisation (Kingma & Welling 2013, eq. 10): z = mu + sigma * eps, eps ~ N(0, I).
+        z = mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)
+        rec = -self.log_likelihood(x, self.decoder(z))  # -log p(x|z), one-sample estimate (eq. 10)
+        kl = losses.gaussian_kl_standard(mu, logvar)  # KL(q(z|x) || p(z)), analytic (Appendix B)
+        rec, kl = rec.mean(), kl.mean()
+        loss = rec + self.config.beta * kl  # negative ELBO (eq. 10) when beta = 1
+        nelbo = (rec + kl).detach()
+        return StepOutput(loss, {"loss": loss.detach(), "rec": rec.detach(), "kl": kl.detach(), "nelbo": nelbo})
+
+    # -- capabilities -------------------------------------------------------------
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        """The posterior mean, (B, D): the code used for plots and probes."""
+        return self.posterior(x)[0]
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        """The mean image E[x|z] in [0, 1], (B, C, H, W)."""
+        return torch.sigmoid(self.decoder(z))
+
+    def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        dev = next(self.parameters()).device
+        z = torch.randn(n, self.latent_dim, generator=generator, device=dev)
+        return self.decode(z)
+
+    # -- evaluation -----------------------------------------------------------------
+    def log_weights(self, x: torch.Tensor, k: int) -> torch.Tensor:
+        """log p(x, z_k) - log q(z_k|x) for k posterior samples per image: (k, B)."""
+        b = x.shape[0]
+        mu, logvar = self.posterior(x)
+        z = mu + torch.exp(0.5 * logvar) * torch.randn(k, *mu.shape, device=mu.device)  # (k, B, D)
+        out = self.decoder(z.reshape(k * b, -1))
+        xk = x.unsqueeze(0).expand(k, *x.shape).reshape(k * b, *x.shape[1:])
+        log_px_z = self.log_likelihood(xk, out).view(k, b)
+        return log_px_z + losses.log_standard_normal(z) - losses.log_normal_diag(z, mu, logvar)
+
+    def importance_weighted_bound(self, x: torch.Tensor, k: int) -> torch.Tensor:
+        """log p(x) >= log (1/K) sum_k p(x, z_k) / q(z_k|x), z_k ~ q(z|x) (Burda et al. 2015, eq. 8): (B,).
+
+        Vectorised over K, chunked so that at most _IW_CHUNK_ELEMENTS decoder outputs live at once."""
+        per_sample = x.shape[0] * math.prod(self.shape) * 2
+        chunk = max(1, _IW_CHUNK_ELEMENTS // per_sample)
+        parts = [self.log_weights(x, min(chunk, k - i)) for i in range(0, k, chunk)]
+        return torch.logsumexp(torch.cat(parts, 0), 0) - math.log(k)
+
+    def elbo(self, x: torch.Tensor) -> torch.Tensor:
+        """The evidence lower bound per image (B,), one-sample reconstruction term, analytic KL."""
+        mu, logvar = self.posterior(x)
+        z = mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)
+        return self.log_likelihood(x, self.decoder(z)) - losses.gaussian_kl_standard(mu, logvar)
+
+    @torch.inference_mode()
+    def evaluate(self, x: torch.Tensor, importance_samples: int = 1000, batch_size: int = 100, **_) -> dict[str, float]:
+        """Test ELBO and importance-weighted log-likelihood, nats per image (higher is better)."""
+        elbo, iw = [], []
+        for i in range(0, x.shape[0], batch_size):
+            xb = x[i : i + batch_size]
+            elbo.append(self.elbo(xb))
+            iw.append(self.importance_weighted_bound(xb, importance_samples))
+        elbo_t, iw_t = torch.cat(elbo), torch.cat(iw)
+        n = elbo_t.numel()
+        return {
+            "elbo": elbo_t.mean().item(),
+            "log_likelihood_iw": iw_t.mean().item(),
+            "log_likelihood_iw_stderr": (iw_t.std() / math.sqrt(n)).item() if n > 1 else 0.0,
+            "importance_samples": importance_samples,
+        }

@@ -1,0 +1,90 @@
+"""Building blocks shared by every family: MLPs and convolutional encoders/decoders.
+
+Encoders map images (B, C, H, W) to flat features (B, F); decoders map codes
+(B, D) to image-shaped pre-activations (B, C, H, W). Every family builds its
+networks from these, so an architecture change lands everywhere at once.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+
+def mlp(sizes: list[int], activation: type[nn.Module] = nn.ReLU, final: nn.Module | None = None) -> nn.Sequential:
+    """Linear layers sizes[0] -> ... -> sizes[-1], `activation` between them, `final` after the last."""
+    layers: list[nn.Module] = []
+    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
+        layers.append(nn.Linear(a, b))
+        if i < len(sizes) - 2:
+            layers.append(activation())
+    if final is not None:
+        layers.append(final)
+    return nn.Sequential(*layers)
+
+
+def _halve(size: int) -> int:
+    # Conv2d(kernel 4, stride 2, padding 1) maps a side s to floor(s / 2).
+    return (size + 2 - 4) // 2 + 1
+
+
+class ConvEncoder(nn.Module):
+    """Strided 4x4 convolutions, each halving the image side: (B, C, H, W) -> (B, F)."""
+
+    def __init__(self, shape: tuple[int, int, int], channels: list[int]):
+        super().__init__()
+        c, h, w = shape
+        self.sizes = [(h, w)]  # spatial size before each layer, kept for the mirrored decoder
+        layers: list[nn.Module] = []
+        for out in channels:
+            if min(h, w) < 2:
+                raise ValueError(f"image side too small for {len(channels)} stride-2 convolutions")
+            layers += [nn.Conv2d(c, out, 4, 2, 1), nn.ReLU()]
+            c, h, w = out, _halve(h), _halve(w)
+            self.sizes.append((h, w))
+        self.net = nn.Sequential(*layers, nn.Flatten())
+        self.out_features = c * h * w
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+
+class ConvDecoder(nn.Module):
+    """The mirror of ConvEncoder: (B, D) -> linear -> transposed convs -> (B, C, H, W) pre-activation."""
+
+    def __init__(self, shape: tuple[int, int, int], channels: list[int], latent_dim: int):
+        super().__init__()
+        sizes = ConvEncoder(shape, channels).sizes
+        self.start = (channels[-1], *sizes[-1])
+        self.fc = nn.Sequential(nn.Linear(latent_dim, math.prod(self.start)), nn.ReLU())
+        outs = list(reversed(channels[:-1])) + [shape[0]]
+        ins = list(reversed(channels))
+        self.ups = nn.ModuleList(nn.ConvTranspose2d(i, o, 4, 2, 1) for i, o in zip(ins, outs))
+        self.out_sizes = list(reversed(sizes[:-1]))  # exact side after each up-convolution (odd sides too)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        h = self.fc(z).view(-1, *self.start)
+        for i, (up, size) in enumerate(zip(self.ups, self.out_sizes)):
+            h = up(h, output_size=size)
+            if i < len(self.ups) - 1:
+                h = torch.relu(h)
+        return h
+
+
+def build_encoder(arch: str, shape: tuple[int, int, int], hidden: list[int], channels: list[int]) -> tuple[nn.Module, int]:
+    """An encoder body and its flat feature size; the family adds its own heads on top."""
+    if arch == "conv":
+        enc = ConvEncoder(shape, channels)
+        return enc, enc.out_features
+    d = math.prod(shape)
+    body = nn.Sequential(nn.Flatten(), mlp([d, *hidden]), nn.ReLU()) if hidden else nn.Flatten()
+    return body, (hidden[-1] if hidden else d)
+
+
+def build_decoder(arch: str, shape: tuple[int, int, int], hidden: list[int], channels: list[int], latent_dim: int) -> nn.Module:
+    """A decoder from codes (B, latent_dim) to image-shaped pre-activations (B, C, H, W)."""
+    if arch == "conv":
+        return ConvDecoder(shape, channels, latent_dim)
+    return nn.Sequential(mlp([latent_dim, *reversed(hidden), math.prod(shape)]), nn.Unflatten(1, shape))
