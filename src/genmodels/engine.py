@@ -1,0 +1,233 @@
+"""The one training loop for every family (DESIGN.md rule 2).
+
+Per epoch: a seeded permutation of the in-memory training tensor, batches as
+index slices, `model.train_step` on each, metrics accumulated as tensors and
+read back once per logging interval; then evaluation on the held-out split,
+an atomic checkpoint, the loss curve and a sample grid.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from tqdm.auto import tqdm
+
+from . import checkpoint as ckpt
+from .config import RunConfig
+from .data import DataSplits, Dataset, load_data
+from .errors import GenmodelsError
+from .models import GenerativeModel, build_model
+from .report.images import save_grid
+from .report.plots import plot_loss_curve
+
+
+class TrainingError(GenmodelsError):
+    """Training cannot go on (a loss became NaN or infinite)."""
+
+
+@dataclass
+class StepContext:
+    """What a model's train_step may use: its (possibly wrapped) forward and the optimisers."""
+
+    module: torch.nn.Module
+    optimizers: dict[str, torch.optim.Optimizer]
+
+    def forward(self, x: torch.Tensor):
+        return self.module(x)
+
+    def step(self, loss: torch.Tensor, name: str = "main") -> None:
+        opt = self.optimizers[name]
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+
+@dataclass
+class TrainResult:
+    model: GenerativeModel
+    run_dir: Path
+    history: list[dict] = field(default_factory=list)
+    epoch_seconds: list[float] = field(default_factory=list)  # wall time of each epoch's training steps
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise GenmodelsError(f"Device {name!r} was asked for but no CUDA GPU is visible; use --device cpu.")
+    try:
+        return torch.device(name)
+    except RuntimeError:
+        raise GenmodelsError(f"Unknown device {name!r}; use cpu, cuda, cuda:N or auto.") from None
+
+
+def _rng_state(gen: torch.Generator, device: torch.device) -> dict[str, torch.Tensor]:
+    rng = {"torch": torch.get_rng_state(), "data": gen.get_state()}
+    if device.type == "cuda":
+        rng["cuda"] = torch.cuda.get_rng_state(device)
+    return rng
+
+
+def _set_rng_state(rng: dict[str, torch.Tensor], gen: torch.Generator, device: torch.device) -> None:
+    torch.set_rng_state(rng["torch"])
+    gen.set_state(rng["data"])
+    if device.type == "cuda" and "cuda" in rng:
+        torch.cuda.set_rng_state(rng["cuda"], device)
+
+
+def _read_history(path: Path, upto_step: int) -> list[dict]:
+    """Metrics records up to the checkpoint; later ones (written before a crash) are dropped."""
+    if not path.exists():
+        return []
+    records = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    return [r for r in records if r["step"] <= upto_step]
+
+
+@torch.inference_mode()
+def evaluate_parts(model: GenerativeModel, test: Dataset, batch_size: int, seed: int) -> dict[str, float]:
+    """Mean logged parts over the whole held-out split, with a fixed seed so epochs compare fairly.
+
+    fork_rng keeps the training RNG stream untouched, so evaluating never changes what training does."""
+    was_training = model.training
+    model.eval()
+    sums: dict[str, torch.Tensor] = {}
+    devices = [test.images.device] if test.images.device.type == "cuda" else []
+    with torch.random.fork_rng(devices=devices):
+        torch.manual_seed(seed)
+        for i in range(0, len(test), batch_size):
+            x = model.eval_input(test.batch(slice(i, i + batch_size)))
+            for k, v in model.eval_parts(x).items():
+                sums[k] = sums.get(k, 0.0) + v * x.shape[0]
+    model.train(was_training)
+    return {k: (v / len(test)).item() for k, v in sums.items()}
+
+
+def train(config: RunConfig, run_dir: str | Path, *, resume: bool = False, overwrite: bool = False,
+          progress: bool = True, data: DataSplits | None = None) -> TrainResult:
+    """Train a model as `config` describes, writing everything into `run_dir`.
+
+    resume: continue from run_dir's checkpoint (its saved config wins, except the number of epochs).
+    data: already loaded data (tests, benchmarks); otherwise config.data is loaded."""
+    run_dir = Path(run_dir)
+    ckpt.prepare_run_dir(run_dir, resume=resume, overwrite=overwrite)
+    if resume:
+        saved = ckpt.load_run_config(run_dir / ckpt.CONFIG)
+        config = saved.model_copy(update={"train": saved.train.model_copy(update={"epochs": config.train.epochs})})
+    tc = config.train
+    device = resolve_device(tc.device)
+    if tc.threads:
+        torch.set_num_threads(tc.threads)
+    torch.manual_seed(tc.seed)
+    data = data or load_data(config.data.source, config.data.data_dir)
+    config = config.model_copy(update={"shape": data.shape})
+    train_set, test_set = data.train.to(device), data.test.to(device)
+    model = build_model(config.family, config.model, data.shape).to(device)
+    optimizers = model.make_optimizers(tc, device)
+    gen = torch.Generator(device=device).manual_seed(tc.seed)  # batch order
+
+    epoch, step, history = 0, 0, []
+    if resume:
+        state, rng = ckpt.restore_checkpoint(run_dir / ckpt.CHECKPOINT, model, optimizers)
+        _set_rng_state(rng, gen, device)
+        epoch, step = state["epoch"], state["step"]
+        history = _read_history(run_dir / ckpt.METRICS, step)
+    ckpt.write_config(run_dir, config)
+    with open(run_dir / ckpt.METRICS, "w") as f:  # rewrite: drops records past the checkpoint
+        f.writelines(json.dumps(r) + "\n" for r in history)
+
+    loop = _Loop(model, StepContext(model, optimizers), train_set, test_set, tc, gen, run_dir, history)
+    steps_per_epoch = math.ceil(len(train_set) / tc.batch_size)
+    bar = tqdm(total=tc.epochs * steps_per_epoch, initial=step, disable=not progress, unit="step",
+               desc=f"{config.family} {run_dir.name}", dynamic_ncols=True)
+    fixed_noise = torch.Generator(device=device).manual_seed(tc.seed + 1)
+    fixed_state = fixed_noise.get_state()
+    seconds, last_plot = [], time.perf_counter()
+    try:
+        for epoch in range(epoch, tc.epochs):
+            t0 = time.perf_counter()
+            step = loop.run_epoch(epoch, step, bar)
+            seconds.append(time.perf_counter() - t0)
+            test = evaluate_parts(model, test_set, tc.eval_batch_size, tc.seed)
+            loop.log({"step": step, "epoch": epoch + 1, "split": "test", **test})
+            if progress:
+                bar.write(f"epoch {epoch + 1}/{tc.epochs}  " + "  ".join(f"test {k} {v:.3f}" for k, v in test.items()))
+            state = {"epoch": epoch + 1, "step": step}
+            ckpt.save_checkpoint(run_dir / ckpt.CHECKPOINT, model, optimizers, state, _rng_state(gen, device))
+            ckpt.save_weights(model, run_dir / ckpt.WEIGHTS)
+            if epoch + 1 == tc.epochs or time.perf_counter() - last_plot > 10:  # a plot costs ~0.25 s
+                plot_loss_curve(history, run_dir / "loss.png")
+                last_plot = time.perf_counter()
+            fixed_noise.set_state(fixed_state)
+            _epoch_images(model, run_dir, fixed_noise)
+    finally:
+        bar.close()
+        loop.close()
+    return TrainResult(model.eval(), run_dir, history, seconds)
+
+
+def _epoch_images(model: GenerativeModel, run_dir: Path, noise: torch.Generator) -> None:
+    """A sample grid from the same fixed noise every epoch, so progress is visible."""
+    try:
+        with torch.inference_mode():
+            model.eval()
+            images = model.sample(64, generator=noise)
+            model.train()
+    except GenmodelsError:  # a family that cannot sample
+        model.train()
+        return
+    (run_dir / "images").mkdir(exist_ok=True)
+    save_grid(images, run_dir / "images" / "samples.png")
+
+
+class _Loop:
+    """One epoch of steps with tensor-side metric accumulation (one host sync per log interval)."""
+
+    def __init__(self, model, ctx, train_set, test_set, tc, gen, run_dir, history):
+        self.model, self.ctx, self.train_set, self.tc, self.gen = model, ctx, train_set, tc, gen
+        self.history = history
+        self.metrics = open(run_dir / ckpt.METRICS, "a")
+
+    def log(self, record: dict) -> None:
+        self.history.append(record)
+        self.metrics.write(json.dumps(record) + "\n")
+        self.metrics.flush()
+
+    def close(self) -> None:
+        self.metrics.close()
+
+    def run_epoch(self, epoch: int, step: int, bar) -> int:
+        model, tc, data = self.model, self.tc, self.train_set
+        model.train()
+        perm = torch.randperm(len(data), generator=self.gen, device=self.gen.device)
+        sums: dict[str, torch.Tensor] = {}
+        count, t0 = 0, time.perf_counter()
+        for i in range(0, len(data), tc.batch_size):
+            x = data.batch(perm[i : i + tc.batch_size])
+            parts = model.train_step(x, self.ctx)
+            for k, v in parts.items():
+                sums[k] = sums[k] + v if k in sums else v.clone()
+            count += 1
+            step += 1
+            bar.update(1)
+            if step % tc.log_every == 0 or i + tc.batch_size >= len(data):
+                means = {k: v.item() / count for k, v in sums.items()}
+                self._check_finite(means, step)
+                rate = count * tc.batch_size / (time.perf_counter() - t0)
+                self.log({"step": step, "epoch": epoch + 1, "split": "train", **means})
+                bar.set_postfix(loss=f"{means.get('loss', float('nan')):.3f}", img_s=f"{rate:.0f}", refresh=False)
+                sums, count, t0 = {}, 0, time.perf_counter()
+        return step
+
+    @staticmethod
+    def _check_finite(means: dict[str, float], step: int) -> None:
+        bad = [k for k, v in means.items() if not math.isfinite(v)]
+        if bad:
+            raise TrainingError(
+                f"The {bad[0]} term became {means[bad[0]]} by step {step}; the last good checkpoint is kept, "
+                "lower --lr (or check the data for extreme values) and train again."
+            )
