@@ -1,0 +1,159 @@
+"""The `genmodels` command: parsing only; every subcommand calls the library."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from .errors import GenmodelsError
+
+# flag -> (config section, key, type, help); None defaults mean "not given", so a --config file wins.
+COMMON_TRAIN_FLAGS = {
+    "--data": ("data", "source", str, "digits | fashion-mnist | mnist | path to an IDX folder, .npy/.npz or image folder"),
+    "--data-dir": ("data", "data_dir", str, "folder of IDX files (fashion-mnist defaults to /usr/share/datasets/fashion-mnist)"),
+    "--epochs": ("train", "epochs", int, "passes over the training split (default 20)"),
+    "--batch-size": ("train", "batch_size", int, "images per step (default 100)"),
+    "--lr": ("train", "lr", float, "Adam learning rate (default 1e-3)"),
+    "--seed": ("train", "seed", int, "seed for weights, batch order and noise (default 0)"),
+    "--device": ("train", "device", str, "cpu | cuda | cuda:N | auto (default cpu)"),
+    "--threads": ("train", "threads", int, "torch CPU threads (default: one per core)"),
+}
+VAE_FLAGS = {
+    "--arch": ("model", "arch", str, "mlp | conv (default mlp)"),
+    "--latent-dim": ("model", "latent_dim", int, "size of z (default 16)"),
+    "--hidden": ("model", "hidden", lambda s: [int(v) for v in s.split(",") if v], "MLP hidden widths, e.g. 512,256"),
+    "--channels": ("model", "channels", lambda s: [int(v) for v in s.split(",") if v], "conv channels, e.g. 32,64"),
+    "--likelihood": ("model", "likelihood", str, "bernoulli | gaussian (default bernoulli)"),
+    "--beta": ("model", "beta", float, "weight of the KL term (default 1)"),
+    "--gaussian-std": ("model", "gaussian_std", float, "std of the gaussian likelihood (default 1)"),
+}
+FAMILY_FLAGS = {"vae": VAE_FLAGS}
+FAMILY_SWITCHES = {"vae": {"--binarize": "dynamic binarisation of the data (bernoulli only)",
+                           "--learn-std": "learn the gaussian likelihood's std per pixel"}}
+
+
+def _add_flags(p: argparse.ArgumentParser, flags: dict) -> None:
+    for flag, (_, _, typ, help_) in flags.items():
+        p.add_argument(flag, type=typ, default=None, help=help_)
+
+
+def _collect(args: argparse.Namespace, flags: dict) -> dict:
+    values: dict = {}
+    for flag, (section, key, _, _) in flags.items():
+        values.setdefault(section, {})[key] = getattr(args, flag[2:].replace("-", "_"))
+    return values
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="genmodels", description="Train, sample, evaluate and compare deep generative models.")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    train = sub.add_parser("train", help="train a model into a run directory")
+    fam = train.add_subparsers(dest="family", required=True)
+    for family, flags in FAMILY_FLAGS.items():
+        f = fam.add_parser(family, help=f"train a {family}")
+        f.add_argument("--out", required=True, type=Path, help="run directory to write")
+        f.add_argument("--config", type=Path, help="TOML file with [model], [data], [train] tables; flags override it")
+        f.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
+        f.add_argument("--overwrite", action="store_true", help="replace the run already in --out")
+        f.add_argument("--no-progress", action="store_true", help="no progress bar")
+        _add_flags(f, COMMON_TRAIN_FLAGS)
+        _add_flags(f, flags)
+        for switch, help_ in FAMILY_SWITCHES.get(family, {}).items():
+            f.add_argument(switch, action="store_const", const=True, default=None, help=help_)
+
+    def run_cmd(name: str, help_: str) -> argparse.ArgumentParser:
+        c = sub.add_parser(name, help=help_)
+        c.add_argument("run", type=Path, help="a run directory written by genmodels train")
+        c.add_argument("--device", default="cpu", help="cpu | cuda | cuda:N")
+        return c
+
+    c = run_cmd("sample", "draw samples from the model into an image grid")
+    c.add_argument("-n", type=int, default=64, help="number of samples (default 64)")
+    c.add_argument("--seed", type=int, default=0)
+    c.add_argument("--out", type=Path, default=None, help="PNG to write (default RUN/images/samples_n{N}.png)")
+    c = run_cmd("reconstruct", "held-out images above their reconstructions")
+    c.add_argument("-n", type=int, default=16)
+    c.add_argument("--split", default="test")
+    c.add_argument("--out", type=Path, default=None, help="PNG to write (default RUN/images/reconstructions.png)")
+    c = run_cmd("interpolate", "walks in latent space between pairs of codes")
+    c.add_argument("--pairs", type=int, default=8)
+    c.add_argument("--steps", type=int, default=10)
+    c.add_argument("--mode", default="linear", help="linear | slerp")
+    c.add_argument("--seed", type=int, default=0)
+    c.add_argument("--out", type=Path, default=None, help="PNG to write (default RUN/images/interpolation.png)")
+    c = run_cmd("encode", "codes of a split as .npz (codes, labels)")
+    c.add_argument("--split", default="test")
+    c.add_argument("--out", type=Path, default=None, help=".npz to write (default RUN/codes_{split}.npz)")
+    c = run_cmd("latent", "scatter of codes coloured by label (and the decoded manifold for 2-D codes)")
+    c.add_argument("--split", default="test")
+    c.add_argument("--out", type=Path, default=None, help="PNG to write (default RUN/images/latent.png)")
+    c = run_cmd("evaluate", "test metrics, printed and written to RUN/eval.json")
+    c.add_argument("--importance-samples", type=int, default=1000, help="K of the importance-weighted bound (1..5000)")
+    c.add_argument("--seed", type=int, default=0)
+    return p
+
+
+def _train(args: argparse.Namespace) -> None:
+    from .config import build_run_config, merge, read_toml
+    from .engine import train
+
+    base = read_toml(args.config) if args.config else {}
+    flags = merge(_collect(args, COMMON_TRAIN_FLAGS), _collect(args, FAMILY_FLAGS[args.family]))
+    for switch in FAMILY_SWITCHES.get(args.family, {}):
+        flags["model"][switch[2:].replace("-", "_")] = getattr(args, switch[2:].replace("-", "_"))
+    values = merge(base, {"family": args.family, **flags})
+    if values.get("family") != args.family:
+        raise GenmodelsError(f"{args.config} is for family {values['family']!r}, not {args.family!r}.")
+    if values.get("data", {}).get("source") and Path(values["data"]["source"]).exists():
+        values["data"]["source"] = str(Path(values["data"]["source"]).resolve())  # runs outlive the cwd
+    config = build_run_config(values)
+    result = train(config, args.out, resume=args.resume, overwrite=args.overwrite, progress=not args.no_progress)
+    print(f"run directory: {result.run_dir}")
+    print(f"  loss curve:  {result.run_dir / 'loss.png'}")
+    if (result.run_dir / "images" / "samples.png").exists():
+        print(f"  samples:     {result.run_dir / 'images' / 'samples.png'}")
+
+
+def _run_command(args: argparse.Namespace) -> None:
+    from . import runs
+
+    run = runs.load_run(args.run, args.device)
+    images = args.run / "images"
+    if args.command == "sample":
+        out = runs.sample(run, args.n, args.out or images / f"samples_n{args.n}.png", seed=args.seed)
+    elif args.command == "reconstruct":
+        out = runs.reconstruct(run, args.out or images / "reconstructions.png", n=args.n, split=args.split)
+    elif args.command == "interpolate":
+        out = runs.interpolate(run, args.out or images / "interpolation.png", pairs=args.pairs, steps=args.steps,
+                               mode=args.mode, seed=args.seed)
+    elif args.command == "encode":
+        out = runs.encode(run, args.out or args.run / f"codes_{args.split}.npz", split=args.split)
+    elif args.command == "latent":
+        out = runs.latent(run, args.out or images / "latent.png", split=args.split)
+    else:
+        results = runs.evaluate(run, importance_samples=args.importance_samples, seed=args.seed)
+        width = max(len(k) for k in results)
+        for k, v in results.items():
+            print(f"{k:<{width}}  {v:.4f}" if isinstance(v, float) else f"{k:<{width}}  {v}")
+        out = args.run / "eval.json"
+    print(f"wrote {out}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        _train(args) if args.command == "train" else _run_command(args)
+    except GenmodelsError as err:
+        print(f"genmodels: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("genmodels: interrupted", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

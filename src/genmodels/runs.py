@@ -1,0 +1,167 @@
+"""What the commands do with a trained run directory: sample, reconstruct, interpolate,
+encode, plot the latent space and evaluate. Each reads only the run directory (and the
+data source its config names) and writes only the files it is asked for."""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from . import checkpoint as ckpt
+from .config import RunConfig
+from .data import DataSplits, Dataset, load_data
+from .errors import GenmodelsError
+from .models import GenerativeModel
+from .report.images import grid_array, save_grid
+from .report.plots import plot_latent
+
+
+@dataclass
+class Run:
+    """A trained run: its directory, config and model (eval mode)."""
+
+    dir: Path
+    config: RunConfig
+    model: GenerativeModel
+
+    @cached_property
+    def data(self) -> DataSplits:
+        return load_data(self.config.data.source, self.config.data.data_dir)
+
+    def split(self, name: str) -> Dataset:
+        if name not in ("train", "test"):
+            raise GenmodelsError(f"Unknown split {name!r}; use train or test.")
+        return getattr(self.data, name)
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.parameters()).device
+
+
+def load_run(run_dir: str | Path, device: str = "cpu") -> Run:
+    model, config = ckpt.load_model(run_dir, device)
+    return Run(Path(run_dir), config, model)
+
+
+def _images(run: Run, split: str, n: int) -> torch.Tensor:
+    data = run.split(split)
+    return data.batch(slice(0, min(n, len(data)))).to(run.device)
+
+
+def _encode_all(run: Run, data: Dataset, batch_size: int = 1000) -> torch.Tensor:
+    with torch.inference_mode():
+        return torch.cat([run.model.encode(data.batch(slice(i, i + batch_size)).to(run.device)).cpu()
+                          for i in range(0, len(data), batch_size)])
+
+
+def sample(run: Run, n: int, out: str | Path, seed: int = 0) -> Path:
+    gen = torch.Generator(device=run.device).manual_seed(seed)
+    with torch.inference_mode():
+        images = run.model.sample(n, generator=gen)
+    return save_grid(images, out)
+
+
+def reconstruct(run: Run, out: str | Path, n: int = 16, split: str = "test") -> Path:
+    """Originals above their reconstructions, row by row (8 images a row)."""
+    x = _images(run, split, n)
+    with torch.inference_mode():
+        r = run.model.reconstruct(x)
+    per_row = min(8, x.shape[0])
+    rows = []
+    for i in range(0, x.shape[0], per_row):
+        rows += [x[i : i + per_row], r[i : i + per_row]]
+    width = max(t.shape[0] for t in rows)
+    pad = lambda t: torch.cat([t, torch.ones(width - t.shape[0], *t.shape[1:], device=t.device)])  # noqa: E731
+    return save_grid(torch.cat([pad(t) for t in rows]), out, nrow=width)
+
+
+def slerp(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    """Spherical interpolation between rows of a and b (B, D) at fractions t (T,): (B, T, D)."""
+    an, bn = a / a.norm(dim=-1, keepdim=True), b / b.norm(dim=-1, keepdim=True)
+    omega = torch.acos((an * bn).sum(-1).clamp(-1, 1))[:, None, None]  # (B, 1, 1)
+    so = torch.sin(omega).clamp_min(1e-7)
+    t = t[None, :, None]
+    return (torch.sin((1 - t) * omega) / so) * a[:, None] + (torch.sin(t * omega) / so) * b[:, None]
+
+
+def interpolate(run: Run, out: str | Path, pairs: int = 8, steps: int = 10, split: str = "test",
+                mode: str = "linear", seed: int = 0) -> Path:
+    """Each row walks from one code to another and decodes every point on the way.
+
+    Codes come from pairs of held-out images where the model encodes, else from the prior."""
+    model = run.model
+    t = torch.linspace(0, 1, steps, device=run.device)
+    with torch.inference_mode():
+        try:
+            z = model.encode(_images(run, split, 2 * pairs))
+        except GenmodelsError:
+            gen = torch.Generator(device=run.device).manual_seed(seed)
+            z = torch.randn(2 * pairs, model.latent_dim, generator=gen, device=run.device)
+        a, b = z[0::2], z[1::2]
+        if mode == "slerp":
+            path = slerp(a, b, t)
+        elif mode == "linear":
+            path = a[:, None] + t[None, :, None] * (b - a)[:, None]  # (pairs, steps, D)
+        else:
+            raise GenmodelsError(f"Unknown interpolation {mode!r}; use linear or slerp.")
+        images = model.decode(path.reshape(-1, z.shape[1]))
+    return save_grid(images, out, nrow=steps)
+
+
+def encode(run: Run, out: str | Path, split: str = "test") -> Path:
+    """Codes of a whole split (posterior means for a VAE) and their labels, as .npz."""
+    data = run.split(split)
+    codes = _encode_all(run, data).numpy()
+    arrays = {"codes": codes}
+    if data.labels is not None:
+        arrays["labels"] = data.labels.cpu().numpy()
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    np.savez(out, **arrays)
+    return out
+
+
+def latent(run: Run, out: str | Path, split: str = "test", grid: int = 20) -> Path:
+    """Scatter of codes coloured by label; a 2-D latent also gets the decoded manifold:
+    a grid of z = Phi^-1(u) over the unit square (Kingma & Welling 2013, Fig. 4)."""
+    data = run.split(split)
+    codes = _encode_all(run, data).numpy()
+    labels = data.labels.cpu().numpy() if data.labels is not None else None
+    manifold = None
+    if codes.shape[1] == 2:
+        u = torch.linspace(0.05, 0.95, grid)
+        zz = torch.special.ndtri(torch.stack(torch.meshgrid(u, u.flip(0), indexing="xy"), -1).reshape(-1, 2))
+        with torch.inference_mode():
+            manifold = grid_array(run.model.decode(zz.to(run.device)), nrow=grid, pad=0, min_cell=1)
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    return plot_latent(codes, labels, out, manifold, title=f"{run.config.family} codes ({split})")
+
+
+def evaluate(run: Run, importance_samples: int = 1000, seed: int = 0, batch_size: int = 100) -> dict:
+    """The run's test metrics; written to RUN/eval.json and returned."""
+    if not 1 <= importance_samples <= 5000:
+        raise GenmodelsError(f"--importance-samples must be between 1 and 5000, got {importance_samples}.")
+    test = run.data.test
+    x = test.batch(slice(0, len(test))).to(run.device)
+    torch.manual_seed(seed)
+    x = run.model.eval_input(x)
+    results: dict = {"family": run.config.family, "split": "test", "images": int(x.shape[0])}
+    with torch.inference_mode():
+        results.update(run.model.evaluate(x, importance_samples=importance_samples, batch_size=batch_size))
+        try:
+            r = torch.cat([run.model.reconstruct(x[i : i + 1000]) for i in range(0, len(x), 1000)])
+            results["reconstruction_sse"] = (r - x).pow(2).flatten(1).sum(1).mean().item()
+        except GenmodelsError:
+            pass
+    for k, v in results.items():
+        if isinstance(v, float) and not math.isfinite(v):
+            raise GenmodelsError(f"Evaluation gave {k} = {v}; the model's weights are damaged, retrain it.")
+    ckpt.atomic_write(run.dir / "eval.json", json.dumps(results, indent=2).encode())
+    return results

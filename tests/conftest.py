@@ -1,0 +1,22 @@
+import pytest
+import torch
+
+from genmodels import build_run_config, load_data
+
+torch.set_num_threads(2)
+
+
+@pytest.fixture(scope="session")
+def digits():
+    return load_data("digits")
+
+
+def tiny_vae_config(**over):
+    """A VAE small enough to train on digits in about a second."""
+    values = {
+        "family": "vae",
+        "model": {"latent_dim": 2, "hidden": [32], **over.pop("model", {})},
+        "data": {"source": "digits"},
+        "train": {"epochs": 2, "batch_size": 64, "lr": 3e-3, "log_every": 5, **over.pop("train", {})},
+    }
+    return build_run_config(values)
