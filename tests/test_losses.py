@@ -35,3 +35,4 @@ def test_image_likelihoods_match_torch_distributions():
     mean, log_std = torch.rand(6, 1, 4, 4, generator=g), torch.full((1, 4, 4), math.log(0.3))
     ref = Normal(mean, 0.3).log_prob(x).flatten(1).sum(1)
     assert torch.allclose(losses.gaussian_log_likelihood(x, mean, log_std), ref, atol=1e-4)
+    assert torch.allclose(losses.gaussian_log_likelihood(x, mean, math.log(0.3)), ref, atol=1e-4)

@@ -61,7 +61,8 @@ class Dataset:
 
     def batch(self, index: torch.Tensor | slice) -> torch.Tensor:
         """float32 images in [0, 1] for the rows `index` picks, (B, C, H, W), on the images' device."""
-        x = self.images[index]
+        # index_select gathers rows several times faster than advanced indexing on a 4-D tensor.
+        x = self.images[index] if isinstance(index, slice) else self.images.index_select(0, index)
         if x.dtype == torch.uint8:
             return x.float().div_(255)
         # Already float32: a slice would be a view, and a model corrupting its input in place

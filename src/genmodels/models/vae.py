@@ -31,12 +31,10 @@ class VAE(GenerativeModel):
         self.mu_head = nn.Linear(feat, c.latent_dim)
         self.logvar_head = nn.Linear(feat, c.latent_dim)
         self.decoder = build_decoder(c.arch, self.shape, c.hidden, c.channels, c.latent_dim)
-        if c.likelihood == "gaussian":
-            log_std = torch.full(self.shape, math.log(c.gaussian_std))
-            if c.learn_std:
-                self.log_std = nn.Parameter(log_std)
-            else:
-                self.register_buffer("log_std", log_std, persistent=False)
+        # log std of p(x|z): one learned value per pixel, or a fixed float (the cheaper path)
+        self.log_std: nn.Parameter | float = math.log(c.gaussian_std)
+        if c.likelihood == "gaussian" and c.learn_std:
+            self.log_std = nn.Parameter(torch.full(self.shape, math.log(c.gaussian_std)))
 
     @property
     def latent_dim(self) -> int:
