@@ -15,8 +15,15 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q -e '.[test]'
 	touch $(STAMP)
 
+# A VAE with a 2-D latent on the bundled digits, then every picture of it and its test numbers.
+DEMO := runs/demo
 demo: install
-	$(PY) -m genmodels demo --out runs/demo
+	$(PY) -m genmodels train vae --data digits --latent-dim 2 --epochs 100 --out $(DEMO) --overwrite
+	$(PY) -m genmodels sample $(DEMO) -n 64
+	$(PY) -m genmodels reconstruct $(DEMO)
+	$(PY) -m genmodels interpolate $(DEMO)
+	$(PY) -m genmodels latent $(DEMO)
+	$(PY) -m genmodels evaluate $(DEMO) --importance-samples 1000
 
 test: install
 	$(PY) -m pytest -q

@@ -133,3 +133,13 @@ def test_nan_loss_stops_with_step_and_term_and_keeps_checkpoint(tmp_path, digits
         train(tiny_vae_config(train={"epochs": 2}), run, resume=True, progress=False, data=digits)
     assert "\n" not in str(err.value)
     assert (run / "checkpoint.safetensors").read_bytes() == saved
+
+
+def test_overwrite_replaces_only_our_files(tmp_path, digits):
+    run = tmp_path / "run"
+    first = train(tiny_vae_config(train={"epochs": 1}), run, progress=False, data=digits)
+    (run / "my_notes.txt").write_text("keep me")
+    second = train(tiny_vae_config(train={"epochs": 2, "seed": 5}), run, overwrite=True, progress=False, data=digits)
+    assert (run / "my_notes.txt").read_text() == "keep me"
+    assert [r["epoch"] for r in second.history if r["split"] == "test"] == [1, 2]
+    assert first.history[0] != second.history[0]  # a new run, not a continuation

@@ -134,7 +134,7 @@ def _run_command(args: argparse.Namespace) -> None:
     elif args.command == "latent":
         out = runs.latent(run, args.out or images / "latent.png", split=args.split)
     else:
-        results = runs.evaluate(run, importance_samples=args.importance_samples, seed=args.seed)
+        results = runs.evaluate(run, importance_samples=args.importance_samples, seed=args.seed, progress=True)
         width = max(len(k) for k in results)
         for k, v in results.items():
             print(f"{k:<{width}}  {v:.4f}" if isinstance(v, float) else f"{k:<{width}}  {v}")

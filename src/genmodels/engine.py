@@ -162,46 +162,29 @@ def train(config: RunConfig, run_dir: str | Path, *, resume: bool = False, overw
     with open(run_dir / ckpt.METRICS, "w") as f:  # rewrite: drops records past the checkpoint
         f.writelines(json.dumps(r) + "\n" for r in history)
 
-    loop = _Loop(model, StepContext(model, optimizers), train_set, test_set, tc, gen, run_dir, history)
-    steps_per_epoch = math.ceil(len(train_set) / tc.batch_size)
-    bar = tqdm(total=tc.epochs * steps_per_epoch, initial=step, disable=not progress, unit="step",
-               desc=f"{config.family} {run_dir.name}", dynamic_ncols=True)
-    fixed_noise = torch.Generator(device=device).manual_seed(tc.seed + 1)
-    fixed_state = fixed_noise.get_state()
-    seconds, last_plot = [], time.perf_counter()
+    loop = _Loop(model, optimizers, train_set, test_set, tc, gen, run_dir, history, progress)
+    bar = tqdm(total=tc.epochs * math.ceil(len(train_set) / tc.batch_size), initial=step, disable=not progress,
+               unit="step", desc=f"{config.family} {run_dir.name}", dynamic_ncols=True)
     try:
         for epoch in range(epoch, tc.epochs):
-            t0 = time.perf_counter()
             step = loop.run_epoch(epoch, step, bar)
-            seconds.append(time.perf_counter() - t0)
-            test = evaluate_parts(model, test_set, tc.eval_batch_size, tc.seed)
-            loop.log({"step": step, "epoch": epoch + 1, "split": "test", **test})
-            if progress:
-                bar.write(f"epoch {epoch + 1}/{tc.epochs}  " + "  ".join(f"test {k} {v:.3f}" for k, v in test.items()))
-            state = {"epoch": epoch + 1, "step": step}
-            ckpt.save_checkpoint(run_dir / ckpt.CHECKPOINT, model, optimizers, state, _rng_state(gen, device))
-            ckpt.save_weights(model, run_dir / ckpt.WEIGHTS)
-            if epoch + 1 == tc.epochs or time.perf_counter() - last_plot > 10:  # a plot costs ~0.25 s
-                plot_loss_curve(history, run_dir / "loss.png")
-                last_plot = time.perf_counter()
-            fixed_noise.set_state(fixed_state)
-            _epoch_images(model, run_dir, fixed_noise)
+            loop.end_epoch(epoch, step, bar)
     finally:
         bar.close()
         loop.close()
-    return TrainResult(model.eval(), run_dir, history, seconds)
+    return TrainResult(model.eval(), run_dir, history, loop.seconds)
 
 
 def _epoch_images(model: GenerativeModel, run_dir: Path, noise: torch.Generator) -> None:
-    """A sample grid from the same fixed noise every epoch, so progress is visible."""
+    """A sample grid from the fixed noise, so progress is visible epoch by epoch."""
     try:
         with torch.inference_mode():
             model.eval()
             images = model.sample(64, generator=noise)
-            model.train()
     except GenmodelsError:  # a family that cannot sample
-        model.train()
         return
+    finally:
+        model.train()
     (run_dir / "images").mkdir(exist_ok=True)
     save_grid(images, run_dir / "images" / "samples.png")
 
@@ -209,10 +192,16 @@ def _epoch_images(model: GenerativeModel, run_dir: Path, noise: torch.Generator)
 class _Loop:
     """One epoch of steps with tensor-side metric accumulation (one host sync per log interval)."""
 
-    def __init__(self, model, ctx, train_set, test_set, tc, gen, run_dir, history):
-        self.model, self.ctx, self.train_set, self.tc, self.gen = model, ctx, train_set, tc, gen
-        self.history = history
+    def __init__(self, model, optimizers, train_set, test_set, tc, gen, run_dir, history, progress):
+        self.model, self.optimizers, self.ctx = model, optimizers, StepContext(model, optimizers)
+        self.train_set, self.test_set, self.tc, self.gen = train_set, test_set, tc, gen
+        self.run_dir, self.history, self.progress = run_dir, history, progress
         self.metrics = open(run_dir / ckpt.METRICS, "a")
+        self.seconds: list[float] = []  # wall time of each epoch's training steps
+        self.last_plot = time.perf_counter()
+        # The same noise every epoch, so successive sample grids show progress, not luck.
+        self.noise = torch.Generator(device=gen.device).manual_seed(tc.seed + 1)
+        self.noise_state = self.noise.get_state()
 
     def log(self, record: dict) -> None:
         self.history.append(record)
@@ -225,6 +214,7 @@ class _Loop:
     def run_epoch(self, epoch: int, step: int, bar) -> int:
         model, tc, data = self.model, self.tc, self.train_set
         model.train()
+        start = time.perf_counter()
         perm = torch.randperm(len(data), generator=self.gen, device=self.gen.device)
         sums: dict[str, torch.Tensor] = {}
         count, t0 = 0, time.perf_counter()
@@ -243,7 +233,25 @@ class _Loop:
                 self.log({"step": step, "epoch": epoch + 1, "split": "train", **means})
                 bar.set_postfix(loss=f"{means.get('loss', float('nan')):.3f}", img_s=f"{rate:.0f}", refresh=False)
                 sums, count, t0 = {}, 0, time.perf_counter()
+        self.seconds.append(time.perf_counter() - start)
         return step
+
+    def end_epoch(self, epoch: int, step: int, bar) -> None:
+        """Evaluate, log, checkpoint (atomically) and redraw the pictures."""
+        tc, last = self.tc, epoch + 1 == self.tc.epochs
+        test = evaluate_parts(self.model, self.test_set, tc.eval_batch_size, tc.seed)
+        self.log({"step": step, "epoch": epoch + 1, "split": "test", **test})
+        if self.progress and ((epoch + 1) % max(1, tc.epochs // 10) == 0 or last):
+            bar.write(f"epoch {epoch + 1}/{tc.epochs}  " + "  ".join(f"test {k} {v:.3f}" for k, v in test.items()))
+        state = {"epoch": epoch + 1, "step": step}
+        rng = _rng_state(self.gen, self.gen.device)
+        ckpt.save_checkpoint(self.run_dir / ckpt.CHECKPOINT, self.model, self.optimizers, state, rng)
+        ckpt.save_weights(self.model, self.run_dir / ckpt.WEIGHTS)
+        if last or time.perf_counter() - self.last_plot > 10:  # a plot costs ~0.25 s: not every short epoch
+            plot_loss_curve(self.history, self.run_dir / "loss.png")
+            self.last_plot = time.perf_counter()
+        self.noise.set_state(self.noise_state)
+        _epoch_images(self.model, self.run_dir, self.noise)
 
     @staticmethod
     def _check_finite(means: dict[str, float], step: int) -> None:

@@ -138,13 +138,14 @@ def latent(run: Run, out: str | Path, split: str = "test", grid: int = 20) -> Pa
         u = torch.linspace(0.05, 0.95, grid)
         zz = torch.special.ndtri(torch.stack(torch.meshgrid(u, u.flip(0), indexing="xy"), -1).reshape(-1, 2))
         with torch.inference_mode():
-            manifold = grid_array(run.model.decode(zz.to(run.device)), nrow=grid, pad=0, min_cell=1)
+            manifold = grid_array(run.model.decode(zz.to(run.device)), nrow=grid, pad=1, min_cell=24)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     return plot_latent(codes, labels, out, manifold, title=f"{run.config.family} codes ({split})")
 
 
-def evaluate(run: Run, importance_samples: int = 1000, seed: int = 0, batch_size: int = 100) -> dict:
+def evaluate(run: Run, importance_samples: int = 1000, seed: int = 0, batch_size: int = 100,
+             progress: bool = False) -> dict:
     """The run's test metrics; written to RUN/eval.json and returned."""
     if not 1 <= importance_samples <= 5000:
         raise GenmodelsError(f"--importance-samples must be between 1 and 5000, got {importance_samples}.")
@@ -154,7 +155,8 @@ def evaluate(run: Run, importance_samples: int = 1000, seed: int = 0, batch_size
     x = run.model.eval_input(x)
     results: dict = {"family": run.config.family, "split": "test", "images": int(x.shape[0])}
     with torch.inference_mode():
-        results.update(run.model.evaluate(x, importance_samples=importance_samples, batch_size=batch_size))
+        results.update(run.model.evaluate(x, importance_samples=importance_samples, batch_size=batch_size,
+                                          progress=progress))
         try:
             r = torch.cat([run.model.reconstruct(x[i : i + 1000]) for i in range(0, len(x), 1000)])
             results["reconstruction_sse"] = (r - x).pow(2).flatten(1).sum(1).mean().item()

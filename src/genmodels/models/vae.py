@@ -11,6 +11,7 @@ import math
 
 import torch
 from torch import nn
+from tqdm.auto import tqdm
 
 from .. import losses
 from ..config import VAEConfig
@@ -114,10 +115,12 @@ class VAE(GenerativeModel):
         return self.log_likelihood(x, self.decoder(z)) - losses.gaussian_kl_standard(mu, logvar)
 
     @torch.inference_mode()
-    def evaluate(self, x: torch.Tensor, importance_samples: int = 1000, batch_size: int = 100, **_) -> dict[str, float]:
+    def evaluate(self, x: torch.Tensor, importance_samples: int = 1000, batch_size: int = 100,
+                 progress: bool = False, **_) -> dict[str, float]:
         """Test ELBO and importance-weighted log-likelihood, nats per image (higher is better)."""
         elbo, iw = [], []
-        for i in range(0, x.shape[0], batch_size):
+        starts = range(0, x.shape[0], batch_size)
+        for i in tqdm(starts, desc=f"log p(x), K={importance_samples}", unit="batch", disable=not progress):
             xb = x[i : i + batch_size]
             elbo.append(self.elbo(xb))
             iw.append(self.importance_weighted_bound(xb, importance_samples))

@@ -46,7 +46,7 @@ def plot_latent(codes: np.ndarray, labels: np.ndarray | None, path: str | Path,
         codes = np.concatenate([codes, np.zeros_like(codes)], 1)
         ylabel = ""
     panels = 2 if manifold is not None else 1
-    fig = _figure(5.5 * panels, 5)
+    fig = _figure(6 * panels, 5.5)
     ax = fig.add_subplot(1, panels, 1)
     sc = ax.scatter(codes[:, 0], codes[:, 1], c=labels if labels is not None else None, cmap="tab10", s=4, alpha=0.7)
     if labels is not None:
@@ -54,7 +54,7 @@ def plot_latent(codes: np.ndarray, labels: np.ndarray | None, path: str | Path,
     ax.set(xlabel=xlabel, ylabel=ylabel, title=title or "test codes")
     if manifold is not None:
         ax2 = fig.add_subplot(1, panels, 2)
-        ax2.imshow(manifold, cmap="gray" if manifold.ndim == 2 else None)
+        ax2.imshow(manifold, cmap="gray" if manifold.ndim == 2 else None, interpolation="nearest")
         ax2.set_axis_off()
         ax2.set_title("decoded manifold")
     fig.savefig(path)
