@@ -76,3 +76,18 @@ def test_python_m_entry_point_reports_errors_in_one_line(tmp_path):
                           capture_output=True, text=True)
     assert proc.returncode == 2
     assert proc.stderr.count("\n") == 1 and "does not exist" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_resume_keeps_saved_config_and_extends_epochs(tmp_path):
+    out = str(tmp_path / "run")
+    base = ["train", "vae", "--hidden", "16", "--epochs", "2", "--batch-size", "200", "--out", out, "--no-progress"]
+    assert main(base) == 0
+    assert main(["train", "vae", "--out", out, "--resume", "--no-progress"]) == 0  # nothing left to do
+    records = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert max(r["epoch"] for r in records) == 2
+    assert main(["train", "vae", "--out", out, "--resume", "--epochs", "3", "--no-progress"]) == 0
+    records = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in records if r["split"] == "test"] == [1, 2, 3]
+    config = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert config["train"]["epochs"] == 3 and config["model"]["hidden"] == [16] and config["train"]["batch_size"] == 200
+    assert main(["train", "vae", "--out", str(tmp_path / "none"), "--resume"]) == 2

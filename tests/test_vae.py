@@ -114,3 +114,10 @@ def test_resume_equals_uninterrupted_run(digits, tmp_path):
         assert torch.equal(a, b), k
     lines = (tmp_path / "part" / "metrics.jsonl").read_text().splitlines()
     assert [json.loads(line) for line in lines] == full.history
+
+
+def test_too_many_conv_layers_for_the_image_is_a_clear_error():
+    from genmodels import ConfigError
+
+    with pytest.raises(ConfigError, match="8x8 are too small for 4 stride-2"):
+        VAE(VAEConfig(arch="conv", channels=[4, 4, 4, 4]), (1, 8, 8))

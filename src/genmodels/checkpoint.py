@@ -72,13 +72,16 @@ def read_safetensors(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str
         raw = path.read_bytes()
     except FileNotFoundError:
         raise CheckpointError(f"{path} does not exist; train the run first (or check the run directory).") from None
-    if raw[:2] == b"\x80\x02" or raw[:2] == b"PK" or path.suffix in (".pt", ".pth", ".pkl"):
-        raise CheckpointError(f"{path} is a pickle/torch.save file, which genmodels never loads; use a genmodels run.")
-    try:
+    pickle_msg = f"{path} is a pickle/torch.save file, which genmodels never loads (unsafe); use a genmodels run."
+    if path.suffix in (".pt", ".pth", ".pkl", ".pickle"):
+        raise CheckpointError(pickle_msg)
+    try:  # parse only: safetensors never executes anything it reads
         tensors = st_load(raw)
         header_len = int.from_bytes(raw[:8], "little")
         meta = json.loads(raw[8 : 8 + header_len]).get("__metadata__", {}) or {}
     except (SafetensorError, ValueError, UnicodeDecodeError, OverflowError):
+        if raw[:1] == b"\x80" or raw[:2] == b"PK":  # pickle protocol >= 2, or torch.save's zip
+            raise CheckpointError(pickle_msg) from None
         raise CheckpointError(f"{path} is truncated or not a safetensors file; retrain or restore it from a copy.") from None
     if meta.get("format") != FORMAT:
         raise CheckpointError(f"{path} was not written by genmodels (format {meta.get('format')!r}); use a genmodels run.")

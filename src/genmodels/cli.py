@@ -56,7 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
         f = fam.add_parser(family, help=f"train a {family}")
         f.add_argument("--out", required=True, type=Path, help="run directory to write")
         f.add_argument("--config", type=Path, help="TOML file with [model], [data], [train] tables; flags override it")
-        f.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
+        f.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint, with its saved config (--epochs may extend it)")
         f.add_argument("--overwrite", action="store_true", help="replace the run already in --out")
         f.add_argument("--no-progress", action="store_true", help="no progress bar")
         _add_flags(f, COMMON_TRAIN_FLAGS)
@@ -96,10 +96,26 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _resume_config(args: argparse.Namespace):
+    """A resumed run keeps its saved config; only --epochs may extend it."""
+    from .checkpoint import CONFIG
+    from .config import load_run_config
+
+    if not (args.out / CONFIG).exists():
+        raise GenmodelsError(f"Nothing to resume in {args.out}: it holds no run; drop --resume to start afresh.")
+    saved = load_run_config(args.out / CONFIG)
+    epochs = args.epochs or saved.train.epochs
+    return saved.model_copy(update={"train": saved.train.model_copy(update={"epochs": epochs})})
+
+
 def _train(args: argparse.Namespace) -> None:
     from .config import build_run_config, merge, read_toml
     from .engine import train
 
+    if args.resume:
+        config = _resume_config(args)
+        result = train(config, args.out, resume=True, progress=not args.no_progress)
+        return _print_run(result)
     base = read_toml(args.config) if args.config else {}
     flags = merge(_collect(args, COMMON_TRAIN_FLAGS), _collect(args, FAMILY_FLAGS[args.family]))
     for switch in FAMILY_SWITCHES.get(args.family, {}):
@@ -110,7 +126,11 @@ def _train(args: argparse.Namespace) -> None:
     if values.get("data", {}).get("source") and Path(values["data"]["source"]).exists():
         values["data"]["source"] = str(Path(values["data"]["source"]).resolve())  # runs outlive the cwd
     config = build_run_config(values)
-    result = train(config, args.out, resume=args.resume, overwrite=args.overwrite, progress=not args.no_progress)
+    result = train(config, args.out, overwrite=args.overwrite, progress=not args.no_progress)
+    _print_run(result)
+
+
+def _print_run(result) -> None:
     print(f"run directory: {result.run_dir}")
     print(f"  loss curve:  {result.run_dir / 'loss.png'}")
     if (result.run_dir / "images" / "samples.png").exists():

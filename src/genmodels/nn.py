@@ -12,6 +12,8 @@ import math
 import torch
 from torch import nn
 
+from .errors import ConfigError
+
 
 def mlp(sizes: list[int], activation: type[nn.Module] = nn.ReLU, final: nn.Module | None = None) -> nn.Sequential:
     """Linear layers sizes[0] -> ... -> sizes[-1], `activation` between them, `final` after the last."""
@@ -40,7 +42,8 @@ class ConvEncoder(nn.Module):
         layers: list[nn.Module] = []
         for out in channels:
             if min(h, w) < 2:
-                raise ValueError(f"image side too small for {len(channels)} stride-2 convolutions")
+                raise ConfigError(f"Images of {shape[1]}x{shape[2]} are too small for {len(channels)} stride-2 "
+                                  "convolutions; give fewer channels (e.g. --channels 32,64) or use --arch mlp.")
             layers += [nn.Conv2d(c, out, 4, 2, 1), nn.ReLU()]
             c, h, w = out, _halve(h), _halve(w)
             self.sizes.append((h, w))
