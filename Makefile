@@ -24,6 +24,7 @@ demo: install
 	$(PY) -m genmodels interpolate $(DEMO)
 	$(PY) -m genmodels latent $(DEMO)
 	$(PY) -m genmodels evaluate $(DEMO) --importance-samples 1000
+	@echo "Done. Pictures: $(DEMO)/loss.png and $(DEMO)/images/*.png; numbers: $(DEMO)/eval.json"
 
 test: install
 	$(PY) -m pytest -q
