@@ -91,3 +91,16 @@ def test_resume_keeps_saved_config_and_extends_epochs(tmp_path):
     config = json.loads((tmp_path / "run" / "config.json").read_text())
     assert config["train"]["epochs"] == 3 and config["model"]["hidden"] == [16] and config["train"]["batch_size"] == 200
     assert main(["train", "vae", "--out", str(tmp_path / "none"), "--resume"]) == 2
+
+
+def test_train_ae_with_composed_corruptions_and_penalties(tmp_path):
+    out = tmp_path / "ae"
+    assert main(["train", "ae", "--latent-dim", "4", "--hidden", "16", "--code-activation", "sigmoid",
+                 "--corrupt", "mask:0.2", "--corrupt", "gauss:0.05", "--contractive", "0.01", "--sparse-kl", "0.01",
+                 "--epochs", "1", "--batch-size", "200", "--out", str(out), "--no-progress"]) == 0
+    config = json.loads((out / "config.json").read_text())
+    assert config["family"] == "ae" and config["model"]["corrupt"] == ["mask:0.2", "gauss:0.05"]
+    assert main(["reconstruct", str(out), "--out", str(tmp_path / "r.png")]) == 0
+    assert main(["evaluate", str(out)]) == 0
+    assert "reconstruction_sse" in json.loads((out / "eval.json").read_text())
+    assert main(["sample", str(out)]) == 2  # an autoencoder has no prior to sample from

@@ -29,14 +29,30 @@ VAE_FLAGS = {
     "--beta": ("model", "beta", float, "weight of the KL term (default 1)"),
     "--gaussian-std": ("model", "gaussian_std", float, "std of the gaussian likelihood (default 1)"),
 }
-FAMILY_FLAGS = {"vae": VAE_FLAGS}
+AE_FLAGS = {
+    "--arch": VAE_FLAGS["--arch"],
+    "--latent-dim": ("model", "latent_dim", int, "code size, under or over the input size (default 30)"),
+    "--hidden": VAE_FLAGS["--hidden"],
+    "--channels": VAE_FLAGS["--channels"],
+    "--code-activation": ("model", "code_activation", str, "linear | sigmoid | relu (default linear)"),
+    "--loss": ("model", "loss", str, "mse | bce (default mse)"),
+    "--weight-decay": ("model", "weight_decay", float, "beta of beta * ||w||^2 (default 0)"),
+    "--corrupt": ("model", "corrupt", str, "denoising corruption, repeatable: mask:NU, gauss:SIGMA, saltpepper:P"),
+    "--contractive": ("model", "contractive", float, "lambda of lambda * ||J_f(x)||_F^2 (default 0)"),
+    "--contractive-method": ("model", "contractive_method", str, "auto | exact | projection (default auto)"),
+    "--sparse-l1": ("model", "sparse_l1", float, "weight of the L1 penalty on the code (default 0)"),
+    "--sparse-kl": ("model", "sparse_kl", float, "beta of the KL sparsity penalty; needs sigmoid codes (default 0)"),
+    "--sparse-rho": ("model", "sparse_rho", float, "target mean activation rho (default 0.05)"),
+}
+FAMILY_FLAGS = {"vae": VAE_FLAGS, "ae": AE_FLAGS}
 FAMILY_SWITCHES = {"vae": {"--binarize": "dynamic binarisation of the data (bernoulli only)",
                            "--learn-std": "learn the gaussian likelihood's std per pixel"}}
+REPEATABLE = {"--corrupt"}  # given several times, the values compose in order
 
 
 def _add_flags(p: argparse.ArgumentParser, flags: dict) -> None:
     for flag, (_, _, typ, help_) in flags.items():
-        p.add_argument(flag, type=typ, default=None, help=help_)
+        p.add_argument(flag, type=typ, default=None, help=help_, action="append" if flag in REPEATABLE else "store")
 
 
 def _collect(args: argparse.Namespace, flags: dict) -> dict:

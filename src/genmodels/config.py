@@ -69,8 +69,37 @@ class VAEConfig(_Strict):
         return self
 
 
+class AEConfig(_Strict):
+    """Autoencoder with optional regularisers, combinable in one run."""
+
+    arch: Literal["mlp", "conv"] = "mlp"
+    latent_dim: int = Field(30, ge=1)  # code size: below the input size is undercomplete, above overcomplete
+    hidden: list[int] = Field(default_factory=lambda: [512])  # MLP hidden widths, input side first
+    channels: list[int] = Field(default_factory=lambda: [32, 64])  # conv channels, input side first
+    code_activation: Literal["linear", "sigmoid", "relu"] = "linear"  # h = act(W x + b) at the code layer
+    loss: Literal["mse", "bce"] = "mse"  # ||x - g(f(x))||^2, or Bernoulli cross-entropy on logits
+    weight_decay: float = Field(0.0, ge=0)  # beta in beta * ||w||^2, reported as its own term
+    corrupt: list[str] = Field(default_factory=list)  # denoising q_D, e.g. ["mask:0.25", "gauss:0.1"]
+    contractive: float = Field(0.0, ge=0)  # lambda in lambda * ||J_f(x)||_F^2 (Rifai et al. 2011)
+    contractive_method: Literal["auto", "exact", "projection"] = "auto"  # auto: closed form where it applies
+    contractive_projections: int = Field(1, ge=1)  # random projections per image for the estimate
+    sparse_l1: float = Field(0.0, ge=0)  # weight of sum_j |h_j|
+    sparse_kl: float = Field(0.0, ge=0)  # beta in beta * sum_j KL(rho || rho_hat_j); needs sigmoid codes
+    sparse_rho: float = Field(0.05, gt=0, lt=1)  # target mean activation rho
+
+    @model_validator(mode="after")
+    def _check(self) -> "AEConfig":
+        from .models.regularisers import parse_corruption
+
+        for spec in self.corrupt:
+            parse_corruption(spec)  # raises a ConfigError naming the bad corruption
+        if self.sparse_kl > 0 and self.code_activation != "sigmoid":
+            raise ValueError("sparse_kl needs code_activation = sigmoid (rho_hat is a mean activation in (0, 1))")
+        return self
+
+
 # family name -> its model config; the model classes register in genmodels.models.
-MODEL_CONFIGS: dict[str, type[BaseModel]] = {"vae": VAEConfig}
+MODEL_CONFIGS: dict[str, type[BaseModel]] = {"vae": VAEConfig, "ae": AEConfig}
 
 
 class RunConfig(_Strict):

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+from .ae import AutoEncoder
 from .base import GenerativeModel, StepOutput
 from .vae import VAE
 
-FAMILIES: dict[str, type[GenerativeModel]] = {"vae": VAE}
+FAMILIES: dict[str, type[GenerativeModel]] = {"vae": VAE, "ae": AutoEncoder}
 
 
 def build_model(family: str, config, shape: tuple[int, int, int]) -> GenerativeModel:
     return FAMILIES[family](config, shape)
 
 
-__all__ = ["FAMILIES", "GenerativeModel", "StepOutput", "VAE", "build_model"]
+__all__ = ["AutoEncoder", "FAMILIES", "GenerativeModel", "StepOutput", "VAE", "build_model"]

@@ -65,16 +65,16 @@ class GenerativeModel(nn.Module):
     # -- capabilities ---------------------------------------------------------
     @property
     def latent_dim(self) -> int:
-        raise GenmodelsError(f"A {self.family} model has no latent code; use a model that encodes.")
+        raise GenmodelsError(f"This {self.family} model has no latent code; use a model that encodes.")
 
     def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
-        raise GenmodelsError(f"A {self.family} model cannot sample; train a generative model (vae, gan).")
+        raise GenmodelsError(f"This {self.family} model cannot sample; train a generative model (vae, gan).")
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
-        raise GenmodelsError(f"A {self.family} model has no encoder, so it cannot encode or reconstruct.")
+        raise GenmodelsError(f"This {self.family} model has no encoder, so it cannot encode or reconstruct.")
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
-        raise GenmodelsError(f"A {self.family} model has no decoder.")
+        raise GenmodelsError(f"This {self.family} model has no decoder.")
 
     def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
         return self.decode(self.encode(x))

@@ -1,0 +1,82 @@
+"""Autoencoder f (encoder) and g (decoder) with pluggable corruption and penalties.
+
+The loss is L(x, g(f(x~))) + the chosen penalties, x~ ~ q_D(x~|x) (x~ = x without
+corruption). Reconstruction is summed over pixels and averaged over the batch,
+as squared error (Hinton & Salakhutdinov 2006) or Bernoulli cross-entropy.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..config import AEConfig
+from ..nn import build_decoder, build_encoder
+from . import regularisers as reg
+from .base import GenerativeModel, StepOutput
+
+_ACTIVATIONS = {"linear": nn.Identity, "sigmoid": nn.Sigmoid, "relu": nn.ReLU}
+
+
+class AutoEncoder(GenerativeModel):
+    family = "ae"
+
+    def __init__(self, config: AEConfig, shape: tuple[int, int, int]):
+        super().__init__(config, shape)
+        c = config
+        body, feat = build_encoder(c.arch, self.shape, c.hidden, c.channels)
+        self.encoder = nn.Sequential(body, nn.Linear(feat, c.latent_dim), _ACTIVATIONS[c.code_activation]())
+        self.decoder = build_decoder(c.arch, self.shape, c.hidden, c.channels, c.latent_dim)
+        self.corruptions = [reg.parse_corruption(s) for s in c.corrupt]
+        # Rifai et al.'s closed form holds for h = sigmoid(W x + b) straight from the pixels.
+        self.one_layer_sigmoid = c.arch == "mlp" and not c.hidden and c.code_activation == "sigmoid"
+
+    @property
+    def code_layer(self) -> nn.Linear:
+        """The linear map into the code, h = act(W . + b)."""
+        return self.encoder[1]
+
+    @property
+    def latent_dim(self) -> int:
+        return self.config.latent_dim
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        return self.encoder(x)
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        out = self.decoder(z)
+        return torch.sigmoid(out) if self.config.loss == "bce" else out
+
+    def reconstruction_error(self, out: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """Per image (B,), summed over pixels: ||x - g(f(.))||^2, or cross-entropy from logits."""
+        if self.config.loss == "bce":
+            return F.binary_cross_entropy_with_logits(out, x, reduction="none").flatten(1).sum(1)
+        return (out - x).pow(2).flatten(1).sum(1)
+
+    def contractive_penalty(self, x: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
+        """||J_f(x)||_F^2 averaged over the batch, by the closed form, the exact Jacobian or projections."""
+        method = self.config.contractive_method
+        if method == "projection":
+            return reg.contractive_projection(self.encoder, x, self.config.contractive_projections).mean()
+        if method == "auto" and self.one_layer_sigmoid:
+            return reg.contractive_sigmoid_closed_form(h, self.code_layer.weight).mean()
+        return reg.contractive_exact(self.encoder, x).mean()
+
+    def forward(self, x: torch.Tensor) -> StepOutput:
+        c = self.config
+        x_in = reg.corrupt(x, self.corruptions) if self.training and self.corruptions else x
+        h = self.encoder(x_in)  # (B, D)
+        rec = self.reconstruction_error(self.decoder(h), x).mean()  # denoising: the target is the clean x
+        parts = {"rec": rec}
+        if c.weight_decay:
+            parts["weight_decay"] = c.weight_decay * reg.weight_decay(self)
+        if c.contractive:
+            h_clean = h if x_in is x else self.encoder(x)
+            parts["contractive"] = c.contractive * self.contractive_penalty(x, h_clean)
+        if c.sparse_l1:
+            parts["sparse_l1"] = c.sparse_l1 * h.abs().sum(1).mean()
+        if c.sparse_kl:
+            parts["sparse_kl"] = c.sparse_kl * reg.sparse_kl(h, c.sparse_rho)
+        loss = sum(parts.values())
+        return StepOutput(loss, {"loss": loss.detach(), **{k: v.detach() for k, v in parts.items()}})
