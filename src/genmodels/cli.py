@@ -120,8 +120,7 @@ def _resume_config(args: argparse.Namespace):
     if not (args.out / CONFIG).exists():
         raise GenmodelsError(f"Nothing to resume in {args.out}: it holds no run; drop --resume to start afresh.")
     saved = load_run_config(args.out / CONFIG)
-    epochs = args.epochs or saved.train.epochs
-    return saved.model_copy(update={"train": saved.train.model_copy(update={"epochs": epochs})})
+    return saved.with_epochs(args.epochs or saved.train.epochs)
 
 
 def _train(args: argparse.Namespace) -> None:

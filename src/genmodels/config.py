@@ -122,6 +122,10 @@ class RunConfig(_Strict):
                 values = {**values, "model": MODEL_CONFIGS[family].model_validate(model)}
         return values
 
+    def with_epochs(self, epochs: int) -> "RunConfig":
+        """The same run trained for `epochs` in all: the one setting a resumed run may change."""
+        return self.model_copy(update={"train": self.train.model_copy(update={"epochs": epochs})})
+
     def to_json(self) -> str:
         return json.dumps(self.model_dump(mode="json"), indent=2)
 

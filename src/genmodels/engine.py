@@ -137,8 +137,7 @@ def train(config: RunConfig, run_dir: str | Path, *, resume: bool = False, overw
     run_dir = Path(run_dir)
     ckpt.prepare_run_dir(run_dir, resume=resume, overwrite=overwrite)
     if resume:
-        saved = ckpt.load_run_config(run_dir / ckpt.CONFIG)
-        config = saved.model_copy(update={"train": saved.train.model_copy(update={"epochs": config.train.epochs})})
+        config = ckpt.load_run_config(run_dir / ckpt.CONFIG).with_epochs(config.train.epochs)
     tc = config.train
     device = resolve_device(tc.device)
     if tc.threads:

@@ -8,9 +8,9 @@ as squared error (Hinton & Salakhutdinov 2006) or Bernoulli cross-entropy.
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
+from .. import losses
 from ..config import AEConfig
 from ..nn import build_decoder, build_encoder
 from . import regularisers as reg
@@ -51,7 +51,7 @@ class AutoEncoder(GenerativeModel):
     def reconstruction_error(self, out: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         """Per image (B,), summed over pixels: ||x - g(f(.))||^2, or cross-entropy from logits."""
         if self.config.loss == "bce":
-            return F.binary_cross_entropy_with_logits(out, x, reduction="none").flatten(1).sum(1)
+            return -losses.bernoulli_log_likelihood(out, x)
         return (out - x).pow(2).flatten(1).sum(1)
 
     def contractive_penalty(self, x: torch.Tensor, h: torch.Tensor) -> torch.Tensor:

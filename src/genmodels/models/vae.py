@@ -62,13 +62,17 @@ class VAE(GenerativeModel):
         # Binarised models are evaluated on binary data; the caller seeds the draw so it is fixed.
         return torch.bernoulli(x) if self.config.binarize else x
 
-    def forward(self, x: torch.Tensor) -> StepOutput:
-        x = self._prepare(x)
+    def _terms(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """-log p(x|z) for one z ~ q(z|x), and KL(q(z|x) || p(z)), each per image (B,)."""
         mu, logvar = self.posterior(x)
         # Reparameterisation (Kingma & Welling 2013, eq. 10): z = mu + sigma * eps, eps ~ N(0, I).
         z = mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)
         rec = -self.log_likelihood(x, self.decoder(z))  # -log p(x|z), one-sample estimate (eq. 10)
         kl = losses.gaussian_kl_standard(mu, logvar)  # KL(q(z|x) || p(z)), analytic (Appendix B)
+        return rec, kl
+
+    def forward(self, x: torch.Tensor) -> StepOutput:
+        rec, kl = self._terms(self._prepare(x))
         rec, kl = rec.mean(), kl.mean()
         loss = rec + self.config.beta * kl  # negative ELBO (eq. 10) when beta = 1
         nelbo = (rec + kl).detach()
@@ -110,9 +114,8 @@ class VAE(GenerativeModel):
 
     def elbo(self, x: torch.Tensor) -> torch.Tensor:
         """The evidence lower bound per image (B,), one-sample reconstruction term, analytic KL."""
-        mu, logvar = self.posterior(x)
-        z = mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)
-        return self.log_likelihood(x, self.decoder(z)) - losses.gaussian_kl_standard(mu, logvar)
+        rec, kl = self._terms(x)
+        return -(rec + kl)
 
     @torch.inference_mode()
     def evaluate(self, x: torch.Tensor, importance_samples: int = 1000, batch_size: int = 100,
