@@ -9,6 +9,11 @@ from pathlib import Path
 
 from .errors import GenmodelsError
 
+def widths(text: str) -> list[int]:
+    """'512,256' -> [512, 256]; '' -> [] (no hidden layer)."""
+    return [int(v) for v in text.split(",") if v]
+
+
 # flag -> (config section, key, type, help); None defaults mean "not given", so a --config file wins.
 COMMON_TRAIN_FLAGS = {
     "--data": ("data", "source", str, "digits | fashion-mnist | mnist | path to an IDX folder, .npy/.npz or image folder"),
@@ -23,8 +28,8 @@ COMMON_TRAIN_FLAGS = {
 VAE_FLAGS = {
     "--arch": ("model", "arch", str, "mlp | conv (default mlp)"),
     "--latent-dim": ("model", "latent_dim", int, "size of z (default 16)"),
-    "--hidden": ("model", "hidden", lambda s: [int(v) for v in s.split(",") if v], "MLP hidden widths, e.g. 512,256"),
-    "--channels": ("model", "channels", lambda s: [int(v) for v in s.split(",") if v], "conv channels, e.g. 32,64"),
+    "--hidden": ("model", "hidden", widths, "MLP hidden widths, e.g. 512,256"),
+    "--channels": ("model", "channels", widths, "conv channels, e.g. 32,64"),
     "--likelihood": ("model", "likelihood", str, "bernoulli | gaussian (default bernoulli)"),
     "--beta": ("model", "beta", float, "weight of the KL term (default 1)"),
     "--gaussian-std": ("model", "gaussian_std", float, "std of the gaussian likelihood (default 1)"),
@@ -44,7 +49,21 @@ AE_FLAGS = {
     "--sparse-kl": ("model", "sparse_kl", float, "beta of the KL sparsity penalty; needs sigmoid codes (default 0)"),
     "--sparse-rho": ("model", "sparse_rho", float, "target mean activation rho (default 0.05)"),
 }
-FAMILY_FLAGS = {"vae": VAE_FLAGS, "ae": AE_FLAGS}
+SDAE_FLAGS = {
+    "--layers": ("model", "layers", widths, "layer widths, input side first; the last is the code (default 1000,500,250,30)"),
+    "--activation": ("model", "activation", str, "hidden units: sigmoid | relu (default sigmoid)"),
+    "--code-activation": AE_FLAGS["--code-activation"],
+    "--corrupt": ("model", "corrupt", str, "corruption of each layer's input in pretraining, repeatable (default mask:0.25)"),
+    "--pretrain-epochs": ("model", "pretrain_epochs", int, "pretraining epochs per layer, before the --epochs of fine-tuning (default 5)"),
+    "--loss": AE_FLAGS["--loss"],
+    "--finetune": ("model", "finetune", str, "reconstruction (unrolled autoencoder) | supervised (softmax head on labels)"),
+    "--classes": ("model", "classes", int, "classes of the supervised head (default 10)"),
+}
+PCA_FLAGS = {"--latent-dim": ("model", "latent_dim", int, "number of principal components (default 30)")}
+FAMILY_HELP = {"vae": "variational autoencoder", "ae": "autoencoder, optionally denoising, contractive, sparse, weight-decayed",
+               "sdae": "stacked denoising autoencoder: layer-wise pretraining, then fine-tuning",
+               "pca": "PCA, the linear autoencoder baseline (solved in one pass)"}
+FAMILY_FLAGS = {"vae": VAE_FLAGS, "ae": AE_FLAGS, "sdae": SDAE_FLAGS, "pca": PCA_FLAGS}
 FAMILY_SWITCHES = {"vae": {"--binarize": "dynamic binarisation of the data (bernoulli only)",
                            "--learn-std": "learn the gaussian likelihood's std per pixel"}}
 REPEATABLE = {"--corrupt"}  # given several times, the values compose in order
@@ -69,7 +88,7 @@ def build_parser() -> argparse.ArgumentParser:
     train = sub.add_parser("train", help="train a model into a run directory")
     fam = train.add_subparsers(dest="family", required=True)
     for family, flags in FAMILY_FLAGS.items():
-        f = fam.add_parser(family, help=f"train a {family}")
+        f = fam.add_parser(family, help=FAMILY_HELP[family])
         f.add_argument("--out", required=True, type=Path, help="run directory to write")
         f.add_argument("--config", type=Path, help="TOML file with [model], [data], [train] tables; flags override it")
         f.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint, with its saved config (--epochs may extend it)")
@@ -108,6 +127,8 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--out", type=Path, default=None, help="PNG to write (default RUN/images/latent.png)")
     c = run_cmd("evaluate", "test metrics, printed and written to RUN/eval.json")
     c.add_argument("--importance-samples", type=int, default=1000, help="K of the importance-weighted bound (1..5000)")
+    c.add_argument("--probe-train", type=int, default=10_000,
+                   help="training images the linear and 5-NN probes of the codes are fitted on (0: no probes)")
     c.add_argument("--seed", type=int, default=0)
     return p
 
@@ -147,7 +168,8 @@ def _train(args: argparse.Namespace) -> None:
 
 def _print_run(result) -> None:
     print(f"run directory: {result.run_dir}")
-    print(f"  loss curve:  {result.run_dir / 'loss.png'}")
+    if (result.run_dir / "loss.png").exists():
+        print(f"  loss curve:  {result.run_dir / 'loss.png'}")
     if (result.run_dir / "images" / "samples.png").exists():
         print(f"  samples:     {result.run_dir / 'images' / 'samples.png'}")
 
@@ -169,7 +191,8 @@ def _run_command(args: argparse.Namespace) -> None:
     elif args.command == "latent":
         out = runs.latent(run, args.out or images / "latent.png", split=args.split)
     else:
-        results = runs.evaluate(run, importance_samples=args.importance_samples, seed=args.seed, progress=True)
+        results = runs.evaluate(run, importance_samples=args.importance_samples, seed=args.seed, progress=True,
+                                probe_train=args.probe_train)
         width = max(len(k) for k in results)
         for k, v in results.items():
             print(f"{k:<{width}}  {v:.4f}" if isinstance(v, float) else f"{k:<{width}}  {v}")

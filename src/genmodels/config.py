@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import tomllib
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -98,8 +98,40 @@ class AEConfig(_Strict):
         return self
 
 
+class SDAEConfig(_Strict):
+    """Stacked denoising autoencoder (Vincent et al. 2010): greedy layer-wise denoising pretraining,
+    then fine-tuning of the whole stack. train.epochs counts the fine-tuning epochs; the
+    len(layers) * pretrain_epochs pretraining epochs run before them."""
+
+    layers: list[int] = Field(default_factory=lambda: [1000, 500, 250, 30])  # widths, input side first; last = code
+    activation: Literal["sigmoid", "relu"] = "sigmoid"  # hidden units (Vincent et al. 2010 use sigmoid)
+    code_activation: Literal["linear", "sigmoid", "relu"] = "linear"  # the code layer (Hinton & Salakhutdinov 2006: linear)
+    corrupt: list[str] = Field(default_factory=lambda: ["mask:0.25"])  # q_D applied to each layer's input in pretraining
+    pretrain_epochs: int = Field(5, ge=0)  # per layer; 0 skips pretraining (a randomly initialised deep AE)
+    loss: Literal["mse", "bce"] = "mse"  # in pixel space: layer 1's pretraining and unsupervised fine-tuning
+    finetune: Literal["reconstruction", "supervised"] = "reconstruction"  # unrolled AE, or encoder + softmax head
+    classes: int = Field(10, ge=2)  # softmax outputs for supervised fine-tuning
+
+    @model_validator(mode="after")
+    def _check(self) -> "SDAEConfig":
+        from .models.regularisers import parse_corruption
+
+        if not self.layers or any(w < 1 for w in self.layers):
+            raise ValueError("layers must be one or more positive widths, e.g. 1000,500,250,30")
+        for spec in self.corrupt:
+            parse_corruption(spec)
+        return self
+
+
+class PCAConfig(_Strict):
+    """Principal component analysis: the linear autoencoder, solved exactly (one pass over the data)."""
+
+    train_defaults: ClassVar[dict] = {"epochs": 1}  # one pass gathers the statistics; more change nothing
+    latent_dim: int = Field(30, ge=1)  # number of principal components kept
+
+
 # family name -> its model config; the model classes register in genmodels.models.
-MODEL_CONFIGS: dict[str, type[BaseModel]] = {"vae": VAEConfig, "ae": AEConfig}
+MODEL_CONFIGS: dict[str, type[BaseModel]] = {"vae": VAEConfig, "ae": AEConfig, "sdae": SDAEConfig, "pca": PCAConfig}
 
 
 class RunConfig(_Strict):
@@ -142,6 +174,9 @@ def _one_sentence(err: ValidationError, where: str, prefix: tuple = ()) -> str:
 def build_run_config(values: dict[str, Any], where: str = "the given settings") -> RunConfig:
     """Validate a nested dict {family, model, data, train} into a RunConfig, or raise ConfigError."""
     family, model = values.get("family"), values.get("model") or {}
+    train_defaults = getattr(MODEL_CONFIGS.get(family), "train_defaults", None) if isinstance(family, str) else None
+    if train_defaults and isinstance(values.get("train", {}), dict):
+        values = merge({"train": train_defaults}, values)  # the family's defaults; given values win
     if family in MODEL_CONFIGS and isinstance(model, dict):
         try:  # validated on its own first, so its errors are located as model.<key>
             values = {**values, "model": MODEL_CONFIGS[family].model_validate(model)}

@@ -39,9 +39,10 @@ class StepContext:
 
     module: torch.nn.Module
     optimizers: dict[str, torch.optim.Optimizer]
+    labels: torch.Tensor | None = None  # the batch's labels (B,), for models with needs_labels
 
-    def forward(self, x: torch.Tensor):
-        return self.module(x)
+    def forward(self, *inputs: torch.Tensor):
+        return self.module(*inputs)
 
     def step(self, loss: torch.Tensor, name: str = "main") -> None:
         opt = self.optimizers[name]
@@ -123,7 +124,8 @@ def evaluate_parts(model: GenerativeModel, test: Dataset, batch_size: int, seed:
         torch.manual_seed(seed)
         for i in range(0, len(test), batch_size):
             x = model.eval_input(test.batch(slice(i, i + batch_size)))
-            for k, v in model.eval_parts(x).items():
+            y = test.labels[i : i + batch_size] if model.needs_labels else None
+            for k, v in model.eval_parts(x, y).items():
                 sums[k] = sums.get(k, 0.0) + v * x.shape[0]
     model.train(was_training)
     return {k: (v / len(test)).item() for k, v in sums.items()}
@@ -149,6 +151,8 @@ def train(config: RunConfig, run_dir: str | Path, *, resume: bool = False, overw
     config = config.model_copy(update={"shape": data.shape})
     train_set, test_set = data.train.to(device), data.test.to(device)
     model = build_model(config.family, config.model, data.shape).to(device)
+    model.check_data(train_set)
+    model.check_data(test_set)
     optimizers = model.make_optimizers(tc, device)
     gen = torch.Generator(device=device).manual_seed(tc.seed)  # batch order
 
@@ -162,12 +166,15 @@ def train(config: RunConfig, run_dir: str | Path, *, resume: bool = False, overw
     with open(run_dir / ckpt.METRICS, "w") as f:  # rewrite: drops records past the checkpoint
         f.writelines(json.dumps(r) + "\n" for r in history)
 
-    loop = _Loop(model, optimizers, train_set, test_set, tc, gen, run_dir, history, progress)
-    bar = tqdm(total=tc.epochs * math.ceil(len(train_set) / tc.batch_size), initial=step, disable=not progress,
+    epochs = model.total_epochs(tc.epochs)
+    loop = _Loop(model, optimizers, train_set, test_set, tc, gen, run_dir, history, progress, epochs)
+    bar = tqdm(total=epochs * math.ceil(len(train_set) / tc.batch_size), initial=step, disable=not progress,
                unit="step", desc=f"{config.family} {run_dir.name}", dynamic_ncols=True)
     try:
-        for epoch in range(epoch, tc.epochs):
+        for epoch in range(epoch, epochs):
+            model.start_epoch(epoch)
             step = loop.run_epoch(epoch, step, bar)
+            model.finish_epoch()
             loop.end_epoch(epoch, step, bar)
     finally:
         bar.close()
@@ -192,9 +199,10 @@ def _epoch_images(model: GenerativeModel, run_dir: Path, noise: torch.Generator)
 class _Loop:
     """One epoch of steps with tensor-side metric accumulation (one host sync per log interval)."""
 
-    def __init__(self, model, optimizers, train_set, test_set, tc, gen, run_dir, history, progress):
+    def __init__(self, model, optimizers, train_set, test_set, tc, gen, run_dir, history, progress, epochs):
         self.model, self.optimizers, self.ctx = model, optimizers, StepContext(model, optimizers)
         self.train_set, self.test_set, self.tc, self.gen = train_set, test_set, tc, gen
+        self.epochs = epochs  # the model's whole schedule, pretraining phases included
         self.run_dir, self.history, self.progress = run_dir, history, progress
         self.metrics = open(run_dir / ckpt.METRICS, "a")
         self.seconds: list[float] = []  # wall time of each epoch's training steps
@@ -219,7 +227,10 @@ class _Loop:
         sums: dict[str, torch.Tensor] = {}
         count, t0 = 0, time.perf_counter()
         for i in range(0, len(data), tc.batch_size):
-            x = data.batch(perm[i : i + tc.batch_size])
+            idx = perm[i : i + tc.batch_size]
+            x = data.batch(idx)
+            if model.needs_labels:
+                self.ctx.labels = data.labels.index_select(0, idx)
             parts = model.train_step(x, self.ctx)
             for k, v in parts.items():
                 sums[k] = sums[k] + v if k in sums else v.clone()
@@ -238,11 +249,11 @@ class _Loop:
 
     def end_epoch(self, epoch: int, step: int, bar) -> None:
         """Evaluate, log, checkpoint (atomically) and redraw the pictures."""
-        tc, last = self.tc, epoch + 1 == self.tc.epochs
+        tc, last = self.tc, epoch + 1 == self.epochs
         test = evaluate_parts(self.model, self.test_set, tc.eval_batch_size, tc.seed)
         self.log({"step": step, "epoch": epoch + 1, "split": "test", **test})
-        if self.progress and ((epoch + 1) % max(1, tc.epochs // 10) == 0 or last):
-            bar.write(f"epoch {epoch + 1}/{tc.epochs}  " + "  ".join(f"test {k} {v:.3f}" for k, v in test.items()))
+        if self.progress and ((epoch + 1) % max(1, self.epochs // 10) == 0 or last):
+            bar.write(f"epoch {epoch + 1}/{self.epochs}  " + "  ".join(f"test {k} {v:.3f}" for k, v in test.items()))
         state = {"epoch": epoch + 1, "step": step}
         rng = _rng_state(self.gen, self.gen.device)
         ckpt.save_checkpoint(self.run_dir / ckpt.CHECKPOINT, self.model, self.optimizers, state, rng)

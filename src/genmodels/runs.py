@@ -4,6 +4,7 @@ data source its config names) and writes only the files it is asked for."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 from dataclasses import dataclass
@@ -41,7 +42,7 @@ class Run:
 
     @property
     def device(self) -> torch.device:
-        return next(self.model.parameters()).device
+        return next(itertools.chain(self.model.parameters(), self.model.buffers())).device
 
 
 def load_run(run_dir: str | Path, device: str = "cpu") -> Run:
@@ -52,6 +53,12 @@ def load_run(run_dir: str | Path, device: str = "cpu") -> Run:
 def _images(run: Run, split: str, n: int) -> torch.Tensor:
     data = run.split(split)
     return data.batch(slice(0, min(n, len(data)))).to(run.device)
+
+
+def _batched(fn, x: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
+    """fn applied to x (N, ...) in batches under inference mode, results concatenated on the CPU."""
+    with torch.inference_mode():
+        return torch.cat([fn(x[i : i + batch_size]).cpu() for i in range(0, len(x), batch_size)])
 
 
 def _encode_all(run: Run, data: Dataset, batch_size: int = 1000) -> torch.Tensor:
@@ -145,25 +152,61 @@ def latent(run: Run, out: str | Path, split: str = "test", grid: int = 20) -> Pa
 
 
 def evaluate(run: Run, importance_samples: int = 1000, seed: int = 0, batch_size: int = 100,
-             progress: bool = False) -> dict:
-    """The run's test metrics; written to RUN/eval.json and returned."""
+             progress: bool = False, probe_train: int = 10_000) -> dict:
+    """The run's test metrics; written to RUN/eval.json and returned.
+
+    probe_train: training images the linear and k-NN probes are fitted on (0: no probes)."""
     if not 1 <= importance_samples <= 5000:
         raise GenmodelsError(f"--importance-samples must be between 1 and 5000, got {importance_samples}.")
+    if probe_train < 0:
+        raise GenmodelsError(f"--probe-train must be 0 (no probes) or a number of images, got {probe_train}.")
     test = run.data.test
     x = test.batch(slice(0, len(test))).to(run.device)
+    labels = None if test.labels is None else test.labels.to(run.device)
     torch.manual_seed(seed)
     x = run.model.eval_input(x)
     results: dict = {"family": run.config.family, "split": "test", "images": int(x.shape[0])}
     with torch.inference_mode():
-        results.update(run.model.evaluate(x, importance_samples=importance_samples, batch_size=batch_size,
-                                          progress=progress))
-        try:
-            r = torch.cat([run.model.reconstruct(x[i : i + 1000]) for i in range(0, len(x), 1000)])
-            results["reconstruction_sse"] = (r - x).pow(2).flatten(1).sum(1).mean().item()
-        except GenmodelsError:
-            pass
+        results.update(run.model.evaluate(x, labels=labels, importance_samples=importance_samples,
+                                          batch_size=batch_size, progress=progress))
+    results.update(code_metrics(run, x, probe_train, seed))
     for k, v in results.items():
         if isinstance(v, float) and not math.isfinite(v):
             raise GenmodelsError(f"Evaluation gave {k} = {v}; the model's weights are damaged, retrain it.")
     ckpt.atomic_write(run.dir / "eval.json", json.dumps(results, indent=2).encode())
     return results
+
+
+def code_metrics(run: Run, x: torch.Tensor, probe_train: int = 10_000, seed: int = 0) -> dict:
+    """For a model that encodes: test squared reconstruction error per image (summed over pixels, as
+    Hinton & Salakhutdinov 2006) beside PCA's at the same code size, and linear-probe and 5-NN test
+    accuracy of its codes beside raw pixels and PCA codes. Both PCA and the probes are fitted on the
+    training split (probes on a seeded subset of probe_train images)."""
+    from .metrics import knn_accuracy, linear_probe_accuracy
+    from .models.pca import fit_pca
+
+    model = run.model
+    try:
+        codes = _batched(model.encode, x)
+    except GenmodelsError:  # a family without an encoder (GAN)
+        return {}
+    out = {"reconstruction_sse": (_batched(model.reconstruct, x) - x.cpu()).pow(2).flatten(1).sum(1).mean().item()}
+    train = run.data.train
+    pca = None
+    if run.config.family != "pca":
+        pca = fit_pca(train.to(run.device), codes.shape[1])
+        out["pca_reconstruction_sse"] = (_batched(pca.reconstruct, x) - x.cpu()).pow(2).flatten(1).sum(1).mean().item()
+    if train.labels is None or run.data.test.labels is None or probe_train == 0:
+        return out
+    pick = torch.randperm(len(train), generator=torch.Generator().manual_seed(seed))[:probe_train]
+    x_fit = model.eval_input(train.batch(pick).to(run.device))
+    y_fit, y_test = train.labels[pick].numpy(), run.data.test.labels.numpy()
+    features = {"": (_batched(model.encode, x_fit), codes), "_pixels": (x_fit.flatten(1).cpu(), x.flatten(1).cpu())}
+    if pca is not None:
+        features["_pca"] = (_batched(pca.encode, x_fit), _batched(pca.encode, x))
+    out["probe_train_images"] = len(pick)
+    for suffix, (fit, test) in features.items():
+        fit, test = fit.double().numpy(), test.double().numpy()
+        out[f"linear_probe_accuracy{suffix}"] = linear_probe_accuracy(fit, y_fit, test, y_test)
+        out[f"knn_accuracy{suffix}"] = knn_accuracy(fit, y_fit, test, y_test)
+    return out

@@ -4,13 +4,18 @@ from __future__ import annotations
 
 from .ae import AutoEncoder
 from .base import GenerativeModel, StepOutput
+from .pca import PCA
+from .stacked import StackedDenoisingAutoEncoder
 from .vae import VAE
 
-FAMILIES: dict[str, type[GenerativeModel]] = {"vae": VAE, "ae": AutoEncoder}
+FAMILIES: dict[str, type[GenerativeModel]] = {
+    "vae": VAE, "ae": AutoEncoder, "sdae": StackedDenoisingAutoEncoder, "pca": PCA,
+}
 
 
 def build_model(family: str, config, shape: tuple[int, int, int]) -> GenerativeModel:
     return FAMILIES[family](config, shape)
 
 
-__all__ = ["AutoEncoder", "FAMILIES", "GenerativeModel", "StepOutput", "VAE", "build_model"]
+__all__ = ["AutoEncoder", "FAMILIES", "GenerativeModel", "PCA", "StackedDenoisingAutoEncoder", "StepOutput", "VAE",
+           "build_model"]

@@ -18,6 +18,7 @@ from ..errors import GenmodelsError
 
 if TYPE_CHECKING:
     from ..config import TrainConfig
+    from ..data import Dataset
     from ..engine import StepContext
 
 
@@ -42,8 +43,25 @@ class GenerativeModel(nn.Module):
         self.shape = tuple(shape)
 
     # -- training -------------------------------------------------------------
+    # Labels reach train_step (as ctx.labels) and eval_parts only for models that ask for them.
+    needs_labels: bool = False
+
     def make_optimizers(self, train: "TrainConfig", device: torch.device) -> dict[str, torch.optim.Optimizer]:
         return {"main": make_adam(self.parameters(), train, device)}
+
+    def total_epochs(self, epochs: int) -> int:
+        """Epochs the engine runs when the config asks for `epochs`; a model with pretraining
+        phases (the stacked denoising autoencoder) runs them before the asked-for epochs."""
+        return epochs
+
+    def start_epoch(self, epoch: int) -> None:
+        """Called before each epoch's steps (0-based), also on resume: models with phases pick theirs."""
+
+    def finish_epoch(self) -> None:
+        """Called after each epoch's steps, before evaluation (PCA solves for its components here)."""
+
+    def check_data(self, data: "Dataset") -> None:
+        """Raise a one-sentence DataError if this model cannot train on `data` (missing labels, say)."""
 
     def train_step(self, x: torch.Tensor, ctx: "StepContext") -> dict[str, torch.Tensor]:
         """One optimisation step on batch x; returns the detached parts to log.
@@ -58,9 +76,9 @@ class GenerativeModel(nn.Module):
         return x
 
     @torch.inference_mode()
-    def eval_parts(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+    def eval_parts(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
         """The logged parts on a held-out batch, without gradients."""
-        return self(x).parts
+        return self(x, labels).parts if self.needs_labels else self(x).parts
 
     # -- capabilities ---------------------------------------------------------
     @property

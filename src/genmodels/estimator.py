@@ -1,0 +1,121 @@
+"""A scikit-learn transformer around any genmodels model that encodes (ae, sdae, pca, vae).
+
+    from sklearn.pipeline import make_pipeline
+    from sklearn.linear_model import LogisticRegression
+    pipe = make_pipeline(AutoEncoderTransformer(latent_dim=16, epochs=10), LogisticRegression())
+    pipe.fit(X, y)                      # X: (N, D) floats in [0, 1], or (N, C, H, W)
+
+scikit-learn conventions (DESIGN.md rule 6): the constructor only stores its arguments,
+`fit` returns self, fitted attributes end in `_`, and transform checks the model is fitted.
+Training runs on genmodels' engine into a temporary run directory (or `run_dir`).
+"""
+
+from __future__ import annotations
+
+import math
+import tempfile
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.utils.validation import check_is_fitted
+
+from .config import build_run_config
+from .data import Dataset, DataSplits
+from .engine import train
+from .errors import DataError
+
+
+class AutoEncoderTransformer(TransformerMixin, BaseEstimator):
+    """fit trains the model on X; transform gives codes (N, latent), inverse_transform images (N, D).
+
+    family: ae | sdae | pca | vae. latent_dim sets the code size (for sdae, the last layer's width).
+    options: any other model setting of that family, e.g. {"corrupt": ["mask:0.25"], "contractive": 0.1};
+    for sdae, options["layers"] gives the widths below the code (default [1000, 500, 250]).
+    image_shape: (C, H, W) of one row of X; None infers (1, s, s) for D = s^2, else (1, 1, D)."""
+
+    def __init__(self, family: str = "ae", latent_dim: int = 30, options: dict | None = None, epochs: int = 20,
+                 batch_size: int = 100, lr: float = 1e-3, seed: int = 0, device: str = "cpu",
+                 image_shape: tuple[int, int, int] | None = None, run_dir: str | None = None,
+                 progress: bool = False):
+        self.family = family
+        self.latent_dim = latent_dim
+        self.options = options
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.lr = lr
+        self.seed = seed
+        self.device = device
+        self.image_shape = image_shape
+        self.run_dir = run_dir
+        self.progress = progress
+
+    # -- input checks ------------------------------------------------------------------
+    def _images(self, X, shape: tuple[int, int, int] | None = None) -> torch.Tensor:
+        """X (N, D) or (N, C, H, W) -> float32 images (N, C, H, W) in [0, 1], or a DataError."""
+        x = torch.as_tensor(np.asarray(X, dtype=np.float32))
+        if x.ndim == 2:
+            d = x.shape[1]
+            side = math.isqrt(d)
+            shape = shape or self.image_shape or ((1, side, side) if side * side == d else (1, 1, d))
+            if math.prod(shape) != d:
+                raise DataError(f"X has {d} features but image_shape {tuple(shape)} holds {math.prod(shape)}; "
+                                "fix image_shape or the data.")
+            x = x.reshape(-1, *shape)
+        elif x.ndim != 4:
+            raise DataError(f"X must be (n_samples, n_features) or (N, C, H, W), got shape {tuple(x.shape)}; reshape it.")
+        if not torch.isfinite(x).all() or x.min() < 0 or x.max() > 1:
+            raise DataError("X holds NaN, infinite or out-of-range values; scale it to [0, 1] first (e.g. MinMaxScaler).")
+        return x
+
+    def _config(self):
+        model = dict(self.options or {})
+        if self.family == "sdae":  # options["layers"]: the widths below the code, which latent_dim sets
+            model["layers"] = [*model.get("layers", [1000, 500, 250]), self.latent_dim]
+        else:
+            model["latent_dim"] = self.latent_dim
+        return build_run_config({
+            "family": self.family, "model": model, "data": {"source": "array"},
+            "train": {"epochs": self.epochs, "batch_size": self.batch_size, "lr": self.lr, "seed": self.seed,
+                      "device": self.device},
+        }, where="the estimator's parameters")
+
+    # -- the scikit-learn API ----------------------------------------------------------
+    def fit(self, X, y=None) -> "AutoEncoderTransformer":
+        x = self._images(X)
+        labels = None if y is None else torch.as_tensor(np.asarray(y), dtype=torch.int64)
+        data = Dataset(x, labels, "X")
+        config = self._config()
+        # The engine evaluates every epoch on a held-out split; here that is X itself (no data is held back).
+        splits = DataSplits(data, data, "array")
+        with tempfile.TemporaryDirectory(prefix="genmodels-") as tmp:
+            result = train(config, self.run_dir or tmp, overwrite=self.run_dir is not None,
+                           progress=self.progress, data=splits)
+        self.model_ = result.model.cpu().eval()
+        self.history_ = result.history
+        self.n_features_in_ = int(np.prod(x.shape[1:]))
+        self.image_shape_ = tuple(x.shape[1:])
+        return self
+
+    def _apply(self, fn, x: torch.Tensor, batch_size: int = 1000) -> np.ndarray:
+        with torch.inference_mode():
+            return torch.cat([fn(x[i : i + batch_size]) for i in range(0, len(x), batch_size)]).numpy()
+
+    def transform(self, X) -> np.ndarray:
+        """Codes (N, latent_dim): the encoder's output (the posterior mean for a VAE)."""
+        check_is_fitted(self, "model_")
+        return self._apply(self.model_.encode, self._images(X, self.image_shape_))
+
+    def inverse_transform(self, Z) -> np.ndarray:
+        """Decoded images, flattened to (N, D)."""
+        check_is_fitted(self, "model_")
+        z = torch.as_tensor(np.asarray(Z, dtype=np.float32))
+        return self._apply(self.model_.decode, z).reshape(len(z), -1)
+
+    def score(self, X, y=None) -> float:
+        """Minus the mean squared reconstruction error per row (summed over features): higher is better,
+        as GridSearchCV expects."""
+        check_is_fitted(self, "model_")
+        x = self._images(X, self.image_shape_)
+        rec = self._apply(self.model_.reconstruct, x)
+        return -float(((rec - x.numpy()) ** 2).reshape(len(x), -1).sum(1).mean())

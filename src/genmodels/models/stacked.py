@@ -1,0 +1,158 @@
+"""Stacked denoising autoencoder (Vincent et al. 2010, "Stacked Denoising Autoencoders").
+
+Layers 1..K are MLP layers h_k = s(W_k h_{k-1} + b_k), h_0 = x flattened. Training is a
+schedule of phases, one per epoch range, on the one engine:
+
+  phase k = 1..K (pretrain_epochs epochs each), greedy layer-wise pretraining (section 3.5,
+    Fig. 3): layer k and its own decoder h_{k-1} ~ g_k(f_k(h~_{k-1})) are trained alone as a
+    denoising autoencoder. Their input is the clean output of the frozen layers < k,
+    corrupted by q_D; the target is that clean output.
+  fine-tuning (train.epochs epochs): the whole stack, either unrolled into a deep
+    autoencoder x -> f_K..f_1 -> g_1..g_K -> x^ with the pretrained decoders (Hinton &
+    Salakhutdinov 2006), trained on clean inputs, or, with finetune = supervised, the
+    encoder and a softmax head trained on labels (Vincent et al. 2010, section 3.5).
+
+Each phase has its own Adam optimiser over exactly the parameters it trains, so the
+frozen layers cannot move and every optimiser's state resumes exactly.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .. import losses
+from ..config import SDAEConfig
+from ..errors import DataError
+from . import regularisers as reg
+from .base import GenerativeModel, StepOutput, make_adam
+
+_ACT = {"linear": nn.Identity, "sigmoid": nn.Sigmoid, "relu": nn.ReLU}
+
+
+class StackedDenoisingAutoEncoder(GenerativeModel):
+    family = "sdae"
+
+    def __init__(self, config: SDAEConfig, shape: tuple[int, int, int]):
+        super().__init__(config, shape)
+        c = config
+        widths = [math.prod(self.shape), *c.layers]
+        k = len(c.layers)
+        # Encoder layer i: widths[i] -> widths[i+1]; its decoder maps back widths[i+1] -> widths[i].
+        self.enc = nn.ModuleList(nn.Linear(a, b) for a, b in zip(widths[:-1], widths[1:]))
+        self.dec = nn.ModuleList(nn.Linear(b, a) for a, b in zip(widths[:-1], widths[1:]))
+        self.enc_act = nn.ModuleList(_ACT[c.code_activation if i == k - 1 else c.activation]() for i in range(k))
+        # Decoder i reconstructs h_i, which came out of enc_act[i-1]; decoder 0 gives pixel pre-activations.
+        self.dec_act = nn.ModuleList(nn.Identity() if i == 0 else _ACT[c.activation]() for i in range(k))
+        self.head = nn.Linear(c.layers[-1], c.classes) if c.finetune == "supervised" else None
+        self.corruptions = [reg.parse_corruption(s) for s in c.corrupt]
+        self.needs_labels = c.finetune == "supervised"
+        self.phase = k  # 0..k-1: pretraining layer phase+1; k: fine-tuning (also after loading)
+
+    @property
+    def latent_dim(self) -> int:
+        return self.config.layers[-1]
+
+    # -- the schedule -------------------------------------------------------------
+    @property
+    def layers(self) -> int:
+        return len(self.config.layers)
+
+    def total_epochs(self, epochs: int) -> int:
+        return self.layers * self.config.pretrain_epochs + epochs
+
+    def start_epoch(self, epoch: int) -> None:
+        p = self.config.pretrain_epochs
+        self.phase = min(epoch // p, self.layers) if p else self.layers
+
+    @property
+    def phase_name(self) -> str:
+        return f"layer{self.phase + 1}" if self.phase < self.layers else "finetune"
+
+    def make_optimizers(self, train, device) -> dict[str, torch.optim.Optimizer]:
+        opts = {}
+        if self.config.pretrain_epochs:
+            for i in range(self.layers):
+                params = [*self.enc[i].parameters(), *self.dec[i].parameters()]
+                opts[f"layer{i + 1}"] = make_adam(params, train, device)
+        tuned = [*self.enc.parameters(), *(self.head.parameters() if self.head else self.dec.parameters())]
+        opts["finetune"] = make_adam(tuned, train, device)
+        return opts
+
+    def check_data(self, data) -> None:
+        if not self.needs_labels:
+            return
+        if data.labels is None:
+            raise DataError(f"Supervised fine-tuning needs labels, and {data.name} has none; "
+                            "use labelled data or --finetune reconstruction.")
+        if len(data) and int(data.labels.max()) >= self.config.classes:
+            raise DataError(f"{data.name} has label {int(data.labels.max())} but the head has "
+                            f"{self.config.classes} classes; give --classes {int(data.labels.max()) + 1}.")
+
+    # -- the networks ---------------------------------------------------------------
+    def encode_to(self, x: torch.Tensor, depth: int) -> torch.Tensor:
+        """h_depth, the output of the first `depth` layers, (B, widths[depth])."""
+        h = x.flatten(1)
+        for i in range(depth):
+            h = self.enc_act[i](self.enc[i](h))
+        return h
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        return self.encode_to(x, self.layers)
+
+    def _decode_logits(self, z: torch.Tensor) -> torch.Tensor:
+        h = z
+        for i in reversed(range(self.layers)):
+            h = self.dec_act[i](self.dec[i](h))
+        return h.view(-1, *self.shape)
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        out = self._decode_logits(z)
+        return torch.sigmoid(out) if self.config.loss == "bce" else out
+
+    def _pixel_error(self, out: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """Per image (B,): squared error, or Bernoulli cross-entropy from logits (Vincent et al. 2010, eq. 3-4)."""
+        if self.config.loss == "bce":
+            return -losses.bernoulli_log_likelihood(out, x)
+        return (out - x).pow(2).flatten(1).sum(1)
+
+    # -- the loss of the current phase ------------------------------------------------
+    def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> StepOutput:
+        if self.phase < self.layers:
+            return self._pretrain_loss(x, self.phase)
+        if self.head is not None:
+            logits = self.head(self.encode(x))  # (B, classes)
+            xent = F.cross_entropy(logits, labels)
+            error = (logits.argmax(1) != labels).float().mean()
+            return StepOutput(xent, {"loss": xent.detach(), "xent": xent.detach(), "error": error})
+        rec = self._pixel_error(self._decode_logits(self.encode(x)), x).mean()
+        return StepOutput(rec, {"loss": rec.detach(), "rec": rec.detach()})
+
+    def _pretrain_loss(self, x: torch.Tensor, i: int) -> StepOutput:
+        """Layer i+1 as a denoising autoencoder on the clean, frozen output of the layers below."""
+        with torch.no_grad():
+            h = self.encode_to(x, i)  # (B, widths[i]), clean; no gradient reaches layers < i+1
+        h_in = reg.corrupt(h, self.corruptions) if self.training and self.corruptions else h
+        out = self.dec_act[i](self.dec[i](self.enc_act[i](self.enc[i](h_in))))
+        # The target is the clean h (Vincent et al. 2010, eq. 6).
+        rec = self._pixel_error(out.view_as(x), x) if i == 0 else (out - h).pow(2).sum(1)
+        rec = rec.mean()
+        return StepOutput(rec, {"loss": rec.detach(), f"layer{i + 1}_rec": rec.detach()})
+
+    def train_step(self, x: torch.Tensor, ctx) -> dict[str, torch.Tensor]:
+        out = ctx.forward(x, ctx.labels) if self.needs_labels else ctx.forward(x)
+        ctx.step(out.loss, self.phase_name)
+        return out.parts
+
+    @torch.inference_mode()
+    def evaluate(self, x: torch.Tensor, labels: torch.Tensor | None = None, batch_size: int = 1000,
+                 **_) -> dict[str, float]:
+        """Test classification error of the supervised head (Vincent et al. 2010, Table 3)."""
+        if self.head is None or labels is None:
+            return {}
+        wrong = sum(int((self.head(self.encode(x[i : i + batch_size])).argmax(1) != labels[i : i + batch_size]).sum())
+                    for i in range(0, x.shape[0], batch_size))
+        return {"test_error": wrong / x.shape[0]}
