@@ -121,3 +121,16 @@ def test_too_many_conv_layers_for_the_image_is_a_clear_error():
 
     with pytest.raises(ConfigError, match="8x8 are too small for 4 stride-2"):
         VAE(VAEConfig(arch="conv", channels=[4, 4, 4, 4]), (1, 8, 8))
+
+
+def test_cosine_schedule_sets_each_epochs_lr_from_the_epoch_alone(digits, tmp_path):
+    import math
+
+    from genmodels.checkpoint import read_safetensors
+
+    train(tiny_vae_config(train={"epochs": 3, "lr": 0.01, "lr_schedule": "cosine"}), tmp_path / "c",
+          progress=False, data=digits)
+    _, meta = read_safetensors(tmp_path / "c" / "checkpoint.safetensors")
+    group = json.loads(meta["param_groups"])["main"][0]
+    assert group["initial_lr"] == 0.01
+    assert group["lr"] == pytest.approx(0.01 * (1 + math.cos(math.pi * 2 / 3)) / 2)  # the last of 3 epochs

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -21,6 +20,7 @@ COMMON_TRAIN_FLAGS = {
     "--epochs": ("train", "epochs", int, "passes over the training split (default 20)"),
     "--batch-size": ("train", "batch_size", int, "images per step (default 100)"),
     "--lr": ("train", "lr", float, "Adam learning rate (default 1e-3)"),
+    "--lr-schedule": ("train", "lr_schedule", str, "constant | cosine (annealed to 0 over the run; default constant)"),
     "--seed": ("train", "seed", int, "seed for weights, batch order and noise (default 0)"),
     "--device": ("train", "device", str, "cpu | cuda | cuda:N | auto (default cpu)"),
     "--threads": ("train", "threads", int, "torch CPU threads (default: one per core)"),

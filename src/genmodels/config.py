@@ -31,6 +31,7 @@ class TrainConfig(_Strict):
     epochs: int = Field(20, ge=1)
     batch_size: int = Field(100, ge=1)
     lr: float = Field(1e-3, gt=0)  # Adam learning rate
+    lr_schedule: Literal["constant", "cosine"] = "constant"  # cosine: lr * (1 + cos(pi * epoch / epochs)) / 2 per epoch
     betas: tuple[float, float] = (0.9, 0.999)  # Adam betas
     seed: int = 0  # seeds weights, batch order and every sample drawn in training
     device: str = "cpu"  # cpu | cuda | cuda:N | auto

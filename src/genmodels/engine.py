@@ -219,9 +219,21 @@ class _Loop:
     def close(self) -> None:
         self.metrics.close()
 
+    def set_lr(self, epoch: int) -> None:
+        """The epoch's learning rate: a function of the epoch alone, so a resumed run gets the same.
+        Cosine annealing (Loshchilov & Hutter 2017) over the whole schedule, from each group's own lr."""
+        if self.tc.lr_schedule == "constant":
+            return
+        factor = 0.5 * (1 + math.cos(math.pi * epoch / self.epochs))
+        for opt in self.optimizers.values():
+            for group in opt.param_groups:
+                group.setdefault("initial_lr", group["lr"])
+                group["lr"] = group["initial_lr"] * factor
+
     def run_epoch(self, epoch: int, step: int, bar) -> int:
         model, tc, data = self.model, self.tc, self.train_set
         model.train()
+        self.set_lr(epoch)
         start = time.perf_counter()
         perm = torch.randperm(len(data), generator=self.gen, device=self.gen.device)
         sums: dict[str, torch.Tensor] = {}

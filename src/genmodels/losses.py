@@ -53,3 +53,12 @@ def gaussian_log_likelihood(x: torch.Tensor, mean: torch.Tensor, log_std: torch.
         return sq * (-0.5 * math.exp(-2.0 * log_std)) - const
     z = (x - mean) * torch.exp(-log_std)
     return -(0.5 * z.pow(2) + log_std + 0.5 * LOG_2PI).flatten(1).sum(-1)
+
+
+def reconstruction_error(out: torch.Tensor, x: torch.Tensor, kind: str) -> torch.Tensor:
+    """An autoencoder's error per image (B,), summed over pixels: squared error ||x - out||^2
+    (kind "mse"; Hinton & Salakhutdinov 2006), or Bernoulli cross-entropy with out as logits
+    (kind "bce"; Vincent et al. 2010, eq. 3-4)."""
+    if kind == "bce":
+        return -bernoulli_log_likelihood(out, x)
+    return (out - x).pow(2).flatten(1).sum(1)

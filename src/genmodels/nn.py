@@ -14,6 +14,9 @@ from torch import nn
 
 from .errors import ConfigError
 
+# Activations by the names configs use.
+ACTIVATIONS: dict[str, type[nn.Module]] = {"linear": nn.Identity, "sigmoid": nn.Sigmoid, "relu": nn.ReLU}
+
 
 def mlp(sizes: list[int], activation: type[nn.Module] = nn.ReLU, final: nn.Module | None = None) -> nn.Sequential:
     """Linear layers sizes[0] -> ... -> sizes[-1], `activation` between them, `final` after the last."""

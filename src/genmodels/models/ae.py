@@ -12,11 +12,9 @@ from torch import nn
 
 from .. import losses
 from ..config import AEConfig
-from ..nn import build_decoder, build_encoder
+from ..nn import ACTIVATIONS, build_decoder, build_encoder
 from . import regularisers as reg
 from .base import GenerativeModel, StepOutput
-
-_ACTIVATIONS = {"linear": nn.Identity, "sigmoid": nn.Sigmoid, "relu": nn.ReLU}
 
 
 class AutoEncoder(GenerativeModel):
@@ -26,7 +24,7 @@ class AutoEncoder(GenerativeModel):
         super().__init__(config, shape)
         c = config
         body, feat = build_encoder(c.arch, self.shape, c.hidden, c.channels)
-        self.encoder = nn.Sequential(body, nn.Linear(feat, c.latent_dim), _ACTIVATIONS[c.code_activation]())
+        self.encoder = nn.Sequential(body, nn.Linear(feat, c.latent_dim), ACTIVATIONS[c.code_activation]())
         self.decoder = build_decoder(c.arch, self.shape, c.hidden, c.channels, c.latent_dim)
         self.corruptions = [reg.parse_corruption(s) for s in c.corrupt]
         # Rifai et al.'s closed form holds for h = sigmoid(W x + b) straight from the pixels.
@@ -50,9 +48,7 @@ class AutoEncoder(GenerativeModel):
 
     def reconstruction_error(self, out: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         """Per image (B,), summed over pixels: ||x - g(f(.))||^2, or cross-entropy from logits."""
-        if self.config.loss == "bce":
-            return -losses.bernoulli_log_likelihood(out, x)
-        return (out - x).pow(2).flatten(1).sum(1)
+        return losses.reconstruction_error(out, x, self.config.loss)
 
     def contractive_penalty(self, x: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
         """||J_f(x)||_F^2 averaged over the batch, by the closed form, the exact Jacobian or projections."""

@@ -27,10 +27,9 @@ from torch import nn
 from .. import losses
 from ..config import SDAEConfig
 from ..errors import DataError
+from ..nn import ACTIVATIONS
 from . import regularisers as reg
 from .base import GenerativeModel, StepOutput, make_adam
-
-_ACT = {"linear": nn.Identity, "sigmoid": nn.Sigmoid, "relu": nn.ReLU}
 
 
 class StackedDenoisingAutoEncoder(GenerativeModel):
@@ -44,9 +43,9 @@ class StackedDenoisingAutoEncoder(GenerativeModel):
         # Encoder layer i: widths[i] -> widths[i+1]; its decoder maps back widths[i+1] -> widths[i].
         self.enc = nn.ModuleList(nn.Linear(a, b) for a, b in zip(widths[:-1], widths[1:]))
         self.dec = nn.ModuleList(nn.Linear(b, a) for a, b in zip(widths[:-1], widths[1:]))
-        self.enc_act = nn.ModuleList(_ACT[c.code_activation if i == k - 1 else c.activation]() for i in range(k))
+        self.enc_act = nn.ModuleList(ACTIVATIONS[c.code_activation if i == k - 1 else c.activation]() for i in range(k))
         # Decoder i reconstructs h_i, which came out of enc_act[i-1]; decoder 0 gives pixel pre-activations.
-        self.dec_act = nn.ModuleList(nn.Identity() if i == 0 else _ACT[c.activation]() for i in range(k))
+        self.dec_act = nn.ModuleList(nn.Identity() if i == 0 else ACTIVATIONS[c.activation]() for i in range(k))
         self.head = nn.Linear(c.layers[-1], c.classes) if c.finetune == "supervised" else None
         self.corruptions = [reg.parse_corruption(s) for s in c.corrupt]
         self.needs_labels = c.finetune == "supervised"
@@ -113,12 +112,6 @@ class StackedDenoisingAutoEncoder(GenerativeModel):
         out = self._decode_logits(z)
         return torch.sigmoid(out) if self.config.loss == "bce" else out
 
-    def _pixel_error(self, out: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-        """Per image (B,): squared error, or Bernoulli cross-entropy from logits (Vincent et al. 2010, eq. 3-4)."""
-        if self.config.loss == "bce":
-            return -losses.bernoulli_log_likelihood(out, x)
-        return (out - x).pow(2).flatten(1).sum(1)
-
     # -- the loss of the current phase ------------------------------------------------
     def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> StepOutput:
         if self.phase < self.layers:
@@ -128,7 +121,7 @@ class StackedDenoisingAutoEncoder(GenerativeModel):
             xent = F.cross_entropy(logits, labels)
             error = (logits.argmax(1) != labels).float().mean()
             return StepOutput(xent, {"loss": xent.detach(), "xent": xent.detach(), "error": error})
-        rec = self._pixel_error(self._decode_logits(self.encode(x)), x).mean()
+        rec = losses.reconstruction_error(self._decode_logits(self.encode(x)), x, self.config.loss).mean()
         return StepOutput(rec, {"loss": rec.detach(), "rec": rec.detach()})
 
     def _pretrain_loss(self, x: torch.Tensor, i: int) -> StepOutput:
@@ -138,7 +131,7 @@ class StackedDenoisingAutoEncoder(GenerativeModel):
         h_in = reg.corrupt(h, self.corruptions) if self.training and self.corruptions else h
         out = self.dec_act[i](self.dec[i](self.enc_act[i](self.enc[i](h_in))))
         # The target is the clean h (Vincent et al. 2010, eq. 6).
-        rec = self._pixel_error(out.view_as(x), x) if i == 0 else (out - h).pow(2).sum(1)
+        rec = losses.reconstruction_error(out.view_as(x), x, self.config.loss) if i == 0 else (out - h).pow(2).sum(1)
         rec = rec.mean()
         return StepOutput(rec, {"loss": rec.detach(), f"layer{i + 1}_rec": rec.detach()})
 
