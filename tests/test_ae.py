@@ -131,4 +131,5 @@ def test_regularised_autoencoder_trains_on_digits(digits, tmp_path):
     tests = [r for r in result.history if r["split"] == "test"]
     assert tests[-1]["rec"] < 0.7 * tests[0]["rec"]
     assert {"rec", "contractive", "sparse_kl", "weight_decay"} <= set(tests[0])
-    assert not (tmp_path / "run" / "images" / "samples.png").exists()  # an autoencoder does not sample
+    assert not (tmp_path / "run" / "images" / "samples.png").exists()  # an autoencoder does not sample ...
+    assert (tmp_path / "run" / "images" / "reconstructions.png").is_file()  # ... it shows reconstructions

@@ -169,9 +169,10 @@ def _train(args: argparse.Namespace) -> None:
 def _print_run(result) -> None:
     print(f"run directory: {result.run_dir}")
     if (result.run_dir / "loss.png").exists():
-        print(f"  loss curve:  {result.run_dir / 'loss.png'}")
-    if (result.run_dir / "images" / "samples.png").exists():
-        print(f"  samples:     {result.run_dir / 'images' / 'samples.png'}")
+        print(f"  {'loss curve:':<17}{result.run_dir / 'loss.png'}")
+    for name in ["samples", "reconstructions"]:
+        if (result.run_dir / "images" / f"{name}.png").exists():
+            print(f"  {name + ':':<17}{result.run_dir / 'images' / f'{name}.png'}")
 
 
 def _run_command(args: argparse.Namespace) -> None:

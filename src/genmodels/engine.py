@@ -25,7 +25,7 @@ from .config import RunConfig
 from .data import DataSplits, Dataset, load_data
 from .errors import GenmodelsError
 from .models import GenerativeModel, build_model
-from .report.images import save_grid
+from .report.images import save_grid, save_pairs
 from .report.plots import plot_loss_curve
 
 
@@ -182,18 +182,21 @@ def train(config: RunConfig, run_dir: str | Path, *, resume: bool = False, overw
     return TrainResult(model.eval(), run_dir, history, loop.seconds)
 
 
-def _epoch_images(model: GenerativeModel, run_dir: Path, noise: torch.Generator) -> None:
-    """A sample grid from the fixed noise, so progress is visible epoch by epoch."""
+def _epoch_images(model: GenerativeModel, run_dir: Path, noise: torch.Generator, test: Dataset) -> None:
+    """A sample grid from the fixed noise, or for a model that cannot sample the reconstructions of
+    the same 16 test images, so progress is visible epoch by epoch."""
+    model.eval()
     try:
         with torch.inference_mode():
-            model.eval()
-            images = model.sample(64, generator=noise)
-    except GenmodelsError:  # a family that cannot sample
-        return
+            try:
+                save_grid(model.sample(64, generator=noise), run_dir / "images" / "samples.png")
+            except GenmodelsError:  # a family that cannot sample
+                x = model.eval_input(test.batch(slice(0, 16)))
+                save_pairs(x, model.reconstruct(x), run_dir / "images" / "reconstructions.png")
+    except GenmodelsError:  # neither samples nor reconstructs
+        pass
     finally:
         model.train()
-    (run_dir / "images").mkdir(exist_ok=True)
-    save_grid(images, run_dir / "images" / "samples.png")
 
 
 class _Loop:
@@ -274,7 +277,7 @@ class _Loop:
             plot_loss_curve(self.history, self.run_dir / "loss.png")
             self.last_plot = time.perf_counter()
         self.noise.set_state(self.noise_state)
-        _epoch_images(self.model, self.run_dir, self.noise)
+        _epoch_images(self.model, self.run_dir, self.noise, self.test_set)
 
     @staticmethod
     def _check_finite(means: dict[str, float], step: int) -> None:

@@ -19,7 +19,7 @@ from .config import RunConfig
 from .data import DataSplits, Dataset, load_data
 from .errors import GenmodelsError
 from .models import GenerativeModel
-from .report.images import grid_array, save_grid
+from .report.images import grid_array, save_grid, save_pairs
 from .report.plots import plot_latent
 
 
@@ -79,13 +79,7 @@ def reconstruct(run: Run, out: str | Path, n: int = 16, split: str = "test") -> 
     x = _images(run, split, n)
     with torch.inference_mode():
         r = run.model.reconstruct(x)
-    per_row = min(8, x.shape[0])
-    rows = []
-    for i in range(0, x.shape[0], per_row):
-        rows += [x[i : i + per_row], r[i : i + per_row]]
-    width = max(t.shape[0] for t in rows)
-    pad = lambda t: torch.cat([t, torch.ones(width - t.shape[0], *t.shape[1:], device=t.device)])  # noqa: E731
-    return save_grid(torch.cat([pad(t) for t in rows]), out, nrow=width)
+    return save_pairs(x, r, out)
 
 
 def slerp(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor) -> torch.Tensor:

@@ -34,3 +34,13 @@ def save_grid(images: torch.Tensor, path: str | Path, nrow: int | None = None) -
     path.parent.mkdir(parents=True, exist_ok=True)
     Image.fromarray(grid_array(images, nrow)).save(path)
     return path
+
+
+def save_pairs(originals: torch.Tensor, reconstructions: torch.Tensor, path: str | Path, per_row: int = 8) -> Path:
+    """Originals above their reconstructions, `per_row` images a row, as one grid PNG."""
+    per_row = min(per_row, originals.shape[0])
+    rows = []
+    for i in range(0, originals.shape[0], per_row):
+        rows += [originals[i : i + per_row], reconstructions[i : i + per_row]]
+    pad = lambda t: torch.cat([t, torch.ones(per_row - t.shape[0], *t.shape[1:], device=t.device)])  # noqa: E731
+    return save_grid(torch.cat([pad(t) for t in rows]), path, nrow=per_row)
