@@ -15,7 +15,8 @@ COMMON_TRAIN_FLAGS = {
     "--data-dir": ("data", "data_dir", str, "folder of IDX files (fashion-mnist defaults to /usr/share/datasets/fashion-mnist)"),
     "--epochs": ("train", "epochs", int, "passes over the training split (default 20)"),
     "--batch-size": ("train", "batch_size", int, "images per step (default 100)"),
-    "--lr": ("train", "lr", float, "Adam learning rate (default 1e-3)"),
+    "--lr": ("train", "lr", float, "Adam learning rate (default 1e-3; gan 2e-4)"),
+    "--betas": ("train", "betas", lambda s: tuple(float(v) for v in s.split(",")), "Adam betas, e.g. 0.5,0.999 (default 0.9,0.999; gan 0.5,0.999)"),
     "--seed": ("train", "seed", int, "seed for weights, batch order and noise (default 0)"),
     "--device": ("train", "device", str, "cpu | cuda | cuda:N | auto (default cpu)"),
     "--threads": ("train", "threads", int, "torch CPU threads (default: one per core)"),
@@ -44,7 +45,18 @@ AE_FLAGS = {
     "--sparse-kl": ("model", "sparse_kl", float, "beta of the KL sparsity penalty; needs sigmoid codes (default 0)"),
     "--sparse-rho": ("model", "sparse_rho", float, "target mean activation rho (default 0.05)"),
 }
-FAMILY_FLAGS = {"vae": VAE_FLAGS, "ae": AE_FLAGS}
+GAN_FLAGS = {
+    "--arch": ("model", "arch", str, "mlp | conv (DCGAN-style) (default mlp)"),
+    "--latent-dim": ("model", "latent_dim", int, "size of z (default 100)"),
+    "--hidden": ("model", "hidden", VAE_FLAGS["--hidden"][2], "MLP widths of D, image side first; G mirrors them (default 512,256)"),
+    "--channels": ("model", "channels", VAE_FLAGS["--channels"][2], "conv channels of D, image side first; G mirrors them (default 64,128)"),
+    "--prior": ("model", "prior", str, "normal | uniform (on [-1, 1]) (default normal)"),
+    "--loss": ("model", "loss", str, "generator loss: minimax | non-saturating (default non-saturating)"),
+    "--d-steps": ("model", "d_steps", int, "k discriminator updates per generator update (default 1)"),
+    "--label-smoothing": ("model", "label_smoothing", float, "one-sided: real target 1 - this, in [0, 1) (default 0)"),
+    "--lr-d": ("model", "lr_d", float, "discriminator learning rate (default: --lr)"),
+}
+FAMILY_FLAGS = {"vae": VAE_FLAGS, "ae": AE_FLAGS, "gan": GAN_FLAGS}
 FAMILY_SWITCHES = {"vae": {"--binarize": "dynamic binarisation of the data (bernoulli only)",
                            "--learn-std": "learn the gaussian likelihood's std per pixel"}}
 REPEATABLE = {"--corrupt"}  # given several times, the values compose in order
@@ -108,6 +120,8 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--out", type=Path, default=None, help="PNG to write (default RUN/images/latent.png)")
     c = run_cmd("evaluate", "test metrics, printed and written to RUN/eval.json")
     c.add_argument("--importance-samples", type=int, default=1000, help="K of the importance-weighted bound (1..5000)")
+    c.add_argument("--parzen-samples", type=int, default=10000,
+                   help="model samples for the Parzen-window log-likelihood (default 10000; 0: skip it)")
     c.add_argument("--seed", type=int, default=0)
     return p
 
@@ -169,7 +183,8 @@ def _run_command(args: argparse.Namespace) -> None:
     elif args.command == "latent":
         out = runs.latent(run, args.out or images / "latent.png", split=args.split)
     else:
-        results = runs.evaluate(run, importance_samples=args.importance_samples, seed=args.seed, progress=True)
+        results = runs.evaluate(run, importance_samples=args.importance_samples, seed=args.seed, progress=True,
+                                parzen_samples=args.parzen_samples)
         width = max(len(k) for k in results)
         for k, v in results.items():
             print(f"{k:<{width}}  {v:.4f}" if isinstance(v, float) else f"{k:<{width}}  {v}")

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from .ae import AutoEncoder
 from .base import GenerativeModel, StepOutput
+from .gan import GAN
 from .vae import VAE
 
-FAMILIES: dict[str, type[GenerativeModel]] = {"vae": VAE, "ae": AutoEncoder}
+FAMILIES: dict[str, type[GenerativeModel]] = {"vae": VAE, "ae": AutoEncoder, "gan": GAN}
 
 
 def build_model(family: str, config, shape: tuple[int, int, int]) -> GenerativeModel:
     return FAMILIES[family](config, shape)
 
 
-__all__ = ["AutoEncoder", "FAMILIES", "GenerativeModel", "StepOutput", "VAE", "build_model"]
+__all__ = ["AutoEncoder", "FAMILIES", "GAN", "GenerativeModel", "StepOutput", "VAE", "build_model"]
