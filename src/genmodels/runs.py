@@ -153,11 +153,15 @@ def parzen(run: Run, samples: int = 10000, seed: int = 0, validation: int = 1000
     gen = torch.Generator(device=run.device).manual_seed(seed)
     with torch.inference_mode():
         drawn = torch.cat([run.model.sample(min(1000, samples - i), generator=gen) for i in range(0, samples, 1000)])
-    train, test = run.data.train, run.data.test
-    pick = torch.randperm(len(train), generator=torch.Generator().manual_seed(seed))[: min(validation, len(train))]
-    x_valid = train.batch(pick).to(run.device)
-    x_test = test.batch(slice(0, len(test))).to(run.device)
+    x_valid = train_validation_images(run.data.train, validation, seed).to(run.device)
+    x_test = run.data.test.batch(slice(0, len(run.data.test))).to(run.device)
     return parzen_estimate(drawn, x_valid, x_test).as_dict()
+
+
+def train_validation_images(train: Dataset, n: int = 1000, seed: int = 0) -> torch.Tensor:
+    """A fixed seeded choice of min(n, len(train)) training images, (n, C, H, W): picks Parzen's sigma."""
+    pick = torch.randperm(len(train), generator=torch.Generator().manual_seed(seed))[: min(n, len(train))]
+    return train.batch(pick)
 
 
 def evaluate(run: Run, importance_samples: int = 1000, seed: int = 0, batch_size: int = 100,
