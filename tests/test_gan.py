@@ -139,3 +139,14 @@ def test_cli_train_sample_interpolate_evaluate_and_no_reconstruct(tmp_path, caps
         assert main([command, str(out)]) == 2
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and "no encoder" in err
+
+
+def test_separate_adam_optimisers_with_gan_defaults_and_lr_d():
+    cfg = build_run_config({"family": "gan", "model": {"hidden": [8], "lr_d": 1e-3}})
+    assert cfg.train.lr == 2e-4 and cfg.train.betas == (0.5, 0.999)
+    assert build_run_config({"family": "gan", "train": {"lr": 1e-3}}).train.lr == 1e-3  # given values win
+    model = GAN(cfg.model, (1, 8, 8))
+    opts = model.make_optimizers(cfg.train, torch.device("cpu"))
+    groups = {k: o.param_groups[0] for k, o in opts.items()}
+    assert groups["d"]["lr"] == 1e-3 and groups["g"]["lr"] == 2e-4 and groups["g"]["betas"] == (0.5, 0.999)
+    assert {id(p) for p in groups["d"]["params"]} == {id(p) for p in model.discriminator.parameters()}

@@ -26,7 +26,7 @@ from torch import nn
 from .. import losses
 from ..config import GANConfig
 from ..nn import ConvDecoder, ConvEncoder, build_decoder, mlp
-from .base import GenerativeModel, StepOutput
+from .base import GenerativeModel, StepOutput, make_adam
 
 # A discriminator whose mean D(G(z)) stays outside [COLLAPSE, 1 - COLLAPSE] this many logged
 # intervals in a row has won (or lost) the game outright: the run is warned once per stretch.
@@ -142,10 +142,9 @@ class GAN(GenerativeModel):
     # -- training set-up and diagnostics -------------------------------------------
     def make_optimizers(self, train, device: torch.device) -> dict[str, torch.optim.Optimizer]:
         """Separate Adam optimisers for D and G (lr_d overrides train.lr for D)."""
-        fused = device.type in ("cpu", "cuda")
-        lr_d = self.config.lr_d or train.lr
-        return {"d": torch.optim.Adam(self.discriminator.parameters(), lr=lr_d, betas=train.betas, fused=fused),
-                "g": torch.optim.Adam(self.generator.parameters(), lr=train.lr, betas=train.betas, fused=fused)}
+        train_d = train.model_copy(update={"lr": self.config.lr_d or train.lr})
+        return {"d": make_adam(self.discriminator.parameters(), train_d, device),
+                "g": make_adam(self.generator.parameters(), train, device)}
 
     def check_logged(self, means: dict[str, float]) -> None:
         """Warn once when mean D(G(z)) has stayed below 0.01 or above 0.99 for COLLAPSE_INTERVALS intervals."""
