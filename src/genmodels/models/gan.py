@@ -8,8 +8,9 @@ convolutions with BatchNorm and ReLU in G, weights initialised from N(0, 0.02).
 Algorithm 1 on the engine's batches: every call of `train_step` (one engine batch of N real
 images) makes ONE discriminator update, on those N images and N fresh prior samples; every
 k-th call (k = d_steps) then also makes one generator update, on N fresh prior samples. So an
-epoch of M batches makes M discriminator and floor-ish M / k generator updates, and the data
-are seen once per epoch whatever k is. The call count lives in the buffer `d_updates` (saved
+epoch of M batches makes M discriminator updates and about M / k generator updates (exactly one
+per k discriminator updates, counted across epochs), and the data are seen once per epoch
+whatever k is. The call count lives in the buffer `d_updates` (saved
 with the weights and the checkpoint), so a resumed run continues the k-cycle exactly where it
 stopped, even across epoch boundaries.
 """
@@ -128,7 +129,7 @@ class GAN(GenerativeModel):
 
         Generator parts (g_loss, g_grad_norm) come only from the calls that update G; the engine
         averages each part over the calls that returned it."""
-        out = self(x)
+        out = ctx.forward(x)
         ctx.step(out.loss, "d")
         parts = {**out.parts, "d_grad_norm": _grad_norm(self.discriminator)}
         if self._host_d_updates is None:  # once after building or loading: the only read of the buffer
