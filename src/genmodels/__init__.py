@@ -7,17 +7,17 @@ Python API (the command line calls exactly these):
     run = load_run("runs/vae"); images = run.model.sample(16)
 """
 
-from .config import DataConfig, RunConfig, TrainConfig, VAEConfig, build_run_config
+from .config import DataConfig, GANConfig, RunConfig, TrainConfig, VAEConfig, build_run_config
 from .data import DataSplits, Dataset, load_data
 from .engine import train
 from .errors import CheckpointError, ConfigError, DataError, GenmodelsError
-from .models import VAE, GenerativeModel
+from .models import GAN, VAE, GenerativeModel
 from .runs import Run, load_run
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "VAE", "CheckpointError", "ConfigError", "DataConfig", "DataError", "DataSplits", "Dataset",
-    "GenerativeModel", "GenmodelsError", "Run", "RunConfig", "TrainConfig", "VAEConfig",
+    "GAN", "VAE", "CheckpointError", "ConfigError", "DataConfig", "DataError", "DataSplits", "Dataset",
+    "GANConfig", "GenerativeModel", "GenmodelsError", "Run", "RunConfig", "TrainConfig", "VAEConfig",
     "build_run_config", "load_data", "load_run", "train",
 ]

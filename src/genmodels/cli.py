@@ -21,6 +21,7 @@ COMMON_TRAIN_FLAGS = {
     "--batch-size": ("train", "batch_size", int, "images per step (default 100)"),
     "--lr": ("train", "lr", float, "Adam learning rate (default 1e-3)"),
     "--lr-schedule": ("train", "lr_schedule", str, "constant | cosine (annealed to 0 over the run; default constant)"),
+    "--betas": ("train", "betas", lambda s: tuple(float(v) for v in s.split(",")), "Adam betas, e.g. 0.5,0.999 (default 0.9,0.999; gan 0.5,0.999)"),
     "--seed": ("train", "seed", int, "seed for weights, batch order and noise (default 0)"),
     "--device": ("train", "device", str, "cpu | cuda | cuda:N | auto (default cpu)"),
     "--threads": ("train", "threads", int, "torch CPU threads (default: one per core)"),
@@ -49,6 +50,17 @@ AE_FLAGS = {
     "--sparse-kl": ("model", "sparse_kl", float, "beta of the KL sparsity penalty; needs sigmoid codes (default 0)"),
     "--sparse-rho": ("model", "sparse_rho", float, "target mean activation rho (default 0.05)"),
 }
+GAN_FLAGS = {
+    "--arch": ("model", "arch", str, "mlp | conv (DCGAN-style) (default mlp)"),
+    "--latent-dim": ("model", "latent_dim", int, "size of z (default 100)"),
+    "--hidden": ("model", "hidden", VAE_FLAGS["--hidden"][2], "MLP widths of D, image side first; G mirrors them (default 512,256)"),
+    "--channels": ("model", "channels", VAE_FLAGS["--channels"][2], "conv channels of D, image side first; G mirrors them (default 64,128)"),
+    "--prior": ("model", "prior", str, "normal | uniform (on [-1, 1]) (default normal)"),
+    "--loss": ("model", "loss", str, "generator loss: minimax | non-saturating (default non-saturating)"),
+    "--d-steps": ("model", "d_steps", int, "k discriminator updates per generator update (default 1)"),
+    "--label-smoothing": ("model", "label_smoothing", float, "one-sided: real target 1 - this, in [0, 1) (default 0)"),
+    "--lr-d": ("model", "lr_d", float, "discriminator learning rate (default: --lr)"),
+}
 SDAE_FLAGS = {
     "--layers": ("model", "layers", widths, "layer widths, input side first; the last is the code (default 1000,500,250,30)"),
     "--activation": ("model", "activation", str, "hidden units: sigmoid | relu (default sigmoid)"),
@@ -62,8 +74,9 @@ SDAE_FLAGS = {
 PCA_FLAGS = {"--latent-dim": ("model", "latent_dim", int, "number of principal components (default 30)")}
 FAMILY_HELP = {"vae": "variational autoencoder", "ae": "autoencoder, optionally denoising, contractive, sparse, weight-decayed",
                "sdae": "stacked denoising autoencoder: layer-wise pretraining, then fine-tuning",
-               "pca": "PCA, the linear autoencoder baseline (solved in one pass)"}
-FAMILY_FLAGS = {"vae": VAE_FLAGS, "ae": AE_FLAGS, "sdae": SDAE_FLAGS, "pca": PCA_FLAGS}
+               "pca": "PCA, the linear autoencoder baseline (solved in one pass)",
+               "gan": "generative adversarial network (MLP or DCGAN-style)"}
+FAMILY_FLAGS = {"vae": VAE_FLAGS, "ae": AE_FLAGS, "sdae": SDAE_FLAGS, "pca": PCA_FLAGS, "gan": GAN_FLAGS}
 FAMILY_SWITCHES = {"vae": {"--binarize": "dynamic binarisation of the data (bernoulli only)",
                            "--learn-std": "learn the gaussian likelihood's std per pixel"}}
 REPEATABLE = {"--corrupt"}  # given several times, the values compose in order
@@ -129,6 +142,8 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--importance-samples", type=int, default=1000, help="K of the importance-weighted bound (1..5000)")
     c.add_argument("--probe-train", type=int, default=10_000,
                    help="training images the linear and 5-NN probes of the codes are fitted on (0: no probes)")
+    c.add_argument("--parzen-samples", type=int, default=10000,
+                   help="model samples for the Parzen-window log-likelihood (default 10000; 0: skip it)")
     c.add_argument("--seed", type=int, default=0)
     return p
 
@@ -193,7 +208,8 @@ def _run_command(args: argparse.Namespace) -> None:
         out = runs.latent(run, args.out or images / "latent.png", split=args.split)
     else:
         results = runs.evaluate(run, importance_samples=args.importance_samples, seed=args.seed, progress=True,
-                                probe_train=args.probe_train)
+                                probe_train=args.probe_train,
+                                parzen_samples=args.parzen_samples)
         width = max(len(k) for k in results)
         for k, v in results.items():
             print(f"{k:<{width}}  {v:.4f}" if isinstance(v, float) else f"{k:<{width}}  {v}")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import tomllib
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -127,12 +127,39 @@ class SDAEConfig(_Strict):
 class PCAConfig(_Strict):
     """Principal component analysis: the linear autoencoder, solved exactly (one pass over the data)."""
 
-    train_defaults: ClassVar[dict] = {"epochs": 1}  # one pass gathers the statistics; more change nothing
     latent_dim: int = Field(30, ge=1)  # number of principal components kept
 
 
+class GANConfig(_Strict):
+    """Generative adversarial network (Goodfellow et al. 2014): generator G(z), discriminator D(x)."""
+
+    arch: Literal["mlp", "conv"] = "mlp"  # conv: DCGAN-style nets (Radford et al. 2015)
+    latent_dim: int = Field(100, ge=1)  # size of z
+    hidden: list[int] = Field(default_factory=lambda: [512, 256])  # MLP widths, image side first: D x-512-256-1, G mirrors it
+    channels: list[int] = Field(default_factory=lambda: [64, 128])  # conv channels, image side first (D); G mirrors them
+    prior: Literal["normal", "uniform"] = "normal"  # p_z: N(0, I), or uniform on [-1, 1]^latent_dim
+    loss: Literal["minimax", "non-saturating"] = "non-saturating"  # generator loss (Goodfellow et al. 2014, section 3)
+    d_steps: int = Field(1, ge=1)  # k: discriminator updates per generator update (Algorithm 1)
+    label_smoothing: float = Field(0.0, ge=0, lt=1)  # one-sided: D's target for real images is 1 - this (Salimans et al. 2016)
+    lr_d: float | None = Field(None, gt=0)  # discriminator learning rate; None uses train.lr for both nets
+
+    @model_validator(mode="after")
+    def _check(self) -> "GANConfig":
+        if any(h < 1 for h in self.hidden) or any(c < 1 for c in self.channels):
+            raise ValueError("hidden widths and channels must be positive integers")
+        if self.arch == "conv" and not self.channels:
+            raise ValueError("a conv network needs at least one entry in channels")
+        return self
+
+
 # family name -> its model config; the model classes register in genmodels.models.
-MODEL_CONFIGS: dict[str, type[BaseModel]] = {"vae": VAEConfig, "ae": AEConfig, "sdae": SDAEConfig, "pca": PCAConfig}
+MODEL_CONFIGS: dict[str, type[BaseModel]] = {
+    "vae": VAEConfig, "ae": AEConfig, "sdae": SDAEConfig, "pca": PCAConfig, "gan": GANConfig,
+}
+# Training defaults that differ by family; values given in flags or a config file still win, and the
+# run's config.json records the values used. GAN: Adam lr 2e-4, beta1 0.5 (Radford et al. 2015, section 4).
+# PCA: one pass gathers the statistics of its exact solution; more epochs change nothing.
+FAMILY_TRAIN_DEFAULTS: dict[str, dict[str, Any]] = {"gan": {"lr": 2e-4, "betas": (0.5, 0.999)}, "pca": {"epochs": 1}}
 
 
 class RunConfig(_Strict):
@@ -175,9 +202,8 @@ def _one_sentence(err: ValidationError, where: str, prefix: tuple = ()) -> str:
 def build_run_config(values: dict[str, Any], where: str = "the given settings") -> RunConfig:
     """Validate a nested dict {family, model, data, train} into a RunConfig, or raise ConfigError."""
     family, model = values.get("family"), values.get("model") or {}
-    train_defaults = getattr(MODEL_CONFIGS.get(family), "train_defaults", None) if isinstance(family, str) else None
-    if train_defaults and isinstance(values.get("train", {}), dict):
-        values = merge({"train": train_defaults}, values)  # the family's defaults; given values win
+    if isinstance(family, str) and family in FAMILY_TRAIN_DEFAULTS and isinstance(values.get("train", {}), dict):
+        values = merge({"train": FAMILY_TRAIN_DEFAULTS[family]}, values)  # the family's defaults; given values win
     if family in MODEL_CONFIGS and isinstance(model, dict):
         try:  # validated on its own first, so its errors are located as model.<key>
             values = {**values, "model": MODEL_CONFIGS[family].model_validate(model)}

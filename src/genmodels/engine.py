@@ -239,7 +239,9 @@ class _Loop:
         self.set_lr(epoch)
         start = time.perf_counter()
         perm = torch.randperm(len(data), generator=self.gen, device=self.gen.device)
+        # Each part is averaged over the steps that returned it: a GAN's generator terms come every k-th step.
         sums: dict[str, torch.Tensor] = {}
+        seen: dict[str, int] = {}
         count, t0 = 0, time.perf_counter()
         for i in range(0, len(data), tc.batch_size):
             idx = perm[i : i + tc.batch_size]
@@ -249,16 +251,18 @@ class _Loop:
             parts = model.train_step(x, self.ctx)
             for k, v in parts.items():
                 sums[k] = sums[k] + v if k in sums else v.clone()
+                seen[k] = seen.get(k, 0) + 1
             count += 1
             step += 1
             bar.update(1)
             if step % tc.log_every == 0 or i + tc.batch_size >= len(data):
-                means = {k: v.item() / count for k, v in sums.items()}
+                means = {k: v.item() / seen[k] for k, v in sums.items()}
                 self._check_finite(means, step)
+                model.check_logged(means)
                 rate = count * tc.batch_size / (time.perf_counter() - t0)
                 self.log({"step": step, "epoch": epoch + 1, "split": "train", **means})
                 bar.set_postfix(loss=f"{means.get('loss', float('nan')):.3f}", img_s=f"{rate:.0f}", refresh=False)
-                sums, count, t0 = {}, 0, time.perf_counter()
+                sums, seen, count, t0 = {}, {}, 0, time.perf_counter()
         self.seconds.append(time.perf_counter() - start)
         return step
 

@@ -62,3 +62,31 @@ def reconstruction_error(out: torch.Tensor, x: torch.Tensor, kind: str) -> torch
     if kind == "bce":
         return -bernoulli_log_likelihood(out, x)
     return (out - x).pow(2).flatten(1).sum(1)
+
+
+# -- GAN (Goodfellow et al. 2014), on discriminator logits l = logit D(.), so log D = -softplus(-l) and
+# log(1 - D) = -softplus(l) never take the log of a rounded-off 0 or 1. Each returns a batch mean.
+def gan_discriminator_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor,
+                           label_smoothing: float = 0.0) -> torch.Tensor:
+    """-[log D(x) + log(1 - D(G(z)))], the discriminator's side of the value function V(D, G)
+    (Goodfellow et al. 2014, eq. 1; ascended in Algorithm 1). real_logits (B,), fake_logits (B',).
+
+    label_smoothing s > 0 is one-sided label smoothing (Salimans et al. 2016, section 3.4): the target
+    for real images becomes 1 - s, i.e. -[(1 - s) log D(x) + s log(1 - D(x))]; fake targets stay 0."""
+    real = F.binary_cross_entropy_with_logits(real_logits, torch.full_like(real_logits, 1.0 - label_smoothing))
+    fake = F.softplus(fake_logits).mean()  # -log(1 - D(G(z)))
+    return real + fake
+
+
+def gan_generator_loss(fake_logits: torch.Tensor, kind: str) -> torch.Tensor:
+    """What G minimises, from D's logits on G(z), (B,) -> scalar.
+
+    minimax:        log(1 - D(G(z))), the saturating game of eq. 1 (Algorithm 1, generator step);
+                    its gradient vanishes when D confidently rejects the samples (D(G(z)) -> 0).
+    non-saturating: -log D(G(z)), the heuristic of section 3 ("maximize log D(G(z))"), same fixed point,
+                    strong gradients early in training."""
+    if kind == "minimax":
+        return -F.softplus(fake_logits).mean()
+    if kind == "non-saturating":
+        return F.softplus(-fake_logits).mean()
+    raise ValueError(f"unknown GAN generator loss {kind!r}; use minimax or non-saturating")

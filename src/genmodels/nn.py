@@ -36,18 +36,21 @@ def _halve(size: int) -> int:
 
 
 class ConvEncoder(nn.Module):
-    """Strided 4x4 convolutions, each halving the image side: (B, C, H, W) -> (B, F)."""
+    """Strided 4x4 convolutions, each halving the image side: (B, C, H, W) -> (B, F).
 
-    def __init__(self, shape: tuple[int, int, int], channels: list[int]):
+    norm adds BatchNorm after every convolution but the first, as in a DCGAN discriminator
+    (Radford et al. 2015), whose activation is LeakyReLU(0.2)."""
+
+    def __init__(self, shape: tuple[int, int, int], channels: list[int], activation=nn.ReLU, norm: bool = False):
         super().__init__()
         c, h, w = shape
         self.sizes = [(h, w)]  # spatial size before each layer, kept for the mirrored decoder
         layers: list[nn.Module] = []
-        for out in channels:
+        for i, out in enumerate(channels):
             if min(h, w) < 2:
                 raise ConfigError(f"Images of {shape[1]}x{shape[2]} are too small for {len(channels)} stride-2 "
                                   "convolutions; give fewer channels (e.g. --channels 32,64) or use --arch mlp.")
-            layers += [nn.Conv2d(c, out, 4, 2, 1), nn.ReLU()]
+            layers += [nn.Conv2d(c, out, 4, 2, 1), *([nn.BatchNorm2d(out)] if norm and i > 0 else []), activation()]
             c, h, w = out, _halve(h), _halve(w)
             self.sizes.append((h, w))
         self.net = nn.Sequential(*layers, nn.Flatten())
@@ -58,16 +61,20 @@ class ConvEncoder(nn.Module):
 
 
 class ConvDecoder(nn.Module):
-    """The mirror of ConvEncoder: (B, D) -> linear -> transposed convs -> (B, C, H, W) pre-activation."""
+    """The mirror of ConvEncoder: (B, D) -> linear -> transposed convs -> (B, C, H, W) pre-activation.
 
-    def __init__(self, shape: tuple[int, int, int], channels: list[int], latent_dim: int):
+    norm adds BatchNorm before every ReLU, as in a DCGAN generator (Radford et al. 2015)."""
+
+    def __init__(self, shape: tuple[int, int, int], channels: list[int], latent_dim: int, norm: bool = False):
         super().__init__()
         sizes = ConvEncoder(shape, channels).sizes
         self.start = (channels[-1], *sizes[-1])
-        self.fc = nn.Sequential(nn.Linear(latent_dim, math.prod(self.start)), nn.ReLU())
+        d = math.prod(self.start)
+        self.fc = nn.Sequential(nn.Linear(latent_dim, d), *([nn.BatchNorm1d(d)] if norm else []), nn.ReLU())
         outs = list(reversed(channels[:-1])) + [shape[0]]
         ins = list(reversed(channels))
         self.ups = nn.ModuleList(nn.ConvTranspose2d(i, o, 4, 2, 1) for i, o in zip(ins, outs))
+        self.norms = nn.ModuleList(nn.BatchNorm2d(o) for o in outs[:-1]) if norm else nn.ModuleList()
         self.out_sizes = list(reversed(sizes[:-1]))  # exact side after each up-convolution (odd sides too)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
@@ -75,7 +82,7 @@ class ConvDecoder(nn.Module):
         for i, (up, size) in enumerate(zip(self.ups, self.out_sizes)):
             h = up(h, output_size=size)
             if i < len(self.ups) - 1:
-                h = torch.relu(h)
+                h = torch.relu(self.norms[i](h) if self.norms else h)
         return h
 
 

@@ -103,7 +103,7 @@ def interpolate(run: Run, out: str | Path, pairs: int = 8, steps: int = 10, spli
             z = model.encode(_images(run, split, 2 * pairs))
         except GenmodelsError:
             gen = torch.Generator(device=run.device).manual_seed(seed)
-            z = torch.randn(2 * pairs, model.latent_dim, generator=gen, device=run.device)
+            z = model.prior_sample(2 * pairs, generator=gen)
         a, b = z[0::2], z[1::2]
         if mode == "slerp":
             path = slerp(a, b, t)
@@ -145,15 +145,38 @@ def latent(run: Run, out: str | Path, split: str = "test", grid: int = 20) -> Pa
     return plot_latent(codes, labels, out, manifold, title=f"{run.config.family} codes ({split})")
 
 
+def parzen(run: Run, samples: int = 10000, seed: int = 0, validation: int = 1000) -> dict:
+    """Parzen-window log-likelihood of the test images under `samples` model samples (GenmodelsError
+    if the model cannot sample). Sigma is chosen on a fixed seeded subset of the TRAINING split
+    (`validation` images, fewer if the split is smaller), so the test images never pick it."""
+    from .metrics import parzen_estimate
+
+    gen = torch.Generator(device=run.device).manual_seed(seed)
+    with torch.inference_mode():
+        drawn = torch.cat([run.model.sample(min(1000, samples - i), generator=gen) for i in range(0, samples, 1000)])
+    x_valid = train_validation_images(run.data.train, validation, seed).to(run.device)
+    x_test = run.data.test.batch(slice(0, len(run.data.test))).to(run.device)
+    return parzen_estimate(drawn, x_valid, x_test).as_dict()
+
+
+def train_validation_images(train: Dataset, n: int = 1000, seed: int = 0) -> torch.Tensor:
+    """A fixed seeded choice of min(n, len(train)) training images, (n, C, H, W): picks Parzen's sigma."""
+    pick = torch.randperm(len(train), generator=torch.Generator().manual_seed(seed))[: min(n, len(train))]
+    return train.batch(pick)
+
+
 def evaluate(run: Run, importance_samples: int = 1000, seed: int = 0, batch_size: int = 100,
-             progress: bool = False, probe_train: int = 10_000) -> dict:
+             progress: bool = False, probe_train: int = 10_000, parzen_samples: int = 10_000) -> dict:
     """The run's test metrics; written to RUN/eval.json and returned.
 
-    probe_train: training images the linear and k-NN probes are fitted on (0: no probes)."""
+    probe_train: training images the linear and k-NN probes are fitted on (0: no probes).
+    Any model that samples also gets the Parzen-window estimate from `parzen_samples` samples (0: none)."""
     if not 1 <= importance_samples <= 5000:
         raise GenmodelsError(f"--importance-samples must be between 1 and 5000, got {importance_samples}.")
     if probe_train < 0:
         raise GenmodelsError(f"--probe-train must be 0 (no probes) or a number of images, got {probe_train}.")
+    if parzen_samples < 0:
+        raise GenmodelsError(f"--parzen-samples must be 0 (no Parzen estimate) or more, got {parzen_samples}.")
     test = run.data.test
     x = test.batch(slice(0, len(test))).to(run.device)
     labels = None if test.labels is None else test.labels.to(run.device)
@@ -164,6 +187,11 @@ def evaluate(run: Run, importance_samples: int = 1000, seed: int = 0, batch_size
         results.update(run.model.evaluate(x, labels=labels, importance_samples=importance_samples,
                                           batch_size=batch_size, progress=progress))
     results.update(code_metrics(run, x, probe_train, seed))
+    if parzen_samples:
+        try:
+            results.update(parzen(run, parzen_samples, seed))
+        except GenmodelsError:  # a family that cannot sample
+            pass
     for k, v in results.items():
         if isinstance(v, float) and not math.isfinite(v):
             raise GenmodelsError(f"Evaluation gave {k} = {v}; the model's weights are damaged, retrain it.")

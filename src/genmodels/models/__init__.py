@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from .ae import AutoEncoder
 from .base import GenerativeModel, StepOutput
+from .gan import GAN
 from .pca import PCA
 from .stacked import StackedDenoisingAutoEncoder
 from .vae import VAE
 
 FAMILIES: dict[str, type[GenerativeModel]] = {
-    "vae": VAE, "ae": AutoEncoder, "sdae": StackedDenoisingAutoEncoder, "pca": PCA,
+    "vae": VAE, "ae": AutoEncoder, "sdae": StackedDenoisingAutoEncoder, "pca": PCA, "gan": GAN,
 }
 
 
@@ -17,5 +18,5 @@ def build_model(family: str, config, shape: tuple[int, int, int]) -> GenerativeM
     return FAMILIES[family](config, shape)
 
 
-__all__ = ["AutoEncoder", "FAMILIES", "GenerativeModel", "PCA", "StackedDenoisingAutoEncoder", "StepOutput", "VAE",
-           "build_model"]
+__all__ = ["AutoEncoder", "FAMILIES", "GAN", "GenerativeModel", "PCA", "StackedDenoisingAutoEncoder", "StepOutput",
+           "VAE", "build_model"]

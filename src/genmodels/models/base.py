@@ -80,10 +80,19 @@ class GenerativeModel(nn.Module):
         """The logged parts on a held-out batch, without gradients."""
         return self(x, labels).parts if self.needs_labels else self(x).parts
 
+    def check_logged(self, means: dict[str, float]) -> None:
+        """Called by the engine with each logged interval's mean parts, already on the host: a model may
+        warn about its own failure modes here (a GAN's collapsed discriminator) at no extra sync."""
+
     # -- capabilities ---------------------------------------------------------
     @property
     def latent_dim(self) -> int:
         raise GenmodelsError(f"This {self.family} model has no latent code; use a model that encodes.")
+
+    def prior_sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """n codes from the prior p(z), (n, latent_dim): N(0, I) unless a family says otherwise."""
+        dev = next(self.parameters()).device
+        return torch.randn(n, self.latent_dim, generator=generator, device=dev)
 
     def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         raise GenmodelsError(f"This {self.family} model cannot sample; train a generative model (vae, gan).")

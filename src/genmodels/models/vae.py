@@ -88,9 +88,7 @@ class VAE(GenerativeModel):
         return torch.sigmoid(self.decoder(z))
 
     def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
-        dev = next(self.parameters()).device
-        z = torch.randn(n, self.latent_dim, generator=generator, device=dev)
-        return self.decode(z)
+        return self.decode(self.prior_sample(n, generator))
 
     # -- evaluation -----------------------------------------------------------------
     def log_weights(self, x: torch.Tensor, k: int) -> torch.Tensor:

@@ -1,0 +1,179 @@
+"""Generative adversarial network (Goodfellow et al. 2014, "Generative Adversarial Nets").
+
+G maps codes z ~ p_z (N(0, I), or uniform on [-1, 1]^D) to images in [0, 1] (sigmoid output);
+D maps images to one logit, D(x) = sigmoid(logit). MLP nets, or DCGAN-style conv nets
+(Radford et al. 2015): strided convolutions with LeakyReLU(0.2) and BatchNorm in D, transposed
+convolutions with BatchNorm and ReLU in G, weights initialised from N(0, 0.02).
+
+Algorithm 1 on the engine's batches: every call of `train_step` (one engine batch of N real
+images) makes ONE discriminator update, on those N images and N fresh prior samples; every
+k-th call (k = d_steps) then also makes one generator update, on N fresh prior samples. So an
+epoch of M batches makes M discriminator updates and about M / k generator updates (exactly one
+per k discriminator updates, counted across epochs), and the data are seen once per epoch
+whatever k is. The call count lives in the buffer `d_updates` (saved
+with the weights and the checkpoint), so a resumed run continues the k-cycle exactly where it
+stopped, even across epoch boundaries.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import warnings
+
+import torch
+from torch import nn
+
+from .. import losses
+from ..config import GANConfig
+from ..nn import ConvDecoder, ConvEncoder, build_decoder, mlp
+from .base import GenerativeModel, StepOutput, make_adam
+
+# A discriminator whose mean D(G(z)) stays outside [COLLAPSE, 1 - COLLAPSE] this many logged
+# intervals in a row has won (or lost) the game outright: the run is warned once per stretch.
+COLLAPSE, COLLAPSE_INTERVALS = 0.01, 5
+
+
+def _dcgan_init(module: nn.Module) -> None:
+    """Radford et al. 2015, section 4: weights from N(0, 0.02); BatchNorm scales from N(1, 0.02)."""
+    if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
+        nn.init.normal_(module.weight, 0.0, 0.02)
+        nn.init.zeros_(module.bias)
+    elif isinstance(module, (nn.BatchNorm1d, nn.BatchNorm2d)):
+        nn.init.normal_(module.weight, 1.0, 0.02)
+        nn.init.zeros_(module.bias)
+
+
+def _grad_norm(module: nn.Module) -> torch.Tensor:
+    """L2 norm of all gradients of a module, as a device tensor (no host sync)."""
+    return torch.nn.utils.get_total_norm([p.grad for p in module.parameters() if p.grad is not None]).detach()
+
+
+def build_discriminator(c: GANConfig, shape: tuple[int, int, int]) -> nn.Module:
+    """Images (B, C, H, W) -> logits (B,)."""
+    leaky = functools.partial(nn.LeakyReLU, 0.2)
+    if c.arch == "conv":
+        body = ConvEncoder(shape, c.channels, activation=leaky, norm=True)
+        return nn.Sequential(body, nn.Linear(body.out_features, 1), nn.Flatten(0))
+    return nn.Sequential(nn.Flatten(), mlp([math.prod(shape), *c.hidden, 1], activation=leaky), nn.Flatten(0))
+
+
+class GAN(GenerativeModel):
+    family = "gan"
+
+    def __init__(self, config: GANConfig, shape: tuple[int, int, int]):
+        super().__init__(config, shape)
+        c = config
+        self.discriminator = build_discriminator(c, self.shape)
+        if c.arch == "conv":  # G: linear -> transposed convs, BatchNorm + ReLU between, mirroring D
+            self.generator = ConvDecoder(self.shape, c.channels, c.latent_dim, norm=True)
+            self.apply(_dcgan_init)
+        else:  # G: z -> reversed(hidden) -> image, ReLU between
+            self.generator = build_decoder("mlp", self.shape, c.hidden, c.channels, c.latent_dim)
+        # Discriminator updates made so far: decides which calls also update G (see the module docstring).
+        self.register_buffer("d_updates", torch.zeros((), dtype=torch.long))
+        self._host_d_updates: int | None = None  # its host copy, so no step syncs with a GPU to read it
+        self.register_load_state_dict_post_hook(lambda module, _: setattr(module, "_host_d_updates", None))
+        self._collapsed = 0  # consecutive logged intervals with D(G(z)) outside [COLLAPSE, 1 - COLLAPSE]
+
+    @property
+    def latent_dim(self) -> int:
+        return self.config.latent_dim
+
+    # -- the model --------------------------------------------------------------
+    def prior_sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """z ~ p_z, (n, D): N(0, I), or uniform on [-1, 1]^D."""
+        dev = self.d_updates.device
+        if self.config.prior == "uniform":
+            return torch.rand(n, self.latent_dim, generator=generator, device=dev) * 2 - 1
+        return torch.randn(n, self.latent_dim, generator=generator, device=dev)
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        """G(z): images in [0, 1], (B, C, H, W)."""
+        return torch.sigmoid(self.generator(z))
+
+    def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        return self.decode(self.prior_sample(n, generator))
+
+    def _d_output(self, x: torch.Tensor) -> tuple[StepOutput, torch.Tensor]:
+        """The discriminator's loss on real x (B, C, H, W) and B fakes from fresh prior draws, with the
+        fake logits (B,). G is run without gradients: this is D's half of the game."""
+        with torch.no_grad():
+            fake = self.decode(self.prior_sample(x.shape[0]))
+        real_logits, fake_logits = self.discriminator(x), self.discriminator(fake)
+        # Goodfellow et al. 2014, eq. 1: D maximises log D(x) + log(1 - D(G(z))); we minimise the negative.
+        d_loss = losses.gan_discriminator_loss(real_logits, fake_logits, self.config.label_smoothing)
+        parts = {"loss": d_loss.detach(), "d_loss": d_loss.detach(),
+                 "d_real": torch.sigmoid(real_logits).mean().detach(),  # mean D(x)
+                 "d_fake": torch.sigmoid(fake_logits).mean().detach()}  # mean D(G(z))
+        return StepOutput(d_loss, parts), fake_logits.detach()
+
+    def forward(self, x: torch.Tensor) -> StepOutput:
+        """The discriminator step's loss and parts ("loss" is d_loss: a GAN has no single objective)."""
+        return self._d_output(x)[0]
+
+    def _generator_step(self, n: int, ctx) -> dict[str, torch.Tensor]:
+        """One update of G on n fresh prior samples; D is frozen so no gradient is spent on it."""
+        self.discriminator.requires_grad_(False)
+        try:
+            fake_logits = self.discriminator(self.decode(self.prior_sample(n)))
+            # minimax: min log(1 - D(G(z))) (eq. 1); non-saturating: min -log D(G(z)) (section 3).
+            g_loss = losses.gan_generator_loss(fake_logits, self.config.loss)
+            ctx.step(g_loss, "g")
+        finally:
+            self.discriminator.requires_grad_(True)
+        return {"g_loss": g_loss.detach(), "g_grad_norm": _grad_norm(self.generator)}
+
+    def train_step(self, x: torch.Tensor, ctx) -> dict[str, torch.Tensor]:
+        """One discriminator update on batch x; every d_steps-th call also one generator update.
+
+        Generator parts (g_loss, g_grad_norm) come only from the calls that update G; the engine
+        averages each part over the calls that returned it."""
+        out = ctx.forward(x)
+        ctx.step(out.loss, "d")
+        parts = {**out.parts, "d_grad_norm": _grad_norm(self.discriminator)}
+        if self._host_d_updates is None:  # once after building or loading: the only read of the buffer
+            self._host_d_updates = int(self.d_updates)
+        self._host_d_updates += 1
+        self.d_updates.add_(1)
+        if self._host_d_updates % self.config.d_steps == 0:
+            parts.update(self._generator_step(x.shape[0], ctx))
+        return parts
+
+    # -- training set-up and diagnostics -------------------------------------------
+    def make_optimizers(self, train, device: torch.device) -> dict[str, torch.optim.Optimizer]:
+        """Separate Adam optimisers for D and G (lr_d overrides train.lr for D)."""
+        train_d = train.model_copy(update={"lr": self.config.lr_d or train.lr})
+        return {"d": make_adam(self.discriminator.parameters(), train_d, device),
+                "g": make_adam(self.generator.parameters(), train, device)}
+
+    def check_logged(self, means: dict[str, float]) -> None:
+        """Warn once when mean D(G(z)) has stayed below 0.01 or above 0.99 for COLLAPSE_INTERVALS intervals."""
+        d_fake = means.get("d_fake")
+        if d_fake is None:
+            return
+        self._collapsed = self._collapsed + 1 if not COLLAPSE <= d_fake <= 1 - COLLAPSE else 0
+        if self._collapsed == COLLAPSE_INTERVALS:
+            side = "rejects every sample" if d_fake < COLLAPSE else "accepts every sample"
+            warnings.warn(f"The discriminator {side} (mean D(G(z)) = {d_fake:.4f} for {COLLAPSE_INTERVALS} logged "
+                          "intervals in a row), so the generator may have stopped learning; try --loss non-saturating, "
+                          "a lower --lr, --label-smoothing 0.1 or fewer --d-steps.", RuntimeWarning, stacklevel=2)
+
+    # -- evaluation -----------------------------------------------------------------
+    @torch.inference_mode()
+    def eval_parts(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        """D on held-out images and on as many fresh samples, no optimisation: loss, d_loss, d_real,
+        d_fake, and the generator's loss at those samples."""
+        out, fake_logits = self._d_output(x)
+        return {**out.parts, "g_loss": losses.gan_generator_loss(fake_logits, self.config.loss)}
+
+    @torch.inference_mode()
+    def evaluate(self, x: torch.Tensor, batch_size: int = 100, **_) -> dict[str, float]:
+        """Mean D(x) on the held-out images x, mean D(G(z)) on as many samples, and D's loss."""
+        sums: dict[str, torch.Tensor] = {}
+        for i in range(0, x.shape[0], batch_size):
+            xb = x[i : i + batch_size]
+            for k, v in self.eval_parts(xb).items():
+                if k in ("d_real", "d_fake", "d_loss"):
+                    sums[k] = sums.get(k, 0.0) + v * xb.shape[0]
+        return {k: (v / x.shape[0]).item() for k, v in sums.items()}
