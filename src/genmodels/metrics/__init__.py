@@ -1,7 +1,12 @@
 """Metrics, each a function of tensors or arrays."""
 
+from .distances import KIDResult, feature_moments, fid, frechet_distance, kid
+from .manifold import (ManifoldResult, class_entropy, class_histogram, density_coverage, knn_radii, manifold_metrics,
+                       precision_recall)
 from .parzen import ParzenResult, default_sigmas, parzen_estimate, parzen_log_density, select_sigma
 from .probes import knn_accuracy, linear_probe_accuracy
 
-__all__ = ["ParzenResult", "default_sigmas", "knn_accuracy", "linear_probe_accuracy", "parzen_estimate",
-           "parzen_log_density", "select_sigma"]
+__all__ = ["KIDResult", "ManifoldResult", "ParzenResult", "class_entropy", "class_histogram", "default_sigmas",
+           "density_coverage", "feature_moments", "fid", "frechet_distance", "kid", "knn_accuracy",
+           "knn_radii", "linear_probe_accuracy", "manifold_metrics", "parzen_estimate", "parzen_log_density",
+           "precision_recall", "select_sigma"]
