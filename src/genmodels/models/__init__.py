@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from .ae import AutoEncoder
 from .base import GenerativeModel, StepOutput
+from .classifier import Classifier
 from .gan import GAN
 from .pca import PCA
 from .stacked import StackedDenoisingAutoEncoder
@@ -11,6 +12,7 @@ from .vae import VAE
 
 FAMILIES: dict[str, type[GenerativeModel]] = {
     "vae": VAE, "ae": AutoEncoder, "sdae": StackedDenoisingAutoEncoder, "pca": PCA, "gan": GAN,
+    "classifier": Classifier,
 }
 
 
@@ -18,5 +20,5 @@ def build_model(family: str, config, shape: tuple[int, int, int]) -> GenerativeM
     return FAMILIES[family](config, shape)
 
 
-__all__ = ["AutoEncoder", "FAMILIES", "GAN", "GenerativeModel", "PCA", "StackedDenoisingAutoEncoder", "StepOutput",
-           "VAE", "build_model"]
+__all__ = ["AutoEncoder", "Classifier", "FAMILIES", "GAN", "GenerativeModel", "PCA", "StackedDenoisingAutoEncoder",
+           "StepOutput", "VAE", "build_model"]

@@ -1,0 +1,140 @@
+"""The feature network of the sample-quality metrics: a classifier trained per dataset.
+
+`train_features` trains the `classifier` family on the one engine into a run directory and
+writes `features.json` beside the run's files: the dataset's fingerprint, the test accuracy,
+the feature width. `load_features` gives back a `FeatureNetwork`, refusing (one sentence) a
+directory that is missing, damaged, or trained on other data than the data being evaluated.
+FID and friends computed in this feature space are NOT comparable with Inception-based numbers.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from . import checkpoint as ckpt
+from .config import build_run_config, merge
+from .data import DataSplits, load_data
+from .errors import CheckpointError
+from .models.classifier import Classifier
+
+FEATURES_JSON = "features.json"
+FEATURES_ROOT = Path("runs") / "features"  # default home of feature networks, relative to the working directory
+
+
+def default_features_dir(source: str) -> Path:
+    """runs/features/<canonical source name>: the name itself (digits, fashion-mnist), or for a
+    path its file or folder name without suffix, reduced to letters, digits, '.', '_' and '-'."""
+    name = source if "/" not in source and "\\" not in source else Path(source).stem
+    return FEATURES_ROOT / (re.sub(r"[^A-Za-z0-9._-]", "_", name) or "data")
+
+
+def fingerprint(data: DataSplits) -> str:
+    """sha256 over the train and test images' and labels' shapes, dtypes and bytes (hex)."""
+    h = hashlib.sha256()
+    for split in (data.train, data.test):
+        for t in (split.images, split.labels):
+            if t is None:
+                h.update(b"none")
+                continue
+            t = t.detach().to("cpu").contiguous()
+            h.update(f"{tuple(t.shape)}{t.dtype}".encode())
+            h.update(t.numpy().tobytes())
+    return h.hexdigest()
+
+
+@dataclass
+class FeatureNetwork:
+    """A trained feature classifier: features and predictions of images in [0, 1] (B, C, H, W)."""
+
+    model: Classifier
+    dir: Path
+    accuracy: float  # test accuracy on the data it was trained on
+    fingerprint: str  # of that data (see `fingerprint`)
+    batch_size: int = 1000
+
+    @property
+    def name(self) -> str:
+        return f"classifier@{self.dir} (test acc {self.accuracy:.3f}, fingerprint {self.fingerprint[:8]})"
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.parameters()).device
+
+    @property
+    def classes(self) -> int:
+        return self.model.config.classes
+
+    def _batched(self, fn, x: torch.Tensor) -> torch.Tensor:
+        with torch.inference_mode():
+            return torch.cat([fn(x[i : i + self.batch_size].to(self.device)) for i in range(0, len(x), self.batch_size)])
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """Penultimate activations (N, feature_dim), on the network's device."""
+        return self._batched(self.model.features, x)
+
+    def predict(self, x: torch.Tensor) -> torch.Tensor:
+        """Predicted classes (N,) int64."""
+        return self._batched(lambda b: self.model.logits(b).argmax(1), x)
+
+
+def _retrain_hint(out: Path, source: str) -> str:
+    return f"run `genmodels features train --data {source} --out {out}`"
+
+
+def train_features(data: str | DataSplits, out: str | Path | None = None, *, epochs: int | None = None,
+                   progress: bool = True, overwrite: bool = False, data_dir: str | None = None,
+                   model: dict[str, Any] | None = None, train: dict[str, Any] | None = None) -> FeatureNetwork:
+    """Train the feature classifier on `data` (a source name or loaded splits) into `out` (default
+    runs/features/<source>) and write features.json; model and train override the config's sections."""
+    from .engine import train as run_training
+
+    model = {k: v for k, v in (model or {}).items() if v is not None}
+    train = {k: v for k, v in (train or {}).items() if v is not None}
+    splits = data if isinstance(data, DataSplits) else load_data(data, data_dir)
+    out = Path(out) if out is not None else default_features_dir(splits.source)
+    source = {"source": splits.source, "data_dir": data_dir} if not isinstance(data, DataSplits) else {"source": splits.source}
+    values = merge({"family": "classifier", "model": model, "data": source, "train": train}, {"train": {"epochs": epochs}})
+    if splits.num_classes is not None and "classes" not in model:
+        values["model"]["classes"] = max(2, splits.num_classes)
+    config = build_run_config(values, "the feature network's settings")
+    result = run_training(config, out, overwrite=overwrite, progress=progress, data=splits)
+    net: Classifier = result.model
+    dev, test = next(net.parameters()).device, splits.test
+    accuracy = net.evaluate(test.batch(slice(0, len(test))).to(dev), labels=test.labels.to(dev))["test_accuracy"]
+    record = {"family": "classifier", "source": splits.source, "fingerprint": fingerprint(splits),
+              "test_accuracy": accuracy, "feature_dim": net.config.feature_dim, "classes": net.config.classes,
+              "arch": net.arch, "epochs": config.train.epochs,
+              "train_seconds": round(sum(result.epoch_seconds), 1), "shape": list(splits.shape)}
+    ckpt.atomic_write(out / FEATURES_JSON, json.dumps(record, indent=2).encode())
+    return FeatureNetwork(net, out, accuracy, record["fingerprint"])
+
+
+def load_features(dir: str | Path, data: DataSplits | None = None, device: str | torch.device = "cpu") -> FeatureNetwork:
+    """The feature network in `dir`; with `data`, also check it was trained on exactly that data."""
+    dir = Path(dir)
+    meta_path = dir / FEATURES_JSON
+    if not meta_path.is_file():
+        src = data.source if data is not None else "X"
+        raise CheckpointError(f"{dir} holds no feature network ({FEATURES_JSON} is missing); "
+                              f"{_retrain_hint(dir, src)}.")
+    try:
+        meta = json.loads(meta_path.read_text())
+        stored, accuracy = str(meta["fingerprint"]), float(meta["test_accuracy"])
+    except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError, ValueError):
+        raise CheckpointError(f"{meta_path} is damaged; {_retrain_hint(dir, 'X')} --overwrite.") from None
+    model, cfg = ckpt.load_model(dir, device)
+    if not isinstance(model, Classifier):
+        raise CheckpointError(f"{dir} holds a {cfg.family} run, not a feature network; "
+                              f"{_retrain_hint(dir, cfg.data.source)} into another folder.")
+    if data is not None and fingerprint(data) != stored:
+        raise CheckpointError(f"The features in {dir} were trained on another dataset ({meta.get('source')}, "
+                              f"fingerprint {stored[:8]}); {_retrain_hint(dir, data.source)} --overwrite, "
+                              "or pass --features naming a feature network trained on this data.")
+    return FeatureNetwork(model, dir, accuracy, stored)

@@ -1,0 +1,100 @@
+"""A small classifier: the feature network of the sample-quality metrics (genmodels.features).
+
+Inception-v3 features (the usual ones for FID) cannot be fetched here and fit 28x28 grey images
+poorly, so genmodels trains this network per dataset on the one engine, with labels, and takes
+its penultimate activations as features:
+
+  conv: [3x3 conv (padding 1) -> ReLU -> 2x2 max-pool] per entry of channels -> flatten
+  mlp:  flatten -> [linear -> ReLU] per entry of hidden
+  then  linear -> ReLU (the features, feature_dim wide) -> linear (class logits)
+
+trained on the cross-entropy of its logits. It cannot sample, encode or reconstruct.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..config import ClassifierConfig
+from ..errors import ConfigError, DataError
+from ..nn import mlp
+from .base import GenerativeModel, StepOutput
+
+
+def resolve_arch(config: ClassifierConfig, shape: tuple[int, int, int]) -> str:
+    """auto: conv for images of 16 px a side or more (28x28 Fashion-MNIST), mlp below (8x8 digits)."""
+    if config.arch != "auto":
+        return config.arch
+    return "conv" if min(shape[1:]) >= 16 and config.channels else "mlp"
+
+
+def _conv_body(shape: tuple[int, int, int], channels: list[int]) -> tuple[nn.Module, int]:
+    c, h, w = shape
+    if min(h, w) < 2 ** len(channels):
+        raise ConfigError(f"Images of {h}x{w} are too small for {len(channels)} 2x2 max-pools; "
+                          "give fewer channels or use --arch mlp.")
+    layers: list[nn.Module] = []
+    for out in channels:
+        layers += [nn.Conv2d(c, out, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2)]
+        c, h, w = out, h // 2, w // 2
+    return nn.Sequential(*layers, nn.Flatten()), c * h * w
+
+
+class Classifier(GenerativeModel):
+    family = "classifier"
+    needs_labels = True
+
+    def __init__(self, config: ClassifierConfig, shape: tuple[int, int, int]):
+        super().__init__(config, shape)
+        c = config
+        self.arch = resolve_arch(c, self.shape)
+        if self.arch == "conv":
+            body, width = _conv_body(self.shape, c.channels)
+        else:
+            width = c.hidden[-1] if c.hidden else math.prod(self.shape)
+            body = nn.Sequential(nn.Flatten(), *([mlp([math.prod(self.shape), *c.hidden]), nn.ReLU()] if c.hidden else []))
+        self.body = nn.Sequential(body, nn.Linear(width, c.feature_dim), nn.ReLU())  # images -> features
+        self.head = nn.Linear(c.feature_dim, c.classes)
+
+    def check_data(self, data) -> None:
+        if data.labels is None:
+            raise DataError(f"A feature network is a classifier and needs labels, and {data.name} has none; "
+                            "use a labelled data source (an image folder with one subfolder per class, say).")
+        if len(data) and int(data.labels.max()) >= self.config.classes:
+            raise DataError(f"{data.name} has label {int(data.labels.max())} but the classifier has "
+                            f"{self.config.classes} classes; give --classes {int(data.labels.max()) + 1}.")
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """Penultimate activations of images x (B, C, H, W): (B, feature_dim)."""
+        return self.body(x)
+
+    def logits(self, x: torch.Tensor) -> torch.Tensor:
+        """Class logits (B, classes)."""
+        return self.head(self.body(x))
+
+    def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> StepOutput:
+        if labels is None:
+            raise DataError("The classifier's loss needs the batch's labels; pass them as forward(x, labels).")
+        logits = self.logits(x)
+        xent = F.cross_entropy(logits, labels)  # mean -log softmax(logits)[label]
+        error = (logits.argmax(1) != labels).float().mean()
+        return StepOutput(xent, {"loss": xent.detach(), "xent": xent.detach(), "error": error})
+
+    def train_step(self, x: torch.Tensor, ctx) -> dict[str, torch.Tensor]:
+        out = ctx.forward(x, ctx.labels)
+        ctx.step(out.loss, "main")
+        return out.parts
+
+    @torch.inference_mode()
+    def evaluate(self, x: torch.Tensor, labels: torch.Tensor | None = None, batch_size: int = 1000,
+                 **_) -> dict[str, float]:
+        """Test accuracy of the classifier."""
+        if labels is None:
+            return {}
+        right = sum(int((self.logits(x[i : i + batch_size]).argmax(1) == labels[i : i + batch_size]).sum())
+                    for i in range(0, x.shape[0], batch_size))
+        return {"test_accuracy": right / x.shape[0]}
