@@ -6,8 +6,12 @@ import math
 import pytest
 import torch
 
+from conftest import tiny_vae_config
+
 from genmodels import CheckpointError
 from genmodels.data import Dataset, DataSplits
+from genmodels import train
+from genmodels.cli import main
 from genmodels.features import load_features, train_features
 from genmodels.metrics import (class_entropy, class_histogram, density_coverage, feature_moments, fid,
                                frechet_distance, kid, knn_radii, precision_recall)
@@ -99,17 +103,50 @@ def test_class_histogram_and_entropy():
     assert collapsed[3] == 1 and class_entropy(collapsed) == pytest.approx(0.0)
 
 
-def test_feature_network_trains_and_refuses_other_data(digits, tmp_path, one_thread):
-    net = train_features(digits, tmp_path / "feat", epochs=8, progress=False, train={"batch_size": 64, "lr": 3e-3})
+@pytest.fixture(scope="module")
+def digit_features(digits, tmp_path_factory):
+    """A feature network trained on digits, once for the module (about 2 s on one thread)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    net = train_features(digits, tmp_path_factory.mktemp("feat") / "net", epochs=8, progress=False,
+                         train={"batch_size": 64, "lr": 3e-3})
+    torch.set_num_threads(before)
+    return net
+
+
+def test_feature_network_trains_and_refuses_other_data(digits, digit_features, tmp_path):
+    net = digit_features
     assert net.accuracy > 0.8, net.accuracy
-    meta = json.loads((tmp_path / "feat" / "features.json").read_text())
+    meta = json.loads((net.dir / "features.json").read_text())
     assert meta["source"] == "digits" and meta["feature_dim"] == 128 and meta["test_accuracy"] == net.accuracy
     x = digits.test.batch(slice(0, 20))
     assert net.features(x).shape == (20, 128) and net.predict(x).shape == (20,)
-    loaded = load_features(tmp_path / "feat", digits)
+    loaded = load_features(net.dir, digits)
     assert torch.allclose(loaded.features(x), net.features(x)) and "test acc" in loaded.name
     other = DataSplits(digits.train, Dataset(digits.test.images[:-1], digits.test.labels[:-1], "t"), "digits")
     with pytest.raises(CheckpointError, match=r"trained on another dataset.*genmodels features train --data digits"):
-        load_features(tmp_path / "feat", other)
+        load_features(net.dir, other)
     with pytest.raises(CheckpointError, match="holds no feature network"):
         load_features(tmp_path / "nothing", digits)
+
+
+def test_evaluate_reports_sample_quality(digits, digit_features, tmp_path, monkeypatch, capsys, one_thread):
+    train(tiny_vae_config(), tmp_path / "vae", progress=False, data=digits)
+    monkeypatch.chdir(tmp_path)  # no runs/features/digits here: the metrics are skipped, with a hint
+    assert main(["evaluate", "vae", "--quality-samples", "300", "--parzen-samples", "0", "--probe-train", "0",
+                 "--importance-samples", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "genmodels features train --data digits" in out
+    assert "fid" not in json.loads((tmp_path / "vae" / "eval.json").read_text())
+    assert main(["evaluate", "vae", "--quality-samples", "300", "--parzen-samples", "0", "--probe-train", "0",
+                 "--importance-samples", "2", "--features", str(digit_features.dir)]) == 0
+    out = capsys.readouterr().out
+    results = json.loads((tmp_path / "vae" / "eval.json").read_text())
+    for key in ("fid", "kid", "kid_std", "precision", "recall", "density", "coverage", "class_entropy"):
+        assert math.isfinite(results[key]), key
+    assert len(results["class_histogram"]) == 10 and sum(results["class_histogram"]) == pytest.approx(1, abs=1e-3)
+    assert results["features"] == digit_features.name and 0 <= results["class_entropy"] <= math.log(10) + 1e-9
+    assert "class_histogram" in out and "[" not in out.split("class_histogram")[1].splitlines()[0]
+    # A directory without a feature network is refused in one sentence.
+    assert main(["evaluate", "vae", "--quality-samples", "300", "--features", "vae"]) == 2
+    assert "holds no feature network" in capsys.readouterr().err

@@ -71,6 +71,13 @@ SDAE_FLAGS = {
     "--finetune": ("model", "finetune", str, "reconstruction (unrolled autoencoder) | supervised (softmax head on labels)"),
     "--classes": ("model", "classes", int, "classes of the supervised head (default 10)"),
 }
+CLASSIFIER_FLAGS = {
+    "--arch": ("model", "arch", str, "auto | conv | mlp (default auto: conv for images of 16 px or more)"),
+    "--channels": ("model", "channels", widths, "conv channels, 3x3 conv + max-pool each (default 32,64)"),
+    "--hidden": ("model", "hidden", widths, "mlp hidden widths before the feature layer (default 256)"),
+    "--feature-dim": ("model", "feature_dim", int, "width of the penultimate layer, the features (default 128)"),
+    "--classes": ("model", "classes", int, "softmax outputs (default: the data's number of classes)"),
+}
 PCA_FLAGS = {"--latent-dim": ("model", "latent_dim", int, "number of principal components (default 30)")}
 FAMILY_HELP = {"vae": "variational autoencoder", "ae": "autoencoder, optionally denoising, contractive, sparse, weight-decayed",
                "sdae": "stacked denoising autoencoder: layer-wise pretraining, then fine-tuning",
@@ -112,6 +119,15 @@ def build_parser() -> argparse.ArgumentParser:
         for switch, help_ in FAMILY_SWITCHES.get(family, {}).items():
             f.add_argument(switch, action="store_const", const=True, default=None, help=help_)
 
+    feats = sub.add_parser("features", help="the feature network of FID, KID, precision/recall, density/coverage")
+    f = feats.add_subparsers(dest="features_command", required=True).add_parser(
+        "train", help="train the feature classifier of a dataset (default --out runs/features/<data>)")
+    f.add_argument("--out", type=Path, default=None, help="directory to write (default runs/features/<data source name>)")
+    f.add_argument("--overwrite", action="store_true", help="replace the feature network already in --out")
+    f.add_argument("--no-progress", action="store_true", help="no progress bar")
+    _add_flags(f, {**COMMON_TRAIN_FLAGS, "--epochs": ("train", "epochs", int, "passes over the training split (default 5)")})
+    _add_flags(f, CLASSIFIER_FLAGS)
+
     def run_cmd(name: str, help_: str) -> argparse.ArgumentParser:
         c = sub.add_parser(name, help=help_)
         c.add_argument("run", type=Path, help="a run directory written by genmodels train")
@@ -144,6 +160,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="training images the linear and 5-NN probes of the codes are fitted on (0: no probes)")
     c.add_argument("--parzen-samples", type=int, default=10000,
                    help="model samples for the Parzen-window log-likelihood (default 10000; 0: skip it)")
+    c.add_argument("--features", type=Path, default=None,
+                   help="feature network for FID, KID, precision/recall, density/coverage (default runs/features/<data>)")
+    c.add_argument("--quality-samples", type=int, default=10000,
+                   help="model samples for those sample-quality metrics (default 10000; 0: skip them)")
     c.add_argument("--seed", type=int, default=0)
     return p
 
@@ -181,6 +201,17 @@ def _train(args: argparse.Namespace) -> None:
     _print_run(result)
 
 
+def _features(args: argparse.Namespace) -> None:
+    from .features import train_features
+
+    values = _collect(args, {**COMMON_TRAIN_FLAGS, **CLASSIFIER_FLAGS})
+    data = values["data"]["source"] or "digits"
+    data = str(Path(data).resolve()) if Path(data).exists() else data  # runs outlive the cwd
+    net = train_features(data, args.out, data_dir=values["data"]["data_dir"], model=values["model"],
+                         train=values["train"], overwrite=args.overwrite, progress=not args.no_progress)
+    print(f"feature network: {net.dir}\n  test accuracy:   {net.accuracy:.4f}")
+
+
 def _print_run(result) -> None:
     print(f"run directory: {result.run_dir}")
     if (result.run_dir / "loss.png").exists():
@@ -209,9 +240,12 @@ def _run_command(args: argparse.Namespace) -> None:
     else:
         results = runs.evaluate(run, importance_samples=args.importance_samples, seed=args.seed, progress=True,
                                 probe_train=args.probe_train,
-                                parzen_samples=args.parzen_samples)
+                                parzen_samples=args.parzen_samples, features=args.features,
+                                quality_samples=args.quality_samples)
         width = max(len(k) for k in results)
         for k, v in results.items():
+            if isinstance(v, list):
+                v = " ".join(f"{e:.3f}" if isinstance(e, float) else str(e) for e in v)
             print(f"{k:<{width}}  {v:.4f}" if isinstance(v, float) else f"{k:<{width}}  {v}")
         out = args.run / "eval.json"
     print(f"wrote {out}")
@@ -220,7 +254,10 @@ def _run_command(args: argparse.Namespace) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        _train(args) if args.command == "train" else _run_command(args)
+        if args.command == "features":
+            _features(args)
+        else:
+            _train(args) if args.command == "train" else _run_command(args)
     except GenmodelsError as err:
         print(f"genmodels: error: {err}", file=sys.stderr)
         return 2

@@ -151,9 +151,7 @@ def parzen(run: Run, samples: int = 10000, seed: int = 0, validation: int = 1000
     (`validation` images, fewer if the split is smaller), so the test images never pick it."""
     from .metrics import parzen_estimate
 
-    gen = torch.Generator(device=run.device).manual_seed(seed)
-    with torch.inference_mode():
-        drawn = torch.cat([run.model.sample(min(1000, samples - i), generator=gen) for i in range(0, samples, 1000)])
+    drawn = draw_samples(run, samples, seed)
     x_valid = train_validation_images(run.data.train, validation, seed).to(run.device)
     x_test = run.data.test.batch(slice(0, len(run.data.test))).to(run.device)
     return parzen_estimate(drawn, x_valid, x_test).as_dict()
@@ -166,17 +164,22 @@ def train_validation_images(train: Dataset, n: int = 1000, seed: int = 0) -> tor
 
 
 def evaluate(run: Run, importance_samples: int = 1000, seed: int = 0, batch_size: int = 100,
-             progress: bool = False, probe_train: int = 10_000, parzen_samples: int = 10_000) -> dict:
+             progress: bool = False, probe_train: int = 10_000, parzen_samples: int = 10_000,
+             features=None, quality_samples: int = 10_000) -> dict:
     """The run's test metrics; written to RUN/eval.json and returned.
 
     probe_train: training images the linear and k-NN probes are fitted on (0: no probes).
-    Any model that samples also gets the Parzen-window estimate from `parzen_samples` samples (0: none)."""
+    Any model that samples also gets the Parzen-window estimate from `parzen_samples` samples (0: none),
+    and the sample-quality metrics from `quality_samples` samples (0: none) in the feature space of
+    `features` (a directory or a FeatureNetwork; None: runs/features/<data source> if it exists)."""
     if not 1 <= importance_samples <= 5000:
         raise GenmodelsError(f"--importance-samples must be between 1 and 5000, got {importance_samples}.")
     if probe_train < 0:
         raise GenmodelsError(f"--probe-train must be 0 (no probes) or a number of images, got {probe_train}.")
     if parzen_samples < 0:
         raise GenmodelsError(f"--parzen-samples must be 0 (no Parzen estimate) or more, got {parzen_samples}.")
+    if quality_samples < 0:
+        raise GenmodelsError(f"--quality-samples must be 0 (no sample-quality metrics) or more, got {quality_samples}.")
     test = run.data.test
     x = test.batch(slice(0, len(test))).to(run.device)
     labels = None if test.labels is None else test.labels.to(run.device)
@@ -192,6 +195,8 @@ def evaluate(run: Run, importance_samples: int = 1000, seed: int = 0, batch_size
             results.update(parzen(run, parzen_samples, seed))
         except GenmodelsError:  # a family that cannot sample
             pass
+    if quality_samples and _can_sample(run):
+        results.update(sample_quality(run, features, quality_samples, seed, progress))
     for k, v in results.items():
         if isinstance(v, float) and not math.isfinite(v):
             raise GenmodelsError(f"Evaluation gave {k} = {v}; the model's weights are damaged, retrain it.")
@@ -232,3 +237,44 @@ def code_metrics(run: Run, x: torch.Tensor, probe_train: int = 10_000, seed: int
         out[f"linear_probe_accuracy{suffix}"] = linear_probe_accuracy(fit, y_fit, test, y_test)
         out[f"knn_accuracy{suffix}"] = knn_accuracy(fit, y_fit, test, y_test)
     return out
+
+
+def _can_sample(run: Run) -> bool:
+    try:
+        with torch.inference_mode():
+            run.model.sample(2, generator=torch.Generator(device=run.device).manual_seed(0))
+    except GenmodelsError:
+        return False
+    return True
+
+
+def draw_samples(run: Run, n: int, seed: int = 0, batch_size: int = 1000) -> torch.Tensor:
+    """n model samples (n, C, H, W) from a seeded generator, drawn in batches."""
+    gen = torch.Generator(device=run.device).manual_seed(seed)
+    with torch.inference_mode():
+        return torch.cat([run.model.sample(min(batch_size, n - i), generator=gen) for i in range(0, n, batch_size)])
+
+
+def sample_quality(run: Run, features=None, samples: int = 10_000, seed: int = 0, progress: bool = False) -> dict:
+    """FID, KID, precision/recall, density/coverage and the class histogram of `samples` model samples
+    against the test images, in a feature network's space (genmodels.metrics, genmodels.features).
+    With features None and no runs/features/<source>, returns {} (and says how to get them if progress)."""
+    from . import metrics
+    from .features import FeatureNetwork, default_features_dir, load_features
+
+    if not isinstance(features, FeatureNetwork):
+        if features is None and not (default_features_dir(run.data.source)).is_dir():
+            if progress:
+                print(f"no feature network in {default_features_dir(run.data.source)}, so no FID, KID, precision/recall "
+                      f"or density/coverage; get them with `genmodels features train --data {run.data.source}`")
+            return {}
+        features = load_features(features or default_features_dir(run.data.source), run.data, run.device)
+    test = run.data.test
+    real = features.features(test.batch(slice(0, len(test))))
+    drawn = draw_samples(run, samples, seed)
+    fake = features.features(drawn)
+    k = metrics.kid(real, fake, generator=torch.Generator(device=real.device).manual_seed(seed))
+    hist = metrics.class_histogram(features.predict(drawn), features.classes)
+    return {"features": features.name, "quality_samples": samples, "fid": metrics.fid(real, fake),
+            "kid": k.kid, "kid_std": k.std, **metrics.manifold_metrics(real, fake).as_dict(),
+            "class_entropy": metrics.class_entropy(hist), "class_histogram": [round(float(p), 4) for p in hist]}
