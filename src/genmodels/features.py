@@ -99,8 +99,9 @@ def train_features(data: str | DataSplits, out: str | Path | None = None, *, epo
     train = {k: v for k, v in (train or {}).items() if v is not None}
     splits = data if isinstance(data, DataSplits) else load_data(data, data_dir)
     out = Path(out) if out is not None else default_features_dir(splits.source)
-    source = {"source": splits.source, "data_dir": data_dir} if not isinstance(data, DataSplits) else {"source": splits.source}
-    values = merge({"family": "classifier", "model": model, "data": source, "train": train}, {"train": {"epochs": epochs}})
+    source = {"source": splits.source, "data_dir": None if isinstance(data, DataSplits) else data_dir}
+    values = merge({"family": "classifier", "model": model, "data": source, "train": train},
+                   {"train": {"epochs": epochs}})
     if splits.num_classes is not None and "classes" not in model:
         values["model"]["classes"] = max(2, splits.num_classes)
     config = build_run_config(values, "the feature network's settings")
