@@ -150,3 +150,12 @@ def test_evaluate_reports_sample_quality(digits, digit_features, tmp_path, monke
     # A directory without a feature network is refused in one sentence.
     assert main(["evaluate", "vae", "--quality-samples", "300", "--features", "vae"]) == 2
     assert "holds no feature network" in capsys.readouterr().err
+
+
+def test_features_train_command(tmp_path, capsys, one_thread):
+    out = tmp_path / "feat"
+    assert main(["features", "train", "--data", "digits", "--out", str(out), "--epochs", "1", "--hidden", "32",
+                 "--feature-dim", "16", "--no-progress"]) == 0
+    assert "test accuracy" in capsys.readouterr().out
+    meta = json.loads((out / "features.json").read_text())
+    assert meta["feature_dim"] == 16 and meta["epochs"] == 1 and meta["arch"] == "mlp"
