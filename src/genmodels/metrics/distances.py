@@ -36,7 +36,7 @@ def _sqrt_psd(sigma: torch.Tensor) -> torch.Tensor:
 @torch.inference_mode()
 def frechet_distance(mu1: torch.Tensor, sigma1: torch.Tensor, mu2: torch.Tensor, sigma2: torch.Tensor) -> float:
     """Squared Frechet (2-Wasserstein) distance between N(mu1, sigma1) and N(mu2, sigma2) (Dowson &
-    Landau 1982), the FID of Heusel et al. 2017 (eq. 6):
+    Landau 1982), the FID of Heusel et al. 2017 (their definition, written out here):
 
         d^2 = ||mu1 - mu2||^2 + Tr(S1 + S2 - 2 (S1 S2)^{1/2})
 

@@ -54,7 +54,7 @@ class ManifoldResult:
 
 @torch.inference_mode()
 def precision_recall(real: torch.Tensor, fake: torch.Tensor, k: int = 3) -> tuple[float, float]:
-    """Improved precision and recall (Kynkaanniemi et al. 2019, eq. 1-2): with f(phi, Phi) = 1 when
+    """Improved precision and recall (Kynkaanniemi et al. 2019): with f(phi, Phi) = 1 when
     phi lies in some ball B(phi', NND_k(phi')), phi' in Phi,
         precision = mean over fakes of f(fake, Reals), recall = mean over reals of f(real, Fakes)."""
     real, fake = real.flatten(1).float(), fake.flatten(1).float()
@@ -65,7 +65,7 @@ def precision_recall(real: torch.Tensor, fake: torch.Tensor, k: int = 3) -> tupl
 
 @torch.inference_mode()
 def density_coverage(real: torch.Tensor, fake: torch.Tensor, k: int = 5) -> tuple[float, float]:
-    """Density and coverage (Naeem et al. 2020, eq. 3-4), balls around the real points only:
+    """Density and coverage (Naeem et al. 2020), balls around the real points only:
         density  = 1 / (k M) sum_j sum_i 1[Y_j in B(X_i, NND_k(X_i))]
         coverage = 1 / N sum_i 1[exists j: Y_j in B(X_i, NND_k(X_i))]
     for real X (N, F) and fake Y (M, F)."""
