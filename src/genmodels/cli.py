@@ -145,6 +145,10 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--parzen-samples", type=int, default=10000,
                    help="model samples for the Parzen-window log-likelihood (default 10000; 0: skip it)")
     c.add_argument("--seed", type=int, default=0)
+    c = sub.add_parser("compare", help="several runs side by side in one self-contained HTML report")
+    c.add_argument("runs", type=Path, nargs="+", metavar="RUN", help="run directories written by genmodels train")
+    c.add_argument("--out", type=Path, default=Path("report.html"), help="HTML file to write (default report.html)")
+    c.add_argument("--device", default="cpu", help="cpu | cuda | cuda:N")
     return p
 
 
@@ -190,6 +194,12 @@ def _print_run(result) -> None:
             print(f"  {name + ':':<17}{result.run_dir / 'images' / f'{name}.png'}")
 
 
+def _compare(args: argparse.Namespace) -> None:
+    from .report.compare import compare
+
+    print(f"wrote {compare(args.runs, args.out, device=args.device)}")
+
+
 def _run_command(args: argparse.Namespace) -> None:
     from . import runs
 
@@ -220,7 +230,7 @@ def _run_command(args: argparse.Namespace) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        _train(args) if args.command == "train" else _run_command(args)
+        {"train": _train, "compare": _compare}.get(args.command, _run_command)(args)
     except GenmodelsError as err:
         print(f"genmodels: error: {err}", file=sys.stderr)
         return 2
