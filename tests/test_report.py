@@ -81,6 +81,7 @@ def test_metric_directions_formatting_and_best_marks():
     assert direction("log_likelihood_iw_stderr") is None and direction("parzen_sigma") is None
     assert best_columns([3.0, None, 1.0, 1.0], "lower") == {2, 3}
     assert best_columns([3.0, 1.0], None) == set() and best_columns([3.0, None], "higher") == set()
+    assert best_columns([0.97, 0.97], "higher") == set()  # the same pixel baseline in every run
     assert format_value(None) == "\u2013" and format_value(1438) == "1438"
     assert format_value(-123.456) == "-123.5" and format_value(0.912345) == "0.9123"
     assert format_value(0.00012) == "1.20e-04"

@@ -85,9 +85,9 @@ def _sparkline(values) -> str:
 
 def best_columns(values: list, way: str | None) -> set[int]:
     """Indices of the best numeric values in a row (ties all marked); none without a direction
-    or with fewer than two runs to compare."""
+    or with fewer than two different values to compare."""
     numbers = {i: v for i, v in enumerate(values) if _is_number(v) and math.isfinite(v)}
-    if way is None or len(numbers) < 2:
+    if way is None or len(set(numbers.values())) < 2:  # nothing to choose between (a shared baseline, say)
         return set()
     best = (min if way == "lower" else max)(numbers.values())
     return {i for i, v in numbers.items() if v == best}
