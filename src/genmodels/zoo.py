@@ -42,7 +42,7 @@ class Preset:
 # second; one torch thread (a second only spins on nets this small). Codes of 8 (an 8x compression)
 # except where the idea needs more units: the contractive AE's one sigmoid layer and the sparse AE's
 # overcomplete code, of which only a fraction rho should be active.
-_DIGITS_TRAIN = {"epochs": 100, "batch_size": 64, "lr": 2e-3, "threads": 1}
+_DIGITS_TRAIN = {"epochs": 200, "batch_size": 64, "lr": 2e-3, "threads": 1}
 DIGITS = {
     "pca": Preset("pca", {"latent_dim": 8}, {"threads": 1}),
     "ae": Preset("ae", {"latent_dim": 8, "hidden": [128]}, _DIGITS_TRAIN),
@@ -51,10 +51,10 @@ DIGITS = {
                                     "contractive": 0.1}, _DIGITS_TRAIN),
     "sparse-ae": Preset("ae", {"latent_dim": 100, "hidden": [128], "code_activation": "sigmoid",
                                "sparse_kl": 0.5, "sparse_rho": 0.05}, _DIGITS_TRAIN),
-    "stacked-dae": Preset("sdae", {"layers": [128, 64, 8], "pretrain_epochs": 30, "corrupt": ["mask:0.25"]},
+    "stacked-dae": Preset("sdae", {"layers": [128, 64, 8], "pretrain_epochs": 50, "corrupt": ["mask:0.25"]},
                           _DIGITS_TRAIN),
     "vae": Preset("vae", {"latent_dim": 8, "hidden": [128]}, _DIGITS_TRAIN),
-    "gan": Preset("gan", {"latent_dim": 16, "hidden": [128, 64]}, {**_DIGITS_TRAIN, "epochs": 300, "lr": 5e-4,
+    "gan": Preset("gan", {"latent_dim": 16, "hidden": [128, 64]}, {**_DIGITS_TRAIN, "epochs": 800, "lr": 5e-4,
                                                                   "betas": (0.5, 0.999)}),
 }
 
