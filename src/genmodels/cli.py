@@ -165,6 +165,15 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--quality-samples", type=int, default=10000,
                    help="model samples for those sample-quality metrics (default 10000; 0: skip them)")
     c.add_argument("--seed", type=int, default=0)
+    c = sub.add_parser("compare", help="several runs side by side in one self-contained HTML report")
+    c.add_argument("runs", type=Path, nargs="+", metavar="RUN", help="run directories written by genmodels train")
+    c.add_argument("--out", type=Path, default=Path("report.html"), help="HTML file to write (default report.html)")
+    c.add_argument("--device", default="cpu", help="cpu | cuda | cuda:N")
+    c = sub.add_parser("zoo", help="train, evaluate and compare every family on one dataset (the lecture in one command)")
+    c.add_argument("--data", default="digits", help="digits | fashion-mnist (default digits)")
+    c.add_argument("--out", type=Path, default=Path("runs/zoo"), help="folder of the runs and report.html (default runs/zoo)")
+    c.add_argument("--overwrite", action="store_true", help="retrain every run (finished runs are kept otherwise)")
+    c.add_argument("--no-progress", action="store_true", help="no progress bars")
     return p
 
 
@@ -221,6 +230,20 @@ def _print_run(result) -> None:
             print(f"  {name + ':':<17}{result.run_dir / 'images' / f'{name}.png'}")
 
 
+def _compare(args: argparse.Namespace) -> None:
+    from .report.compare import compare
+
+    print(f"wrote {compare(args.runs, args.out, device=args.device)}")
+
+
+def _zoo(args: argparse.Namespace) -> None:
+    from .zoo import run_zoo, summary_table
+
+    report, results = run_zoo(args.data, args.out, overwrite=args.overwrite, progress=not args.no_progress)
+    print(summary_table(results))
+    print(f"report: {report}")
+
+
 def _run_command(args: argparse.Namespace) -> None:
     from . import runs
 
@@ -254,10 +277,8 @@ def _run_command(args: argparse.Namespace) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        if args.command == "features":
-            _features(args)
-        else:
-            _train(args) if args.command == "train" else _run_command(args)
+        commands = {"train": _train, "features": _features, "compare": _compare, "zoo": _zoo}
+        commands.get(args.command, _run_command)(args)
     except GenmodelsError as err:
         print(f"genmodels: error: {err}", file=sys.stderr)
         return 2

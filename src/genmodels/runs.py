@@ -220,7 +220,7 @@ def code_metrics(run: Run, x: torch.Tensor, probe_train: int = 10_000, seed: int
     out = {"reconstruction_sse": (_batched(model.reconstruct, x) - x.cpu()).pow(2).flatten(1).sum(1).mean().item()}
     train = run.data.train
     pca = None
-    if run.config.family != "pca":
+    if run.config.family != "pca" and codes.shape[1] <= x[0].numel():  # PCA has no overcomplete code
         pca = fit_pca(train.to(run.device), codes.shape[1])
         out["pca_reconstruction_sse"] = (_batched(pca.reconstruct, x) - x.cpu()).pow(2).flatten(1).sum(1).mean().item()
     if train.labels is None or run.data.test.labels is None or probe_train == 0:

@@ -1,1 +1,1 @@
-"""Pictures of models: image grids, loss curves, latent plots (and later the HTML report)."""
+"""Pictures of models: image grids, loss curves, latent plots, and the HTML comparison report (html.py, compare.py)."""

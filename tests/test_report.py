@@ -1,0 +1,112 @@
+"""`genmodels compare`: one self-contained HTML page from run directories, which it only reads."""
+
+import re
+import shutil
+import subprocess
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from genmodels import build_run_config, load_run, runs, train
+from genmodels.cli import main
+from genmodels.report.compare import compare
+from genmodels.report.html import best_columns, direction, format_value
+
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                  "--hide-scrollbars", "--virtual-time-budget=5000"]
+
+
+@pytest.fixture(scope="module")
+def two_runs(tmp_path_factory, digits):
+    """A 1-epoch VAE (evaluated) and a PCA (not evaluated) on digits, one torch thread."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    root = tmp_path_factory.mktemp("runs")
+    vae = build_run_config({"family": "vae", "model": {"latent_dim": 2, "hidden": [16]},
+                            "train": {"epochs": 1, "batch_size": 64}})
+    pca = build_run_config({"family": "pca", "model": {"latent_dim": 4}})
+    train(vae, root / "vae", progress=False, data=digits)
+    train(pca, root / "pca", progress=False, data=digits)
+    runs.evaluate(load_run(root / "vae"), importance_samples=5, probe_train=200, parzen_samples=200)
+    yield root / "vae", root / "pca"
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def report(two_runs, tmp_path_factory):
+    out = tmp_path_factory.mktemp("report") / "report.html"
+    assert compare(list(two_runs), out) == out
+    return out
+
+
+def _snapshot(d):
+    return {p.relative_to(d): p.stat().st_mtime_ns for p in sorted(d.rglob("*"))}
+
+
+def test_report_is_one_self_contained_page_with_both_runs(report):
+    html = report.read_text()
+    assert list(report.parent.iterdir()) == [report]  # one file, nothing beside it
+    assert not re.search(r'(src|href)="(?!data:)', html)  # no external image, CSS or script
+    images = re.findall(r'<img src="data:image/png;base64,', html)
+    # VAE: samples, reconstructions, interpolation, latent, curve; PCA (one pass, no training
+    # loss logged): reconstructions, interpolation, latent.
+    assert len(images) == 8
+    assert "<th>vae<" in html and "<th>pca<" in html
+    assert re.search(r"<th>elbo.*?</th><td[^>]*>-?\d", html)  # the VAE's number in the table
+    assert "pca: cannot sample" in html
+    assert "pca has no eval.json" in html and "genmodels evaluate pca" in html
+
+
+def test_compare_never_writes_into_run_directories(two_runs, tmp_path):
+    before = [_snapshot(d) for d in two_runs]
+    compare(list(two_runs), tmp_path / "r.html")
+    assert [_snapshot(d) for d in two_runs] == before
+
+
+def test_cli_compare_and_its_one_sentence_error(two_runs, tmp_path, capsys):
+    assert main(["compare", *map(str, two_runs), "--out", str(tmp_path / "c.html")]) == 0
+    assert (tmp_path / "c.html").is_file()
+    assert main(["compare", str(two_runs[0]), str(tmp_path / "nope"), "--out", str(tmp_path / "d.html")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "nope does not exist" in err
+    assert not (tmp_path / "d.html").exists()
+
+
+def test_metric_directions_formatting_and_best_marks():
+    assert direction("reconstruction_sse") == "lower" and direction("fid") == "lower"
+    assert direction("log_likelihood_iw") == "higher" and direction("knn_accuracy_pca") == "higher"
+    assert direction("log_likelihood_iw_stderr") is None and direction("parzen_sigma") is None
+    assert best_columns([3.0, None, 1.0, 1.0], "lower") == {2, 3}
+    assert best_columns([3.0, 1.0], None) == set() and best_columns([3.0, None], "higher") == set()
+    assert best_columns([0.97, 0.97], "higher") == set()  # the same pixel baseline in every run
+    assert format_value(None) == "\u2013" and format_value(1438) == "1438"
+    assert format_value(-123.456) == "-123.5" and format_value(0.912345) == "0.9123"
+    assert format_value(0.00012) == "1.20e-04"
+    assert format_value([0.1, 0.0, 0.2]) == "\u2584\u2581\u2588"  # a class histogram as a sparkline
+
+
+def _chromium():
+    for name in ("chromium", "chromium-browser", "google-chrome"):
+        if shutil.which(name):
+            return shutil.which(name)
+    pytest.skip("chromium is not installed (make test installs it as root with apt-get: apt-get install chromium)")
+
+
+def test_report_renders_in_headless_chromium(report, tmp_path):
+    browser = _chromium()
+    url = report.resolve().as_uri()
+    run = lambda *args, profile: subprocess.run(  # noqa: E731
+        [browser, *CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / profile}", *args, url],
+        capture_output=True, text=True, timeout=120)
+    dom = run("--dump-dom", profile="a").stdout
+    n = report.read_text().count("<img ")
+    assert f'data-images-loaded="{n}/{n}"' in dom, re.findall(r"data-images-loaded=\"[^\"]*\"", dom)
+    shot = tmp_path / "shot.png"
+    run("--window-size=1200,2000", f"--screenshot={shot}", profile="b")
+    with Image.open(shot) as im:
+        values = np.asarray(im.convert("L"))
+    assert len(np.unique(values)) > 20  # not one flat colour
+    assert 0.05 < (values < 240).mean() < 0.95  # drawn on, but not a black page
