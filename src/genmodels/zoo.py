@@ -167,17 +167,19 @@ def _train_and_evaluate(config: RunConfig, run_dir: Path, splits, overwrite: boo
     if state not in ("new", "done", "partial"):
         raise GenmodelsError(f"{run_dir} holds a run with other settings ({state}); pass --overwrite to retrain "
                              "the zoo, or choose another --out.")
-    start = time.perf_counter()
+    start, seconds = time.perf_counter(), None
     if state == "done":
         log(f"  finished run kept: {run_dir}")
     else:
         train(config, run_dir, resume=state == "partial", overwrite=overwrite, progress=progress, data=splits)
-        log(f"  {'resumed' if state == 'partial' else 'trained'} in {time.perf_counter() - start:.1f} s")
+        seconds = time.perf_counter() - start
+        log(f"  {'resumed' if state == 'partial' else 'trained'} in {seconds:.1f} s")
     if state == "done" and (run_dir / "eval.json").exists():
         return json.loads((run_dir / "eval.json").read_text())
     run = runs.load_run(run_dir)
     run.data = splits  # already loaded: spare evaluate a second read
-    return runs.evaluate(run, **options)
+    # train_seconds: wall time of this call's training (absent for kept runs); not part of eval.json.
+    return {**runs.evaluate(run, **options), **({"train_seconds": round(seconds, 1)} if seconds else {})}
 
 
 def _cell(v: Any) -> str:
