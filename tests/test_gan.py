@@ -11,15 +11,6 @@ from genmodels.data import Dataset, DataSplits
 from genmodels.engine import StepContext
 
 
-@pytest.fixture
-def one_thread():
-    """Nets this small are fastest on one thread, and a second one only spins on a busy machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def tiny_gan_config(**over):
     values = {
         "family": "gan",
@@ -53,7 +44,7 @@ def test_saturating_gradient_vanishes_where_non_saturating_does_not():
         assert grads["minimax"] < 1e-2 and grads["non-saturating"] > 0.99, grads
 
 
-def test_d_steps_three_makes_three_d_updates_per_g_update(digits, tmp_path, monkeypatch, one_thread):
+def test_d_steps_three_makes_three_d_updates_per_g_update(digits, tmp_path, monkeypatch):
     calls = []
     original = StepContext.step
     monkeypatch.setattr(StepContext, "step", lambda self, loss, name="main": (calls.append(name), original(self, loss, name)))
@@ -79,7 +70,7 @@ def _mixture(n: int, seed: int) -> torch.Tensor:
     return (centre + 0.02 * torch.randn(n, generator=g)).clamp(0, 1).view(n, 1, 1, 1)
 
 
-def test_gan_covers_both_modes_of_a_mixture(tmp_path, one_thread):
+def test_gan_covers_both_modes_of_a_mixture(tmp_path):
     data = DataSplits(Dataset(_mixture(2000, 0), None, "mix-train"), Dataset(_mixture(200, 1), None, "mix-test"), "mix")
     cfg = build_run_config({"family": "gan", "model": {"latent_dim": 2, "hidden": [32, 32]},
                             "train": {"epochs": 10, "batch_size": 50, "lr": 1e-3, "log_every": 20}})
@@ -90,7 +81,7 @@ def test_gan_covers_both_modes_of_a_mixture(tmp_path, one_thread):
     assert min(near) >= 0.2, near
 
 
-def test_resume_equals_uninterrupted_run(digits, tmp_path, one_thread):
+def test_resume_equals_uninterrupted_run(digits, tmp_path):
     # conv: BatchNorm running statistics; d_steps 2 over 7 batches an epoch: the k-cycle crosses epochs.
     small = DataSplits(Dataset(digits.train.images[:400], None, "train"), Dataset(digits.test.images[:100], None, "test"),
                        "digits")

@@ -17,14 +17,6 @@ from genmodels.metrics import (class_entropy, class_histogram, density_coverage,
                                frechet_distance, kid, knn_radii, precision_recall)
 
 
-@pytest.fixture
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def _gaussian(n: int, mu: torch.Tensor, cov: torch.Tensor, seed: int) -> torch.Tensor:
     g = torch.Generator().manual_seed(seed)
     return mu + torch.randn(n, len(mu), generator=g, dtype=torch.float64) @ torch.linalg.cholesky(cov).T
@@ -130,7 +122,7 @@ def test_feature_network_trains_and_refuses_other_data(digits, digit_features, t
         load_features(tmp_path / "nothing", digits)
 
 
-def test_evaluate_reports_sample_quality(digits, digit_features, tmp_path, monkeypatch, capsys, one_thread):
+def test_evaluate_reports_sample_quality(digits, digit_features, tmp_path, monkeypatch, capsys):
     train(tiny_vae_config(), tmp_path / "vae", progress=False, data=digits)
     monkeypatch.chdir(tmp_path)  # no runs/features/digits here: the metrics are skipped, with a hint
     assert main(["evaluate", "vae", "--quality-samples", "300", "--parzen-samples", "0", "--probe-train", "0",
@@ -152,7 +144,7 @@ def test_evaluate_reports_sample_quality(digits, digit_features, tmp_path, monke
     assert "holds no feature network" in capsys.readouterr().err
 
 
-def test_features_train_command(tmp_path, capsys, one_thread):
+def test_features_train_command(tmp_path, capsys):
     out = tmp_path / "feat"
     assert main(["features", "train", "--data", "digits", "--out", str(out), "--epochs", "1", "--hidden", "32",
                  "--feature-dim", "16", "--no-progress"]) == 0

@@ -3,7 +3,6 @@
 from dataclasses import replace
 
 import pytest
-import torch
 
 from genmodels import GenmodelsError
 from genmodels.zoo import PRESETS, run_state, run_zoo, summary_table
@@ -20,14 +19,6 @@ def tiny(presets):
     return out
 
 
-@pytest.fixture
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def test_every_preset_is_a_valid_config():
     for data, presets in PRESETS.items():
         assert len(presets) == 8
@@ -36,7 +27,7 @@ def test_every_preset_is_a_valid_config():
             assert p.config(data).family == p.family
 
 
-def test_zoo_trains_evaluates_reports_and_skips_finished_runs(tmp_path, one_thread):
+def test_zoo_trains_evaluates_reports_and_skips_finished_runs(tmp_path):
     presets = tiny(PRESETS["digits"])
     lines = []
     report, results = run_zoo("digits", tmp_path / "zoo", progress=False, presets=presets,

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import torch
 from torch import nn
 
-from ..errors import GenmodelsError
+from ..errors import DataError, GenmodelsError
 
 if TYPE_CHECKING:
     from ..config import TrainConfig
@@ -26,6 +26,16 @@ if TYPE_CHECKING:
 class StepOutput:
     loss: torch.Tensor  # scalar, what the optimiser minimises
     parts: dict[str, torch.Tensor] = field(default_factory=dict)  # scalar terms for the logs, detached
+
+
+def require_labels(data: "Dataset", classes: int, why: str, fix: str) -> None:
+    """A one-sentence DataError unless every image of `data` has a label in [0, classes).
+    why: what needs the labels ("Supervised fine-tuning"); fix: what to do without them."""
+    if data.labels is None:
+        raise DataError(f"{why} needs labels, and {data.name} has none; {fix}.")
+    if len(data) and int(data.labels.max()) >= classes:
+        top = int(data.labels.max())
+        raise DataError(f"{data.name} has label {top} but the model has {classes} classes; give --classes {top + 1}.")
 
 
 def make_adam(params, train: "TrainConfig", device: torch.device) -> torch.optim.Adam:

@@ -22,7 +22,7 @@ from torch import nn
 from ..config import ClassifierConfig
 from ..errors import ConfigError, DataError
 from ..nn import mlp
-from .base import GenerativeModel, StepOutput
+from .base import GenerativeModel, StepOutput, require_labels
 
 
 def resolve_arch(config: ClassifierConfig, shape: tuple[int, int, int]) -> str:
@@ -61,12 +61,8 @@ class Classifier(GenerativeModel):
         self.head = nn.Linear(c.feature_dim, c.classes)
 
     def check_data(self, data) -> None:
-        if data.labels is None:
-            raise DataError(f"A feature network is a classifier and needs labels, and {data.name} has none; "
-                            "use a labelled data source (an image folder with one subfolder per class, say).")
-        if len(data) and int(data.labels.max()) >= self.config.classes:
-            raise DataError(f"{data.name} has label {int(data.labels.max())} but the classifier has "
-                            f"{self.config.classes} classes; give --classes {int(data.labels.max()) + 1}.")
+        require_labels(data, self.config.classes, "A feature network is a classifier and",
+                       "use a labelled data source (an image folder with one subfolder per class, say)")
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """Penultimate activations of images x (B, C, H, W): (B, feature_dim)."""

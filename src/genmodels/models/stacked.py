@@ -26,10 +26,9 @@ from torch import nn
 
 from .. import losses
 from ..config import SDAEConfig
-from ..errors import DataError
 from ..nn import ACTIVATIONS
 from . import regularisers as reg
-from .base import GenerativeModel, StepOutput, make_adam
+from .base import GenerativeModel, StepOutput, make_adam, require_labels
 
 
 class StackedDenoisingAutoEncoder(GenerativeModel):
@@ -82,14 +81,9 @@ class StackedDenoisingAutoEncoder(GenerativeModel):
         return opts
 
     def check_data(self, data) -> None:
-        if not self.needs_labels:
-            return
-        if data.labels is None:
-            raise DataError(f"Supervised fine-tuning needs labels, and {data.name} has none; "
-                            "use labelled data or --finetune reconstruction.")
-        if len(data) and int(data.labels.max()) >= self.config.classes:
-            raise DataError(f"{data.name} has label {int(data.labels.max())} but the head has "
-                            f"{self.config.classes} classes; give --classes {int(data.labels.max()) + 1}.")
+        if self.needs_labels:
+            require_labels(data, self.config.classes, "Supervised fine-tuning",
+                           "use labelled data or --finetune reconstruction")
 
     # -- the networks ---------------------------------------------------------------
     def encode_to(self, x: torch.Tensor, depth: int) -> torch.Tensor:
