@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from .errors import GenmodelsError
+from .errors import GenmodelsError, TrainingInterrupted
 
 def widths(text: str) -> list[int]:
     """'512,256' -> [512, 256]; '' -> [] (no hidden layer)."""
@@ -279,6 +279,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         commands = {"train": _train, "features": _features, "compare": _compare, "zoo": _zoo}
         commands.get(args.command, _run_command)(args)
+    except TrainingInterrupted as err:
+        print(f"genmodels: {err}", file=sys.stderr)
+        return 130
     except GenmodelsError as err:
         print(f"genmodels: error: {err}", file=sys.stderr)
         return 2

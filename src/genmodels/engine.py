@@ -8,11 +8,14 @@ an atomic checkpoint, the loss curve and a sample grid.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import json
 import math
 import os
+import signal
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,7 +26,7 @@ from tqdm.auto import tqdm
 from . import checkpoint as ckpt
 from .config import RunConfig
 from .data import DataSplits, Dataset, load_data
-from .errors import GenmodelsError
+from .errors import GenmodelsError, TrainingInterrupted
 from .models import GenerativeModel, build_model
 from .report.images import save_grid, save_pairs
 from .report.plots import plot_loss_curve
@@ -31,6 +34,28 @@ from .report.plots import plot_loss_curve
 
 class TrainingError(GenmodelsError):
     """Training cannot go on (a loss became NaN or infinite)."""
+
+
+@contextlib.contextmanager
+def _stop_on_signals(loop: "_Loop"):
+    """While training, SIGINT (Ctrl-C) and SIGTERM ask the loop to stop after the current step,
+    save where it is and raise TrainingInterrupted; a second Ctrl-C stops at once, as usual.
+    Only the main thread can install signal handlers; elsewhere training cannot be interrupted this way."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def ask_to_stop(signum, frame):
+        if loop.stop_signal is not None and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        loop.stop_signal = signal.Signals(signum).name
+
+    previous = {sig: signal.signal(sig, ask_to_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 @dataclass
@@ -156,11 +181,12 @@ def train(config: RunConfig, run_dir: str | Path, *, resume: bool = False, overw
     optimizers = model.make_optimizers(tc, device)
     gen = torch.Generator(device=device).manual_seed(tc.seed)  # batch order
 
-    epoch, step, history = 0, 0, []
+    epoch, step, batch, history = 0, 0, 0, []
     if resume:
         state, rng = ckpt.restore_checkpoint(run_dir / ckpt.CHECKPOINT, model, optimizers)
         _set_rng_state(rng, gen, device)
-        epoch, step = state["epoch"], state["step"]
+        # batch > 0: an interrupted epoch; gen holds its start state, so the same permutation comes back.
+        epoch, step, batch = state["epoch"], state["step"], state.get("batch", 0)
         history = _read_history(run_dir / ckpt.METRICS, step)
     ckpt.write_config(run_dir, config)
     with open(run_dir / ckpt.METRICS, "w") as f:  # rewrite: drops records past the checkpoint
@@ -171,11 +197,13 @@ def train(config: RunConfig, run_dir: str | Path, *, resume: bool = False, overw
     bar = tqdm(total=epochs * math.ceil(len(train_set) / tc.batch_size), initial=step, disable=not progress,
                unit="step", desc=f"{config.family} {run_dir.name}", dynamic_ncols=True)
     try:
-        for epoch in range(epoch, epochs):
-            model.start_epoch(epoch)
-            step = loop.run_epoch(epoch, step, bar)
-            model.finish_epoch()
-            loop.end_epoch(epoch, step, bar)
+        with _stop_on_signals(loop):
+            for epoch in range(epoch, epochs):
+                model.start_epoch(epoch)
+                step = loop.run_epoch(epoch, step, bar, start_batch=batch)
+                batch = 0
+                model.finish_epoch()
+                loop.end_epoch(epoch, step, bar)
     finally:
         bar.close()
         loop.close()
@@ -213,6 +241,7 @@ class _Loop:
         # The same noise every epoch, so successive sample grids show progress, not luck.
         self.noise = torch.Generator(device=gen.device).manual_seed(tc.seed + 1)
         self.noise_state = self.noise.get_state()
+        self.stop_signal: str | None = None  # set by SIGINT/SIGTERM: stop after the current step
 
     def log(self, record: dict) -> None:
         self.history.append(record)
@@ -233,17 +262,19 @@ class _Loop:
                 group.setdefault("initial_lr", group["lr"])
                 group["lr"] = group["initial_lr"] * factor
 
-    def run_epoch(self, epoch: int, step: int, bar) -> int:
+    def run_epoch(self, epoch: int, step: int, bar, start_batch: int = 0) -> int:
+        """The epoch's steps from batch `start_batch` on (above 0 when resuming an interrupted epoch)."""
         model, tc, data = self.model, self.tc, self.train_set
         model.train()
         self.set_lr(epoch)
         start = time.perf_counter()
+        epoch_start_rng = self.gen.get_state()  # an interrupted epoch resumes from the same permutation
         perm = torch.randperm(len(data), generator=self.gen, device=self.gen.device)
         # Each part is averaged over the steps that returned it: a GAN's generator terms come every k-th step.
         sums: dict[str, torch.Tensor] = {}
         seen: dict[str, int] = {}
         count, t0 = 0, time.perf_counter()
-        for i in range(0, len(data), tc.batch_size):
+        for i in range(start_batch * tc.batch_size, len(data), tc.batch_size):
             idx = perm[i : i + tc.batch_size]
             x = data.batch(idx)
             if model.needs_labels:
@@ -263,8 +294,28 @@ class _Loop:
                 self.log({"step": step, "epoch": epoch + 1, "split": "train", **means})
                 bar.set_postfix(loss=f"{means.get('loss', float('nan')):.3f}", img_s=f"{rate:.0f}", refresh=False)
                 sums, seen, count, t0 = {}, {}, 0, time.perf_counter()
+            if self.stop_signal is not None:
+                self.save_interrupted(epoch, step, i // tc.batch_size + 1, epoch_start_rng)
         self.seconds.append(time.perf_counter() - start)
         return step
+
+    def save_interrupted(self, epoch: int, step: int, batch: int, epoch_start_rng: torch.Tensor) -> None:
+        """Checkpoint the position inside the epoch (the batch order's generator as it was at the
+        epoch's start, the global RNG as it is now), then raise TrainingInterrupted. The record of the
+        unfinished logging interval is lost; the weights of a resumed run equal an uninterrupted run's."""
+        run = self.run_dir
+        how = f"resume with `genmodels train {self.model.family} --out {run} --resume`"
+        if not self.model.resumes_mid_epoch:  # in-epoch state that is not in the checkpoint (PCA's sums)
+            kept = "its last checkpoint is kept" if (run / ckpt.CHECKPOINT).exists() else "nothing was saved yet"
+            raise TrainingInterrupted(f"{self.stop_signal} stopped training in epoch {epoch + 1}; {kept}, "
+                                      f"and {how} repeats that epoch.")
+        rng = _rng_state(self.gen, self.gen.device)
+        rng["data"] = epoch_start_rng
+        state = {"epoch": epoch, "step": step, "batch": batch}
+        ckpt.save_checkpoint(run / ckpt.CHECKPOINT, self.model, self.optimizers, state, rng)
+        ckpt.save_weights(self.model, run / ckpt.WEIGHTS)
+        raise TrainingInterrupted(f"{self.stop_signal} stopped training at step {step} (epoch {epoch + 1}), "
+                                  f"saved in {run / ckpt.CHECKPOINT}; {how}.")
 
     def end_epoch(self, epoch: int, step: int, bar) -> None:
         """Evaluate, log, checkpoint (atomically) and redraw the pictures."""

@@ -19,3 +19,7 @@ class ConfigError(GenmodelsError):
 
 class CheckpointError(GenmodelsError):
     """A run directory or checkpoint is missing, foreign or damaged."""
+
+
+class TrainingInterrupted(GenmodelsError):
+    """SIGINT or SIGTERM stopped training; the message says what was saved and how to resume."""

@@ -55,6 +55,8 @@ class GenerativeModel(nn.Module):
     # -- training -------------------------------------------------------------
     # Labels reach train_step (as ctx.labels) and eval_parts only for models that ask for them.
     needs_labels: bool = False
+    # Everything a step changes is in the checkpoint, so training can stop and resume inside an epoch.
+    resumes_mid_epoch: bool = True
 
     def make_optimizers(self, train: "TrainConfig", device: torch.device) -> dict[str, torch.optim.Optimizer]:
         return {"main": make_adam(self.parameters(), train, device)}

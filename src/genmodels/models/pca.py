@@ -28,6 +28,7 @@ def principal_components(cov: torch.Tensor, k: int) -> tuple[torch.Tensor, torch
 
 class PCA(GenerativeModel):
     family = "pca"
+    resumes_mid_epoch = False  # the pass's running sums are not checkpointed: an interrupted pass restarts
 
     def __init__(self, config: PCAConfig, shape: tuple[int, int, int]):
         super().__init__(config, shape)
