@@ -225,7 +225,10 @@ def _one_sentence(err: ValidationError, where: str, prefix: tuple = ()) -> str:
 def build_run_config(values: dict[str, Any], where: str = "the given settings") -> RunConfig:
     """Validate a nested dict {family, model, data, train} into a RunConfig, or raise ConfigError."""
     family, model = values.get("family"), values.get("model") or {}
-    if isinstance(family, str) and family in FAMILY_TRAIN_DEFAULTS and isinstance(values.get("train", {}), dict):
+    if not isinstance(family, str) or family not in MODEL_CONFIGS:
+        raise ConfigError(f"Bad config in {where}: unknown model family {family!r}; "
+                          f"use one of {', '.join(MODEL_CONFIGS)}.")
+    if family in FAMILY_TRAIN_DEFAULTS and isinstance(values.get("train", {}), dict):
         values = merge({"train": FAMILY_TRAIN_DEFAULTS[family]}, values)  # the family's defaults; given values win
     if family in MODEL_CONFIGS and isinstance(model, dict):
         try:  # validated on its own first, so its errors are located as model.<key>
