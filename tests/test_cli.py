@@ -104,3 +104,23 @@ def test_train_ae_with_composed_corruptions_and_penalties(tmp_path):
     assert main(["evaluate", str(out)]) == 0
     assert "reconstruction_sse" in json.loads((out / "eval.json").read_text())
     assert main(["sample", str(out)]) == 2  # an autoencoder has no prior to sample from
+
+
+def test_commands_write_only_inside_the_run_directory(tmp_path, monkeypatch):
+    """Every command with its default outputs, run from a working directory holding other files:
+    afterwards the only new or changed files lie inside the run directory."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "notes.txt").write_text("mine")
+    run = tmp_path / "work" / "run"
+
+    def snapshot():
+        return {p: p.stat().st_mtime_ns for p in tmp_path.rglob("*") if p.is_file() and run not in p.parents}
+
+    before = snapshot()
+    common = ["--data", "digits", "--hidden", "16", "--latent-dim", "2", "--epochs", "1", "--no-progress"]
+    assert main(["train", "vae", *common, "--out", str(run)]) == 0
+    for cmd in (["sample"], ["reconstruct"], ["interpolate"], ["encode"], ["latent"],
+                ["evaluate", "--importance-samples", "5", "--parzen-samples", "50", "--quality-samples", "0"]):
+        assert main([cmd[0], str(run), *cmd[1:]]) == 0, cmd
+    assert snapshot() == before
+    assert len(list(run.rglob("*.png"))) >= 5

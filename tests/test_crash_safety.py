@@ -98,3 +98,24 @@ def test_sigkill_mid_training_then_resume_equals_uninterrupted(digits, tmp_path)
     full = tmp_path / "full"
     assert main([*args, "--out", str(full)]) == 0
     _assert_same_weights(load_run(full).model, load_run(out).model)
+
+
+def test_grad_clip_bounds_every_step_and_rejects_bad_values(digits, tmp_path, monkeypatch):
+    from genmodels import ConfigError
+
+    norms = []
+    original = torch.optim.Adam.step
+
+    def step(self, *args, **kwargs):
+        grads = [p.grad for g in self.param_groups for p in g["params"] if p.grad is not None]
+        norms.append(torch.nn.utils.get_total_norm(grads).item())
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(torch.optim.Adam, "step", step)
+    train(tiny_vae_config(train={"epochs": 1, "grad_clip": 0.5}), tmp_path / "clip", progress=False, data=digits)
+    assert norms and max(norms) <= 0.5 + 1e-4
+    norms.clear()
+    train(tiny_vae_config(train={"epochs": 1}), tmp_path / "free", progress=False, data=digits)
+    assert max(norms) > 0.5  # without clipping the same run's gradients are larger: the clip did the work
+    with pytest.raises(ConfigError, match=r"train\.grad_clip"):
+        tiny_vae_config(train={"grad_clip": -1.0})

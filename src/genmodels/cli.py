@@ -23,6 +23,7 @@ COMMON_TRAIN_FLAGS = {
     "--lr-schedule": ("train", "lr_schedule", str, "constant | cosine (annealed to 0 over the run; default constant)"),
     "--betas": ("train", "betas", lambda s: tuple(float(v) for v in s.split(",")), "Adam betas, e.g. 0.5,0.999 (default 0.9,0.999; gan 0.5,0.999)"),
     "--seed": ("train", "seed", int, "seed for weights, batch order and noise (default 0)"),
+    "--grad-clip": ("train", "grad_clip", float, "clip each optimizer's gradient norm to this (default: no clipping)"),
     "--device": ("train", "device", str, "cpu | cuda | cuda:N | auto (default cpu)"),
     "--threads": ("train", "threads", int, "torch CPU threads (default: one per core)"),
 }

@@ -33,6 +33,7 @@ class TrainConfig(_Strict):
     lr: float = Field(1e-3, gt=0)  # Adam learning rate
     lr_schedule: Literal["constant", "cosine"] = "constant"  # cosine: lr * (1 + cos(pi * epoch / epochs)) / 2 per epoch
     betas: tuple[float, float] = (0.9, 0.999)  # Adam betas
+    grad_clip: float | None = Field(None, gt=0)  # clip each optimizer's gradient norm to this before its step
     seed: int = 0  # seeds weights, batch order and every sample drawn in training
     device: str = "cpu"  # cpu | cuda | cuda:N | auto
     threads: int | None = Field(None, ge=1)  # torch intra-op threads; None keeps torch's default (one per core)

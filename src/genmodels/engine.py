@@ -65,6 +65,7 @@ class StepContext:
     module: torch.nn.Module
     optimizers: dict[str, torch.optim.Optimizer]
     labels: torch.Tensor | None = None  # the batch's labels (B,), for models with needs_labels
+    grad_clip: float | None = None  # max L2 norm of each optimizer's gradients (train.grad_clip)
 
     def forward(self, *inputs: torch.Tensor):
         return self.module(*inputs)
@@ -73,6 +74,9 @@ class StepContext:
         opt = self.optimizers[name]
         opt.zero_grad(set_to_none=True)
         loss.backward()
+        if self.grad_clip is not None:  # no host sync: the norm and the scaling stay on the device
+            params = [p for group in opt.param_groups for p in group["params"]]
+            torch.nn.utils.clip_grad_norm_(params, self.grad_clip, foreach=True)
         opt.step()
 
 
@@ -231,7 +235,8 @@ class _Loop:
     """One epoch of steps with tensor-side metric accumulation (one host sync per log interval)."""
 
     def __init__(self, model, optimizers, train_set, test_set, tc, gen, run_dir, history, progress, epochs):
-        self.model, self.optimizers, self.ctx = model, optimizers, StepContext(model, optimizers)
+        self.model, self.optimizers = model, optimizers
+        self.ctx = StepContext(model, optimizers, grad_clip=tc.grad_clip)
         self.train_set, self.test_set, self.tc, self.gen = train_set, test_set, tc, gen
         self.epochs = epochs  # the model's whole schedule, pretraining phases included
         self.run_dir, self.history, self.progress = run_dir, history, progress
