@@ -351,3 +351,46 @@ def test_image_folder_errors(tmp_path):
     (tmp_path / "e").mkdir()
     (tmp_path / "e.png").rename(tmp_path / "e" / "deep.png")
     expect_error("deep.png.*8-bit", tmp_path / "e")
+
+
+def test_convert_writes_idx_that_loads_back_memory_mapped(tmp_path, digits):
+    import sys
+
+    from genmodels.data import write_idx
+
+    folder = tmp_path / "digits-idx"
+    written = write_idx(digits, folder)
+    assert sorted(p.name for p in written) == ["t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte",
+                                               "train-images-idx3-ubyte", "train-labels-idx1-ubyte"]
+    back = load_data(str(folder))
+    for a, b in ((digits.train, back.train), (digits.test, back.test)):
+        assert b.images.dtype == torch.uint8 and b.shape == a.shape
+        expected = (a.images * 255).round() / 255  # floats become bytes: the nearest 1/255
+        assert torch.allclose(b.batch(slice(0, len(b))), expected, atol=1e-6)
+        assert torch.equal(a.labels, b.labels)
+    if sys.platform.startswith("linux"):  # the images are a file mapping, not a copy in memory
+        maps = open("/proc/self/maps").read()
+        assert str((folder / "train-images-idx3-ubyte").resolve()) in maps
+
+
+def test_convert_colour_images_round_trip_as_idx4(tmp_path):
+    from genmodels.data import write_idx
+
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, size=(12, 3, 5, 4), dtype=np.uint8)
+    np.savez(tmp_path / "rgb.npz", images=images, labels=np.arange(12) % 3)
+    data = load_data(str(tmp_path / "rgb.npz"))
+    write_idx(data, tmp_path / "rgb-idx")
+    assert (tmp_path / "rgb-idx" / "train-images-idx4-ubyte").is_file()
+    back = load_data(str(tmp_path / "rgb-idx"))
+    assert torch.equal(back.train.images, data.train.images) and torch.equal(back.test.labels, data.test.labels)
+
+
+def test_convert_command_and_its_errors(tmp_path, capsys):
+    from genmodels.cli import main
+
+    assert main(["data", "convert", "digits", "--out", str(tmp_path / "d")]) == 0
+    assert "memory-mapped" in capsys.readouterr().out
+    (tmp_path / "file").write_text("x")
+    assert main(["data", "convert", "digits", "--out", str(tmp_path / "file")]) == 2
+    assert "is a file" in capsys.readouterr().err

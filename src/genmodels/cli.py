@@ -129,6 +129,12 @@ def build_parser() -> argparse.ArgumentParser:
     _add_flags(f, {**COMMON_TRAIN_FLAGS, "--epochs": ("train", "epochs", int, "passes over the training split (default 5)")})
     _add_flags(f, CLASSIFIER_FLAGS)
 
+    conv = sub.add_parser("data", help="data tools").add_subparsers(dest="data_command", required=True).add_parser(
+        "convert", help="write a data source as uncompressed IDX files, which later runs memory-map")
+    conv.add_argument("source", help="digits | fashion-mnist | mnist | an IDX folder, .npy/.npz or image folder")
+    conv.add_argument("--out", type=Path, required=True, help="folder to write the IDX files into")
+    conv.add_argument("--data-dir", default=None, help="folder of IDX files for fashion-mnist / mnist")
+
     def run_cmd(name: str, help_: str) -> argparse.ArgumentParser:
         c = sub.add_parser(name, help=help_)
         c.add_argument("run", type=Path, help="a run directory written by genmodels train")
@@ -222,6 +228,15 @@ def _features(args: argparse.Namespace) -> None:
     print(f"feature network: {net.dir}\n  test accuracy:   {net.accuracy:.4f}")
 
 
+def _data(args: argparse.Namespace) -> None:
+    from .data import load_data, write_idx
+
+    data = load_data(args.source, args.data_dir)
+    for path in write_idx(data, args.out):
+        print(f"wrote {path}")
+    print(f"train with --data {args.out}: its images are memory-mapped, not read into memory")
+
+
 def _print_run(result) -> None:
     print(f"run directory: {result.run_dir}")
     if (result.run_dir / "loss.png").exists():
@@ -278,7 +293,7 @@ def _run_command(args: argparse.Namespace) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        commands = {"train": _train, "features": _features, "compare": _compare, "zoo": _zoo}
+        commands = {"train": _train, "features": _features, "compare": _compare, "zoo": _zoo, "data": _data}
         commands.get(args.command, _run_command)(args)
     except TrainingInterrupted as err:
         print(f"genmodels: {err}", file=sys.stderr)

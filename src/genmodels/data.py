@@ -163,12 +163,13 @@ def _load_digits(split: tuple[float, int]) -> DataSplits:
 
 
 def _find_idx(folder: Path, split: str, kind: str) -> Path | None:
-    """The IDX file for split ('train'/'t10k') and kind ('images'/'labels'), plain or gzipped."""
-    dims = 3 if kind == "images" else 1
-    for stem in (f"{split}-{kind}-idx{dims}-ubyte", f"{split}-{kind}.idx{dims}-ubyte"):
-        for suffix in ("", ".gz"):
-            if (folder / (stem + suffix)).is_file():
-                return folder / (stem + suffix)
+    """The IDX file for split ('train'/'t10k') and kind ('images'/'labels'), plain or gzipped
+    (colour images, as `genmodels data convert` writes them, are idx4)."""
+    for dims in ((3, 4) if kind == "images" else (1,)):
+        for stem in (f"{split}-{kind}-idx{dims}-ubyte", f"{split}-{kind}.idx{dims}-ubyte"):
+            for suffix in ("", ".gz"):
+                if (folder / (stem + suffix)).is_file():
+                    return folder / (stem + suffix)
     return None
 
 
@@ -183,8 +184,12 @@ def _read_bytes(path: Path) -> bytes:
                         "re-download or reinstall it.") from None
 
 
-def _parse_idx(data: bytes, path: Path, ndim: int) -> np.ndarray:
-    """Decode an IDX file: 0x00 0x00, dtype byte, ndim byte, ndim big-endian uint32 dims, then data."""
+def _idx_header(data: bytes, path: Path, ndims: tuple[int, ...], size: int) -> tuple[tuple[int, ...], int]:
+    """Check an IDX header (0x00 0x00, dtype byte, ndim byte, ndim big-endian uint32 dims) against the
+    file's size in bytes; return the dims and the offset where the data start. ndims: the dimension
+    counts allowed (images: 3 for (N, H, W), or 4 for (N, C, H, W) as `genmodels data convert` writes
+    colour images; labels: 1)."""
+    ndim = ndims[0]
     if len(data) < 4 or data[0] != 0 or data[1] != 0:
         magic = "0x" + data[:4].hex() if data else "nothing (empty file)"
         raise DataError(f"{path} is not an IDX file (magic number {magic}, expected 0x0000080{ndim}); "
@@ -192,19 +197,43 @@ def _parse_idx(data: bytes, path: Path, ndim: int) -> np.ndarray:
     if data[2] != 0x08:
         raise DataError(f"{path} holds IDX data type 0x{data[2]:02x} but only unsigned bytes (0x08) are supported; "
                         "convert it to 8-bit or save it as a .npz file.")
-    if data[3] != ndim:
-        raise DataError(f"{path} has {data[3]} dimensions but {'images need 3' if ndim == 3 else 'labels need 1'}; "
+    if data[3] not in ndims:
+        raise DataError(f"{path} has {data[3]} dimensions but {'images need 3 or 4' if ndim == 3 else 'labels need 1'}; "
                         "check that the images and labels files are not swapped.")
+    ndim = data[3]
     start = 4 + 4 * ndim
     if len(data) < start:
         raise DataError(f"{path} ends inside its IDX header, so it is truncated; re-download or reinstall it.")
     dims = tuple(int(d) for d in np.frombuffer(data, ">u4", ndim, 4))
     count = int(np.prod(dims))
-    if len(data) - start != count:
-        raise DataError(f"{path} holds {len(data) - start} data bytes but its header {dims} needs {count}, "
+    if size - start != count:
+        raise DataError(f"{path} holds {size - start} data bytes but its header {dims} needs {count}, "
                         "so it is truncated or corrupt; re-download or reinstall it.")
+    return dims, start
+
+
+def _parse_idx(data: bytes, path: Path, ndims: tuple[int, ...]) -> np.ndarray:
+    """Decode an IDX file held in memory (a gzipped one, say)."""
+    dims, start = _idx_header(data, path, ndims, len(data))
     # frombuffer views immutable bytes; copy so torch gets a writable array it may own.
-    return np.frombuffer(data, np.uint8, count, start).reshape(dims).copy()
+    return np.frombuffer(data, np.uint8, int(np.prod(dims)), start).reshape(dims).copy()
+
+
+def _read_idx(path: Path, ndims: tuple[int, ...]) -> np.ndarray:
+    """An IDX file as an array: an uncompressed one memory-mapped (pages are read when a batch needs
+    them and the OS may drop them again, so data larger than memory works), a gzipped one decoded."""
+    if path.suffix == ".gz":
+        return _parse_idx(_read_bytes(path), path, ndims)
+    try:
+        with open(path, "rb") as f:
+            head, size = f.read(4 + 4 * max(ndims)), os.fstat(f.fileno()).st_size
+    except OSError as e:
+        raise DataError(f"{path} could not be read ({_one_line(e)}); check the file's permissions.") from None
+    dims, start = _idx_header(head, path, ndims, size)
+    if not int(np.prod(dims)):
+        return np.zeros(dims, np.uint8)
+    # Copy-on-write map: writable for torch, yet nothing is copied unless written (never, here).
+    return np.memmap(path, np.uint8, "c", offset=start, shape=dims)
 
 
 def _load_idx_dir(folder: Path, source: str, tag: str) -> DataSplits:
@@ -217,11 +246,12 @@ def _load_idx_dir(folder: Path, source: str, tag: str) -> DataSplits:
         images_path = _find_idx(folder, split, "images")
         if images_path is None:
             raise DataError(f"{source} data was not found: {folder} has no {split}-images-idx3-ubyte[.gz]; {hint}.")
-        images = torch.from_numpy(_parse_idx(_read_bytes(images_path), images_path, 3)).unsqueeze(1)  # (N, 1, H, W)
+        images = torch.from_numpy(_read_idx(images_path, (3, 4)))  # memory-mapped if plain
+        images = images.unsqueeze(1) if images.ndim == 3 else images  # (N, C, H, W)
         _check_not_empty(images.shape[0], images_path)
         labels_path, labels = _find_idx(folder, split, "labels"), None
         if labels_path is not None:
-            labels = torch.from_numpy(_parse_idx(_read_bytes(labels_path), labels_path, 1).astype(np.int64))
+            labels = torch.from_numpy(_read_idx(labels_path, (1,)).astype(np.int64))
             _check_counts(images.shape[0], images_path, labels.shape[0], labels_path)
         splits.append(Dataset(images, labels, f"{tag}/{label}"))
     if splits[0].shape != splits[1].shape:
@@ -381,3 +411,35 @@ def _check_counts(n_images: int, images_where, n_labels: int, labels_where) -> N
 def _one_line(error: BaseException) -> str:
     """An exception's message squeezed onto one line, so our errors stay one sentence."""
     return " ".join(str(error).split()) or type(error).__name__
+
+
+# --- conversion -----------------------------------------------------------------------------------
+
+
+def write_idx(data: DataSplits, folder: str | Path) -> list[Path]:
+    """Write both splits as uncompressed IDX files (train-*, t10k-*), which load memory-mapped.
+
+    Images become unsigned bytes: uint8 as they are, floats in [0, 1] rounded to the nearest 1/255.
+    Grey images are written (N, H, W), colour ones (N, C, H, W); labels (N,) must lie in 0..255.
+    Each file is written to a temporary name and renamed into place."""
+    from .checkpoint import atomic_write
+
+    folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise DataError(f"{folder} is a file; give --out a folder to write the IDX files into.")
+    folder.mkdir(parents=True, exist_ok=True)
+    written = []
+    for split, ds in (("train", data.train), ("t10k", data.test)):
+        images = ds.images if ds.images.dtype == torch.uint8 else (ds.images * 255).round().to(torch.uint8)
+        images = images[:, 0] if images.shape[1] == 1 else images
+        files = [(f"{split}-images-idx{images.ndim}-ubyte", images.numpy())]
+        if ds.labels is not None:
+            if len(ds.labels) and (int(ds.labels.min()) < 0 or int(ds.labels.max()) > 255):
+                raise DataError(f"{ds.name} has labels outside 0..255, which IDX bytes cannot hold; "
+                                "relabel the classes 0..255 first.")
+            files.append((f"{split}-labels-idx1-ubyte", ds.labels.numpy().astype(np.uint8)))
+        for name, array in files:
+            header = bytes([0, 0, 0x08, array.ndim]) + b"".join(int(d).to_bytes(4, "big") for d in array.shape)
+            atomic_write(folder / name, header + np.ascontiguousarray(array).tobytes())
+            written.append(folder / name)
+    return written
