@@ -290,6 +290,14 @@ def _run_command(args: argparse.Namespace) -> None:
     print(f"wrote {out}")
 
 
+def _leave_process_group() -> None:
+    """Under torchrun, leave the process group cleanly once the command is done."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
@@ -304,6 +312,8 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("genmodels: interrupted", file=sys.stderr)
         return 130
+    finally:
+        _leave_process_group()
     return 0
 
 

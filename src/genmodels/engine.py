@@ -24,6 +24,7 @@ import torch
 from tqdm.auto import tqdm
 
 from . import checkpoint as ckpt
+from . import distributed as ddp
 from .config import RunConfig
 from .data import DataSplits, Dataset, load_data
 from .errors import GenmodelsError, TrainingInterrupted
@@ -66,6 +67,7 @@ class StepContext:
     optimizers: dict[str, torch.optim.Optimizer]
     labels: torch.Tensor | None = None  # the batch's labels (B,), for models with needs_labels
     grad_clip: float | None = None  # max L2 norm of each optimizer's gradients (train.grad_clip)
+    dist: ddp.Dist = field(default_factory=ddp.Dist)  # under torchrun: gradients are averaged over ranks
 
     def forward(self, *inputs: torch.Tensor):
         return self.module(*inputs)
@@ -74,8 +76,9 @@ class StepContext:
         opt = self.optimizers[name]
         opt.zero_grad(set_to_none=True)
         loss.backward()
+        params = [p for group in opt.param_groups for p in group["params"]]
+        ddp.average_gradients(params, self.dist)
         if self.grad_clip is not None:  # no host sync: the norm and the scaling stay on the device
-            params = [p for group in opt.param_groups for p in group["params"]]
             torch.nn.utils.clip_grad_norm_(params, self.grad_clip, foreach=True)
         opt.step()
 
@@ -167,11 +170,13 @@ def train(config: RunConfig, run_dir: str | Path, *, resume: bool = False, overw
     resume: continue from run_dir's checkpoint (its saved config wins, except the number of epochs).
     data: already loaded data (tests, benchmarks); otherwise config.data is loaded."""
     run_dir = Path(run_dir)
-    ckpt.prepare_run_dir(run_dir, resume=resume, overwrite=overwrite)
+    dist, device = ddp.setup(resolve_device(config.train.device))
+    if dist.main:  # under torchrun, rank 0 alone writes files
+        ckpt.prepare_run_dir(run_dir, resume=resume, overwrite=overwrite)
+    ddp.barrier(dist)
     if resume:
         config = ckpt.load_run_config(run_dir / ckpt.CONFIG).with_epochs(config.train.epochs)
     tc = config.train
-    device = resolve_device(tc.device)
     if tc.threads:
         torch.set_num_threads(tc.threads)
     keep_freed_memory()
@@ -182,8 +187,9 @@ def train(config: RunConfig, run_dir: str | Path, *, resume: bool = False, overw
     model = build_model(config.family, config.model, data.shape).to(device)
     model.check_data(train_set)
     model.check_data(test_set)
+    ddp.broadcast_module(model, dist)
     optimizers = model.make_optimizers(tc, device)
-    gen = torch.Generator(device=device).manual_seed(tc.seed)  # batch order
+    gen = torch.Generator(device=device).manual_seed(tc.seed)  # batch order: the same on every rank
 
     epoch, step, batch, history = 0, 0, 0, []
     if resume:
@@ -192,13 +198,17 @@ def train(config: RunConfig, run_dir: str | Path, *, resume: bool = False, overw
         # batch > 0: an interrupted epoch; gen holds its start state, so the same permutation comes back.
         epoch, step, batch = state["epoch"], state["step"], state.get("batch", 0)
         history = _read_history(run_dir / ckpt.METRICS, step)
-    ckpt.write_config(run_dir, config)
-    with open(run_dir / ckpt.METRICS, "w") as f:  # rewrite: drops records past the checkpoint
-        f.writelines(json.dumps(r) + "\n" for r in history)
+    if dist.active:  # each rank its own noise (corruption, reparameterisation), from here on
+        torch.manual_seed(tc.seed + 7919 * (dist.rank + 1) + step)
+    if dist.main:
+        ckpt.write_config(run_dir, config)
+        with open(run_dir / ckpt.METRICS, "w") as f:  # rewrite: drops records past the checkpoint
+            f.writelines(json.dumps(r) + "\n" for r in history)
 
     epochs = model.total_epochs(tc.epochs)
-    loop = _Loop(model, optimizers, train_set, test_set, tc, gen, run_dir, history, progress, epochs)
-    bar = tqdm(total=epochs * math.ceil(len(train_set) / tc.batch_size), initial=step, disable=not progress,
+    loop = _Loop(model, optimizers, train_set, test_set, tc, gen, run_dir, history, progress and dist.main, epochs,
+                 dist)
+    bar = tqdm(total=epochs * math.ceil(len(train_set) / tc.batch_size), initial=step, disable=not loop.progress,
                unit="step", desc=f"{config.family} {run_dir.name}", dynamic_ncols=True)
     try:
         with _stop_on_signals(loop):
@@ -234,13 +244,14 @@ def _epoch_images(model: GenerativeModel, run_dir: Path, noise: torch.Generator,
 class _Loop:
     """One epoch of steps with tensor-side metric accumulation (one host sync per log interval)."""
 
-    def __init__(self, model, optimizers, train_set, test_set, tc, gen, run_dir, history, progress, epochs):
-        self.model, self.optimizers = model, optimizers
-        self.ctx = StepContext(model, optimizers, grad_clip=tc.grad_clip)
+    def __init__(self, model, optimizers, train_set, test_set, tc, gen, run_dir, history, progress, epochs,
+                 dist: ddp.Dist):
+        self.model, self.optimizers, self.dist = model, optimizers, dist
+        self.ctx = StepContext(model, optimizers, grad_clip=tc.grad_clip, dist=dist)
         self.train_set, self.test_set, self.tc, self.gen = train_set, test_set, tc, gen
         self.epochs = epochs  # the model's whole schedule, pretraining phases included
         self.run_dir, self.history, self.progress = run_dir, history, progress
-        self.metrics = open(run_dir / ckpt.METRICS, "a")
+        self.metrics = open(run_dir / ckpt.METRICS, "a") if dist.main else None
         self.seconds: list[float] = []  # wall time of each epoch's training steps
         self.last_plot = time.perf_counter()
         # The same noise every epoch, so successive sample grids show progress, not luck.
@@ -250,11 +261,13 @@ class _Loop:
 
     def log(self, record: dict) -> None:
         self.history.append(record)
-        self.metrics.write(json.dumps(record) + "\n")
-        self.metrics.flush()
+        if self.metrics is not None:
+            self.metrics.write(json.dumps(record) + "\n")
+            self.metrics.flush()
 
     def close(self) -> None:
-        self.metrics.close()
+        if self.metrics is not None:
+            self.metrics.close()
 
     def set_lr(self, epoch: int) -> None:
         """The epoch's learning rate: a function of the epoch alone, so a resumed run gets the same.
@@ -280,7 +293,7 @@ class _Loop:
         seen: dict[str, int] = {}
         count, t0 = 0, time.perf_counter()
         for i in range(start_batch * tc.batch_size, len(data), tc.batch_size):
-            idx = perm[i : i + tc.batch_size]
+            idx = ddp.shard(perm[i : i + tc.batch_size], self.dist)  # this rank's share of the global batch
             x = data.batch(idx)
             if model.needs_labels:
                 self.ctx.labels = data.labels.index_select(0, idx)
@@ -292,14 +305,15 @@ class _Loop:
             step += 1
             bar.update(1)
             if step % tc.log_every == 0 or i + tc.batch_size >= len(data):
-                means = {k: v.item() / seen[k] for k, v in sums.items()}
+                means = {k: v.item() / seen[k] for k, v in ddp.average_parts(sums, self.dist).items()}
                 self._check_finite(means, step)
                 model.check_logged(means)
                 rate = count * tc.batch_size / (time.perf_counter() - t0)
                 self.log({"step": step, "epoch": epoch + 1, "split": "train", **means})
                 bar.set_postfix(loss=f"{means.get('loss', float('nan')):.3f}", img_s=f"{rate:.0f}", refresh=False)
                 sums, seen, count, t0 = {}, {}, 0, time.perf_counter()
-            if self.stop_signal is not None:
+            if ddp.any_rank(self.stop_signal is not None, self.dist, x.device):
+                self.stop_signal = self.stop_signal or "a signal to another process"
                 self.save_interrupted(epoch, step, i // tc.batch_size + 1, epoch_start_rng)
         self.seconds.append(time.perf_counter() - start)
         return step
@@ -317,14 +331,17 @@ class _Loop:
         rng = _rng_state(self.gen, self.gen.device)
         rng["data"] = epoch_start_rng
         state = {"epoch": epoch, "step": step, "batch": batch}
-        ckpt.save_checkpoint(run / ckpt.CHECKPOINT, self.model, self.optimizers, state, rng)
-        ckpt.save_weights(self.model, run / ckpt.WEIGHTS)
+        if self.dist.main:
+            ckpt.save_checkpoint(run / ckpt.CHECKPOINT, self.model, self.optimizers, state, rng)
+            ckpt.save_weights(self.model, run / ckpt.WEIGHTS)
         raise TrainingInterrupted(f"{self.stop_signal} stopped training at step {step} (epoch {epoch + 1}), "
                                   f"saved in {run / ckpt.CHECKPOINT}; {how}.")
 
     def end_epoch(self, epoch: int, step: int, bar) -> None:
-        """Evaluate, log, checkpoint (atomically) and redraw the pictures."""
+        """Evaluate, log, checkpoint (atomically) and redraw the pictures: on rank 0 alone under torchrun."""
         tc, last = self.tc, epoch + 1 == self.epochs
+        if not self.dist.main:
+            return
         test = evaluate_parts(self.model, self.test_set, tc.eval_batch_size, tc.seed)
         self.log({"step": step, "epoch": epoch + 1, "split": "test", **test})
         if self.progress and ((epoch + 1) % max(1, self.epochs // 10) == 0 or last):
