@@ -66,8 +66,15 @@ def test_two_processes_match_one_with_the_same_global_batch(tmp_path, digits):
 @pytest.mark.parametrize("family, model", [
     ("gan", {"latent_dim": 4, "hidden": [32], "d_steps": 2}),
     ("ae", {"latent_dim": 4, "hidden": [16], "code_activation": "sigmoid", "contractive": 0.1}),
+    ("pca", {"latent_dim": 5}),  # each rank sums its shard; the sums are reduced before the solve
 ])
-def test_two_optimisers_and_the_contractive_penalty_under_torchrun(tmp_path, family, model):
+def test_two_optimisers_the_contractive_penalty_and_pca_under_torchrun(tmp_path, digits, family, model):
     ranks = _torchrun(tmp_path, {"family": family, "model": model, "train": {"epochs": 2, "batch_size": 64}}, family)
     assert ranks[0]["digest"] == ranks[1]["digest"]
     assert torch.isfinite(torch.tensor(_tests(ranks[0]["history"]))).all()
+    if family == "pca":  # exact, not approximate: the same components as one process
+        from genmodels.models.pca import fit_pca
+
+        x = digits.test.batch(slice(0, len(digits.test)))
+        expected = (fit_pca(digits.train, 5).reconstruct(x) - x).pow(2).flatten(1).sum(1).mean().item()
+        assert _tests(ranks[0]["history"], "rec")[0] == pytest.approx(expected, rel=1e-5)

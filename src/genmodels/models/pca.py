@@ -64,6 +64,11 @@ class PCA(GenerativeModel):
         return {}
 
     def finish_epoch(self) -> None:
+        if torch.distributed.is_available() and torch.distributed.is_initialized():  # torchrun: each rank saw a shard
+            count = torch.tensor(float(self._count), dtype=torch.float64, device=self._sum.device)
+            for t in (self._sum, self._outer, count):
+                torch.distributed.all_reduce(t)
+            self._count = int(count.item())
         mean = self._sum / self._count
         cov = self._outer / self._count - torch.outer(mean, mean)
         components, variance = principal_components(cov, self.latent_dim)
