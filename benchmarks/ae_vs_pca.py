@@ -14,7 +14,7 @@ Hinton & Salakhutdinov report on MNIST 3.00 for the deep autoencoder against 13.
 PCA-30 (ratio 0.22). Targets here: autoencoder error <= 0.5 x PCA-30's, and a code whose
 linear probe scores >= 0.80 (raw-pixel logistic regression: 0.842, Xiao et al. 2017).
 
-    .venv/bin/python benchmarks/ae_vs_pca.py [--epochs 100] [--threads 2] [--out runs/bench_ae]
+    .venv/bin/python benchmarks/ae_vs_pca.py [--epochs 150] [--threads 2] [--out runs/bench_ae]
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from genmodels.runs import code_metrics, load_run
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--epochs", type=int, default=100)
+    p.add_argument("--epochs", type=int, default=150)
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--batch-size", type=int, default=100)
     p.add_argument("--threads", type=int, default=None)
