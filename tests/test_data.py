@@ -83,10 +83,10 @@ def test_seeded_split_is_deterministic_disjoint_and_depends_only_on_split_seed(t
     torch.manual_seed(999)  # a different training seed must not move the split
     b = load_data(str(tmp_path / "ids.npy"), test_fraction=0.3, split_seed=7)
     c = load_data(str(tmp_path / "ids.npy"), test_fraction=0.3, split_seed=8)
-    assert torch.equal(a.train.images, b.train.images) and torch.equal(a.test.images, b.test.images)
-    assert not torch.equal(a.test.images, c.test.images)
-    train_ids = set(a.train.images[:, 0, 0, 0].mul(100).round().int().tolist())
-    test_ids = set(a.test.images[:, 0, 0, 0].mul(100).round().int().tolist())
+    assert torch.equal(a.train.stored(), b.train.stored()) and torch.equal(a.test.stored(), b.test.stored())
+    assert not torch.equal(a.test.stored(), c.test.stored())
+    train_ids = set(a.train.stored()[:, 0, 0, 0].mul(100).round().int().tolist())
+    test_ids = set(a.test.stored()[:, 0, 0, 0].mul(100).round().int().tolist())
     assert len(a.test) == 15 and len(a.train) == 35
     assert not train_ids & test_ids and train_ids | test_ids == set(range(50))
     assert load_data("digits").test.labels.tolist() == load_data("digits").test.labels.tolist()
@@ -172,7 +172,7 @@ def test_npy_layouts(tmp_path, layout, shape, expected, dtype):
     assert data.train.images.dtype == (torch.uint8 if dtype == np.uint8 else torch.float32)
     nchw = {"NHW": array[:, None] if array.ndim == 3 else array, "NCHW": array,
             "NHWC": array.transpose(0, 3, 1, 2) if array.ndim == 4 else array}[layout]
-    stored = torch.cat([data.train.images, data.test.images]).double()
+    stored = torch.cat([data.train.stored(), data.test.stored()]).double()
     ref = torch.from_numpy(np.ascontiguousarray(nchw, dtype=np.float32)).double()
     # the split permutes rows, so compare the sorted per-image sums and every row's exact content
     assert torch.allclose(stored.sum((1, 2, 3)).sort().values, ref.sum((1, 2, 3)).sort().values)
@@ -394,3 +394,21 @@ def test_convert_command_and_its_errors(tmp_path, capsys):
     (tmp_path / "file").write_text("x")
     assert main(["data", "convert", "digits", "--out", str(tmp_path / "file")]) == 2
     assert "is a file" in capsys.readouterr().err
+
+
+def test_npy_is_memory_mapped_and_split_without_copying(tmp_path):
+    import sys
+
+    rng = np.random.default_rng(5)
+    array = rng.integers(0, 256, (40, 6, 5), dtype=np.uint8)
+    np.save(tmp_path / "big.npy", array)
+    data = load_data(str(tmp_path / "big.npy"), test_fraction=0.25)
+    assert len(data.train) == 30 and len(data.test) == 10
+    assert data.train.images.shape[0] == 40  # both splits index the one stored (mapped) array
+    rows = torch.cat([data.train.rows, data.test.rows])
+    assert sorted(rows.tolist()) == list(range(40))
+    expected = torch.from_numpy(array[data.test.rows.numpy()]).unsqueeze(1).float() / 255
+    assert torch.equal(data.test.batch(slice(0, 10)), expected)
+    assert torch.equal(data.test.batch(torch.tensor([3, 0])), expected[[3, 0]])
+    if sys.platform.startswith("linux"):
+        assert str((tmp_path / "big.npy").resolve()) in open("/proc/self/maps").read()

@@ -23,6 +23,7 @@ state = result.model.state_dict()
 digest = hashlib.sha256(b"".join(v.detach().contiguous().numpy().tobytes() for v in state.values())).hexdigest()
 with open(f"{out}.rank{os.environ['RANK']}.json", "w") as f:
     json.dump({"digest": digest, "history": result.history}, f)
+torch.distributed.destroy_process_group()  # as `genmodels` itself does after a command
 """
 
 

@@ -32,22 +32,30 @@ _READ_ERRORS = (EOFError, gzip.BadGzipFile, zlib.error, OSError)
 
 @dataclass
 class Dataset:
-    """One split: images (N, C, H, W) uint8 or float32 in [0, 1], labels (N,) int64 or None."""
+    """One split: images (N, C, H, W) uint8 or float32 in [0, 1], labels (n,) int64 or None.
+
+    rows, when given, are the indices (n,) of this split's images among the stored ones: a
+    memory-mapped file is split without copying it (images is then the whole mapped array)."""
 
     images: torch.Tensor
     labels: torch.Tensor | None
     name: str
+    rows: torch.Tensor | None = None
 
     def __post_init__(self) -> None:
         if self.images.ndim != 4 or self.images.dtype not in (torch.uint8, torch.float32):
             raise DataError(f"dataset {self.name} images must be one (N, C, H, W) uint8 or float32 tensor, "
                             f"got shape {tuple(self.images.shape)} and dtype {self.images.dtype}; convert them first.")
-        if self.labels is not None and tuple(self.labels.shape) != (self.images.shape[0],):
-            raise DataError(f"dataset {self.name} has {self.images.shape[0]} images but labels of shape "
+        if self.labels is not None and tuple(self.labels.shape) != (len(self),):
+            raise DataError(f"dataset {self.name} has {len(self)} images but labels of shape "
                             f"{tuple(self.labels.shape)}; give one label per image or none.")
 
     def __len__(self) -> int:
-        return self.images.shape[0]
+        return self.images.shape[0] if self.rows is None else self.rows.shape[0]
+
+    def stored(self) -> torch.Tensor:
+        """This split's images as stored (uint8 or float32), (n, C, H, W), gathered if need be."""
+        return self.images if self.rows is None else self.images.index_select(0, self.rows)
 
     @property
     def shape(self) -> tuple[int, int, int]:
@@ -57,10 +65,13 @@ class Dataset:
 
     def to(self, device) -> Dataset:
         labels = None if self.labels is None else self.labels.to(device)
-        return Dataset(self.images.to(device), labels, self.name)
+        rows = None if self.rows is None else self.rows.to(device)
+        return Dataset(self.images.to(device), labels, self.name, rows)
 
     def batch(self, index: torch.Tensor | slice) -> torch.Tensor:
         """float32 images in [0, 1] for the rows `index` picks, (B, C, H, W), on the images' device."""
+        if self.rows is not None:  # positions in this split -> rows of the stored images
+            index = self.rows[index]
         # index_select gathers rows several times faster than advanced indexing on a 4-D tensor.
         x = self.images[index] if isinstance(index, slice) else self.images.index_select(0, index)
         if x.dtype == torch.uint8:
@@ -133,11 +144,12 @@ def load_data(source: str, data_dir: str | None = None, *, test_fraction: float 
 
 
 def _seeded_split(images: torch.Tensor, labels: torch.Tensor | None, source: str, tag: str,
-                  split: tuple[float, int]) -> DataSplits:
+                  split: tuple[float, int], copy: bool = True) -> DataSplits:
     """Split (N, C, H, W) images into train/test by a permutation seeded only by split_seed.
 
     Both splits keep the permuted order, so the first test images mix classes even when the
-    source was sorted by class (image subfolders), which makes preview grids representative."""
+    source was sorted by class (image subfolders), which makes preview grids representative.
+    copy=False leaves the images where they are (a memory map) and gives each split its rows."""
     test_fraction, seed = split
     n = images.shape[0]
     if n < 2:
@@ -146,6 +158,9 @@ def _seeded_split(images: torch.Tensor, labels: torch.Tensor | None, source: str
     perm = torch.from_numpy(np.random.default_rng(seed).permutation(n))
     test_idx, train_idx = perm[:n_test], perm[n_test:]
     pick = (lambda idx: None) if labels is None else (lambda idx: labels[idx])
+    if not copy:
+        return DataSplits(Dataset(images, pick(train_idx), f"{tag}/train", train_idx),
+                          Dataset(images, pick(test_idx), f"{tag}/test", test_idx), source)
     return DataSplits(Dataset(images[train_idx], pick(train_idx), f"{tag}/train"),
                       Dataset(images[test_idx], pick(test_idx), f"{tag}/test"), source)
 
@@ -264,13 +279,21 @@ def _load_idx_dir(folder: Path, source: str, tag: str) -> DataSplits:
 
 
 def _load_npy(path: Path, source: str, split: tuple[float, int]) -> DataSplits:
+    """A .npy file, memory-mapped (copy-on-write) where it can be, so larger-than-memory arrays work;
+    uint8 or float32 images in (N, H, W) or (N, C, H, W) layout stay in the map, others are converted."""
     try:
-        with open(path, "rb") as f:  # our own handle: np.load leaks its own when the file is corrupt
-            array = np.load(f, allow_pickle=False)
-    except (ValueError, zipfile.BadZipFile, *_READ_ERRORS) as e:
-        raise DataError(f"{path} could not be read as a NumPy array ({_one_line(e)}); "
-                        "save it again with numpy.save (no object arrays).") from None
-    return _seeded_split(_images_from_array(array, path, "the array"), None, source, path.name, split)
+        array = np.lib.format.open_memmap(path, mode="c")
+    except (ValueError, OSError, EOFError, TypeError, SyntaxError, OverflowError, MemoryError):
+        array = None  # not mappable (empty, object dtype, damaged): read it whole, for the right error
+    if array is None:
+        try:
+            with open(path, "rb") as f:  # our own handle: np.load leaks its own when the file is corrupt
+                array = np.load(f, allow_pickle=False)
+        except (ValueError, zipfile.BadZipFile, *_READ_ERRORS) as e:
+            raise DataError(f"{path} could not be read as a NumPy array ({_one_line(e)}); "
+                            "save it again with numpy.save (no object arrays).") from None
+    images = _images_from_array(array, path, "the array")
+    return _seeded_split(images, None, source, path.name, split, copy=not isinstance(array, np.memmap))
 
 
 def _load_npz(path: Path, source: str, split: tuple[float, int]) -> DataSplits:
@@ -430,7 +453,8 @@ def write_idx(data: DataSplits, folder: str | Path) -> list[Path]:
     folder.mkdir(parents=True, exist_ok=True)
     written = []
     for split, ds in (("train", data.train), ("t10k", data.test)):
-        images = ds.images if ds.images.dtype == torch.uint8 else (ds.images * 255).round().to(torch.uint8)
+        stored = ds.stored()
+        images = stored if stored.dtype == torch.uint8 else (stored * 255).round().to(torch.uint8)
         images = images[:, 0] if images.shape[1] == 1 else images
         files = [(f"{split}-images-idx{images.ndim}-ubyte", images.numpy())]
         if ds.labels is not None:

@@ -221,6 +221,7 @@ def train(config: RunConfig, run_dir: str | Path, *, resume: bool = False, overw
     finally:
         bar.close()
         loop.close()
+    ddp.barrier(dist)  # rank 0 finishes its last evaluation and checkpoint before any rank moves on
     return TrainResult(model.eval(), run_dir, history, loop.seconds)
 
 

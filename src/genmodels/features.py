@@ -39,7 +39,7 @@ def fingerprint(data: DataSplits) -> str:
     """sha256 over the train and test images' and labels' shapes, dtypes and bytes (hex)."""
     h = hashlib.sha256()
     for split in (data.train, data.test):
-        for t in (split.images, split.labels):
+        for t in (split.stored(), split.labels):
             if t is None:
                 h.update(b"none")
                 continue
