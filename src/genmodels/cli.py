@@ -54,8 +54,8 @@ AE_FLAGS = {
 GAN_FLAGS = {
     "--arch": ("model", "arch", str, "mlp | conv (DCGAN-style) (default mlp)"),
     "--latent-dim": ("model", "latent_dim", int, "size of z (default 100)"),
-    "--hidden": ("model", "hidden", VAE_FLAGS["--hidden"][2], "MLP widths of D, image side first; G mirrors them (default 512,256)"),
-    "--channels": ("model", "channels", VAE_FLAGS["--channels"][2], "conv channels of D, image side first; G mirrors them (default 64,128)"),
+    "--hidden": ("model", "hidden", widths, "MLP widths of D, image side first; G mirrors them (default 512,256)"),
+    "--channels": ("model", "channels", widths, "conv channels of D, image side first; G mirrors them (default 64,128)"),
     "--prior": ("model", "prior", str, "normal | uniform (on [-1, 1]) (default normal)"),
     "--loss": ("model", "loss", str, "generator loss: minimax | non-saturating (default non-saturating)"),
     "--d-steps": ("model", "d_steps", int, "k discriminator updates per generator update (default 1)"),

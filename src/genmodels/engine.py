@@ -76,10 +76,11 @@ class StepContext:
         opt = self.optimizers[name]
         opt.zero_grad(set_to_none=True)
         loss.backward()
-        params = [p for group in opt.param_groups for p in group["params"]]
-        ddp.average_gradients(params, self.dist)
-        if self.grad_clip is not None:  # no host sync: the norm and the scaling stay on the device
-            torch.nn.utils.clip_grad_norm_(params, self.grad_clip, foreach=True)
+        if self.dist.active or self.grad_clip is not None:  # one process, no clipping: nothing to gather
+            params = [p for group in opt.param_groups for p in group["params"]]
+            ddp.average_gradients(params, self.dist)
+            if self.grad_clip is not None:  # no host sync: the norm and the scaling stay on the device
+                torch.nn.utils.clip_grad_norm_(params, self.grad_clip, foreach=True)
         opt.step()
 
 

@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from . import checkpoint as ckpt
+from . import losses
 from .config import RunConfig
 from .data import DataSplits, Dataset, load_data
 from .errors import GenmodelsError
@@ -145,22 +146,28 @@ def latent(run: Run, out: str | Path, split: str = "test", grid: int = 20) -> Pa
     return plot_latent(codes, labels, out, manifold, title=f"{run.config.family} codes ({split})")
 
 
-def parzen(run: Run, samples: int = 10000, seed: int = 0, validation: int = 1000) -> dict:
+def parzen(run: Run, samples: int = 10000, seed: int = 0, validation: int = 1000,
+           drawn: torch.Tensor | None = None) -> dict:
     """Parzen-window log-likelihood of the test images under `samples` model samples (GenmodelsError
-    if the model cannot sample). Sigma is chosen on a fixed seeded subset of the TRAINING split
-    (`validation` images, fewer if the split is smaller), so the test images never pick it."""
+    if the model cannot sample; `drawn`: samples already drawn by draw_samples). Sigma is chosen on a
+    fixed seeded subset of the TRAINING split (`validation` images, fewer if the split is smaller),
+    so the test images never pick it."""
     from .metrics import parzen_estimate
 
-    drawn = draw_samples(run, samples, seed)
+    drawn = draw_samples(run, samples, seed) if drawn is None else drawn[:samples]
     x_valid = train_validation_images(run.data.train, validation, seed).to(run.device)
     x_test = run.data.test.batch(slice(0, len(run.data.test))).to(run.device)
     return parzen_estimate(drawn, x_valid, x_test).as_dict()
 
 
+def _seeded_rows(total: int, n: int, seed: int) -> torch.Tensor:
+    """A fixed seeded choice of min(n, total) row indices."""
+    return torch.randperm(total, generator=torch.Generator().manual_seed(seed))[: min(n, total)]
+
+
 def train_validation_images(train: Dataset, n: int = 1000, seed: int = 0) -> torch.Tensor:
     """A fixed seeded choice of min(n, len(train)) training images, (n, C, H, W): picks Parzen's sigma."""
-    pick = torch.randperm(len(train), generator=torch.Generator().manual_seed(seed))[: min(n, len(train))]
-    return train.batch(pick)
+    return train.batch(_seeded_rows(len(train), n, seed))
 
 
 def evaluate(run: Run, importance_samples: int = 1000, seed: int = 0, batch_size: int = 100,
@@ -190,13 +197,12 @@ def evaluate(run: Run, importance_samples: int = 1000, seed: int = 0, batch_size
         results.update(run.model.evaluate(x, labels=labels, importance_samples=importance_samples,
                                           batch_size=batch_size, progress=progress))
     results.update(code_metrics(run, x, probe_train, seed))
-    if parzen_samples:
-        try:
-            results.update(parzen(run, parzen_samples, seed))
-        except GenmodelsError:  # a family that cannot sample
-            pass
-    if quality_samples and _can_sample(run):
-        results.update(sample_quality(run, features, quality_samples, seed, progress))
+    if (parzen_samples or quality_samples) and _can_sample(run):
+        drawn = draw_samples(run, max(parzen_samples, quality_samples), seed)  # once, for both estimates
+        if parzen_samples:
+            results.update(parzen(run, parzen_samples, seed, drawn=drawn))
+        if quality_samples:
+            results.update(sample_quality(run, features, quality_samples, seed, progress, drawn=drawn))
     for k, v in results.items():
         if isinstance(v, float) and not math.isfinite(v):
             raise GenmodelsError(f"Evaluation gave {k} = {v}; the model's weights are damaged, retrain it.")
@@ -217,15 +223,16 @@ def code_metrics(run: Run, x: torch.Tensor, probe_train: int = 10_000, seed: int
         codes = _batched(model.encode, x)
     except GenmodelsError:  # a family without an encoder (GAN)
         return {}
-    out = {"reconstruction_sse": (_batched(model.reconstruct, x) - x.cpu()).pow(2).flatten(1).sum(1).mean().item()}
+    sse = lambda reconstruct: losses.reconstruction_error(_batched(reconstruct, x), x.cpu(), "mse").mean().item()  # noqa: E731
+    out = {"reconstruction_sse": sse(model.reconstruct)}
     train = run.data.train
     pca = None
     if run.config.family != "pca" and codes.shape[1] <= x[0].numel():  # PCA has no overcomplete code
         pca = fit_pca(train.to(run.device), codes.shape[1])
-        out["pca_reconstruction_sse"] = (_batched(pca.reconstruct, x) - x.cpu()).pow(2).flatten(1).sum(1).mean().item()
+        out["pca_reconstruction_sse"] = sse(pca.reconstruct)
     if train.labels is None or run.data.test.labels is None or probe_train == 0:
         return out
-    pick = torch.randperm(len(train), generator=torch.Generator().manual_seed(seed))[:probe_train]
+    pick = _seeded_rows(len(train), probe_train, seed)
     x_fit = model.eval_input(train.batch(pick).to(run.device))
     y_fit, y_test = train.labels[pick].numpy(), run.data.test.labels.numpy()
     features = {"": (_batched(model.encode, x_fit), codes), "_pixels": (x_fit.flatten(1).cpu(), x.flatten(1).cpu())}
@@ -255,9 +262,11 @@ def draw_samples(run: Run, n: int, seed: int = 0, batch_size: int = 1000) -> tor
         return torch.cat([run.model.sample(min(batch_size, n - i), generator=gen) for i in range(0, n, batch_size)])
 
 
-def sample_quality(run: Run, features=None, samples: int = 10_000, seed: int = 0, progress: bool = False) -> dict:
+def sample_quality(run: Run, features=None, samples: int = 10_000, seed: int = 0, progress: bool = False,
+                   drawn: torch.Tensor | None = None) -> dict:
     """FID, KID, precision/recall, density/coverage and the class histogram of `samples` model samples
-    against the test images, in a feature network's space (genmodels.metrics, genmodels.features).
+    (`drawn`: samples already drawn by draw_samples) against the test images, in a feature network's
+    space (genmodels.metrics, genmodels.features).
     With features None and no runs/features/<source>, returns {} (and says how to get them if progress)."""
     from . import metrics
     from .features import FeatureNetwork, default_features_dir, load_features
@@ -271,7 +280,7 @@ def sample_quality(run: Run, features=None, samples: int = 10_000, seed: int = 0
         features = load_features(features or default_features_dir(run.data.source), run.data, run.device)
     test = run.data.test
     real = features.features(test.batch(slice(0, len(test))))
-    drawn = draw_samples(run, samples, seed)
+    drawn = draw_samples(run, samples, seed) if drawn is None else drawn[:samples]
     fake = features.features(drawn)
     k = metrics.kid(real, fake, generator=torch.Generator(device=real.device).manual_seed(seed))
     hist = metrics.class_histogram(features.predict(drawn), features.classes)
