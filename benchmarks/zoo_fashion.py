@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from pathlib import Path
 
 import torch
 
@@ -27,6 +28,18 @@ COLUMNS = ["train_seconds", "reconstruction_sse", "linear_probe_accuracy", "log_
 
 def _cell(v) -> str:
     return "-" if v is None else f"{v:.4g}" if isinstance(v, float) else str(v)
+
+
+def real_image_floor(out: Path, n: int = 10_000) -> dict:
+    """The same sample-quality metrics with n real training images in place of model samples: what a
+    perfect generator would score against the test images in the zoo's feature space."""
+    from genmodels.features import load_features
+    from genmodels.runs import _seeded_rows, load_run, sample_quality
+
+    run = load_run(out / "vae")  # any run of the zoo: it gives the data and the test split
+    features = load_features(out / "features", run.data)
+    real = run.data.train.batch(_seeded_rows(len(run.data.train), n, 0))
+    return sample_quality(run, features, n, drawn=real)
 
 
 def main() -> None:
@@ -46,6 +59,9 @@ def main() -> None:
     print("| --- |" + " ---: |" * len(COLUMNS))
     for name, r in results.items():
         print(f"| {name} | " + " | ".join(_cell(r.get(c)) for c in COLUMNS) + " |")
+    floor = real_image_floor(Path(args.out))
+    print("| real training images (the floor) | - | - | - | - | - | " + " | ".join(
+        _cell(floor.get(c)) for c in COLUMNS[5:]) + " |")
     gan, vae = results["gan"], results["vae"]
     if "fid" in gan and "fid" in vae:
         by_fid = gan["fid"] < vae["fid"]
