@@ -17,7 +17,10 @@ Fashion-MNIST, the first --images training images (default all 60,000), batch 10
 
 Each minimal loop is what a careful user writes by hand (as in benchmarks/vae_throughput.py): the
 images as one float tensor in memory, index-slice batches of a randperm, stock torch.optim.Adam,
-the same layers, loss, batch size, learning rate and betas. genmodels is timed by its own
+the same layers, loss, batch size, learning rate and betas. On the CPU the stock Adam is the
+per-parameter loop (torch picks neither foreach nor fused for CPU tensors); genmodels' is the fused
+kernel, the main difference in the work of a step besides genmodels' per-batch uint8 -> float
+conversion and its logged parts (for the GAN: D(x), D(G(z)) and both gradient norms). genmodels is timed by its own
 `epoch_seconds` (the epoch's training steps; evaluation, checkpoint and images come after). Each
 contender runs in a fresh process (genmodels' allocator tuning is process-wide), alternating, on
 the same threads; the best of --repeats epochs of each is reported. Both run one epoch, so the
@@ -25,8 +28,10 @@ time includes the first steps' warm-up on both sides.
 
 --check builds each genmodels model, copies its weights into the hand-written one, and takes two
 steps on the same two batches with the same random noise through genmodels' own train_step and
-optimisers and through the hand-written step: the losses and the weights afterwards must agree up
-to rounding (genmodels' Adam is the fused kernel, the stock one is not).
+optimisers and through the hand-written step: the losses must agree up to rounding, and so must the
+weights afterwards, printed as |w_genmodels - w_minimal| / |w_genmodels - w_start| (the DCGAN's is
+the largest: its biases right before BatchNorm have a zero gradient in exact arithmetic, and Adam
+turns the rounding noise of that gradient into steps of about lr).
 
     .venv/bin/python benchmarks/model_throughput.py [--models convvae,deepae,dcgan] [--images 60000]
         [--repeats 3] [--threads N] [--check]
