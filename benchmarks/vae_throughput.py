@@ -1,14 +1,30 @@
-"""Training throughput of the MLP VAE: genmodels' engine against a minimal hand-written loop.
+"""Training throughput of the MLP VAE: genmodels against pythae 0.1.2, a minimal hand-written loop and the matmul floor.
 
 The model is pythae's default MLP VAE: encoder 784-512 (ReLU) with 16-d mean and
 log-variance heads, decoder 16-512-784 with a sigmoid output, loss 0.5 * summed
 squared error + analytic KL (a unit-variance Gaussian p(x|z)), Adam lr 1e-4,
-batch 100, one epoch over the 60,000 Fashion-MNIST training images. Each
-contender runs in a fresh process of its own (so process-wide settings such as
-genmodels' allocator tuning cannot help the other), alternating, on the same
-threads; the best of --repeats epochs of each is reported.
+batch 100, one epoch over the 60,000 Fashion-MNIST training images.
 
-    .venv/bin/python benchmarks/vae_throughput.py [--repeats 3] [--threads N]
+Contenders, each in a fresh process of its own (so process-wide settings such as
+genmodels' allocator tuning cannot help another), alternating, on the same threads;
+the best of --repeats epochs of each is reported:
+
+- pythae 0.1.2: its own `BaseTrainer.train_step` (one epoch of its training loop,
+  DataLoader included), run from a virtual environment of its own that this script
+  makes on first use in benchmarks/.venv-pythae (torch==2.13.0 first, then
+  pythae==0.1.2 from the package registry; never a genmodels dependency);
+- the minimal hand-written loop a careful user writes: float data in memory,
+  index-slice batches, stock Adam;
+- genmodels' engine (`genmodels.train`): the epoch's training steps, and the whole
+  call with its test evaluation, checkpoint and pictures; with --compile also the
+  `train.compile` opt-in (torch.compile of the model's forward);
+- the matmul floor: the matrix products alone of one training step (forward x W^T for
+  the five linear layers, and in backward the weight gradients g^T x and the input
+  gradients g W, but none for the first layer's input, as autograd skips it) on
+  preallocated buffers, 600 times. No loop that computes this model can beat it on
+  this machine's BLAS.
+
+    .venv/bin/python benchmarks/vae_throughput.py [--repeats 3] [--threads N] [--compile] [--no-pythae]
 """
 
 from __future__ import annotations
@@ -19,11 +35,30 @@ import subprocess
 import sys
 import tempfile
 import time
+from pathlib import Path
 
+import numpy as np
 import torch
 from torch import nn
 
-from genmodels import build_run_config, load_data, train
+N_IMAGES, BATCH = 60_000, 100
+# (in, out) of each linear layer, in forward order: encoder, mean head, log-variance head, decoder.
+LAYERS = [(784, 512), (512, 16), (512, 16), (16, 512), (512, 784)]
+PYTHAE_VENV = Path(__file__).resolve().parent / ".venv-pythae"
+
+
+def pythae_python() -> Path:
+    """The Python of pythae's own virtual environment, made on first use (about a minute)."""
+    py = PYTHAE_VENV / "bin" / "python"
+    if not (PYTHAE_VENV / ".installed").exists():
+        print(f"making {PYTHAE_VENV} with pythae 0.1.2 (first run only)...", flush=True)
+        subprocess.run([sys.executable, "-m", "venv", "--clear", str(PYTHAE_VENV)], check=True)
+        pip = [str(py), "-m", "pip", "install", "-q"]
+        # torch pinned first, so pythae's torch>=1.10.1 is met by the local CPU wheel and pip fetches no CUDA build.
+        subprocess.run(pip + ["torch==2.13.0"], check=True)
+        subprocess.run(pip + ["pythae==0.1.2"], check=True)
+        (PYTHAE_VENV / ".installed").touch()
+    return py
 
 
 def minimal_loop(x_train: torch.Tensor, epochs: int = 1, seed: int = 0) -> float:
@@ -39,8 +74,8 @@ def minimal_loop(x_train: torch.Tensor, epochs: int = 1, seed: int = 0) -> float
     for _ in range(epochs):
         t0 = time.perf_counter()
         perm = torch.randperm(n)
-        for i in range(0, n, 100):
-            x = x_all[perm[i : i + 100]]
+        for i in range(0, n, BATCH):
+            x = x_all[perm[i : i + BATCH]]
             h = enc(x)
             mu, logvar = mu_head(h), lv_head(h)
             z = mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)
@@ -54,12 +89,37 @@ def minimal_loop(x_train: torch.Tensor, epochs: int = 1, seed: int = 0) -> float
     return seconds
 
 
-def genmodels_epoch(data, epochs: int = 1) -> tuple[float, float]:
-    """Seconds of genmodels' last training epoch, and of the whole train() call (eval, checkpoints, images)."""
+def matmul_floor(rounds: int = 5) -> float:
+    """Seconds for one epoch's matrix products alone (best of `rounds`): 600 steps of the 5 forward,
+    5 weight-gradient and 4 input-gradient products of LAYERS at batch 100, into preallocated outputs."""
+    g = torch.Generator().manual_seed(0)
+    products = []
+    for k, (fan_in, fan_out) in enumerate(LAYERS):
+        x, w = torch.rand(BATCH, fan_in, generator=g), torch.rand(fan_out, fan_in, generator=g)
+        dy = torch.rand(BATCH, fan_out, generator=g)
+        products.append((x, w.t(), torch.empty(BATCH, fan_out)))  # forward: y = x W^T
+        products.append((dy.t(), x, torch.empty(fan_out, fan_in)))  # backward: dW = dy^T x
+        if k > 0:  # backward: dx = dy W (the data needs no gradient)
+            products.append((dy, w, torch.empty(BATCH, fan_in)))
+    steps = N_IMAGES // BATCH
+    best = float("inf")
+    for _ in range(rounds + 1):  # the first round warms up
+        t0 = time.perf_counter()
+        for _ in range(steps):
+            for a, b, out in products:
+                torch.mm(a, b, out=out)
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
+def genmodels_epoch(data, compile_: bool = False) -> tuple[float, float]:
+    """Seconds of genmodels' training epoch, and of the whole train() call (eval, checkpoints, images)."""
+    from genmodels import build_run_config, train
+
     cfg = build_run_config({
         "family": "vae",
         "model": {"arch": "mlp", "hidden": [512], "latent_dim": 16, "likelihood": "gaussian", "gaussian_std": 1.0},
-        "train": {"epochs": epochs, "batch_size": 100, "lr": 1e-4},
+        "train": {"epochs": 1, "batch_size": BATCH, "lr": 1e-4, "compile": compile_},
     })
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()
@@ -68,43 +128,92 @@ def genmodels_epoch(data, epochs: int = 1) -> tuple[float, float]:
     return result.epoch_seconds[-1], total
 
 
-def worker(kind: str, threads: int | None) -> None:
+def pythae_epoch(images_npy: str) -> float:
+    """Seconds of one epoch of pythae 0.1.2's own training loop (runs inside its virtual environment)."""
+    from pythae.data.datasets import BaseDataset
+    from pythae.models import VAE, VAEConfig
+    from pythae.trainers import BaseTrainer, BaseTrainerConfig
+
+    x = torch.from_numpy(np.load(images_npy)).float().div_(255)  # (N, 1, 28, 28) in [0, 1]
+    model = VAE(VAEConfig(input_dim=(1, 28, 28), latent_dim=16, reconstruction_loss="mse"))
+    with tempfile.TemporaryDirectory() as tmp:
+        cfg = BaseTrainerConfig(output_dir=tmp, num_epochs=1, learning_rate=1e-4, per_device_train_batch_size=BATCH,
+                                per_device_eval_batch_size=BATCH, no_cuda=True)
+        trainer = BaseTrainer(model, BaseDataset(x, torch.zeros(len(x))), training_config=cfg)
+        trainer.prepare_training()
+        t0 = time.perf_counter()
+        trainer.train_step(epoch=1)
+        return time.perf_counter() - t0
+
+
+def worker(kind: str, threads: int | None, images_npy: str) -> None:
     if threads:
         torch.set_num_threads(threads)
-    data = load_data("fashion-mnist")
-    if kind == "minimal":
-        print(json.dumps({"epoch": minimal_loop(data.train.images)}))
+    if kind == "pythae":
+        print(json.dumps({"epoch": pythae_epoch(images_npy)}))
+    elif kind == "floor":
+        print(json.dumps({"epoch": matmul_floor()}))
     else:
-        epoch, total = genmodels_epoch(data)
-        print(json.dumps({"epoch": epoch, "total": total}))
+        from genmodels import load_data
+
+        data = load_data("fashion-mnist")
+        if kind == "minimal":
+            print(json.dumps({"epoch": minimal_loop(data.train.images)}))
+        else:
+            epoch, total = genmodels_epoch(data, compile_=kind == "genmodels-compile")
+            print(json.dumps({"epoch": epoch, "total": total}))
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--threads", type=int, default=None)
-    ap.add_argument("--worker", choices=["minimal", "genmodels"], help=argparse.SUPPRESS)
+    ap.add_argument("--compile", action="store_true", help="also measure genmodels with train.compile (torch.compile)")
+    ap.add_argument("--no-pythae", action="store_true", help="skip pythae (no virtual environment is made)")
+    ap.add_argument("--worker", help=argparse.SUPPRESS)
+    ap.add_argument("--images-npy", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.worker:
-        return worker(args.worker, args.threads)
-    n = 60_000
-    print(f"Fashion-MNIST train {n} images, torch {torch.__version__}, "
-          f"{args.threads or torch.get_num_threads()} threads, best of {args.repeats}")
-    runs: dict[str, list[dict]] = {"minimal": [], "genmodels": []}
-    for _ in range(args.repeats):  # alternating, so both see the same machine state
-        for kind in runs:
-            cmd = [sys.executable, __file__, "--worker", kind] + (["--threads", str(args.threads)] if args.threads else [])
-            out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
-            runs[kind].append(json.loads(out.strip().splitlines()[-1]))
-    ref = min(r["epoch"] for r in runs["minimal"])
-    ours = min(r["epoch"] for r in runs["genmodels"])
+        return worker(args.worker, args.threads, args.images_npy)
+    from genmodels import load_data
+
+    kinds = ["floor", "minimal", "genmodels"] + ["genmodels-compile"] * args.compile + ["pythae"] * (not args.no_pythae)
+    pythons = {k: sys.executable for k in kinds}
+    with tempfile.TemporaryDirectory() as tmp:
+        images_npy = f"{tmp}/train.npy"  # pythae's process reads the same uint8 images, without genmodels
+        np.save(images_npy, load_data("fashion-mnist").train.images.numpy())
+        if "pythae" in kinds:
+            pythons["pythae"] = str(pythae_python())
+        threads = args.threads or torch.get_num_threads()
+        print(f"Fashion-MNIST train {N_IMAGES} images, batch {BATCH}, torch {torch.__version__}, {threads} threads, "
+              f"best of {args.repeats}")
+        runs: dict[str, list[dict]] = {k: [] for k in kinds}
+        for _ in range(args.repeats):  # alternating, so all see the same machine state
+            for kind in kinds:
+                cmd = [pythons[kind], __file__, "--worker", kind, "--threads", str(threads), "--images-npy", images_npy]
+                out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+                runs[kind].append(json.loads(out.strip().splitlines()[-1]))
+    best = {k: min(r["epoch"] for r in v) for k, v in runs.items()}
+    rows = [("matmul floor (the step's matrix products alone)", best["floor"]),
+            ("minimal hand-written loop", best["minimal"])]
+    if "pythae" in best:
+        rows.append(("pythae 0.1.2", best["pythae"]))
+    rows.append(("genmodels (training steps)", best["genmodels"]))
+    if "genmodels-compile" in best:
+        rows.append(("genmodels, train.compile (training steps)", best["genmodels-compile"]))
     total = min(r["total"] for r in runs["genmodels"])
-    print(f"{'':34}{'images/s':>10}{'s/epoch':>9}")
-    print(f"{'minimal hand-written loop':34}{n / ref:>10.0f}{ref:>9.2f}")
-    print(f"{'genmodels (training steps)':34}{n / ours:>10.0f}{ours:>9.2f}")
-    print(f"{'genmodels (whole train() call)':34}{n / total:>10.0f}{total:>9.2f}"
-          "   (adds test eval, checkpoint, images)")
-    print(f"ratio genmodels / minimal loop: {ref / ours:.2f}  (target >= 1.0)")
+    rows.append(("genmodels (whole train() call)", total))
+    print(f"{'':50}{'images/s':>10}{'s/epoch':>9}")
+    for name, seconds in rows:
+        print(f"{name:50}{N_IMAGES / seconds:>10.0f}{seconds:>9.2f}")
+    ours = best["genmodels"]
+    print("(the whole call adds the test evaluation, a checkpoint and the pictures)")
+    print(f"genmodels / matmul floor: {best['floor'] / ours:.2f}  (target >= 0.60)")
+    if "pythae" in best:
+        print(f"genmodels / pythae:       {best['pythae'] / ours:.2f}  (target >= 2.5)")
+    print(f"genmodels / minimal loop: {best['minimal'] / ours:.2f}")
+    if "genmodels-compile" in best:
+        print(f"train.compile / default:  {ours / best['genmodels-compile']:.2f}  (above 1: compile pays)")
 
 
 if __name__ == "__main__":

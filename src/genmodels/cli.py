@@ -87,6 +87,8 @@ FAMILY_HELP = {"vae": "variational autoencoder", "ae": "autoencoder, optionally 
 FAMILY_FLAGS = {"vae": VAE_FLAGS, "ae": AE_FLAGS, "sdae": SDAE_FLAGS, "pca": PCA_FLAGS, "gan": GAN_FLAGS}
 FAMILY_SWITCHES = {"vae": {"--binarize": "dynamic binarisation of the data (bernoulli only)",
                            "--learn-std": "learn the gaussian likelihood's std per pixel"}}
+TRAIN_SWITCHES = {"--compile": "torch.compile the model for the training steps (opt-in: a compile costs "
+                               "time up front; see the README's Performance section)"}
 REPEATABLE = {"--corrupt"}  # given several times, the values compose in order
 
 
@@ -117,7 +119,7 @@ def build_parser() -> argparse.ArgumentParser:
         f.add_argument("--no-progress", action="store_true", help="no progress bar")
         _add_flags(f, COMMON_TRAIN_FLAGS)
         _add_flags(f, flags)
-        for switch, help_ in FAMILY_SWITCHES.get(family, {}).items():
+        for switch, help_ in {**TRAIN_SWITCHES, **FAMILY_SWITCHES.get(family, {})}.items():
             f.add_argument(switch, action="store_const", const=True, default=None, help=help_)
 
     feats = sub.add_parser("features", help="the feature network of FID, KID, precision/recall, density/coverage")
@@ -205,8 +207,9 @@ def _train(args: argparse.Namespace) -> None:
         return _print_run(result)
     base = read_toml(args.config) if args.config else {}
     flags = merge(_collect(args, COMMON_TRAIN_FLAGS), _collect(args, FAMILY_FLAGS[args.family]))
-    for switch in FAMILY_SWITCHES.get(args.family, {}):
-        flags["model"][switch[2:].replace("-", "_")] = getattr(args, switch[2:].replace("-", "_"))
+    for section, switches in (("train", TRAIN_SWITCHES), ("model", FAMILY_SWITCHES.get(args.family, {}))):
+        for switch in switches:
+            flags.setdefault(section, {})[switch[2:].replace("-", "_")] = getattr(args, switch[2:].replace("-", "_"))
     values = merge(base, {"family": args.family, **flags})
     if values.get("family") != args.family:
         raise GenmodelsError(f"{args.config} is for family {values['family']!r}, not {args.family!r}.")

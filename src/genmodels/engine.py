@@ -249,7 +249,9 @@ class _Loop:
     def __init__(self, model, optimizers, train_set, test_set, tc, gen, run_dir, history, progress, epochs,
                  dist: ddp.Dist):
         self.model, self.optimizers, self.dist = model, optimizers, dist
-        self.ctx = StepContext(model, optimizers, grad_clip=tc.grad_clip, dist=dist)
+        # train.compile: the steps call a compiled forward that shares the model's parameters.
+        self.ctx = StepContext(torch.compile(model) if tc.compile else model, optimizers, grad_clip=tc.grad_clip,
+                               dist=dist)
         self.train_set, self.test_set, self.tc, self.gen = train_set, test_set, tc, gen
         self.epochs = epochs  # the model's whole schedule, pretraining phases included
         self.run_dir, self.history, self.progress = run_dir, history, progress
