@@ -34,7 +34,7 @@ the largest: its biases right before BatchNorm have a zero gradient in exact ari
 turns the rounding noise of that gradient into steps of about lr).
 
     .venv/bin/python benchmarks/model_throughput.py [--models convvae,deepae,dcgan] [--images 60000]
-        [--repeats 3] [--threads N] [--check]
+        [--repeats 3] [--threads N] [--check] [--compile]
 """
 
 from __future__ import annotations
@@ -66,9 +66,10 @@ CONFIGS: dict[str, dict] = {
 }
 
 
-def run_config(name: str, epochs: int = 1):
+def run_config(name: str, epochs: int = 1, compile_: bool = False):
     values = CONFIGS[name]
-    return build_run_config({**values, "train": {**values.get("train", {}), "epochs": epochs, "batch_size": 100}})
+    train_values = {**values.get("train", {}), "epochs": epochs, "batch_size": 100, "compile": compile_}
+    return build_run_config({**values, "train": train_values})
 
 
 @dataclass
@@ -199,10 +200,12 @@ def subset(data: DataSplits, n: int) -> DataSplits:
                       Dataset(te.images[:m], labels(te, m), f"{te.name}[:{m}]"), data.source)
 
 
-def genmodels_epoch(name: str, data: DataSplits) -> float:
-    """Seconds of genmodels' training steps in one epoch (result.epoch_seconds)."""
+def genmodels_epoch(name: str, data: DataSplits, compile_: bool = False) -> float:
+    """Seconds of genmodels' training steps in one epoch (result.epoch_seconds); with compile_ the
+    train.compile opt-in, timed in its second epoch, as the first pays for the compilation."""
     with tempfile.TemporaryDirectory() as tmp:
-        result = train(run_config(name), f"{tmp}/run", progress=False, data=data)
+        cfg = run_config(name, epochs=2 if compile_ else 1, compile_=compile_)
+        result = train(cfg, f"{tmp}/run", progress=False, data=data)
     return result.epoch_seconds[-1]
 
 
@@ -256,7 +259,10 @@ def worker(kind: str, name: str, n: int, threads: int | None) -> None:
     if threads:
         torch.set_num_threads(threads)
     data = subset(load_data("fashion-mnist"), n)
-    seconds = minimal_loop(name, data.train.images) if kind == "minimal" else genmodels_epoch(name, data)
+    if kind == "minimal":
+        seconds = minimal_loop(name, data.train.images)
+    else:
+        seconds = genmodels_epoch(name, data, compile_=kind == "genmodels-compile")
     print(json.dumps({"epoch": seconds}))
 
 
@@ -267,7 +273,8 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--check", action="store_true", help="first check that both sides compute the same step")
-    ap.add_argument("--worker", choices=["minimal", "genmodels"], help=argparse.SUPPRESS)
+    ap.add_argument("--compile", action="store_true", help="also time genmodels with train.compile (torch.compile)")
+    ap.add_argument("--worker", choices=["minimal", "genmodels", "genmodels-compile"], help=argparse.SUPPRESS)
     args = ap.parse_args()
     models = [m.strip() for m in args.models.split(",") if m.strip()]
     unknown = [m for m in models if m not in MINIMAL]
@@ -284,9 +291,10 @@ def main() -> None:
     n = min(args.images, 60_000)
     print(f"Fashion-MNIST train, first {n} images, batch 100, one epoch, torch {torch.__version__}, "
           f"{args.threads or torch.get_num_threads()} threads, best of {args.repeats}")
-    print(f"{'model':10}{'minimal img/s':>15}{'genmodels img/s':>17}{'ratio':>8}   target")
+    print(f"{'model':10}{'minimal img/s':>15}{'genmodels img/s':>17}{'ratio':>8}   target"
+          + (f"{'compiled img/s':>17}{'ratio':>8}" if args.compile else ""))
     for name in models:
-        runs: dict[str, list[float]] = {"minimal": [], "genmodels": []}
+        runs: dict[str, list[float]] = {"minimal": [], "genmodels": [], **({"genmodels-compile": []} if args.compile else {})}
         for _ in range(args.repeats):  # alternating, so both see the same machine state
             for kind in runs:
                 cmd = [sys.executable, __file__, "--worker", kind, "--models", name, "--images", str(n)]
@@ -295,8 +303,11 @@ def main() -> None:
                 runs[kind].append(json.loads(out.strip().splitlines()[-1])["epoch"])
         ref, ours = min(runs["minimal"]), min(runs["genmodels"])
         ratio = ref / ours  # genmodels images/s over the minimal loop's
-        print(f"{name:10}{n / ref:>15.0f}{n / ours:>17.0f}{ratio:>8.2f}   >= {TARGET} "
-              f"{'MET' if ratio >= TARGET else 'NOT MET'}", flush=True)
+        line = f"{name:10}{n / ref:>15.0f}{n / ours:>17.0f}{ratio:>8.2f}   >= {TARGET} {'MET' if ratio >= TARGET else 'NOT MET'}"
+        if args.compile:
+            compiled = min(runs["genmodels-compile"])
+            line += f"{n / compiled:>10.0f}{ref / compiled:>8.2f}"
+        print(line, flush=True)
 
 
 if __name__ == "__main__":

@@ -113,18 +113,21 @@ def matmul_floor(rounds: int = 5) -> float:
 
 
 def genmodels_epoch(data, compile_: bool = False) -> tuple[float, float]:
-    """Seconds of genmodels' training epoch, and of the whole train() call (eval, checkpoints, images)."""
+    """Seconds of genmodels' training epoch, and of the whole train() call (eval, checkpoints, images).
+    With compile_ (train.compile) two epochs: the second's steps, and the first's extra for compiling."""
     from genmodels import build_run_config, train
 
     cfg = build_run_config({
         "family": "vae",
         "model": {"arch": "mlp", "hidden": [512], "latent_dim": 16, "likelihood": "gaussian", "gaussian_std": 1.0},
-        "train": {"epochs": 1, "batch_size": BATCH, "lr": 1e-4, "compile": compile_},
+        "train": {"epochs": 2 if compile_ else 1, "batch_size": BATCH, "lr": 1e-4, "compile": compile_},
     })
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()
         result = train(cfg, f"{tmp}/run", progress=False, data=data)
         total = time.perf_counter() - t0
+    if compile_:  # the time the first epoch spent compiling, beyond a steady epoch
+        return result.epoch_seconds[-1], result.epoch_seconds[0] - result.epoch_seconds[-1]
     return result.epoch_seconds[-1], total
 
 
@@ -200,7 +203,7 @@ def main() -> None:
         rows.append(("pythae 0.1.2", best["pythae"]))
     rows.append(("genmodels (training steps)", best["genmodels"]))
     if "genmodels-compile" in best:
-        rows.append(("genmodels, train.compile (training steps)", best["genmodels-compile"]))
+        rows.append(("genmodels, train.compile (steps of epoch 2)", best["genmodels-compile"]))
     total = min(r["total"] for r in runs["genmodels"])
     rows.append(("genmodels (whole train() call)", total))
     print(f"{'':50}{'images/s':>10}{'s/epoch':>9}")
@@ -213,7 +216,9 @@ def main() -> None:
         print(f"genmodels / pythae:       {best['pythae'] / ours:.2f}  (target >= 2.5)")
     print(f"genmodels / minimal loop: {best['minimal'] / ours:.2f}")
     if "genmodels-compile" in best:
-        print(f"train.compile / default:  {ours / best['genmodels-compile']:.2f}  (above 1: compile pays)")
+        compiling = min(r["total"] for r in runs["genmodels-compile"])
+        print(f"train.compile / default:  {ours / best['genmodels-compile']:.2f}  (above 1: compile pays; "
+              f"timed in its second epoch, the first spent {compiling:.1f} s more compiling)")
 
 
 if __name__ == "__main__":
