@@ -101,12 +101,16 @@ class VAE(GenerativeModel):
         log_px_z = self.log_likelihood(xk, out).view(k, b)
         return log_px_z + losses.log_standard_normal(z) - losses.log_normal_diag(z, mu, logvar)
 
+    def iw_chunk(self, batch: int) -> int:
+        """Samples per image that importance_weighted_bound draws at once for a batch of `batch` images."""
+        per_sample = batch * math.prod(self.shape) * 2
+        return max(1, _IW_CHUNK_ELEMENTS // per_sample)
+
     def importance_weighted_bound(self, x: torch.Tensor, k: int) -> torch.Tensor:
         """log p(x) >= log (1/K) sum_k p(x, z_k) / q(z_k|x), z_k ~ q(z|x) (Burda et al. 2015, eq. 8): (B,).
 
         Vectorised over K, chunked so that at most _IW_CHUNK_ELEMENTS decoder outputs live at once."""
-        per_sample = x.shape[0] * math.prod(self.shape) * 2
-        chunk = max(1, _IW_CHUNK_ELEMENTS // per_sample)
+        chunk = self.iw_chunk(x.shape[0])
         parts = [self.log_weights(x, min(chunk, k - i)) for i in range(0, k, chunk)]
         return torch.logsumexp(torch.cat(parts, 0), 0) - math.log(k)
 
