@@ -87,6 +87,27 @@ def test_precision_recall_density_coverage_by_hand():
     assert d == pytest.approx(4 / 6) and c == pytest.approx(1.0)
 
 
+def test_manifold_metrics_match_full_distance_matrices(monkeypatch):
+    # The library works on squared distances in blocks of rows, from one addmm each; the reference here is
+    # the whole float64 distance matrix from torch.cdist, each metric written straight from its paper.
+    from genmodels.metrics import manifold
+
+    monkeypatch.setattr(manifold, "_CHUNK", 64)  # several blocks, and a short last one
+    gen = torch.Generator().manual_seed(0)
+    real, fake = torch.randn(300, 8, generator=gen), 1.3 * torch.randn(250, 8, generator=gen) + 0.2
+    r64, f64 = real.double(), fake.double()
+    radius = lambda x, k: torch.cdist(x, x).sort(1).values[:, k]  # noqa: E731 -- column 0 is the point itself
+    assert torch.allclose(knn_radii(real, 3).double(), radius(r64, 3), atol=1e-5)
+    held_by_real = torch.cdist(f64, r64) <= radius(r64, 3)[None]  # (fake, real): fake in a real ball
+    held_by_fake = torch.cdist(r64, f64) <= radius(f64, 3)[None]
+    p, r = precision_recall(real, fake, k=3)
+    assert p == pytest.approx(held_by_real.any(1).double().mean().item())
+    assert r == pytest.approx(held_by_fake.any(1).double().mean().item())
+    balls = torch.cdist(f64, r64) <= radius(r64, 5)[None]
+    d, c = density_coverage(real, fake, k=5)
+    assert d == pytest.approx(balls.sum().item() / (5 * 250)) and c == pytest.approx(balls.any(0).double().mean().item())
+
+
 def test_class_histogram_and_entropy():
     hist = class_histogram(torch.arange(10).repeat(3), 10)
     assert torch.allclose(hist, torch.full((10,), 0.1, dtype=torch.float64))
