@@ -127,6 +127,26 @@ def digit_features(digits, tmp_path_factory):
     return net
 
 
+def test_feature_network_features_do_not_depend_on_the_layout(tmp_path):
+    # On the CPU FeatureNetwork runs its convolutions channels-last, for speed; the features must be
+    # those of the plain NCHW network, up to float32 rounding.
+    import copy
+
+    from genmodels.config import build_run_config
+    from genmodels.features import FeatureNetwork
+    from genmodels.models import build_model
+
+    cfg = build_run_config({"family": "classifier", "model": {"arch": "conv", "channels": [4, 8], "feature_dim": 16}})
+    torch.manual_seed(0)
+    model = build_model("classifier", cfg.model, (1, 16, 16)).eval()
+    x = torch.rand(50, 1, 16, 16)
+    with torch.inference_mode():
+        ref = copy.deepcopy(model).body(x)
+    net = FeatureNetwork(model, tmp_path, 0.0, "none", batch_size=20)
+    assert model.body[0][3].weight.is_contiguous(memory_format=torch.channels_last)  # 4 -> 8 channels
+    assert torch.allclose(net.features(x), ref, atol=1e-5)
+
+
 def test_feature_network_trains_and_refuses_other_data(digits, digit_features, tmp_path):
     net = digit_features
     assert net.accuracy > 0.8, net.accuracy
