@@ -18,17 +18,21 @@ for drawing, FID's covariance products (float64, as the library computes them) a
 recall's four N x M distance products in blocks of 1024 rows (as metrics.manifold).
 
 Target (issue 6): each ratio (genmodels / floor) <= 2.0. Floors and genmodels run in one process,
-on the same threads, each once after a short warm-up.
+on the same threads, after a short warm-up: the IW evaluation once, between the two halves of its
+floor; each sample-quality step once, each of its floors twice, the faster kept (and for the
+convolutions the faster of the NCHW and channels-last layouts).
 
     .venv/bin/python benchmarks/eval_speed.py [--images 10000] [--k 5000] [--samples 10000] [--threads N]
 
-A quick smoke run: --images 200 --k 500 --samples 2000 --epochs 1 --feature-epochs 0.
+The full run is ~50M decoder passes, about 9 minutes of evaluation plus 7 of floor on one
+uncontended core; --images 1000 is a tenth of it, and every batch of 100 images is the same work.
+On a machine shared with other jobs, --threads 1 gives steadier ratios than two threads waiting on
+each other. A quick smoke run: --images 200 --k 500 --samples 2000 --epochs 1 --feature-epochs 0.
 """
 
 from __future__ import annotations
 
 import argparse
-import math
 import tempfile
 import time
 from pathlib import Path
@@ -147,7 +151,8 @@ def make_features(data, epochs: int, tmp: Path) -> FeatureNetwork:
     if epochs > 0:
         return train_features(data, tmp / "features", epochs=epochs, progress=False)
     cfg = build_run_config({"family": "classifier", "data": {"source": "fashion-mnist"}})
-    return FeatureNetwork(build_model("classifier", cfg.model, data.shape).eval(), tmp / "features", float("nan"), "untrained")
+    net = build_model("classifier", cfg.model, data.shape).eval()
+    return FeatureNetwork(net, tmp / "features", float("nan"), "untrained")
 
 
 def row(name: str, ours: float, floor: float | None = None, note: str = "") -> None:
@@ -178,9 +183,13 @@ def main() -> None:
             x = data.test.batch(slice(0, args.images))
             model.evaluate(x[:100], importance_samples=min(args.k, 200))  # warm-up
             iw_floor(model, 100, min(args.k, 200))
-            floor = iw_floor(model, len(x), args.k)
+            # The floor's first half before the evaluation and its second half after, so that a load
+            # drifting during the long run weighs on both sides alike.
+            half = len(x) // 200 * 100
+            floor = iw_floor(model, half, args.k)
             torch.manual_seed(0)
             ours, res = seconds(lambda: model.evaluate(x, importance_samples=args.k))
+            floor += iw_floor(model, len(x) - half, args.k)
             row(f"IW log-likelihood, {len(x)} images x K={args.k}", ours, floor,
                 f"log p(x) = {res['log_likelihood_iw']:.2f} nats, ELBO {res['elbo']:.2f}")
             print(f"ratio IW / floor: {ours / floor:.2f}  (target <= 2.0)")
@@ -192,7 +201,8 @@ def quality(run: Run, features: FeatureNetwork, n: int) -> None:
     test = run.data.test.batch(slice(0, len(run.data.test)))
     # warm-up of every step on small inputs
     features.features(test[:1000]), draw_samples(run, 1000)
-    precision_recall(torch.randn(1100, features.model.config.feature_dim), torch.randn(1100, features.model.config.feature_dim))
+    width = features.model.config.feature_dim
+    precision_recall(torch.randn(1100, width), torch.randn(1100, width))
 
     parts = {}
     parts["draw"], drawn = seconds(lambda: draw_samples(run, n, 0))
@@ -201,7 +211,7 @@ def quality(run: Run, features: FeatureNetwork, n: int) -> None:
     parts["FID"], fid_value = seconds(lambda: fid(real, fake))
     parts["precision/recall"], (p, r) = seconds(lambda: precision_recall(real, fake))
 
-    width, bs = real.shape[1], features.batch_size
+    bs = features.batch_size
     decoder = Products(layer_inputs(run.model.decoder, torch.randn(bs, run.model.latent_dim)), bs)
     # The classifier's convolutions in both layouts, NCHW and channels-last (NHWC); the faster one is the floor.
     nets = [Products(layer_inputs(features.model.body, test[:bs]), bs, layout)

@@ -105,7 +105,8 @@ def test_manifold_metrics_match_full_distance_matrices(monkeypatch):
     assert r == pytest.approx(held_by_fake.any(1).double().mean().item())
     balls = torch.cdist(f64, r64) <= radius(r64, 5)[None]
     d, c = density_coverage(real, fake, k=5)
-    assert d == pytest.approx(balls.sum().item() / (5 * 250)) and c == pytest.approx(balls.any(0).double().mean().item())
+    assert d == pytest.approx(balls.sum().item() / (5 * 250))
+    assert c == pytest.approx(balls.any(0).double().mean().item())
 
 
 def test_class_histogram_and_entropy():
