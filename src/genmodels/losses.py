@@ -61,7 +61,7 @@ def gaussian_log_likelihood(x: torch.Tensor, mean: torch.Tensor, log_std: torch.
     Kingma & Welling 2013, Appendix C.2 (Gaussian MLP decoder). A float log_std (fixed
     variance) takes a cheaper path: one scaled squared error plus a constant."""
     if isinstance(log_std, float):
-        sq = _image_sum((x - mean).pow_(2), x)
+        sq = _image_sum((x - mean).pow(2), x)
         const = x[0].numel() * (log_std + 0.5 * LOG_2PI)
         return sq * (-0.5 * math.exp(-2.0 * log_std)) - const
     z = (x - mean) * torch.exp(-log_std)
