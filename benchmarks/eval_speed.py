@@ -24,8 +24,9 @@ convolutions the faster of the NCHW and channels-last layouts).
 
     .venv/bin/python benchmarks/eval_speed.py [--images 10000] [--k 5000] [--samples 10000] [--threads N]
 
-The full run is ~50M decoder passes, about 9 minutes of evaluation plus 7 of floor on one
-uncontended core; --images 1000 is a tenth of it, and every batch of 100 images is the same work.
+The full run is ~50M decoder passes: 320 s of evaluation and 251 s of floor at 2 threads, about
+10 minutes in all (measured on a shared 2-core machine); --images 1000 is a tenth of the IW work,
+and every batch of 100 images is the same work.
 On a machine shared with other jobs, --threads 1 gives steadier ratios than two threads waiting on
 each other. A quick smoke run: --images 200 --k 500 --samples 2000 --epochs 1 --feature-epochs 0.
 """
