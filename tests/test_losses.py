@@ -36,3 +36,14 @@ def test_image_likelihoods_match_torch_distributions():
     ref = Normal(mean, 0.3).log_prob(x).flatten(1).sum(1)
     assert torch.allclose(losses.gaussian_log_likelihood(x, mean, log_std), ref, atol=1e-4)
     assert torch.allclose(losses.gaussian_log_likelihood(x, mean, math.log(0.3)), ref, atol=1e-4)
+
+
+def test_image_likelihoods_broadcast_over_leading_sample_dimensions():
+    # The IW bound scores K decoder outputs (K, B, ...) per image x (B, ...) without copying x.
+    g = torch.Generator().manual_seed(3)
+    x = torch.rand(6, 1, 4, 4, generator=g)  # grey levels, as evaluation passes them
+    logits, log_std = torch.randn(5, 6, 1, 4, 4, generator=g) * 3, torch.full((1, 4, 4), math.log(0.3))
+    for ll in (losses.bernoulli_log_likelihood, lambda l, x: losses.gaussian_log_likelihood(x, l, log_std),
+               lambda l, x: losses.gaussian_log_likelihood(x, l, math.log(0.3))):
+        ref = torch.stack([ll(logits[k], x) for k in range(5)])  # one (B, ...) call per sample
+        assert torch.allclose(ll(logits, x), ref, atol=1e-4)

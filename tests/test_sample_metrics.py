@@ -87,6 +87,28 @@ def test_precision_recall_density_coverage_by_hand():
     assert d == pytest.approx(4 / 6) and c == pytest.approx(1.0)
 
 
+def test_manifold_metrics_match_full_distance_matrices(monkeypatch):
+    # The library works on squared distances in blocks of rows, from one addmm each; the reference here is
+    # the whole float64 distance matrix from torch.cdist, each metric written straight from its paper.
+    from genmodels.metrics import manifold
+
+    monkeypatch.setattr(manifold, "_CHUNK", 64)  # several blocks, and a short last one
+    gen = torch.Generator().manual_seed(0)
+    real, fake = torch.randn(300, 8, generator=gen), 1.3 * torch.randn(250, 8, generator=gen) + 0.2
+    r64, f64 = real.double(), fake.double()
+    radius = lambda x, k: torch.cdist(x, x).sort(1).values[:, k]  # noqa: E731 -- column 0 is the point itself
+    assert torch.allclose(knn_radii(real, 3).double(), radius(r64, 3), atol=1e-5)
+    held_by_real = torch.cdist(f64, r64) <= radius(r64, 3)[None]  # (fake, real): fake in a real ball
+    held_by_fake = torch.cdist(r64, f64) <= radius(f64, 3)[None]
+    p, r = precision_recall(real, fake, k=3)
+    assert p == pytest.approx(held_by_real.any(1).double().mean().item())
+    assert r == pytest.approx(held_by_fake.any(1).double().mean().item())
+    balls = torch.cdist(f64, r64) <= radius(r64, 5)[None]
+    d, c = density_coverage(real, fake, k=5)
+    assert d == pytest.approx(balls.sum().item() / (5 * 250))
+    assert c == pytest.approx(balls.any(0).double().mean().item())
+
+
 def test_class_histogram_and_entropy():
     hist = class_histogram(torch.arange(10).repeat(3), 10)
     assert torch.allclose(hist, torch.full((10,), 0.1, dtype=torch.float64))
@@ -104,6 +126,26 @@ def digit_features(digits, tmp_path_factory):
                          train={"batch_size": 64, "lr": 3e-3})
     torch.set_num_threads(before)
     return net
+
+
+def test_feature_network_features_do_not_depend_on_the_layout(tmp_path):
+    # On the CPU FeatureNetwork runs its convolutions channels-last, for speed; the features must be
+    # those of the plain NCHW network, up to float32 rounding.
+    import copy
+
+    from genmodels.config import build_run_config
+    from genmodels.features import FeatureNetwork
+    from genmodels.models import build_model
+
+    cfg = build_run_config({"family": "classifier", "model": {"arch": "conv", "channels": [4, 8], "feature_dim": 16}})
+    torch.manual_seed(0)
+    model = build_model("classifier", cfg.model, (1, 16, 16)).eval()
+    x = torch.rand(50, 1, 16, 16)
+    with torch.inference_mode():
+        ref = copy.deepcopy(model).body(x)
+    net = FeatureNetwork(model, tmp_path, 0.0, "none", batch_size=20)
+    assert model.body[0][3].weight.is_contiguous(memory_format=torch.channels_last)  # 4 -> 8 channels
+    assert torch.allclose(net.features(x), ref, atol=1e-5)
 
 
 def test_feature_network_trains_and_refuses_other_data(digits, digit_features, tmp_path):

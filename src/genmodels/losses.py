@@ -33,26 +33,39 @@ def log_normal_diag(z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor) -> 
     return -0.5 * ((z - mu).pow(2) * torch.exp(-logvar) + logvar + LOG_2PI).sum(-1)
 
 
+def _image_sum(t: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """Sum t (..., B, *image) over the image dimensions of x (B, *image): (..., B)."""
+    return t.flatten(1 - x.dim()).sum(-1) if x.dim() > 1 else t
+
+
 def bernoulli_log_likelihood(logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-    """log p(x|z) for a Bernoulli decoder given by logits, (B, ...) -> (B,).
+    """log p(x|z) for a Bernoulli decoder given by logits, (B, ...) -> (B,). Logits with leading sample
+    dimensions, (K, B, ...) -> (K, B), score K decoder outputs per image, x broadcast, never copied.
 
     Kingma & Welling 2013, Appendix C.1: log p = sum_i x_i log y_i + (1 - x_i) log(1 - y_i),
-    computed from logits for stability.
-    """
-    return -F.binary_cross_entropy_with_logits(logits, x, reduction="none").flatten(1).sum(-1)
+    computed from logits for stability."""
+    if logits.dim() == x.dim():  # training's shapes: torch's fused kernel, and its fused backward
+        return -F.binary_cross_entropy_with_logits(logits, x, reduction="none").flatten(1).sum(-1)
+    # With y = sigmoid(l): log y = l - softplus(l) and log(1 - y) = -softplus(l), so each term is
+    # x_i l_i - softplus(l_i). One (K, B, ...) temporary, updated in place; torch's kernel would need
+    # x copied K times and several temporaries over the largest tensor of the IW bound.
+    nll = F.softplus(logits)
+    nll.addcmul_(logits, x, value=-1.0)  # softplus(l) - x l
+    return -_image_sum(nll, x)
 
 
 def gaussian_log_likelihood(x: torch.Tensor, mean: torch.Tensor, log_std: torch.Tensor | float) -> torch.Tensor:
-    """log N(x; mean, diag(exp(log_std)^2)), (B, ...) -> (B,); a tensor log_std broadcasts.
+    """log N(x; mean, diag(exp(log_std)^2)), (B, ...) -> (B,); a tensor log_std broadcasts, and so does a
+    mean with leading sample dimensions, (K, B, ...) -> (K, B).
 
     Kingma & Welling 2013, Appendix C.2 (Gaussian MLP decoder). A float log_std (fixed
     variance) takes a cheaper path: one scaled squared error plus a constant."""
     if isinstance(log_std, float):
-        sq = (x - mean).pow(2).flatten(1).sum(-1)
+        sq = _image_sum((x - mean).pow(2), x)
         const = x[0].numel() * (log_std + 0.5 * LOG_2PI)
         return sq * (-0.5 * math.exp(-2.0 * log_std)) - const
     z = (x - mean) * torch.exp(-log_std)
-    return -(0.5 * z.pow(2) + log_std + 0.5 * LOG_2PI).flatten(1).sum(-1)
+    return -_image_sum(0.5 * z.pow(2) + log_std + 0.5 * LOG_2PI, x)
 
 
 def reconstruction_error(out: torch.Tensor, x: torch.Tensor, kind: str) -> torch.Tensor:

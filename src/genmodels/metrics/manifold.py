@@ -2,13 +2,14 @@
 
 Improved precision and recall (Kynkaanniemi et al. 2019) and density and coverage (Naeem et
 al. 2020) estimate each feature manifold as the union of balls around its points, each ball's
-radius the distance to the point's k-th nearest neighbour in its own set. Distances come from
-torch.cdist over row chunks, so memory stays at chunk x N whatever N is.
+radius the distance to the point's k-th nearest neighbour in its own set. Distances are taken
+over row chunks, so memory stays at chunk x N whatever N is, and stay squared: every test here
+(k-th smallest, inside a ball) reads the same on squared distances, so no square root is taken
+but for the radii knn_radii returns.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import torch
@@ -16,29 +17,53 @@ import torch
 _CHUNK = 1024  # rows of a distance block: 1024 x N floats at a time
 
 
-def _distance_blocks(a: torch.Tensor, b: torch.Tensor):
-    """(start, block) pairs: the Euclidean distances from rows a[start:start + _CHUNK] to all of b."""
+def _sq_norms(x: torch.Tensor) -> torch.Tensor:
+    return x.pow(2).sum(1)
+
+
+def _partial_sq_distances(a: torch.Tensor, b: torch.Tensor, bias: torch.Tensor):
+    """(start, block) pairs, block = bias_j - 2 a_i . b_j for the rows a[start:start + _CHUNK] and all of b:
+    (chunk, M), one addmm. With bias = |b_j|^2 the block is the squared distance |a_i - b_j|^2 less the
+    row's constant |a_i|^2, which callers add only where it matters. (torch.cdist expands the same way,
+    but pads b and recomputes its norms for every block, then clamps and takes a square root: four
+    more passes over each block than these tests need.)"""
     for i in range(0, len(a), _CHUNK):
-        yield i, torch.cdist(a[i : i + _CHUNK], b)
+        yield i, torch.addmm(bias, a[i : i + _CHUNK], b.T, alpha=-2)
+
+
+def _knn_sq_radii(x: torch.Tensor, k: int) -> torch.Tensor:
+    """Squared distance from each row of x (N, F) to its k-th nearest other row: (N,)."""
+    if not 1 <= k < len(x):
+        raise ValueError(f"k = {k} nearest neighbours need more than k points, got {len(x)}")
+    x_sq = _sq_norms(x)
+    # k + 1 smallest: each row's own zero distance comes first. A row's constant |x_i|^2 leaves its
+    # order alone, so it is added to the k-th value only; rounding can leave it just below 0.
+    return torch.cat([d.topk(k + 1, dim=1, largest=False).values[:, k] + x_sq[i : i + len(d)]
+                      for i, d in _partial_sq_distances(x, x, x_sq)]).clamp_min_(0)
 
 
 def knn_radii(x: torch.Tensor, k: int) -> torch.Tensor:
     """Distance from each row of x (N, F) to its k-th nearest other row: (N,)."""
-    if not 1 <= k < len(x):
-        raise ValueError(f"k = {k} nearest neighbours need more than k points, got {len(x)}")
-    # k + 1 smallest: each row's own zero distance comes first.
-    return torch.cat([d.topk(k + 1, dim=1, largest=False).values[:, k] for _, d in _distance_blocks(x, x)])
+    return _knn_sq_radii(x, k).sqrt()
 
 
-def _in_balls(points: torch.Tensor, centres: torch.Tensor, radii: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """For each point, how many closed balls B(centre_i, radius_i) hold it (P,); for each centre,
-    the distance to its nearest point (C,)."""
+def _in_balls(points: torch.Tensor, centres: torch.Tensor, sq_radii: torch.Tensor,
+              nearest: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """For each point, how many closed balls B(centre_j, radius_j) hold it (P,); with nearest, also for
+    each centre min_p |p - centre_j|^2 - radius_j^2 (C,), <= 0 exactly when some point lies in its ball.
+
+    p in B(c_j, r_j)  <=>  |p|^2 - 2 p.c_j + |c_j|^2 <= r_j^2  <=>  (|c_j|^2 - r_j^2) - 2 p.c_j <= -|p|^2:
+    one addmm with the bias |c_j|^2 - r_j^2 per block, then one comparison with a per-row threshold."""
+    p_sq = _sq_norms(points)
     counts = torch.empty(len(points), dtype=torch.long, device=points.device)
-    nearest = torch.full((len(centres),), math.inf, dtype=points.dtype, device=points.device)
-    for i, d in _distance_blocks(points, centres):  # d: (chunk, C)
-        counts[i : i + len(d)] = (d <= radii[None]).sum(1)
-        nearest = torch.minimum(nearest, d.min(0).values)
-    return counts, nearest
+    margin = None
+    for i, lhs in _partial_sq_distances(points, centres, _sq_norms(centres) - sq_radii):  # lhs: (chunk, C)
+        rows = p_sq[i : i + len(lhs), None]
+        counts[i : i + len(lhs)] = (lhs <= -rows).sum(1)
+        if nearest:  # lhs + |p|^2 = |p - c_j|^2 - r_j^2
+            block = lhs.add_(rows).min(0).values
+            margin = block if margin is None else torch.minimum(margin, block)
+    return counts, margin
 
 
 @dataclass
@@ -58,8 +83,8 @@ def precision_recall(real: torch.Tensor, fake: torch.Tensor, k: int = 3) -> tupl
     phi lies in some ball B(phi', NND_k(phi')), phi' in Phi,
         precision = mean over fakes of f(fake, Reals), recall = mean over reals of f(real, Fakes)."""
     real, fake = real.flatten(1).float(), fake.flatten(1).float()
-    in_real, _ = _in_balls(fake, real, knn_radii(real, k))
-    in_fake, _ = _in_balls(real, fake, knn_radii(fake, k))
+    in_real, _ = _in_balls(fake, real, _knn_sq_radii(real, k))
+    in_fake, _ = _in_balls(real, fake, _knn_sq_radii(fake, k))
     return (in_real > 0).float().mean().item(), (in_fake > 0).float().mean().item()
 
 
@@ -70,9 +95,8 @@ def density_coverage(real: torch.Tensor, fake: torch.Tensor, k: int = 5) -> tupl
         coverage = 1 / N sum_i 1[exists j: Y_j in B(X_i, NND_k(X_i))]
     for real X (N, F) and fake Y (M, F)."""
     real, fake = real.flatten(1).float(), fake.flatten(1).float()
-    radii = knn_radii(real, k)
-    counts, nearest_fake = _in_balls(fake, real, radii)
-    return counts.sum().item() / (k * len(fake)), (nearest_fake <= radii).float().mean().item()
+    counts, margin = _in_balls(fake, real, _knn_sq_radii(real, k), nearest=True)
+    return counts.sum().item() / (k * len(fake)), (margin <= 0).float().mean().item()
 
 
 def manifold_metrics(real: torch.Tensor, fake: torch.Tensor, k_pr: int = 3, k_dc: int = 5) -> ManifoldResult:

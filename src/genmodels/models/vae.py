@@ -91,23 +91,29 @@ class VAE(GenerativeModel):
         return self.decode(self.prior_sample(n, generator))
 
     # -- evaluation -----------------------------------------------------------------
-    def log_weights(self, x: torch.Tensor, k: int) -> torch.Tensor:
-        """log p(x, z_k) - log q(z_k|x) for k posterior samples per image: (k, B)."""
+    def log_weights(self, x: torch.Tensor, k: int,
+                    posterior: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
+        """log p(x, z_k) - log q(z_k|x) for k posterior samples per image: (k, B).
+        posterior: q(z|x)'s (mu, logvar) for x, when the caller has them already."""
         b = x.shape[0]
-        mu, logvar = self.posterior(x)
+        mu, logvar = self.posterior(x) if posterior is None else posterior
         z = mu + torch.exp(0.5 * logvar) * torch.randn(k, *mu.shape, device=mu.device)  # (k, B, D)
-        out = self.decoder(z.reshape(k * b, -1))
-        xk = x.unsqueeze(0).expand(k, *x.shape).reshape(k * b, *x.shape[1:])
-        log_px_z = self.log_likelihood(xk, out).view(k, b)
+        out = self.decoder(z.reshape(k * b, -1)).reshape(k, b, *self.shape)  # (k, B, C, H, W)
+        log_px_z = self.log_likelihood(x, out)  # (k, B): x broadcast over the k samples, not copied
         return log_px_z + losses.log_standard_normal(z) - losses.log_normal_diag(z, mu, logvar)
+
+    def iw_chunk(self, batch: int) -> int:
+        """Samples per image that importance_weighted_bound draws at once for a batch of `batch` images."""
+        per_sample = batch * math.prod(self.shape) * 2  # the decoder output and the likelihood's one temporary
+        return max(1, _IW_CHUNK_ELEMENTS // per_sample)
 
     def importance_weighted_bound(self, x: torch.Tensor, k: int) -> torch.Tensor:
         """log p(x) >= log (1/K) sum_k p(x, z_k) / q(z_k|x), z_k ~ q(z|x) (Burda et al. 2015, eq. 8): (B,).
 
-        Vectorised over K, chunked so that at most _IW_CHUNK_ELEMENTS decoder outputs live at once."""
-        per_sample = x.shape[0] * math.prod(self.shape) * 2
-        chunk = max(1, _IW_CHUNK_ELEMENTS // per_sample)
-        parts = [self.log_weights(x, min(chunk, k - i)) for i in range(0, k, chunk)]
+        Vectorised over K, chunked so that at most _IW_CHUNK_ELEMENTS decoder outputs live at once;
+        the encoder runs once per image, not once per chunk."""
+        chunk, posterior = self.iw_chunk(x.shape[0]), self.posterior(x)
+        parts = [self.log_weights(x, min(chunk, k - i), posterior) for i in range(0, k, chunk)]
         return torch.logsumexp(torch.cat(parts, 0), 0) - math.log(k)
 
     def elbo(self, x: torch.Tensor) -> torch.Tensor:
