@@ -41,7 +41,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
 import tempfile
 import time
@@ -54,6 +53,8 @@ from torch import nn
 
 from genmodels import build_run_config, load_data, train
 from genmodels.data import DataSplits, Dataset
+
+from _alternate import run_alternating  # benchmarks/_alternate.py
 
 TARGET = 1.2  # issue 6: genmodels' images/s at least 1.2 x the minimal loop's
 
@@ -294,13 +295,11 @@ def main() -> None:
     print(f"{'model':10}{'minimal img/s':>15}{'genmodels img/s':>17}{'ratio':>8}   target"
           + (f"{'compiled img/s':>17}{'ratio':>8}" if args.compile else ""))
     for name in models:
-        runs: dict[str, list[float]] = {"minimal": [], "genmodels": [], **({"genmodels-compile": []} if args.compile else {})}
-        for _ in range(args.repeats):  # alternating, so both see the same machine state
-            for kind in runs:
-                cmd = [sys.executable, __file__, "--worker", kind, "--models", name, "--images", str(n)]
-                cmd += ["--threads", str(args.threads)] if args.threads else []
-                out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
-                runs[kind].append(json.loads(out.strip().splitlines()[-1])["epoch"])
+        kinds = ["minimal", "genmodels"] + ["genmodels-compile"] * args.compile
+        threads = ["--threads", str(args.threads)] if args.threads else []
+        results = run_alternating({kind: [sys.executable, __file__, "--worker", kind, "--models", name,
+                                          "--images", str(n), *threads] for kind in kinds}, args.repeats)
+        runs = {kind: [r["epoch"] for r in rs] for kind, rs in results.items()}
         ref, ours = min(runs["minimal"]), min(runs["genmodels"])
         ratio = ref / ours  # genmodels images/s over the minimal loop's
         line = f"{name:10}{n / ref:>15.0f}{n / ours:>17.0f}{ratio:>8.2f}   >= {TARGET} {'MET' if ratio >= TARGET else 'NOT MET'}"

@@ -27,8 +27,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
+
+from _alternate import run_alternating  # benchmarks/_alternate.py (standard library only)
 
 MIB = 1024 * 1024
 
@@ -90,13 +91,8 @@ def main() -> None:
     sizes = [n // 10, n // 2, n]
     if sizes[0] < 1:
         ap.error("--images must be at least 10")
-    runs: dict[int, list[dict]] = {s: [] for s in sizes}
-    for _ in range(args.repeats):  # the sizes alternate, so each sees the same machine state
-        for size in sizes:
-            cmd = [sys.executable, __file__, "--worker", str(size)]
-            cmd += ["--threads", str(args.threads)] if args.threads else []
-            out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
-            runs[size].append(json.loads(out.strip().splitlines()[-1]))
+    threads = ["--threads", str(args.threads)] if args.threads else []
+    runs = run_alternating({s: [sys.executable, __file__, "--worker", str(s), *threads] for s in sizes}, args.repeats)
     best = {s: min(r["epoch"] for r in runs[s]) for s in sizes}
     mem = {s: {k: max(r[k] for r in runs[s]) for k in ("bytes", "base", "loaded", "peak_loading", "peak_train")}
            for s in sizes}

@@ -41,6 +41,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from _alternate import run_alternating  # benchmarks/_alternate.py
+
 N_IMAGES, BATCH = 60_000, 100
 # (in, out) of each linear layer, in forward order: encoder, mean head, log-variance head, decoder.
 LAYERS = [(784, 512), (512, 16), (512, 16), (16, 512), (512, 784)]
@@ -190,12 +192,8 @@ def main() -> None:
         threads = args.threads or torch.get_num_threads()
         print(f"Fashion-MNIST train {N_IMAGES} images, batch {BATCH}, torch {torch.__version__}, {threads} threads, "
               f"best of {args.repeats}")
-        runs: dict[str, list[dict]] = {k: [] for k in kinds}
-        for _ in range(args.repeats):  # alternating, so all see the same machine state
-            for kind in kinds:
-                cmd = [pythons[kind], __file__, "--worker", kind, "--threads", str(threads), "--images-npy", images_npy]
-                out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
-                runs[kind].append(json.loads(out.strip().splitlines()[-1]))
+        runs = run_alternating({kind: [pythons[kind], __file__, "--worker", kind, "--threads", str(threads),
+                                       "--images-npy", images_npy] for kind in kinds}, args.repeats)
     best = {k: min(r["epoch"] for r in v) for k, v in runs.items()}
     rows = [("matmul floor (the step's matrix products alone)", best["floor"]),
             ("minimal hand-written loop", best["minimal"])]
