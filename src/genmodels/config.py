@@ -39,9 +39,9 @@ class TrainConfig(_Strict):
     threads: int | None = Field(None, ge=1)  # torch intra-op threads; None keeps torch's default (one per core)
     log_every: int = Field(50, ge=1)  # steps between logged records (one host sync each)
     eval_batch_size: int = Field(1000, ge=1)
-    # torch.compile the model's forward for training steps: opt-in, as it costs a compile (about 20 s on
-    # a CPU) and, on 2 CPU cores, paid 1.07x for the MLP VAE but lost for the conv VAE and the DCGAN
-    # (README, Performance)
+    # torch.compile the model's forward for training steps: opt-in, as it costs a compile (12 s for the
+    # MLP VAE on 2 CPU cores, cold cache) and paid 1.07x for the MLP VAE but lost for the conv VAE and
+    # the DCGAN (README, Performance)
     compile: bool = False
 
     @model_validator(mode="after")
