@@ -4,7 +4,7 @@ The autoencoder is 784-1000-500-250-30 (ReLU hidden units, linear 30-d code, mir
 decoder with logistic outputs trained on cross-entropy as Hinton & Salakhutdinov did for
 MNIST, Adam with a cosine learning-rate schedule), trained by `genmodels train ae`; PCA keeps 30 components
 of the same training split. Both are measured on the 10,000 test images with
-`genmodels.runs.code_metrics`, the code behind `genmodels evaluate`:
+`genmodels.evaluation.code_metrics`, the code behind `genmodels evaluate`:
 
 - squared reconstruction error per image, summed over the 784 pixels;
 - linear-probe accuracy (logistic regression on standardised codes, fitted on the
@@ -25,7 +25,8 @@ import time
 import torch
 
 from genmodels import build_run_config, load_data, train
-from genmodels.runs import code_metrics, load_run
+from genmodels.evaluation import code_metrics
+from genmodels.runs import load_run
 
 
 def main() -> None:

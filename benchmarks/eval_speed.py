@@ -10,7 +10,7 @@ decoder pass, and the decoder 16->512->784 on images x K latent samples.
 
 Sample quality: --samples samples of that VAE against the 10,000 test images in the features of
 the classifier (genmodels.features) trained --feature-epochs epochs (0: untrained), step by step as
-`genmodels evaluate` does it (runs.sample_quality): drawing, the samples' features, the real
+`genmodels evaluate` does it (evaluation.sample_quality): drawing, the samples' features, the real
 images' features, FID, precision/recall (k = 3). The whole sample_quality call (it adds KID,
 density/coverage and the class histogram) is printed for reference, outside the target. The floor:
 the classifier's conv and linear layers alone on the same batches of 1000, the decoder's products
@@ -47,7 +47,8 @@ from genmodels.features import FeatureNetwork, train_features
 from genmodels.metrics import fid, precision_recall
 from genmodels.metrics.manifold import _CHUNK as DISTANCE_ROWS
 from genmodels.models import build_model
-from genmodels.runs import Run, draw_samples, load_run, sample_quality
+from genmodels.evaluation import sample_quality
+from genmodels.runs import Run, draw_samples, load_run
 
 
 def seconds(fn) -> tuple[float, object]:

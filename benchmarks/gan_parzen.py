@@ -1,7 +1,7 @@
 """Parzen-window log-likelihood on Fashion-MNIST: a GAN and a VAE, each with its default preset, beside
 the same estimate with 10,000 real training images as the kernel centres (the estimator's ceiling).
 
-Both models are trained here with `genmodels.train` and evaluated with `genmodels.runs.parzen`, exactly
+Both models are trained here with `genmodels.train` and evaluated with `genmodels.evaluation.parzen`, exactly
 what `genmodels evaluate RUN --parzen-samples N` reports: sigma chosen from 10 values log-spaced in
 [0.1, 1] on 1,000 seeded training images, the mean log-density (nats per image) of the 10,000 test
 images with its standard error. The real-image row uses training images other than those 1,000.
@@ -22,7 +22,8 @@ import torch
 
 from genmodels import build_run_config, load_data, train
 from genmodels.metrics import parzen_estimate
-from genmodels.runs import load_run, parzen, train_validation_images
+from genmodels.evaluation import parzen, train_validation_images
+from genmodels.runs import load_run
 
 
 def main() -> None:

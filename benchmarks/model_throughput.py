@@ -225,7 +225,8 @@ def matched(src: nn.Module, dst: Minimal) -> dict[str, torch.Tensor]:
 
 def check(name: str, images: torch.Tensor) -> str:
     """Two steps on the same batches and noise, genmodels' train_step against the hand-written step."""
-    from genmodels.engine import StepContext
+    from genmodels.data import Batch
+    from genmodels.optim import StepContext
     from genmodels.models import build_model
 
     cfg = run_config(name)
@@ -239,7 +240,7 @@ def check(name: str, images: torch.Tensor) -> str:
     for s in range(2):
         x = images[s * 100 : (s + 1) * 100].float() / 255
         torch.manual_seed(100 + s)
-        ours = model.train_step(x, ctx)
+        ours = model.train_step(Batch(x), ctx)
         torch.manual_seed(100 + s)
         theirs = mini.step(x)
         loss_diff = max(loss_diff, *(abs(ours[k] - v).item() / max(1.0, abs(v).item()) for k, v in theirs.items()))

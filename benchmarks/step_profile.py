@@ -25,7 +25,9 @@ import torch
 from torch.profiler import ProfilerActivity, profile
 
 from genmodels import build_run_config, load_data
-from genmodels.engine import StepContext, keep_freed_memory
+from genmodels.data import Batch
+from genmodels.optim import StepContext
+from genmodels.runtime import keep_freed_memory
 from genmodels.models import build_model
 
 CONFIGS = {
@@ -59,7 +61,7 @@ def profile_model(name: str, images: torch.Tensor, warmup: int, steps: int) -> t
     def run(first: int, n: int) -> None:
         for i in range(first, first + n):
             idx = perm[(i * 100) % len(images) :][:100]
-            model.train_step(images.index_select(0, idx).float().div_(255), ctx)
+            model.train_step(Batch(images.index_select(0, idx).float().div_(255)), ctx)
 
     run(0, warmup)
     t0 = time.perf_counter()

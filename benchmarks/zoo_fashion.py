@@ -34,11 +34,12 @@ def real_image_floor(out: Path, n: int = 10_000) -> dict:
     """The same sample-quality metrics with n real training images in place of model samples: what a
     perfect generator would score against the test images in the zoo's feature space."""
     from genmodels.features import load_features
-    from genmodels.runs import _seeded_rows, load_run, sample_quality
+    from genmodels.evaluation import sample_quality, seeded_rows
+    from genmodels.runs import load_run
 
     run = load_run(out / "vae")  # any run of the zoo: it gives the data and the test split
     features = load_features(out / "features", run.data)
-    real = run.data.train.batch(_seeded_rows(len(run.data.train), n, 0))
+    real = run.data.train.batch(seeded_rows(len(run.data.train), n, 0))
     return sample_quality(run, features, n, drawn=real)
 
 

@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from genmodels import CheckpointError, ConfigError, build_run_config, train
-from genmodels.checkpoint import load_model, read_safetensors
+from genmodels.checkpoint import read_safetensors
+from genmodels.rundir import RunDir
 from genmodels.cli import main
 from genmodels.config import read_toml
 from genmodels.engine import TrainingError
@@ -42,7 +43,7 @@ def test_config_file_with_flag_override(tmp_path, capsys):
     (tmp_path / "c.toml").write_text('[model]\nlatent_dim = 3\nhidden = [16]\n[train]\nepochs = 1\nbatch_size = 200\n')
     assert main(["train", "vae", "--config", str(tmp_path / "c.toml"), "--epochs", "2", "--out",
                  str(tmp_path / "run"), "--no-progress"]) == 0
-    model, cfg = load_model(tmp_path / "run")
+    model, cfg = RunDir(tmp_path / "run").load_model()
     assert cfg.model.latent_dim == 3 and cfg.train.epochs == 2 and cfg.train.batch_size == 200
 
 
@@ -84,7 +85,7 @@ def test_pickle_file_is_refused_and_never_executed(tmp_path, done_run):
     if os.path.exists("/tmp/genmodels_pickle_was_executed"):
         os.remove("/tmp/genmodels_pickle_was_executed")
     with pytest.raises(CheckpointError, match="pickle"):
-        load_model(run)
+        RunDir(run).load_model()
     assert not os.path.exists("/tmp/genmodels_pickle_was_executed")
 
 
@@ -109,10 +110,10 @@ def test_weights_not_matching_config(tmp_path, done_run):
     cfg["model"]["hidden"] = [48]
     (run / "config.json").write_text(json.dumps(cfg))
     with pytest.raises(CheckpointError, match="do not match config.json"):
-        load_model(run)
+        RunDir(run).load_model()
     (run / "config.json").write_text('{"family": "vae", "model": {"latent_dim": "two"}}')
     with pytest.raises(ConfigError, match="latent_dim"):
-        load_model(run)
+        RunDir(run).load_model()
 
 
 def test_nan_loss_stops_with_step_and_term_and_keeps_checkpoint(tmp_path, digits, monkeypatch):

@@ -93,6 +93,49 @@ def test_resume_keeps_saved_config_and_extends_epochs(tmp_path):
     assert main(["train", "vae", "--out", str(tmp_path / "none"), "--resume"]) == 2
 
 
+def test_resume_reads_the_saved_config_once(tmp_path, monkeypatch):
+    from genmodels.rundir import RunDir
+
+    out = str(tmp_path / "run")
+    assert main(["train", "vae", "--hidden", "16", "--epochs", "1", "--batch-size", "200", "--out", out,
+                 "--no-progress"]) == 0
+    reads = []
+    original = RunDir.read_config
+    monkeypatch.setattr(RunDir, "read_config", lambda self: (reads.append(self.path), original(self))[1])
+    assert main(["train", "vae", "--out", out, "--resume", "--epochs", "2", "--no-progress"]) == 0
+    assert len(reads) == 1
+
+
+def test_a_bug_inside_sample_propagates_instead_of_reading_as_cannot_sample(run_dir, tmp_path, monkeypatch):
+    # Capabilities are declared, not found by catching errors: an error raised inside sample() (here a
+    # GenmodelsError, the kind that used to be read as "this family cannot sample") reaches the caller.
+    from genmodels.errors import GenmodelsError
+    from genmodels.evaluation import evaluate
+    from genmodels.models import VAE
+    from genmodels.report.compare import compare
+    from genmodels.runs import load_run
+
+    def broken(self, n, generator=None):
+        raise GenmodelsError("bug inside sample")
+
+    monkeypatch.setattr(VAE, "sample", broken)
+    run = load_run(run_dir)
+    with pytest.raises(GenmodelsError, match="bug inside sample"):
+        evaluate(run, importance_samples=2, probe_train=0, parzen_samples=10, quality_samples=0)
+    with pytest.raises(GenmodelsError, match="bug inside sample"):
+        compare([run_dir], tmp_path / "report.html")
+    assert main(["sample", str(run_dir), "--out", str(tmp_path / "s.png")]) == 2  # one line, as every error
+
+
+def test_a_command_the_family_cannot_do_names_the_families_that_can(tmp_path, capsys):
+    out = str(tmp_path / "pca")
+    assert main(["train", "pca", "--latent-dim", "4", "--out", out, "--no-progress"]) == 0
+    capsys.readouterr()
+    assert main(["sample", out]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "cannot sample" in err and "(vae, gan)" in err
+
+
 def test_train_ae_with_composed_corruptions_and_penalties(tmp_path):
     out = tmp_path / "ae"
     assert main(["train", "ae", "--latent-dim", "4", "--hidden", "16", "--code-activation", "sigmoid",

@@ -130,12 +130,12 @@ def test_checkpoint_reader_with_random_bytes(raw, header):
 def test_config_json_with_random_documents(doc):
     import json
 
-    from genmodels.config import load_run_config
+    from genmodels.rundir import RunDir
 
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "config.json"
         path.write_text(json.dumps(doc))
         try:
-            load_run_config(path)
+            RunDir(tmp).read_config()
         except GenmodelsError as err:
             _readable(err)

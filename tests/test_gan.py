@@ -8,7 +8,7 @@ import torch
 from genmodels import GAN, ConfigError, GANConfig, build_run_config, losses, train
 from genmodels.cli import main
 from genmodels.data import Dataset, DataSplits
-from genmodels.engine import StepContext
+from genmodels.optim import StepContext
 
 
 def tiny_gan_config(**over):

@@ -9,8 +9,9 @@ import pytest
 import torch
 from PIL import Image
 
-from genmodels import build_run_config, load_run, runs, train
+from genmodels import build_run_config, load_run, train
 from genmodels.cli import main
+from genmodels.evaluation import evaluate
 from genmodels.report.compare import compare
 from genmodels.report.html import best_columns, direction, format_value
 
@@ -30,7 +31,7 @@ def two_runs(tmp_path_factory, digits):
     pca = build_run_config({"family": "pca", "model": {"latent_dim": 4}})
     train(vae, root / "vae", progress=False, data=digits)
     train(pca, root / "pca", progress=False, data=digits)
-    runs.evaluate(load_run(root / "vae"), importance_samples=5, probe_train=200, parzen_samples=200)
+    evaluate(load_run(root / "vae"), importance_samples=5, probe_train=200, parzen_samples=200)
     yield root / "vae", root / "pca"
     torch.set_num_threads(before)
 

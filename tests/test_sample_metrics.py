@@ -133,7 +133,7 @@ def test_feature_network_features_do_not_depend_on_the_layout(tmp_path):
     # those of the plain NCHW network, up to float32 rounding.
     import copy
 
-    from genmodels.config import build_run_config
+    from genmodels.models import build_run_config
     from genmodels.features import FeatureNetwork
     from genmodels.models import build_model
 

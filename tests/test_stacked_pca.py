@@ -9,12 +9,14 @@ from sklearn.decomposition import PCA as SkPCA
 
 from genmodels import ConfigError, DataError, build_run_config, train
 from genmodels.cli import main
-from genmodels.config import SDAEConfig
+from genmodels.models import SDAEConfig
 from genmodels.data import DataSplits, Dataset
-from genmodels.engine import StepContext
+from genmodels.data import Batch
+from genmodels.optim import StepContext
 from genmodels.models import StackedDenoisingAutoEncoder
 from genmodels.models.pca import fit_pca
-from genmodels.runs import evaluate, load_run
+from genmodels.evaluation import evaluate
+from genmodels.runs import load_run
 
 
 def _flat(data):
@@ -82,7 +84,7 @@ def test_sdae_pretraining_layer_k_leaves_lower_layers_unchanged():
     before = {k: v.clone() for k, v in m.state_dict().items()}
     x = torch.rand(16, 1, 4, 4)
     for _ in range(5):
-        m.train_step(x, ctx)
+        m.train_step(Batch(x), ctx)
     after = m.state_dict()
     for name in ["enc.0.weight", "enc.0.bias", "dec.0.weight", "enc.2.weight", "dec.2.weight"]:
         assert torch.equal(before[name], after[name]), name

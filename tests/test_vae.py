@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from genmodels import VAE, VAEConfig, train
-from genmodels.checkpoint import load_model
+from genmodels.rundir import RunDir
 from genmodels.engine import evaluate_parts
 
 from conftest import tiny_vae_config
@@ -118,7 +118,7 @@ def test_importance_weighted_bound_equals_a_direct_computation(trained, digits, 
 
 
 def test_checkpoint_reload_gives_identical_outputs(trained, digits):
-    model, cfg = load_model(trained.run_dir)
+    model, cfg = RunDir(trained.run_dir).load_model()
     assert cfg.family == "vae" and cfg.shape == (1, 8, 8)
     x = digits.test.batch(slice(0, 50))
     z = torch.randn(10, 2)
@@ -171,6 +171,6 @@ def test_compile_opt_in_trains_like_eager_and_saves_plain_weights(digits, tmp_pa
     assert tests[-1] < tests[0]
     eager_final = [r["loss"] for r in eager.history if r["split"] == "test"][-1]
     assert abs(tests[-1] - eager_final) < 0.05 * abs(eager_final)
-    reloaded, _ = load_model(tmp_path / "compiled")
+    reloaded, _ = RunDir(tmp_path / "compiled").load_model()
     x = digits.test.batch(slice(0, 8))
     assert torch.equal(reloaded.encode(x), compiled.model.encode(x))

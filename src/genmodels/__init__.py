@@ -7,17 +7,18 @@ Python API (the command line calls exactly these):
     run = load_run("runs/vae"); images = run.model.sample(16)
 """
 
-from .config import DataConfig, GANConfig, RunConfig, TrainConfig, VAEConfig, build_run_config
+from .config import DataConfig, TrainConfig
 from .data import DataSplits, Dataset, load_data
-from .engine import train
+from .engine import resume_run, train
 from .errors import CheckpointError, ConfigError, DataError, GenmodelsError
-from .models import GAN, VAE, GenerativeModel
+from .models import FAMILIES, GAN, VAE, GANConfig, GenerativeModel, RunConfig, VAEConfig, build_run_config
+from .rundir import RunDir
 from .runs import Run, load_run
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "GAN", "VAE", "CheckpointError", "ConfigError", "DataConfig", "DataError", "DataSplits", "Dataset",
-    "GANConfig", "GenerativeModel", "GenmodelsError", "Run", "RunConfig", "TrainConfig", "VAEConfig",
-    "build_run_config", "load_data", "load_run", "train",
+    "FAMILIES", "GAN", "VAE", "CheckpointError", "ConfigError", "DataConfig", "DataError", "DataSplits", "Dataset",
+    "GANConfig", "GenerativeModel", "GenmodelsError", "Run", "RunConfig", "RunDir", "TrainConfig", "VAEConfig",
+    "build_run_config", "load_data", "load_run", "resume_run", "train",
 ]

@@ -1,126 +1,146 @@
-"""The `genmodels` command: parsing only; every subcommand calls the library."""
+"""The `genmodels` command: parsing only; every subcommand calls the library.
+
+The flags of `genmodels train FAMILY` and `genmodels features train` are derived from the config
+classes (docs/ARCHITECTURE.md, "Add an option to a family"): one flag per field, its help the field's
+description, its shown default the value a run really gets (the family's training defaults included).
+"""
 
 from __future__ import annotations
 
 import argparse
 import sys
+import types
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Callable, Literal, Union, get_args, get_origin
+
+from pydantic import BaseModel
 
 from .errors import GenmodelsError, TrainingInterrupted
+
 
 def widths(text: str) -> list[int]:
     """'512,256' -> [512, 256]; '' -> [] (no hidden layer)."""
     return [int(v) for v in text.split(",") if v]
 
 
-# flag -> (config section, key, type, help); None defaults mean "not given", so a --config file wins.
-COMMON_TRAIN_FLAGS = {
-    "--data": ("data", "source", str, "digits | fashion-mnist | mnist | path to an IDX folder, .npy/.npz or image folder"),
-    "--data-dir": ("data", "data_dir", str, "folder of IDX files (fashion-mnist defaults to /usr/share/datasets/fashion-mnist)"),
-    "--epochs": ("train", "epochs", int, "passes over the training split (default 20)"),
-    "--batch-size": ("train", "batch_size", int, "images per step (default 100)"),
-    "--lr": ("train", "lr", float, "Adam learning rate (default 1e-3)"),
-    "--lr-schedule": ("train", "lr_schedule", str, "constant | cosine (annealed to 0 over the run; default constant)"),
-    "--betas": ("train", "betas", lambda s: tuple(float(v) for v in s.split(",")), "Adam betas, e.g. 0.5,0.999 (default 0.9,0.999; gan 0.5,0.999)"),
-    "--seed": ("train", "seed", int, "seed for weights, batch order and noise (default 0)"),
-    "--grad-clip": ("train", "grad_clip", float, "clip each optimizer's gradient norm to this (default: no clipping)"),
-    "--device": ("train", "device", str, "cpu | cuda | cuda:N | auto (default cpu)"),
-    "--threads": ("train", "threads", int, "torch CPU threads (default: one per core)"),
-}
-VAE_FLAGS = {
-    "--arch": ("model", "arch", str, "mlp | conv (default mlp)"),
-    "--latent-dim": ("model", "latent_dim", int, "size of z (default 16)"),
-    "--hidden": ("model", "hidden", widths, "MLP hidden widths, e.g. 512,256"),
-    "--channels": ("model", "channels", widths, "conv channels, e.g. 32,64"),
-    "--likelihood": ("model", "likelihood", str, "bernoulli | gaussian (default bernoulli)"),
-    "--beta": ("model", "beta", float, "weight of the KL term (default 1)"),
-    "--gaussian-std": ("model", "gaussian_std", float, "std of the gaussian likelihood (default 1)"),
-}
-AE_FLAGS = {
-    "--arch": VAE_FLAGS["--arch"],
-    "--latent-dim": ("model", "latent_dim", int, "code size, under or over the input size (default 30)"),
-    "--hidden": VAE_FLAGS["--hidden"],
-    "--channels": VAE_FLAGS["--channels"],
-    "--code-activation": ("model", "code_activation", str, "linear | sigmoid | relu (default linear)"),
-    "--loss": ("model", "loss", str, "mse | bce (default mse)"),
-    "--weight-decay": ("model", "weight_decay", float, "beta of beta * ||w||^2 (default 0)"),
-    "--corrupt": ("model", "corrupt", str, "denoising corruption, repeatable: mask:NU, gauss:SIGMA, saltpepper:P"),
-    "--contractive": ("model", "contractive", float, "lambda of lambda * ||J_f(x)||_F^2 (default 0)"),
-    "--contractive-method": ("model", "contractive_method", str, "auto | exact | projection (default auto)"),
-    "--sparse-l1": ("model", "sparse_l1", float, "weight of the L1 penalty on the code (default 0)"),
-    "--sparse-kl": ("model", "sparse_kl", float, "beta of the KL sparsity penalty; needs sigmoid codes (default 0)"),
-    "--sparse-rho": ("model", "sparse_rho", float, "target mean activation rho (default 0.05)"),
-}
-GAN_FLAGS = {
-    "--arch": ("model", "arch", str, "mlp | conv (DCGAN-style) (default mlp)"),
-    "--latent-dim": ("model", "latent_dim", int, "size of z (default 100)"),
-    "--hidden": ("model", "hidden", widths, "MLP widths of D, image side first; G mirrors them (default 512,256)"),
-    "--channels": ("model", "channels", widths, "conv channels of D, image side first; G mirrors them (default 64,128)"),
-    "--prior": ("model", "prior", str, "normal | uniform (on [-1, 1]) (default normal)"),
-    "--loss": ("model", "loss", str, "generator loss: minimax | non-saturating (default non-saturating)"),
-    "--d-steps": ("model", "d_steps", int, "k discriminator updates per generator update (default 1)"),
-    "--label-smoothing": ("model", "label_smoothing", float, "one-sided: real target 1 - this, in [0, 1) (default 0)"),
-    "--lr-d": ("model", "lr_d", float, "discriminator learning rate (default: --lr)"),
-}
-SDAE_FLAGS = {
-    "--layers": ("model", "layers", widths, "layer widths, input side first; the last is the code (default 1000,500,250,30)"),
-    "--activation": ("model", "activation", str, "hidden units: sigmoid | relu (default sigmoid)"),
-    "--code-activation": AE_FLAGS["--code-activation"],
-    "--corrupt": ("model", "corrupt", str, "corruption of each layer's input in pretraining, repeatable (default mask:0.25)"),
-    "--pretrain-epochs": ("model", "pretrain_epochs", int, "pretraining epochs per layer, before the --epochs of fine-tuning (default 5)"),
-    "--loss": AE_FLAGS["--loss"],
-    "--finetune": ("model", "finetune", str, "reconstruction (unrolled autoencoder) | supervised (softmax head on labels)"),
-    "--classes": ("model", "classes", int, "classes of the supervised head (default 10)"),
-}
-CLASSIFIER_FLAGS = {
-    "--arch": ("model", "arch", str, "auto | conv | mlp (default auto: conv for images of 16 px or more)"),
-    "--channels": ("model", "channels", widths, "conv channels, 3x3 conv + max-pool each (default 32,64)"),
-    "--hidden": ("model", "hidden", widths, "mlp hidden widths before the feature layer (default 256)"),
-    "--feature-dim": ("model", "feature_dim", int, "width of the penultimate layer, the features (default 128)"),
-    "--classes": ("model", "classes", int, "softmax outputs (default: the data's number of classes)"),
-}
-PCA_FLAGS = {"--latent-dim": ("model", "latent_dim", int, "number of principal components (default 30)")}
-FAMILY_HELP = {"vae": "variational autoencoder", "ae": "autoencoder, optionally denoising, contractive, sparse, weight-decayed",
-               "sdae": "stacked denoising autoencoder: layer-wise pretraining, then fine-tuning",
-               "pca": "PCA, the linear autoencoder baseline (solved in one pass)",
-               "gan": "generative adversarial network (MLP or DCGAN-style)"}
-FAMILY_FLAGS = {"vae": VAE_FLAGS, "ae": AE_FLAGS, "sdae": SDAE_FLAGS, "pca": PCA_FLAGS, "gan": GAN_FLAGS}
-FAMILY_SWITCHES = {"vae": {"--binarize": "dynamic binarisation of the data (bernoulli only)",
-                           "--learn-std": "learn the gaussian likelihood's std per pixel"}}
-TRAIN_SWITCHES = {"--compile": "torch.compile the model for the training steps (opt-in: a compile costs "
-                               "time up front; see the README's Performance section)"}
-REPEATABLE = {"--corrupt"}  # given several times, the values compose in order
+def floats(text: str) -> tuple[float, ...]:
+    """'0.5,0.999' -> (0.5, 0.999)."""
+    return tuple(float(v) for v in text.split(","))
 
 
-def _add_flags(p: argparse.ArgumentParser, flags: dict) -> None:
-    for flag, (_, _, typ, help_) in flags.items():
-        p.add_argument(flag, type=typ, default=None, help=help_, action="append" if flag in REPEATABLE else "store")
+@dataclass(frozen=True)
+class Flag:
+    """One command-line flag, derived from one config field."""
+
+    flag: str  # --latent-dim
+    section: str  # model | train | data: where the value goes in the run config
+    key: str  # the field's name
+    parse: Callable[[str], Any] | None  # the text a user types -> the value (None for a switch)
+    kind: str  # "store", "append" (repeatable, values compose in order) or "switch" (--x / --no-x)
+    choices: tuple | None
+    help: str
+    default: Any  # the value a run gets when the flag is not given
+
+    @property
+    def dest(self) -> str:
+        return f"{self.section}.{self.key}"
 
 
-def _collect(args: argparse.Namespace, flags: dict) -> dict:
-    values: dict = {}
-    for flag, (section, key, _, _) in flags.items():
-        values.setdefault(section, {})[key] = getattr(args, flag[2:].replace("-", "_"))
+def _value_type(annotation: Any) -> tuple[Callable[[str], Any] | None, str, tuple | None]:
+    """(parse, kind, choices) for a field's type; a TypeError for a type the command line cannot take."""
+    if get_origin(annotation) in (Union, types.UnionType):  # X | None: the flag gives an X
+        annotation = next(a for a in get_args(annotation) if a is not type(None))
+    origin, args = get_origin(annotation), get_args(annotation)
+    if annotation is bool:
+        return None, "switch", None
+    if origin is Literal:
+        return str, "store", args
+    if annotation in (int, float, str):
+        return annotation, "store", None
+    if origin is list and args == (int,):
+        return widths, "store", None
+    if origin is list and args == (str,):
+        return str, "append", None
+    if origin is tuple and set(args) == {float}:
+        return floats, "store", None
+    raise TypeError(f"no command-line form for a field of type {annotation!r}; give it one in genmodels.cli")
+
+
+def shown(value: Any) -> str:
+    """A default as the help shows it: the text a user would type for it."""
+    if value is None or value == []:
+        return "none"
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    if isinstance(value, (list, tuple)):
+        return ",".join(str(v) for v in value)
+    return str(value)
+
+
+def config_flags(section: str, config: type[BaseModel], defaults: dict[str, Any] | None = None) -> list[Flag]:
+    """One Flag per field of `config`, but for fields marked config-only; `defaults` overrides field defaults."""
+    flags = []
+    for key, info in config.model_fields.items():
+        extra = info.json_schema_extra or {}
+        if "config_only" in extra:
+            continue
+        parse, kind, choices = _value_type(info.annotation)
+        default = (defaults or {}).get(key, info.get_default(call_default_factory=True))
+        flags.append(Flag(extra.get("flag", "--" + key.replace("_", "-")), section, key, parse, kind, choices,
+                          f"{info.description} (default {shown(default)})", default))
+    return flags
+
+
+def family_flags(name: str) -> list[Flag]:
+    """Every flag of `genmodels train NAME` (and of `features train` for the classifier)."""
+    from .config import DataConfig, TrainConfig
+    from .models import FAMILIES
+
+    fam = FAMILIES[name]
+    return [*config_flags("model", fam.config), *config_flags("train", TrainConfig, fam.train_defaults),
+            *config_flags("data", DataConfig)]
+
+
+def _add_flags(p: argparse.ArgumentParser, flags: list[Flag], family: str) -> None:
+    titles = {"model": f"{family} model", "train": "training", "data": "data"}
+    groups = {section: p.add_argument_group(title) for section, title in titles.items()}
+    for f in flags:
+        g = groups[f.section]
+        if f.kind == "switch":
+            g.add_argument(f.flag, dest=f.dest, action=argparse.BooleanOptionalAction, default=None, help=f.help)
+        else:
+            g.add_argument(f.flag, dest=f.dest, type=f.parse, choices=f.choices, default=None, help=f.help,
+                           metavar=f.flag[2:].replace("-", "_").upper() if f.choices is None else None,
+                           action="append" if f.kind == "append" else "store")
+
+
+def _collect(args: argparse.Namespace, flags: list[Flag]) -> dict:
+    """{section: {key: value}} of the flags given; None for those not given (so a config file wins)."""
+    values: dict = {"model": {}, "train": {}, "data": {}}
+    for f in flags:
+        values[f.section][f.key] = getattr(args, f.dest)
     return values
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from .models import FAMILIES
+
     p = argparse.ArgumentParser(prog="genmodels", description="Train, sample, evaluate and compare deep generative models.")
     sub = p.add_subparsers(dest="command", required=True)
 
     train = sub.add_parser("train", help="train a model into a run directory")
-    fam = train.add_subparsers(dest="family", required=True)
-    for family, flags in FAMILY_FLAGS.items():
-        f = fam.add_parser(family, help=FAMILY_HELP[family])
+    fam = train.add_subparsers(dest="family", required=True, metavar="FAMILY")
+    for name, family in FAMILIES.items():
+        if not family.trained_by_train_command:
+            continue
+        f = fam.add_parser(name, help=family.help, description=f"Train a {family.help}.")
         f.add_argument("--out", required=True, type=Path, help="run directory to write")
         f.add_argument("--config", type=Path, help="TOML file with [model], [data], [train] tables; flags override it")
         f.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint, with its saved config (--epochs may extend it)")
         f.add_argument("--overwrite", action="store_true", help="replace the run already in --out")
         f.add_argument("--no-progress", action="store_true", help="no progress bar")
-        _add_flags(f, COMMON_TRAIN_FLAGS)
-        _add_flags(f, flags)
-        for switch, help_ in {**TRAIN_SWITCHES, **FAMILY_SWITCHES.get(family, {})}.items():
-            f.add_argument(switch, action="store_const", const=True, default=None, help=help_)
+        _add_flags(f, family_flags(name), name)
 
     feats = sub.add_parser("features", help="the feature network of FID, KID, precision/recall, density/coverage")
     f = feats.add_subparsers(dest="features_command", required=True).add_parser(
@@ -128,8 +148,7 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--out", type=Path, default=None, help="directory to write (default runs/features/<data source name>)")
     f.add_argument("--overwrite", action="store_true", help="replace the feature network already in --out")
     f.add_argument("--no-progress", action="store_true", help="no progress bar")
-    _add_flags(f, {**COMMON_TRAIN_FLAGS, "--epochs": ("train", "epochs", int, "passes over the training split (default 5)")})
-    _add_flags(f, CLASSIFIER_FLAGS)
+    _add_flags(f, family_flags("classifier"), "classifier")
 
     conv = sub.add_parser("data", help="data tools").add_subparsers(dest="data_command", required=True).add_parser(
         "convert", help="write a data source as uncompressed IDX files, which later runs memory-map")
@@ -186,44 +205,27 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def _resume_config(args: argparse.Namespace):
-    """A resumed run keeps its saved config; only --epochs may extend it."""
-    from .checkpoint import CONFIG
-    from .config import load_run_config
-
-    if not (args.out / CONFIG).exists():
-        raise GenmodelsError(f"Nothing to resume in {args.out}: it holds no run; drop --resume to start afresh.")
-    saved = load_run_config(args.out / CONFIG)
-    return saved.with_epochs(args.epochs or saved.train.epochs)
-
-
 def _train(args: argparse.Namespace) -> None:
-    from .config import build_run_config, merge, read_toml
-    from .engine import train
+    from .config import merge, read_toml
+    from .engine import resume_run, train
+    from .models import build_run_config
 
-    if args.resume:
-        config = _resume_config(args)
-        result = train(config, args.out, resume=True, progress=not args.no_progress)
-        return _print_run(result)
+    if args.resume:  # the run's saved config, read once by resume_run; only --epochs may extend it
+        return _print_run(resume_run(args.out, getattr(args, "train.epochs"), progress=not args.no_progress))
     base = read_toml(args.config) if args.config else {}
-    flags = merge(_collect(args, COMMON_TRAIN_FLAGS), _collect(args, FAMILY_FLAGS[args.family]))
-    for section, switches in (("train", TRAIN_SWITCHES), ("model", FAMILY_SWITCHES.get(args.family, {}))):
-        for switch in switches:
-            flags.setdefault(section, {})[switch[2:].replace("-", "_")] = getattr(args, switch[2:].replace("-", "_"))
-    values = merge(base, {"family": args.family, **flags})
+    values = merge(base, {"family": args.family, **_collect(args, family_flags(args.family))})
     if values.get("family") != args.family:
         raise GenmodelsError(f"{args.config} is for family {values['family']!r}, not {args.family!r}.")
     if values.get("data", {}).get("source") and Path(values["data"]["source"]).exists():
         values["data"]["source"] = str(Path(values["data"]["source"]).resolve())  # runs outlive the cwd
     config = build_run_config(values)
-    result = train(config, args.out, overwrite=args.overwrite, progress=not args.no_progress)
-    _print_run(result)
+    _print_run(train(config, args.out, overwrite=args.overwrite, progress=not args.no_progress))
 
 
 def _features(args: argparse.Namespace) -> None:
     from .features import train_features
 
-    values = _collect(args, {**COMMON_TRAIN_FLAGS, **CLASSIFIER_FLAGS})
+    values = _collect(args, family_flags("classifier"))
     data = values["data"]["source"] or "digits"
     data = str(Path(data).resolve()) if Path(data).exists() else data  # runs outlive the cwd
     net = train_features(data, args.out, data_dir=values["data"]["data_dir"], model=values["model"],
@@ -241,12 +243,14 @@ def _data(args: argparse.Namespace) -> None:
 
 
 def _print_run(result) -> None:
-    print(f"run directory: {result.run_dir}")
-    if (result.run_dir / "loss.png").exists():
-        print(f"  {'loss curve:':<17}{result.run_dir / 'loss.png'}")
-    for name in ["samples", "reconstructions"]:
-        if (result.run_dir / "images" / f"{name}.png").exists():
-            print(f"  {name + ':':<17}{result.run_dir / 'images' / f'{name}.png'}")
+    from .rundir import RunDir
+
+    run = RunDir(result.run_dir)
+    print(f"run directory: {run}")
+    for what, path in [("loss curve", run.loss_plot), ("samples", run.image("samples")),
+                       ("reconstructions", run.image("reconstructions"))]:
+        if path.exists():
+            print(f"  {what + ':':<17}{path}")
 
 
 def _compare(args: argparse.Namespace) -> None:
@@ -267,29 +271,29 @@ def _run_command(args: argparse.Namespace) -> None:
     from . import runs
 
     run = runs.load_run(args.run, args.device)
-    images = args.run / "images"
     if args.command == "sample":
-        out = runs.sample(run, args.n, args.out or images / f"samples_n{args.n}.png", seed=args.seed)
+        out = runs.sample(run, args.n, args.out or run.dir.image(f"samples_n{args.n}"), seed=args.seed)
     elif args.command == "reconstruct":
-        out = runs.reconstruct(run, args.out or images / "reconstructions.png", n=args.n, split=args.split)
+        out = runs.reconstruct(run, args.out or run.dir.image("reconstructions"), n=args.n, split=args.split)
     elif args.command == "interpolate":
-        out = runs.interpolate(run, args.out or images / "interpolation.png", pairs=args.pairs, steps=args.steps,
+        out = runs.interpolate(run, args.out or run.dir.image("interpolation"), pairs=args.pairs, steps=args.steps,
                                mode=args.mode, seed=args.seed)
     elif args.command == "encode":
-        out = runs.encode(run, args.out or args.run / f"codes_{args.split}.npz", split=args.split)
+        out = runs.encode(run, args.out or run.dir.codes(args.split), split=args.split)
     elif args.command == "latent":
-        out = runs.latent(run, args.out or images / "latent.png", split=args.split)
+        out = runs.latent(run, args.out or run.dir.image("latent"), split=args.split)
     else:
-        results = runs.evaluate(run, importance_samples=args.importance_samples, seed=args.seed, progress=True,
-                                probe_train=args.probe_train,
-                                parzen_samples=args.parzen_samples, features=args.features,
-                                quality_samples=args.quality_samples)
+        from .evaluation import evaluate
+
+        results = evaluate(run, importance_samples=args.importance_samples, seed=args.seed, progress=True,
+                           probe_train=args.probe_train, parzen_samples=args.parzen_samples, features=args.features,
+                           quality_samples=args.quality_samples)
         width = max(len(k) for k in results)
         for k, v in results.items():
             if isinstance(v, list):
                 v = " ".join(f"{e:.3f}" if isinstance(e, float) else str(e) for e in v)
             print(f"{k:<{width}}  {v:.4f}" if isinstance(v, float) else f"{k:<{width}}  {v}")
-        out = args.run / "eval.json"
+        out = run.dir.eval_file
     print(f"wrote {out}")
 
 

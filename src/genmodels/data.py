@@ -5,7 +5,7 @@ Every source (scikit-learn digits, IDX folders such as MNIST and Fashion-MNIST,
 `Dataset`s whose images are one (N, C, H, W) tensor: uint8 when the source is
 8-bit (a quarter of the memory of float32; converted per batch), float32 in
 [0, 1] otherwise. Everything is checked here, at the boundary, and every bad
-input raises a one-sentence `DataError` (DESIGN.md rule 8).
+input raises a one-sentence `DataError` (docs/ARCHITECTURE.md, "Errors").
 """
 
 from __future__ import annotations
@@ -16,11 +16,13 @@ import zipfile
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import torch
 
 from .errors import DataError
+from .fileio import atomic_write
 
 FASHION_MNIST_DIR = "/usr/share/datasets/fashion-mnist"
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp")
@@ -28,6 +30,13 @@ ACCEPTED = ("digits, fashion-mnist, mnist (with a data directory), a folder of I
             "a folder of images (flat or one subfolder per class), or a .npy/.npz file")
 # gzip and the file system report damage through any of these; all mean "bad file".
 _READ_ERRORS = (EOFError, gzip.BadGzipFile, zlib.error, OSError)
+
+
+class Batch(NamedTuple):
+    """What one training step sees: images and, for a model that needs them, their labels."""
+
+    x: torch.Tensor  # (B, C, H, W) float32 in [0, 1]
+    labels: torch.Tensor | None = None  # (B,) int64, or None for a model that does not need labels
 
 
 @dataclass
@@ -79,6 +88,13 @@ class Dataset:
         # Already float32: a slice would be a view, and a model corrupting its input in place
         # (denoising) would then change the dataset itself; an index tensor copies anyway.
         return x.clone() if isinstance(index, slice) else x
+
+    def take(self, index: torch.Tensor | slice, labels: bool = False) -> Batch:
+        """The rows `index` picks as a Batch, with their labels if asked for (and the split has them)."""
+        y = None
+        if labels and self.labels is not None:
+            y = self.labels[index] if isinstance(index, slice) else self.labels.index_select(0, index)
+        return Batch(self.batch(index), y)
 
 
 @dataclass
@@ -445,7 +461,6 @@ def write_idx(data: DataSplits, folder: str | Path) -> list[Path]:
     Images become unsigned bytes: uint8 as they are, floats in [0, 1] rounded to the nearest 1/255.
     Grey images are written (N, H, W), colour ones (N, C, H, W); labels (N,) must lie in 0..255.
     Each file is written to a temporary name and renamed into place."""
-    from .checkpoint import atomic_write
 
     folder = Path(folder)
     if folder.exists() and not folder.is_dir():

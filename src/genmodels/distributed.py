@@ -1,4 +1,4 @@
-"""Many processes, one code path (DESIGN.md rule 4): `torchrun --nproc_per_node=N -m genmodels train ...`.
+"""Many processes, one code path (docs/ARCHITECTURE.md, "Many processes"): `torchrun --nproc_per_node=N -m genmodels train ...`.
 
 torchrun sets RANK, WORLD_SIZE, LOCAL_RANK and the rendezvous address; `setup` joins the
 process group (gloo on CPU, nccl on GPUs). The engine then gives each rank its own share of every
@@ -89,6 +89,18 @@ def average_parts(sums: dict[str, torch.Tensor], d: Dist) -> dict[str, torch.Ten
     stacked = torch.stack([sums[k].float().reshape(()) for k in keys])
     dist.all_reduce(stacked)
     return {k: v / d.world for k, v in zip(keys, stacked)}
+
+
+def sum_over_ranks(tensors: list[torch.Tensor]) -> bool:
+    """Sum each tensor in place over the ranks of torchrun's process group, if one was joined;
+    False (and nothing done) in a single process."""
+    import torch.distributed as dist
+
+    if not (dist.is_available() and dist.is_initialized()):
+        return False
+    for t in tensors:
+        dist.all_reduce(t)
+    return True
 
 
 def any_rank(flag: bool, d: Dist, device: torch.device) -> bool:

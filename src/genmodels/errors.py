@@ -1,7 +1,7 @@
 """The one error type genmodels raises for bad input.
 
 Every message is one sentence saying what was wrong and how to fix it; the
-command line prints it without a traceback (DESIGN.md rule 8).
+command line prints it without a traceback (docs/ARCHITECTURE.md, "Errors").
 """
 
 

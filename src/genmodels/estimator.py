@@ -5,7 +5,7 @@
     pipe = make_pipeline(AutoEncoderTransformer(latent_dim=16, epochs=10), LogisticRegression())
     pipe.fit(X, y)                      # X: (N, D) floats in [0, 1], or (N, C, H, W)
 
-scikit-learn conventions (DESIGN.md rule 6): the constructor only stores its arguments,
+scikit-learn conventions (docs/ARCHITECTURE.md, "House rules"): the constructor only stores its arguments,
 `fit` returns self, fitted attributes end in `_`, and transform checks the model is fitted.
 Training runs on genmodels' engine into a temporary run directory (or `run_dir`).
 """
@@ -20,10 +20,10 @@ import torch
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
-from .config import build_run_config
 from .data import Dataset, DataSplits
 from .engine import train
 from .errors import DataError
+from .models import build_run_config
 
 
 class AutoEncoderTransformer(TransformerMixin, BaseEstimator):

@@ -1,7 +1,7 @@
 """The feature network of the sample-quality metrics: a classifier trained per dataset.
 
 `train_features` trains the `classifier` family on the one engine into a run directory and
-writes `features.json` beside the run's files: the dataset's fingerprint, the test accuracy,
+writes its features record (RunDir.features_file) beside the run's files: the dataset's fingerprint, the test accuracy,
 the feature width. `load_features` gives back a `FeatureNetwork`, refusing (one sentence) a
 directory that is missing, damaged, or trained on other data than the data being evaluated.
 FID and friends computed in this feature space are NOT comparable with Inception-based numbers.
@@ -10,7 +10,6 @@ FID and friends computed in this feature space are NOT comparable with Inception
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,13 +17,13 @@ from typing import Any
 
 import torch
 
-from . import checkpoint as ckpt
-from .config import build_run_config, merge
+from .config import merge
 from .data import DataSplits, load_data
+from .engine import train as run_training
 from .errors import CheckpointError
-from .models.classifier import Classifier
+from .models import Classifier, build_run_config
+from .rundir import RunDir
 
-FEATURES_JSON = "features.json"
 FEATURES_ROOT = Path("runs") / "features"  # default home of feature networks, relative to the working directory
 
 
@@ -100,9 +99,7 @@ def train_features(data: str | DataSplits, out: str | Path | None = None, *, epo
                    progress: bool = True, overwrite: bool = False, data_dir: str | None = None,
                    model: dict[str, Any] | None = None, train: dict[str, Any] | None = None) -> FeatureNetwork:
     """Train the feature classifier on `data` (a source name or loaded splits) into `out` (default
-    runs/features/<source>) and write features.json; model and train override the config's sections."""
-    from .engine import train as run_training
-
+    runs/features/<source>) and write its features record; model and train override the config's sections."""
     model = {k: v for k, v in (model or {}).items() if v is not None}
     train = {k: v for k, v in (train or {}).items() if v is not None}
     splits = data if isinstance(data, DataSplits) else load_data(data, data_dir)
@@ -121,24 +118,25 @@ def train_features(data: str | DataSplits, out: str | Path | None = None, *, epo
               "test_accuracy": accuracy, "feature_dim": net.config.feature_dim, "classes": net.config.classes,
               "arch": net.arch, "epochs": config.train.epochs,
               "train_seconds": round(sum(result.epoch_seconds), 1), "shape": list(splits.shape)}
-    ckpt.atomic_write(out / FEATURES_JSON, json.dumps(record, indent=2).encode())
+    RunDir(out).write_features_record(record)
     return FeatureNetwork(net, out, accuracy, record["fingerprint"])
 
 
 def load_features(dir: str | Path, data: DataSplits | None = None, device: str | torch.device = "cpu") -> FeatureNetwork:
     """The feature network in `dir`; with `data`, also check it was trained on exactly that data."""
     dir = Path(dir)
-    meta_path = dir / FEATURES_JSON
-    if not meta_path.is_file():
-        src = data.source if data is not None else "X"
-        raise CheckpointError(f"{dir} holds no feature network ({FEATURES_JSON} is missing); "
-                              f"{_retrain_hint(dir, src)}.")
+    rd = RunDir(dir)
     try:
-        meta = json.loads(meta_path.read_text())
-        stored, accuracy = str(meta["fingerprint"]), float(meta["test_accuracy"])
-    except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError, ValueError):
-        raise CheckpointError(f"{meta_path} is damaged; {_retrain_hint(dir, 'X')} --overwrite.") from None
-    model, cfg = ckpt.load_model(dir, device)
+        meta = rd.read_features_record()
+        if meta is not None:
+            stored, accuracy = str(meta["fingerprint"]), float(meta["test_accuracy"])
+    except (UnicodeDecodeError, KeyError, TypeError, ValueError):  # ValueError: bad JSON, too
+        raise CheckpointError(f"{rd.features_file} is damaged; {_retrain_hint(dir, 'X')} --overwrite.") from None
+    if meta is None:
+        src = data.source if data is not None else "X"
+        raise CheckpointError(f"{dir} holds no feature network ({rd.features_file.name} is missing); "
+                              f"{_retrain_hint(dir, src)}.")
+    model, cfg = rd.load_model(device)
     if not isinstance(model, Classifier):
         raise CheckpointError(f"{dir} holds a {cfg.family} run, not a feature network; "
                               f"{_retrain_hint(dir, cfg.data.source)} into another folder.")

@@ -2,7 +2,7 @@
 contractive, sparse, stacked denoising), a VAE and a GAN on one dataset with presets sized for a
 laptop CPU, evaluates each, and writes the comparison report OUT/report.html.
 
-Every run goes through the library's own engine.train and runs.evaluate into OUT/<name>, so each
+Every run goes through the library's own engine.train and evaluation.evaluate into OUT/<name>, so each
 is an ordinary run directory that every other command reads. Re-running with the same OUT skips
 finished runs with the same settings and resumes unfinished ones."""
 
@@ -15,14 +15,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import checkpoint as ckpt
-from . import runs
-from .config import RunConfig, build_run_config, load_run_config
 from .data import load_data
 from .engine import train
 from .errors import GenmodelsError
-from .models import build_model
+from .evaluation import evaluate
+from .models import RunConfig, build_model, build_run_config
 from .report.compare import compare
+from .rundir import RunDir
+from .runs import load_run
 
 
 @dataclass(frozen=True)
@@ -77,7 +77,7 @@ FASHION_MNIST = {
 PRESETS: dict[str, dict[str, Preset]] = {"digits": DIGITS, "fashion-mnist": FASHION_MNIST}
 
 # Moderate evaluation: K=200 importance samples for the VAE's log-likelihood, Parzen on for every
-# model that samples (runs.evaluate's defaults otherwise).
+# model that samples (evaluation.evaluate's defaults otherwise).
 EVALUATE: dict[str, Any] = {"importance_samples": 200, "parzen_samples": 10_000}
 
 # The metrics the printed summary shows, one column each (the report has them all).
@@ -107,15 +107,15 @@ def _first_difference(a: dict, b: dict, prefix: str = "") -> str:
 def run_state(run_dir: Path, config: RunConfig) -> str:
     """'new' (nothing there), 'done' (same settings, all epochs), 'partial' (same settings, fewer
     epochs: resume it) or a sentence saying how the run there differs from the preset."""
-    if not (run_dir / ckpt.CONFIG).exists():
+    rd = RunDir(run_dir)
+    if not rd.holds_run():
         return "new"
-    saved = load_run_config(run_dir / ckpt.CONFIG)
+    saved = rd.read_config()
     if _comparable(saved) != _comparable(config):
         return _first_difference(_comparable(saved), _comparable(config))
-    if not (run_dir / ckpt.CHECKPOINT).exists() or not (run_dir / ckpt.WEIGHTS).exists():
+    if not rd.checkpoint.exists() or not rd.weights.exists():
         return "new"  # stopped before its first epoch ended: nothing worth keeping
-    _, meta = ckpt.read_safetensors(run_dir / ckpt.CHECKPOINT)
-    done = json.loads(meta["state"])["epoch"]
+    done = rd.trained_epochs()
     total = build_model(saved.family, saved.model, saved.shape).total_epochs(config.train.epochs)
     if done == total:
         return "done"
@@ -131,7 +131,7 @@ def _feature_network(splits, where: Path, progress: bool, log: Callable[[str], N
         return load_features(where, splits)
     except GenmodelsError:  # absent, unfinished or for other data: train it afresh
         log(f"[features] training the feature classifier into {where} (for FID, KID, precision/recall)")
-        return train_features(splits, where, progress=progress, overwrite=(where / ckpt.CONFIG).exists())
+        return train_features(splits, where, progress=progress, overwrite=RunDir(where).holds_run())
 
 
 def run_zoo(data: str = "digits", out: str | Path = "runs/zoo", *, overwrite: bool = False, progress: bool = True,
@@ -174,12 +174,13 @@ def _train_and_evaluate(config: RunConfig, run_dir: Path, splits, overwrite: boo
         train(config, run_dir, resume=state == "partial", overwrite=overwrite, progress=progress, data=splits)
         seconds = time.perf_counter() - start
         log(f"  {'resumed' if state == 'partial' else 'trained'} in {seconds:.1f} s")
-    if state == "done" and (run_dir / "eval.json").exists():
-        return json.loads((run_dir / "eval.json").read_text())
-    run = runs.load_run(run_dir)
+    saved = RunDir(run_dir).read_eval() if state == "done" else None
+    if saved is not None:
+        return saved
+    run = load_run(run_dir)
     run.data = splits  # already loaded: spare evaluate a second read
-    # train_seconds: wall time of this call's training (absent for kept runs); not part of eval.json.
-    return {**runs.evaluate(run, **options), **({"train_seconds": round(seconds, 1)} if seconds else {})}
+    # train_seconds: wall time of this call's training (absent for kept runs); not part of the saved metrics.
+    return {**evaluate(run, **options), **({"train_seconds": round(seconds, 1)} if seconds else {})}
 
 
 def _cell(v: Any) -> str:

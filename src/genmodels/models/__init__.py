@@ -1,24 +1,16 @@
-"""Model families by name; the config of each is in genmodels.config.MODEL_CONFIGS."""
+"""The model families (docs/ARCHITECTURE.md, "Families"): one module each, registered in registry.py."""
 
 from __future__ import annotations
 
-from .ae import AutoEncoder
-from .base import GenerativeModel, StepOutput
-from .classifier import Classifier
-from .gan import GAN
-from .pca import PCA
-from .stacked import StackedDenoisingAutoEncoder
-from .vae import VAE
+from .ae import AEConfig, AutoEncoder
+from .base import Family, GenerativeModel, Model, StepOutput
+from .classifier import Classifier, ClassifierConfig
+from .gan import GAN, GANConfig
+from .pca import PCA, PCAConfig
+from .registry import FAMILIES, RunConfig, build_model, build_run_config, family
+from .stacked import SDAEConfig, StackedDenoisingAutoEncoder
+from .vae import VAE, VAEConfig
 
-FAMILIES: dict[str, type[GenerativeModel]] = {
-    "vae": VAE, "ae": AutoEncoder, "sdae": StackedDenoisingAutoEncoder, "pca": PCA, "gan": GAN,
-    "classifier": Classifier,
-}
-
-
-def build_model(family: str, config, shape: tuple[int, int, int]) -> GenerativeModel:
-    return FAMILIES[family](config, shape)
-
-
-__all__ = ["AutoEncoder", "Classifier", "FAMILIES", "GAN", "GenerativeModel", "PCA", "StackedDenoisingAutoEncoder",
-           "StepOutput", "VAE", "build_model"]
+__all__ = ["AEConfig", "AutoEncoder", "Classifier", "ClassifierConfig", "FAMILIES", "Family", "GAN", "GANConfig",
+           "GenerativeModel", "Model", "PCA", "PCAConfig", "RunConfig", "SDAEConfig", "StackedDenoisingAutoEncoder",
+           "StepOutput", "VAE", "VAEConfig", "build_model", "build_run_config", "family"]

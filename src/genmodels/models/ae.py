@@ -7,18 +7,53 @@ as squared error (Hinton & Salakhutdinov 2006) or Bernoulli cross-entropy.
 
 from __future__ import annotations
 
+from typing import Literal
+
 import torch
+from pydantic import Field, model_validator
 from torch import nn
 
 from .. import losses
-from ..config import AEConfig
+from ..config import Strict, check_nets
 from ..nn import ACTIVATIONS, build_decoder, build_encoder
 from . import regularisers as reg
-from .base import GenerativeModel, StepOutput
+from .base import Family, GenerativeModel, StepOutput
+
+
+class AEConfig(Strict):
+    """Autoencoder with optional regularisers, combinable in one run."""
+
+    arch: Literal["mlp", "conv"] = Field("mlp", description="mlp | conv")
+    latent_dim: int = Field(30, ge=1, description="code size: below the input size is undercomplete, above overcomplete")
+    hidden: list[int] = Field([512], description="MLP hidden widths, input side first, e.g. 512,256")
+    channels: list[int] = Field([32, 64], description="conv channels, input side first, e.g. 32,64")
+    code_activation: Literal["linear", "sigmoid", "relu"] = Field(
+        "linear", description="the code layer: h = act(W x + b)")
+    loss: Literal["mse", "bce"] = Field("mse", description="||x - g(f(x))||^2, or Bernoulli cross-entropy on logits")
+    weight_decay: float = Field(0.0, ge=0, description="beta of beta * ||w||^2, reported as its own term")
+    corrupt: list[str] = Field([], description="denoising corruption q_D, repeatable, applied in order: "
+                                               "mask:NU, gauss:SIGMA, saltpepper:P")
+    contractive: float = Field(0.0, ge=0, description="lambda of lambda * ||J_f(x)||_F^2 (Rifai et al. 2011)")
+    contractive_method: Literal["auto", "exact", "projection"] = Field(
+        "auto", description="auto: the closed form where it applies (one sigmoid layer), else exact")
+    contractive_projections: int = Field(1, ge=1, description="random projections per image for the projection estimate")
+    sparse_l1: float = Field(0.0, ge=0, description="weight of the L1 penalty sum_j |h_j| on the code")
+    sparse_kl: float = Field(0.0, ge=0, description="beta of beta * sum_j KL(rho || rho_hat_j); needs sigmoid codes")
+    sparse_rho: float = Field(0.05, gt=0, lt=1, description="target mean activation rho of the KL sparsity penalty")
+
+    @model_validator(mode="after")
+    def _check(self) -> "AEConfig":
+        check_nets(self.arch, self.hidden, self.channels)
+        for spec in self.corrupt:
+            reg.parse_corruption(spec)  # raises a ConfigError naming the bad corruption
+        if self.sparse_kl > 0 and self.code_activation != "sigmoid":
+            raise ValueError("sparse_kl needs code_activation = sigmoid (rho_hat is a mean activation in (0, 1))")
+        return self
 
 
 class AutoEncoder(GenerativeModel):
     family = "ae"
+    encodes = True
 
     def __init__(self, config: AEConfig, shape: tuple[int, int, int]):
         super().__init__(config, shape)
@@ -76,3 +111,6 @@ class AutoEncoder(GenerativeModel):
             parts["sparse_kl"] = c.sparse_kl * reg.sparse_kl(h, c.sparse_rho)
         loss = sum(parts.values())
         return StepOutput(loss, {"loss": loss.detach(), **{k: v.detach() for k, v in parts.items()}})
+
+
+FAMILY = Family("ae", AutoEncoder, AEConfig, "autoencoder, optionally denoising, contractive, sparse, weight-decayed")

@@ -1,9 +1,11 @@
-"""The interface every model meets, so the engine never asks which family it trains.
+"""What every family is to the rest of genmodels: a `Model` the engine trains, its declared
+capabilities, and the `Family` record that registers it (docs/ARCHITECTURE.md, "Families").
 
-A model's forward takes a batch of images in [0, 1], shape (B, C, H, W), and
-returns a `StepOutput`: the scalar loss to minimise plus named parts for the
-logs (DESIGN.md rule 1). Capabilities a family lacks (a GAN has no encoder)
-raise a GenmodelsError that says so.
+A model's forward takes a batch of images in [0, 1], shape (B, C, H, W), and returns a
+`StepOutput`: the scalar loss to minimise plus named parts for the logs, so the engine never
+asks which family it trains. What a model can do beyond training (encode, sample, ...) is
+declared in class attributes that callers read; they never find out by catching an error, so
+an exception raised inside `sample()` is a real bug and propagates.
 """
 
 from __future__ import annotations
@@ -12,14 +14,16 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import torch
+from pydantic import BaseModel
 from torch import nn
 
 from ..errors import DataError, GenmodelsError
+from ..optim import make_adam
 
 if TYPE_CHECKING:
     from ..config import TrainConfig
-    from ..data import Dataset
-    from ..engine import StepContext
+    from ..data import Batch, Dataset
+    from ..optim import StepContext
 
 
 @dataclass
@@ -38,26 +42,28 @@ def require_labels(data: "Dataset", classes: int, why: str, fix: str) -> None:
         raise DataError(f"{data.name} has label {top} but the model has {classes} classes; give --classes {top + 1}.")
 
 
-def make_adam(params, train: "TrainConfig", device: torch.device) -> torch.optim.Adam:
-    # The fused kernel does the whole update in one pass: on 2 CPU cores it is the
-    # largest single saving in a small model's step (benchmarks/vae_throughput.py).
-    return torch.optim.Adam(params, lr=train.lr, betas=train.betas, fused=device.type in ("cpu", "cuda"))
+class Model(nn.Module):
+    """What the one engine trains: any family, generative or not (the feature classifier)."""
 
-
-class GenerativeModel(nn.Module):
     family: ClassVar[str]
+
+    # -- declared capabilities: read these instead of calling and catching ---------------------------------
+    encodes: ClassVar[bool] = False  # encode(x) -> codes (B, latent_dim), decode(z), reconstruct(x)
+    samples: ClassVar[bool] = False  # prior_sample(n), sample(n), decode(z)
+    needs_labels: bool = False  # each training batch carries its labels (an instance may decide, from its config)
+    resumes_mid_epoch: ClassVar[bool] = True  # a step changes nothing the checkpoint lacks: stop and resume anywhere
 
     def __init__(self, config: Any, shape: tuple[int, int, int]):
         super().__init__()
         self.config = config
         self.shape = tuple(shape)
 
-    # -- training -------------------------------------------------------------
-    # Labels reach train_step (as ctx.labels) and eval_parts only for models that ask for them.
-    needs_labels: bool = False
-    # Everything a step changes is in the checkpoint, so training can stop and resume inside an epoch.
-    resumes_mid_epoch: bool = True
+    @property
+    def decodes(self) -> bool:
+        """decode(z) maps codes to images: every model that encodes or samples."""
+        return self.encodes or self.samples
 
+    # -- training -------------------------------------------------------------
     def make_optimizers(self, train: "TrainConfig", device: torch.device) -> dict[str, torch.optim.Optimizer]:
         return {"main": make_adam(self.parameters(), train, device)}
 
@@ -75,11 +81,17 @@ class GenerativeModel(nn.Module):
     def check_data(self, data: "Dataset") -> None:
         """Raise a one-sentence DataError if this model cannot train on `data` (missing labels, say)."""
 
-    def train_step(self, x: torch.Tensor, ctx: "StepContext") -> dict[str, torch.Tensor]:
-        """One optimisation step on batch x; returns the detached parts to log.
+    def step_output(self, batch: "Batch", forward=None) -> StepOutput:
+        """The forward on a batch: with its labels for a model that needs them. forward: the (compiled)
+        module to call instead of self."""
+        forward = forward or self
+        return forward(batch.x, batch.labels) if self.needs_labels else forward(batch.x)
 
-        Families with several optimisers (GAN) override this and use ctx.step(...)."""
-        out = ctx.forward(x)
+    def train_step(self, batch: "Batch", ctx: "StepContext") -> dict[str, torch.Tensor]:
+        """One optimisation step on a batch; returns the detached parts to log.
+
+        Families with several optimisers (GAN) or phases (stacked AE) override this and use ctx.step(...)."""
+        out = self.step_output(batch, ctx.forward)
         ctx.step(out.loss, "main")
         return out.parts
 
@@ -88,36 +100,64 @@ class GenerativeModel(nn.Module):
         return x
 
     @torch.inference_mode()
-    def eval_parts(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+    def eval_parts(self, batch: "Batch") -> dict[str, torch.Tensor]:
         """The logged parts on a held-out batch, without gradients."""
-        return self(x, labels).parts if self.needs_labels else self(x).parts
+        return self.step_output(batch).parts
 
     def check_logged(self, means: dict[str, float]) -> None:
         """Called by the engine with each logged interval's mean parts, already on the host: a model may
         warn about its own failure modes here (a GAN's collapsed discriminator) at no extra sync."""
 
-    # -- capabilities ---------------------------------------------------------
+    def evaluate(self, x: torch.Tensor, **options: Any) -> dict[str, float]:
+        """Family-specific test metrics on held-out images x (B, C, H, W)."""
+        return {}
+
+
+class GenerativeModel(Model):
+    """A model of images: it encodes, samples, or both, as its class declares."""
+
     @property
     def latent_dim(self) -> int:
-        raise GenmodelsError(f"This {self.family} model has no latent code; use a model that encodes.")
+        raise NotImplementedError  # every generative family has a code size
 
     def prior_sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         """n codes from the prior p(z), (n, latent_dim): N(0, I) unless a family says otherwise."""
+        self._require(self.samples, "has no prior to sample codes from")
         dev = next(self.parameters()).device
         return torch.randn(n, self.latent_dim, generator=generator, device=dev)
 
     def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
-        raise GenmodelsError(f"This {self.family} model cannot sample; train a generative model (vae, gan).")
+        self._require(self.samples, "cannot sample")
+        return self.decode(self.prior_sample(n, generator))
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
-        raise GenmodelsError(f"This {self.family} model has no encoder, so it cannot encode or reconstruct.")
+        self._require(False, "has no encoder")
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
-        raise GenmodelsError(f"This {self.family} model has no decoder.")
+        self._require(False, "has no decoder")
 
     def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
+        self._require(self.encodes, "has no encoder, so it cannot reconstruct")
         return self.decode(self.encode(x))
 
-    def evaluate(self, x: torch.Tensor, **options: Any) -> dict[str, float]:
-        """Family-specific test metrics on held-out images x (B, C, H, W)."""
-        return {}
+    def _require(self, capable: bool, lacking: str) -> None:
+        """The error a caller gets for asking a capability the class does not declare (a bug in the caller,
+        or a user's Python call on the wrong family)."""
+        if not capable:
+            raise GenmodelsError(f"This {self.family} model {lacking}; use a family that can (genmodels.models.FAMILIES "
+                                 "lists what each one does).")
+
+
+@dataclass(frozen=True)
+class Family:
+    """One family, declared once beside its model class; genmodels.models.registry lists them all, and the
+    config parser, the command line and the report derive from these records."""
+
+    name: str  # as in `genmodels train NAME` and config.json's "family"
+    model: type[Model]
+    config: type[BaseModel]  # the model config, each field described (its flag's help)
+    help: str  # one line, for `genmodels train --help`
+    # TrainConfig values that differ for this family; values given in flags or a config file still win.
+    train_defaults: dict[str, Any] = field(default_factory=dict)
+    # False: trained only through another command (the feature classifier, by `genmodels features train`).
+    trained_by_train_command: bool = True

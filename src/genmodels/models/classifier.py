@@ -14,15 +14,36 @@ trained on the cross-entropy of its logits. It cannot sample, encode or reconstr
 from __future__ import annotations
 
 import math
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
+from pydantic import Field, model_validator
 from torch import nn
 
-from ..config import ClassifierConfig
+from ..config import Strict, check_nets
 from ..errors import ConfigError, DataError
 from ..nn import mlp
-from .base import GenerativeModel, StepOutput, require_labels
+from .base import Family, Model, StepOutput, require_labels
+
+
+class ClassifierConfig(Strict):
+    """The feature network of the sample-quality metrics: a small classifier trained per dataset
+    (genmodels.features); its penultimate activations are the features FID, KID, precision/recall and
+    density/coverage compare, and its predictions give the class histogram of samples."""
+
+    arch: Literal["auto", "conv", "mlp"] = Field("auto", description="auto: conv for images of 16 px a side or more, "
+                                                                     "else mlp")
+    channels: list[int] = Field([32, 64], description="conv: a 3x3 conv + 2x2 max-pool per entry")
+    hidden: list[int] = Field([256], description="mlp: hidden widths before the feature layer")
+    feature_dim: int = Field(128, ge=2, description="width of the penultimate layer: the features")
+    classes: int = Field(10, ge=2, description="softmax outputs; `genmodels features train` gives the data's "
+                                               "number of classes unless this is set")
+
+    @model_validator(mode="after")
+    def _check(self) -> "ClassifierConfig":
+        check_nets(self.arch, self.hidden, self.channels)
+        return self
 
 
 def resolve_arch(config: ClassifierConfig, shape: tuple[int, int, int]) -> str:
@@ -44,7 +65,7 @@ def _conv_body(shape: tuple[int, int, int], channels: list[int]) -> tuple[nn.Mod
     return nn.Sequential(*layers, nn.Flatten()), c * h * w
 
 
-class Classifier(GenerativeModel):
+class Classifier(Model):
     family = "classifier"
     needs_labels = True
 
@@ -80,11 +101,6 @@ class Classifier(GenerativeModel):
         error = (logits.argmax(1) != labels).float().mean()
         return StepOutput(xent, {"loss": xent.detach(), "xent": xent.detach(), "error": error})
 
-    def train_step(self, x: torch.Tensor, ctx) -> dict[str, torch.Tensor]:
-        out = ctx.forward(x, ctx.labels)
-        ctx.step(out.loss, "main")
-        return out.parts
-
     @torch.inference_mode()
     def evaluate(self, x: torch.Tensor, labels: torch.Tensor | None = None, batch_size: int = 1000,
                  **_) -> dict[str, float]:
@@ -94,3 +110,8 @@ class Classifier(GenerativeModel):
         right = sum(int((self.logits(x[i : i + batch_size]).argmax(1) == labels[i : i + batch_size]).sum())
                     for i in range(0, x.shape[0], batch_size))
         return {"test_accuracy": right / x.shape[0]}
+
+
+# 5 cosine-annealed epochs reach >= 0.90 test accuracy on Fashion-MNIST (README, "Sample quality").
+FAMILY = Family("classifier", Classifier, ClassifierConfig, "the feature network of FID, KID and precision/recall",
+                {"epochs": 5, "lr_schedule": "cosine"}, trained_by_train_command=False)

@@ -20,14 +20,40 @@ from __future__ import annotations
 import functools
 import math
 import warnings
+from typing import Literal
 
 import torch
+from pydantic import Field, model_validator
 from torch import nn
 
 from .. import losses
-from ..config import GANConfig
+from ..config import Strict, check_nets
+from ..data import Batch
 from ..nn import ConvDecoder, ConvEncoder, build_decoder, mlp
-from .base import GenerativeModel, StepOutput, make_adam
+from ..optim import make_adam
+from .base import Family, GenerativeModel, StepOutput
+
+
+class GANConfig(Strict):
+    """Generative adversarial network (Goodfellow et al. 2014): generator G(z), discriminator D(x)."""
+
+    arch: Literal["mlp", "conv"] = Field("mlp", description="mlp | conv (DCGAN-style nets, Radford et al. 2015)")
+    latent_dim: int = Field(100, ge=1, description="size of z")
+    hidden: list[int] = Field([512, 256], description="MLP widths of D, image side first (D x-512-256-1); "
+                                                      "G mirrors them")
+    channels: list[int] = Field([64, 128], description="conv channels of D, image side first; G mirrors them")
+    prior: Literal["normal", "uniform"] = Field("normal", description="p_z: N(0, I), or uniform on [-1, 1]^latent_dim")
+    loss: Literal["minimax", "non-saturating"] = Field(
+        "non-saturating", description="generator loss (Goodfellow et al. 2014, section 3)")
+    d_steps: int = Field(1, ge=1, description="k: discriminator updates per generator update (Algorithm 1)")
+    label_smoothing: float = Field(0.0, ge=0, lt=1, description="one-sided: D's target for real images is 1 - this "
+                                                                "(Salimans et al. 2016)")
+    lr_d: float | None = Field(None, gt=0, description="discriminator learning rate; none: --lr for both nets")
+
+    @model_validator(mode="after")
+    def _check(self) -> "GANConfig":
+        check_nets(self.arch, self.hidden, self.channels)
+        return self
 
 # A discriminator whose mean D(G(z)) stays outside [COLLAPSE, 1 - COLLAPSE] this many logged
 # intervals in a row has won (or lost) the game outright: the run is warned once per stretch.
@@ -60,6 +86,7 @@ def build_discriminator(c: GANConfig, shape: tuple[int, int, int]) -> nn.Module:
 
 class GAN(GenerativeModel):
     family = "gan"
+    samples = True
 
     def __init__(self, config: GANConfig, shape: tuple[int, int, int]):
         super().__init__(config, shape)
@@ -124,11 +151,12 @@ class GAN(GenerativeModel):
             self.discriminator.requires_grad_(True)
         return {"g_loss": g_loss.detach(), "g_grad_norm": _grad_norm(self.generator)}
 
-    def train_step(self, x: torch.Tensor, ctx) -> dict[str, torch.Tensor]:
-        """One discriminator update on batch x; every d_steps-th call also one generator update.
+    def train_step(self, batch: Batch, ctx) -> dict[str, torch.Tensor]:
+        """One discriminator update on the batch; every d_steps-th call also one generator update.
 
         Generator parts (g_loss, g_grad_norm) come only from the calls that update G; the engine
         averages each part over the calls that returned it."""
+        x = batch.x
         out = ctx.forward(x)
         ctx.step(out.loss, "d")
         parts = {**out.parts, "d_grad_norm": _grad_norm(self.discriminator)}
@@ -161,10 +189,10 @@ class GAN(GenerativeModel):
 
     # -- evaluation -----------------------------------------------------------------
     @torch.inference_mode()
-    def eval_parts(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+    def eval_parts(self, batch: Batch) -> dict[str, torch.Tensor]:
         """D on held-out images and on as many fresh samples, no optimisation: loss, d_loss, d_real,
         d_fake, and the generator's loss at those samples."""
-        out, fake_logits = self._d_output(x)
+        out, fake_logits = self._d_output(batch.x)
         return {**out.parts, "g_loss": losses.gan_generator_loss(fake_logits, self.config.loss)}
 
     @torch.inference_mode()
@@ -173,7 +201,12 @@ class GAN(GenerativeModel):
         sums: dict[str, torch.Tensor] = {}
         for i in range(0, x.shape[0], batch_size):
             xb = x[i : i + batch_size]
-            for k, v in self.eval_parts(xb).items():
+            for k, v in self.eval_parts(Batch(xb)).items():
                 if k in ("d_real", "d_fake", "d_loss"):
                     sums[k] = sums.get(k, 0.0) + v * xb.shape[0]
         return {k: (v / x.shape[0]).item() for k, v in sums.items()}
+
+
+# Adam lr 2e-4, beta1 0.5: Radford et al. 2015, section 4.
+FAMILY = Family("gan", GAN, GANConfig, "generative adversarial network (MLP or DCGAN-style)",
+                {"lr": 2e-4, "betas": (0.5, 0.999)})

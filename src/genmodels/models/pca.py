@@ -10,10 +10,19 @@ the covariance are the components.
 from __future__ import annotations
 
 import torch
+from pydantic import Field
 
-from ..config import PCAConfig
+from .. import distributed as ddp
+from ..config import Strict
+from ..data import Batch
 from ..errors import ConfigError
-from .base import GenerativeModel, StepOutput
+from .base import Family, GenerativeModel, StepOutput
+
+
+class PCAConfig(Strict):
+    """Principal component analysis: the linear autoencoder, solved exactly (one pass over the data)."""
+
+    latent_dim: int = Field(30, ge=1, description="number of principal components kept")
 
 
 def principal_components(cov: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -28,6 +37,7 @@ def principal_components(cov: torch.Tensor, k: int) -> tuple[torch.Tensor, torch
 
 class PCA(GenerativeModel):
     family = "pca"
+    encodes = True
     resumes_mid_epoch = False  # the pass's running sums are not checkpointed: an interrupted pass restarts
 
     def __init__(self, config: PCAConfig, shape: tuple[int, int, int]):
@@ -56,18 +66,17 @@ class PCA(GenerativeModel):
         self._outer.zero_()
         self._count = 0
 
-    def train_step(self, x: torch.Tensor, ctx) -> dict[str, torch.Tensor]:
-        xb = x.flatten(1).double()
+    def train_step(self, batch: Batch, ctx) -> dict[str, torch.Tensor]:
+        xb = batch.x.flatten(1).double()
         self._sum += xb.sum(0)
         self._outer.addmm_(xb.T, xb)
         self._count += xb.shape[0]
         return {}
 
     def finish_epoch(self) -> None:
-        if torch.distributed.is_available() and torch.distributed.is_initialized():  # torchrun: each rank saw a shard
-            count = torch.tensor(float(self._count), dtype=torch.float64, device=self._sum.device)
-            for t in (self._sum, self._outer, count):
-                torch.distributed.all_reduce(t)
+        # Under torchrun each rank saw a shard: sum the statistics, so every rank solves the same PCA.
+        count = torch.tensor(float(self._count), dtype=torch.float64, device=self._sum.device)
+        if ddp.sum_over_ranks([self._sum, self._outer, count]):
             self._count = int(count.item())
         mean = self._sum / self._count
         cov = self._outer / self._count - torch.outer(mean, mean)
@@ -94,6 +103,10 @@ def fit_pca(data, k: int, batch_size: int = 10_000) -> PCA:
     model = PCA(PCAConfig(latent_dim=k), data.shape).to(data.images.device)
     model.start_epoch(0)
     for i in range(0, len(data), batch_size):
-        model.train_step(data.batch(slice(i, i + batch_size)), None)
+        model.train_step(Batch(data.batch(slice(i, i + batch_size))), None)
     model.finish_epoch()
     return model.eval()
+
+
+# PCA: one pass gathers the statistics of its exact solution; more epochs change nothing.
+FAMILY = Family("pca", PCA, PCAConfig, "PCA, the linear autoencoder baseline (solved in one pass)", {"epochs": 1})

@@ -1,4 +1,4 @@
-"""The pieces that turn a plain autoencoder into a regularised one (DESIGN.md rule 3):
+"""The pieces that turn a plain autoencoder into a regularised one (docs/ARCHITECTURE.md, "Variants are parameters"):
 corruptions q_D(x~|x) for denoising, and penalties on the weights or the code.
 
 Corruptions map a batch (B, C, H, W) in [0, 1] to a corrupted copy of the same shape,

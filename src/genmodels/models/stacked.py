@@ -19,20 +19,52 @@ frozen layers cannot move and every optimiser's state resumes exactly.
 from __future__ import annotations
 
 import math
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
+from pydantic import Field, model_validator
 from torch import nn
 
 from .. import losses
-from ..config import SDAEConfig
+from ..config import Strict
 from ..nn import ACTIVATIONS
+from ..optim import make_adam
 from . import regularisers as reg
-from .base import GenerativeModel, StepOutput, make_adam, require_labels
+from .base import Family, GenerativeModel, StepOutput, require_labels
+
+
+class SDAEConfig(Strict):
+    """Stacked denoising autoencoder (Vincent et al. 2010): greedy layer-wise denoising pretraining,
+    then fine-tuning of the whole stack. train.epochs counts the fine-tuning epochs; the
+    len(layers) * pretrain_epochs pretraining epochs run before them."""
+
+    layers: list[int] = Field([1000, 500, 250, 30], description="layer widths, input side first; the last is the code")
+    activation: Literal["sigmoid", "relu"] = Field("sigmoid", description="hidden units (Vincent et al. 2010 use sigmoid)")
+    code_activation: Literal["linear", "sigmoid", "relu"] = Field(
+        "linear", description="the code layer (Hinton & Salakhutdinov 2006: linear)")
+    corrupt: list[str] = Field(["mask:0.25"], description="q_D applied to each layer's input in pretraining, "
+                                                          "repeatable: mask:NU, gauss:SIGMA, saltpepper:P")
+    pretrain_epochs: int = Field(5, ge=0, description="pretraining epochs per layer, before the --epochs of "
+                                                      "fine-tuning; 0 skips pretraining")
+    loss: Literal["mse", "bce"] = Field("mse", description="in pixel space: layer 1's pretraining and "
+                                                           "unsupervised fine-tuning")
+    finetune: Literal["reconstruction", "supervised"] = Field(
+        "reconstruction", description="the unrolled autoencoder, or the encoder and a softmax head on labels")
+    classes: int = Field(10, ge=2, description="softmax outputs of the supervised head")
+
+    @model_validator(mode="after")
+    def _check(self) -> "SDAEConfig":
+        if not self.layers or any(w < 1 for w in self.layers):
+            raise ValueError("layers must be one or more positive widths, e.g. 1000,500,250,30")
+        for spec in self.corrupt:
+            reg.parse_corruption(spec)
+        return self
 
 
 class StackedDenoisingAutoEncoder(GenerativeModel):
     family = "sdae"
+    encodes = True
 
     def __init__(self, config: SDAEConfig, shape: tuple[int, int, int]):
         super().__init__(config, shape)
@@ -129,9 +161,9 @@ class StackedDenoisingAutoEncoder(GenerativeModel):
         rec = rec.mean()
         return StepOutput(rec, {"loss": rec.detach(), f"layer{i + 1}_rec": rec.detach()})
 
-    def train_step(self, x: torch.Tensor, ctx) -> dict[str, torch.Tensor]:
-        out = ctx.forward(x, ctx.labels) if self.needs_labels else ctx.forward(x)
-        ctx.step(out.loss, self.phase_name)
+    def train_step(self, batch, ctx) -> dict[str, torch.Tensor]:
+        out = self.step_output(batch, ctx.forward)
+        ctx.step(out.loss, self.phase_name)  # the optimizer of the current phase
         return out.parts
 
     @torch.inference_mode()
@@ -143,3 +175,7 @@ class StackedDenoisingAutoEncoder(GenerativeModel):
         wrong = sum(int((self.head(self.encode(x[i : i + batch_size])).argmax(1) != labels[i : i + batch_size]).sum())
                     for i in range(0, x.shape[0], batch_size))
         return {"test_error": wrong / x.shape[0]}
+
+
+FAMILY = Family("sdae", StackedDenoisingAutoEncoder, SDAEConfig,
+                "stacked denoising autoencoder: layer-wise pretraining, then fine-tuning")

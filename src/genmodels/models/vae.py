@@ -8,15 +8,41 @@ image: summed over pixels and latent dimensions, averaged over the batch.
 from __future__ import annotations
 
 import math
+from typing import Literal
 
 import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from pydantic import Field, model_validator
+
 from .. import losses
-from ..config import VAEConfig
+from ..config import Strict, check_nets
 from ..nn import build_decoder, build_encoder
-from .base import GenerativeModel, StepOutput
+from .base import Family, GenerativeModel, StepOutput
+
+
+class VAEConfig(Strict):
+    """Variational autoencoder (Kingma & Welling 2013)."""
+
+    arch: Literal["mlp", "conv"] = Field("mlp", description="mlp | conv")
+    latent_dim: int = Field(16, ge=1, description="size of z")
+    hidden: list[int] = Field([512], description="MLP hidden widths, input side first, e.g. 512,256")
+    channels: list[int] = Field([32, 64], description="conv channels, input side first, e.g. 32,64")
+    likelihood: Literal["bernoulli", "gaussian"] = Field("bernoulli", description="p(x|z)")
+    binarize: bool = Field(False, description="dynamic binarisation: x ~ Bernoulli(pixel) afresh each batch "
+                                              "(bernoulli only)")
+    gaussian_std: float = Field(1.0, gt=0, description="std of the gaussian likelihood (its initial value if learned)")
+    learn_std: bool = Field(False, description="learn one std per pixel for the gaussian likelihood")
+    beta: float = Field(1.0, ge=0, description="weight of the KL term (beta-VAE, Higgins et al. 2017); 1 is the ELBO")
+
+    @model_validator(mode="after")
+    def _check(self) -> "VAEConfig":
+        check_nets(self.arch, self.hidden, self.channels)
+        if self.binarize and self.likelihood != "bernoulli":
+            raise ValueError("binarize applies to the bernoulli likelihood only")
+        return self
+
 
 # Elements of decoder output allowed at once when evaluating the importance-weighted bound.
 _IW_CHUNK_ELEMENTS = 1 << 24
@@ -24,6 +50,7 @@ _IW_CHUNK_ELEMENTS = 1 << 24
 
 class VAE(GenerativeModel):
     family = "vae"
+    encodes = samples = True
 
     def __init__(self, config: VAEConfig, shape: tuple[int, int, int]):
         super().__init__(config, shape)
@@ -139,3 +166,6 @@ class VAE(GenerativeModel):
             "log_likelihood_iw_stderr": (iw_t.std() / math.sqrt(n)).item() if n > 1 else 0.0,
             "importance_samples": importance_samples,
         }
+
+
+FAMILY = Family("vae", VAE, VAEConfig, "variational autoencoder")

@@ -1,0 +1,142 @@
+"""`genmodels evaluate`: a trained run's test metrics, written to RUN/eval.json (docs/ARCHITECTURE.md,
+"One evaluate").
+
+In order: the family's own metrics (the VAE's ELBO and importance-weighted log-likelihood, the GAN's
+D outputs, the supervised head's error); for a model that encodes, the codes' worth (reconstruction
+error beside PCA's, linear and 5-NN probes beside raw pixels and PCA codes); for a model that samples,
+the Parzen-window log-likelihood and the sample-quality metrics in a feature network's space."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from . import losses
+from .data import Dataset
+from .errors import GenmodelsError
+from .runs import Run, batched, draw_samples
+
+
+def evaluate(run: Run, importance_samples: int = 1000, seed: int = 0, batch_size: int = 100,
+             progress: bool = False, probe_train: int = 10_000, parzen_samples: int = 10_000,
+             features=None, quality_samples: int = 10_000) -> dict:
+    """The run's test metrics; written to RUN/eval.json and returned.
+
+    probe_train: training images the linear and k-NN probes are fitted on (0: no probes).
+    Any model that samples also gets the Parzen-window estimate from `parzen_samples` samples (0: none),
+    and the sample-quality metrics from `quality_samples` samples (0: none) in the feature space of
+    `features` (a directory or a FeatureNetwork; None: runs/features/<data source> if it exists)."""
+    if not 1 <= importance_samples <= 5000:
+        raise GenmodelsError(f"--importance-samples must be between 1 and 5000, got {importance_samples}.")
+    if probe_train < 0:
+        raise GenmodelsError(f"--probe-train must be 0 (no probes) or a number of images, got {probe_train}.")
+    if parzen_samples < 0:
+        raise GenmodelsError(f"--parzen-samples must be 0 (no Parzen estimate) or more, got {parzen_samples}.")
+    if quality_samples < 0:
+        raise GenmodelsError(f"--quality-samples must be 0 (no sample-quality metrics) or more, got {quality_samples}.")
+    test = run.data.test
+    x = test.batch(slice(0, len(test))).to(run.device)
+    labels = None if test.labels is None else test.labels.to(run.device)
+    torch.manual_seed(seed)
+    x = run.model.eval_input(x)
+    results: dict = {"family": run.config.family, "split": "test", "images": int(x.shape[0])}
+    with torch.inference_mode():
+        results.update(run.model.evaluate(x, labels=labels, importance_samples=importance_samples,
+                                          batch_size=batch_size, progress=progress))
+    if run.model.encodes:
+        results.update(code_metrics(run, x, probe_train, seed))
+    if (parzen_samples or quality_samples) and run.model.samples:
+        drawn = draw_samples(run, max(parzen_samples, quality_samples), seed)  # once, for both estimates
+        if parzen_samples:
+            results.update(parzen(run, parzen_samples, seed, drawn=drawn))
+        if quality_samples:
+            results.update(sample_quality(run, features, quality_samples, seed, progress, drawn=drawn))
+    for k, v in results.items():
+        if isinstance(v, float) and not math.isfinite(v):
+            raise GenmodelsError(f"Evaluation gave {k} = {v}; the model's weights are damaged, retrain it.")
+    run.dir.write_eval(results)
+    return results
+
+
+def code_metrics(run: Run, x: torch.Tensor, probe_train: int = 10_000, seed: int = 0) -> dict:
+    """For a model that encodes: test squared reconstruction error per image (summed over pixels, as
+    Hinton & Salakhutdinov 2006) beside PCA's at the same code size, and linear-probe and 5-NN test
+    accuracy of its codes beside raw pixels and PCA codes. Both PCA and the probes are fitted on the
+    training split (probes on a seeded subset of probe_train images)."""
+    from .metrics import knn_accuracy, linear_probe_accuracy
+    from .models.pca import fit_pca
+
+    model = run.model
+    codes = batched(model.encode, x)
+    sse = lambda reconstruct: losses.reconstruction_error(batched(reconstruct, x), x.cpu(), "mse").mean().item()  # noqa: E731
+    out = {"reconstruction_sse": sse(model.reconstruct)}
+    train = run.data.train
+    pca = None
+    if run.config.family != "pca" and codes.shape[1] <= x[0].numel():  # PCA has no overcomplete code
+        pca = fit_pca(train.to(run.device), codes.shape[1])
+        out["pca_reconstruction_sse"] = sse(pca.reconstruct)
+    if train.labels is None or run.data.test.labels is None or probe_train == 0:
+        return out
+    pick = seeded_rows(len(train), probe_train, seed)
+    x_fit = model.eval_input(train.batch(pick).to(run.device))
+    y_fit, y_test = train.labels[pick].numpy(), run.data.test.labels.numpy()
+    features = {"": (batched(model.encode, x_fit), codes), "_pixels": (x_fit.flatten(1).cpu(), x.flatten(1).cpu())}
+    if pca is not None:
+        features["_pca"] = (batched(pca.encode, x_fit), batched(pca.encode, x))
+    out["probe_train_images"] = len(pick)
+    for suffix, (fit, test) in features.items():
+        fit, test = fit.double().numpy(), test.double().numpy()
+        out[f"linear_probe_accuracy{suffix}"] = linear_probe_accuracy(fit, y_fit, test, y_test)
+        out[f"knn_accuracy{suffix}"] = knn_accuracy(fit, y_fit, test, y_test)
+    return out
+
+
+def seeded_rows(total: int, n: int, seed: int) -> torch.Tensor:
+    """A fixed seeded choice of min(n, total) row indices."""
+    return torch.randperm(total, generator=torch.Generator().manual_seed(seed))[: min(n, total)]
+
+
+def train_validation_images(train: Dataset, n: int = 1000, seed: int = 0) -> torch.Tensor:
+    """A fixed seeded choice of min(n, len(train)) training images, (n, C, H, W): picks Parzen's sigma."""
+    return train.batch(seeded_rows(len(train), n, seed))
+
+
+def parzen(run: Run, samples: int = 10000, seed: int = 0, validation: int = 1000,
+           drawn: torch.Tensor | None = None) -> dict:
+    """Parzen-window log-likelihood of the test images under `samples` model samples (`drawn`: samples
+    already drawn by draw_samples). Sigma is chosen on a fixed seeded subset of the TRAINING split
+    (`validation` images, fewer if the split is smaller), so the test images never pick it."""
+    from .metrics import parzen_estimate
+
+    drawn = draw_samples(run, samples, seed) if drawn is None else drawn[:samples]
+    x_valid = train_validation_images(run.data.train, validation, seed).to(run.device)
+    x_test = run.data.test.batch(slice(0, len(run.data.test))).to(run.device)
+    return parzen_estimate(drawn, x_valid, x_test).as_dict()
+
+
+def sample_quality(run: Run, features=None, samples: int = 10_000, seed: int = 0, progress: bool = False,
+                   drawn: torch.Tensor | None = None) -> dict:
+    """FID, KID, precision/recall, density/coverage and the class histogram of `samples` model samples
+    (`drawn`: samples already drawn by draw_samples) against the test images, in a feature network's
+    space (genmodels.metrics, genmodels.features).
+    With features None and no runs/features/<source>, returns {} (and says how to get them if progress)."""
+    from . import metrics
+    from .features import FeatureNetwork, default_features_dir, load_features
+
+    if not isinstance(features, FeatureNetwork):
+        if features is None and not (default_features_dir(run.data.source)).is_dir():
+            if progress:
+                print(f"no feature network in {default_features_dir(run.data.source)}, so no FID, KID, precision/recall "
+                      f"or density/coverage; get them with `genmodels features train --data {run.data.source}`")
+            return {}
+        features = load_features(features or default_features_dir(run.data.source), run.data, run.device)
+    test = run.data.test
+    real = features.features(test.batch(slice(0, len(test))))
+    drawn = draw_samples(run, samples, seed) if drawn is None else drawn[:samples]
+    fake = features.features(drawn)
+    k = metrics.kid(real, fake, generator=torch.Generator(device=real.device).manual_seed(seed))
+    hist = metrics.class_histogram(features.predict(drawn), features.classes)
+    return {"features": features.name, "quality_samples": samples, "fid": metrics.fid(real, fake),
+            "kid": k.kid, "kid_std": k.std, **metrics.manifold_metrics(real, fake).as_dict(),
+            "class_entropy": metrics.class_entropy(hist), "class_histogram": [round(float(p), 4) for p in hist]}

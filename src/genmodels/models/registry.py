@@ -1,0 +1,84 @@
+"""The one registry of families, and the run config built from it (docs/ARCHITECTURE.md, "Families").
+
+Each family module declares a `FAMILY` record beside its model class: the model, its config class,
+a line of help and the training defaults that differ from TrainConfig's. Everything that needs to know
+the families (config parsing here, `build_model`, the command line's flags and help, the report)
+reads FAMILIES. Adding a family is one new module and one line below.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from pydantic import Field, SerializeAsAny, ValidationError, model_validator
+
+from ..config import DataConfig, Strict, TrainConfig, merge, one_sentence
+from ..errors import ConfigError
+from . import ae, classifier, gan, pca, stacked, vae
+from .base import Family, Model
+
+FAMILIES: dict[str, Family] = {f.name: f for f in (
+    vae.FAMILY,
+    ae.FAMILY,
+    stacked.FAMILY,
+    pca.FAMILY,
+    gan.FAMILY,
+    classifier.FAMILY,
+)}
+
+
+def family(name: Any, where: str = "the given settings") -> Family:
+    """The registered family called `name`, or a one-sentence ConfigError listing the known ones."""
+    if not isinstance(name, str) or name not in FAMILIES:
+        raise ConfigError(f"Bad config in {where}: unknown model family {name!r}; use one of {', '.join(FAMILIES)}.")
+    return FAMILIES[name]
+
+
+def build_model(family_name: str, config: Any, shape: tuple[int, int, int]) -> Model:
+    return FAMILIES[family_name].model(config, shape)
+
+
+class RunConfig(Strict):
+    """Everything that describes a run: saved as RUN/config.json, it rebuilds the model alone.
+    Build one with `build_run_config`, which validates the model settings against the family's config."""
+
+    family: str
+    model: SerializeAsAny[Strict]  # the family's config (VAEConfig, ...), validated by build_run_config
+    data: DataConfig = Field(default_factory=DataConfig)
+    train: TrainConfig = Field(default_factory=TrainConfig)
+    shape: tuple[int, int, int] | None = None  # (C, H, W) of the data, filled in when training starts
+    version: str = "1"  # run directory format
+
+    @model_validator(mode="after")
+    def _model_of_family(self) -> "RunConfig":
+        if self.family not in FAMILIES or not isinstance(self.model, FAMILIES[self.family].config):
+            raise ValueError(f"model settings must be a {self.family} config; build the config with build_run_config")
+        return self
+
+    def with_epochs(self, epochs: int) -> "RunConfig":
+        """The same run trained for `epochs` in all: the one setting a resumed run may change."""
+        return self.model_copy(update={"train": self.train.model_copy(update={"epochs": epochs})})
+
+    def to_json(self) -> str:
+        return json.dumps(self.model_dump(mode="json"), indent=2)
+
+
+def build_run_config(values: dict[str, Any], where: str = "the given settings") -> RunConfig:
+    """Validate a nested dict {family, model, data, train} into a RunConfig, or raise ConfigError.
+
+    The family's training defaults fill in what `values` leaves out; the model settings are validated
+    once, by the family's config class, so their errors are located as model.<key>."""
+    fam = family(values.get("family"), where)
+    if isinstance(values.get("train", {}), dict):
+        values = merge({"train": fam.train_defaults}, values)
+    model = values.get("model") or {}
+    if isinstance(model, dict):
+        try:
+            values = {**values, "model": fam.config.model_validate(model)}
+        except ValidationError as err:
+            raise ConfigError(one_sentence(err, where, ("model",))) from None
+    try:
+        return RunConfig.model_validate(values)
+    except ValidationError as err:
+        raise ConfigError(one_sentence(err, where)) from None

@@ -1,0 +1,50 @@
+"""Where and how a process computes: the device a config names, torch's thread count, glibc's allocator.
+
+Kept apart from the training loop, which calls these once at its start (docs/ARCHITECTURE.md, "Layers")."""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import sys
+
+import torch
+
+from .errors import GenmodelsError
+
+
+def resolve_device(name: str) -> torch.device:
+    """cpu | cuda | cuda:N | auto (cuda where a GPU is visible, else cpu), or a one-sentence error."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise GenmodelsError(f"Device {name!r} was asked for but no CUDA GPU is visible; use --device cpu.")
+    try:
+        return torch.device(name)
+    except RuntimeError:
+        raise GenmodelsError(f"Unknown device {name!r}; use cpu, cuda, cuda:N or auto.") from None
+
+
+def set_threads(threads: int | None) -> None:
+    """torch's intra-op threads; None keeps torch's default (one per core)."""
+    if threads:
+        torch.set_num_threads(threads)
+
+
+def keep_freed_memory() -> bool:
+    """Stop glibc returning freed memory to the OS between steps (Linux only).
+
+    Every step frees and reallocates the same activation buffers; with glibc's defaults the
+    heap top is trimmed and large blocks are mmap'd afresh, so each step pays page faults.
+    Fixed thresholds keep that memory in the process, at the cost of the process keeping its
+    peak heap. Measured with benchmarks/vae_throughput.py (GENMODELS_MALLOC_TUNING=0 against =1,
+    README "Performance"): the MLP VAE's epoch about 1.15x faster with it.
+    Set GENMODELS_MALLOC_TUNING=0 to leave malloc alone."""
+    if not sys.platform.startswith("linux") or os.environ.get("GENMODELS_MALLOC_TUNING", "1") == "0":
+        return False
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:  # not glibc (musl, say)
+        return False
+    m_trim_threshold, m_mmap_threshold = -1, -3
+    return bool(libc.mallopt(m_mmap_threshold, 1 << 30) and libc.mallopt(m_trim_threshold, 1 << 30))
