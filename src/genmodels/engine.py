@@ -17,6 +17,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+
 import torch
 from tqdm.auto import tqdm
 
@@ -60,7 +61,7 @@ def train(config: RunConfig, run_dir: str | Path, *, resume: bool = False, overw
 
 
 def resume_run(run_dir: str | Path, epochs: int | None = None, *, progress: bool = True,
-           data: DataSplits | None = None) -> TrainResult:
+               data: DataSplits | None = None) -> TrainResult:
     """Continue the run in `run_dir` from its last checkpoint, with the config saved there (read here,
     once); epochs: the new total (None keeps the saved number), the one setting a resumed run may change."""
     run = RunDir(run_dir)
