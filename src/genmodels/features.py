@@ -1,8 +1,8 @@
 """The feature network of the sample-quality metrics: a classifier trained per dataset.
 
 `train_features` trains the `classifier` family on the one engine into a run directory and
-writes its features record (RunDir.features_file) beside the run's files: the dataset's fingerprint, the test accuracy,
-the feature width. `load_features` gives back a `FeatureNetwork`, refusing (one sentence) a
+writes its features record (RunDir.features_file) beside the run's files: the dataset's
+fingerprint, the test accuracy, the feature width. `load_features` gives back a `FeatureNetwork`, refusing (one sentence) a
 directory that is missing, damaged, or trained on other data than the data being evaluated.
 FID and friends computed in this feature space are NOT comparable with Inception-based numbers.
 """
@@ -126,16 +126,19 @@ def load_features(dir: str | Path, data: DataSplits | None = None, device: str |
     """The feature network in `dir`; with `data`, also check it was trained on exactly that data."""
     dir = Path(dir)
     rd = RunDir(dir)
+    damaged = f"{rd.features_file} is damaged; {_retrain_hint(dir, 'X')} --overwrite."
     try:
         meta = rd.read_features_record()
-        if meta is not None:
-            stored, accuracy = str(meta["fingerprint"]), float(meta["test_accuracy"])
-    except (UnicodeDecodeError, KeyError, TypeError, ValueError):  # ValueError: bad JSON, too
-        raise CheckpointError(f"{rd.features_file} is damaged; {_retrain_hint(dir, 'X')} --overwrite.") from None
+    except (UnicodeDecodeError, ValueError):  # ValueError: not JSON, or not a JSON object
+        raise CheckpointError(damaged) from None
     if meta is None:
         src = data.source if data is not None else "X"
         raise CheckpointError(f"{dir} holds no feature network ({rd.features_file.name} is missing); "
                               f"{_retrain_hint(dir, src)}.")
+    try:
+        stored, accuracy = str(meta["fingerprint"]), float(meta["test_accuracy"])
+    except (KeyError, TypeError, ValueError):
+        raise CheckpointError(damaged) from None
     model, cfg = rd.load_model(device)
     if not isinstance(model, Classifier):
         raise CheckpointError(f"{dir} holds a {cfg.family} run, not a feature network; "
