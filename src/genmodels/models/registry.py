@@ -13,7 +13,7 @@ from typing import Any
 
 from pydantic import Field, SerializeAsAny, ValidationError, model_validator
 
-from ..config import DataConfig, Strict, TrainConfig, merge, one_sentence
+from ..config import DataConfig, Strict, TrainConfig, one_sentence
 from ..errors import ConfigError
 from . import ae, classifier, gan, pca, stacked, vae
 from .base import Family, Model
@@ -39,21 +39,38 @@ def build_model(family_name: str, config: Any, shape: tuple[int, int, int]) -> M
     return FAMILIES[family_name].model(config, shape)
 
 
+def _model_config(family_name: str, model: Any) -> Any:
+    """The family's model config: validated here from a dict (None: all defaults), else as given."""
+    if model is None or isinstance(model, dict):
+        return FAMILIES[family_name].config.model_validate(model or {})
+    return model
+
+
 class RunConfig(Strict):
     """Everything that describes a run: saved as RUN/config.json, it rebuilds the model alone.
-    Build one with `build_run_config`, which validates the model settings against the family's config."""
+    `build_run_config` is the way in for user input: it applies the family's training defaults and
+    locates bad model settings as model.<key> in its one-sentence error."""
 
     family: str
-    model: SerializeAsAny[Strict]  # the family's config (VAEConfig, ...), validated by build_run_config
+    model: SerializeAsAny[Strict]  # the family's config (VAEConfig, ...)
     data: DataConfig = Field(default_factory=DataConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)
     shape: tuple[int, int, int] | None = None  # (C, H, W) of the data, filled in when training starts
     version: str = "1"  # run directory format
 
+    @model_validator(mode="before")
+    @classmethod
+    def _model_of_family(cls, values: Any) -> Any:
+        if isinstance(values, dict) and values.get("family") in FAMILIES:
+            values = {**values, "model": _model_config(values["family"], values.get("model"))}
+        return values
+
     @model_validator(mode="after")
-    def _model_of_family(self) -> "RunConfig":
-        if self.family not in FAMILIES or not isinstance(self.model, FAMILIES[self.family].config):
-            raise ValueError(f"model settings must be a {self.family} config; build the config with build_run_config")
+    def _check_model(self) -> "RunConfig":
+        if self.family not in FAMILIES:
+            raise ValueError(f"unknown model family {self.family!r}; use one of {', '.join(FAMILIES)}")
+        if not isinstance(self.model, FAMILIES[self.family].config):
+            raise ValueError(f"model settings must be a {FAMILIES[self.family].config.__name__}")
         return self
 
     def with_epochs(self, epochs: int) -> "RunConfig":
@@ -67,17 +84,16 @@ class RunConfig(Strict):
 def build_run_config(values: dict[str, Any], where: str = "the given settings") -> RunConfig:
     """Validate a nested dict {family, model, data, train} into a RunConfig, or raise ConfigError.
 
-    The family's training defaults fill in what `values` leaves out; the model settings are validated
-    once, by the family's config class, so their errors are located as model.<key>."""
+    The family's training defaults fill in what `values["train"]` leaves out; the model settings are
+    validated by the family's config class, so their errors are located as model.<key>."""
     fam = family(values.get("family"), where)
-    if isinstance(values.get("train", {}), dict):
-        values = merge({"train": fam.train_defaults}, values)
-    model = values.get("model") or {}
-    if isinstance(model, dict):
-        try:
-            values = {**values, "model": fam.config.model_validate(model)}
-        except ValidationError as err:
-            raise ConfigError(one_sentence(err, where, ("model",))) from None
+    train = values.get("train", {})
+    if isinstance(train, dict):
+        values = {**values, "train": {**fam.train_defaults, **train}}
+    try:
+        values = {**values, "model": _model_config(fam.name, values.get("model"))}
+    except ValidationError as err:
+        raise ConfigError(one_sentence(err, where, ("model",))) from None
     try:
         return RunConfig.model_validate(values)
     except ValidationError as err:
