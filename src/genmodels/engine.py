@@ -247,10 +247,10 @@ class Training:
         with torch.inference_mode():
             if model.samples:
                 self.noise.manual_seed(self.config.train.seed + 1)
-                save_grid(model.sample(64, generator=self.noise), self.run.image("samples"))
+                save_grid(model.sample(64, generator=self.noise), self.run.samples_png())
             elif model.encodes:
                 x = model.eval_input(self.test_set.batch(slice(0, 16)))
-                save_pairs(x, model.reconstruct(x), self.run.image("reconstructions"))
+                save_pairs(x, model.reconstruct(x), self.run.reconstructions_png)
         model.train()
 
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
@@ -31,6 +32,7 @@ from .fileio import atomic_write
 from .models import Model, RunConfig, build_model, build_run_config
 
 
+@dataclass(frozen=True)
 class RunDir:
     """One run directory: its file names, and every read and write of its files."""
 
@@ -38,17 +40,16 @@ class RunDir:
     LOSS_PLOT, IMAGES, EVAL, FEATURES = "loss.png", "images", "eval.json", "features.json"
     OURS = (CONFIG, WEIGHTS, CHECKPOINT, METRICS, LOSS_PLOT, EVAL, FEATURES, IMAGES)  # what --overwrite removes
 
-    def __init__(self, path: str | Path):
-        self.path = Path(path)
+    path: Path
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "path", Path(self.path))
 
     def __fspath__(self) -> str:
         return str(self.path)
 
     def __str__(self) -> str:
         return str(self.path)
-
-    def __repr__(self) -> str:
-        return f"RunDir({str(self.path)!r})"
 
     @property
     def name(self) -> str:
@@ -64,8 +65,16 @@ class RunDir:
     features_file = property(lambda self: self.path / self.FEATURES)
 
     def image(self, name: str) -> Path:
-        """images/<name>.png: a picture of this run (samples, reconstructions, ...)."""
+        """images/<name>.png: a picture of this run."""
         return self.path / self.IMAGES / f"{name}.png"
+
+    def samples_png(self, n: int | str | None = None) -> Path:
+        """The epoch's sample grid (n None), or the grid of n samples that `genmodels sample` writes."""
+        return self.image("samples" if n is None else f"samples_n{n}")
+
+    reconstructions_png = property(lambda self: self.image("reconstructions"))
+    interpolation_png = property(lambda self: self.image("interpolation"))
+    latent_png = property(lambda self: self.image("latent"))
 
     def codes(self, split: str) -> Path:
         """codes_<split>.npz: the codes `genmodels encode` writes by default."""

@@ -29,6 +29,9 @@ class Run:
     config: RunConfig
     model: Model
 
+    def __post_init__(self) -> None:
+        self.dir = RunDir(self.dir) if not isinstance(self.dir, RunDir) else self.dir
+
     @cached_property
     def data(self) -> DataSplits:
         return load_data(self.config.data.source, self.config.data.data_dir)
@@ -111,8 +114,9 @@ def interpolate(run: Run, out: str | Path, pairs: int = 8, steps: int = 10, spli
         raise GenmodelsError(f"Unknown interpolation {mode!r}; use linear or slerp.")
     model = run.model
     if not model.decodes:
+        able = ", ".join(name for name, f in FAMILIES.items() if f.model.encodes or f.model.samples)
         raise GenmodelsError(f"The {run.config.family} run in {run.dir} has no latent space to walk; "
-                             "interpolate a run that encodes or samples.")
+                             f"use a run of a family that encodes or samples ({able}).")
     t = torch.linspace(0, 1, steps, device=run.device)
     with torch.inference_mode():
         if model.encodes:
