@@ -17,6 +17,9 @@ from typing import Any, Callable, Literal, Union, get_args, get_origin
 from pydantic import BaseModel
 
 from .errors import GenmodelsError, TrainingInterrupted
+from .rundir import RunDir
+
+RUN = RunDir("RUN")  # the run directory as the help text names it
 
 
 def widths(text: str) -> list[int]:
@@ -38,7 +41,7 @@ class Flag:
     key: str  # the field's name
     parse: Callable[[str], Any] | None  # the text a user types -> the value (None for a switch)
     kind: str  # "store", "append" (repeatable, values compose in order) or "switch" (--x / --no-x)
-    choices: tuple | None
+    choices: tuple | None  # shown in the usage; checked by the config, whose error names the field
     help: str
     default: Any  # the value a run gets when the flag is not given
 
@@ -54,7 +57,7 @@ def _value_type(annotation: Any) -> tuple[Callable[[str], Any] | None, str, tupl
     origin, args = get_origin(annotation), get_args(annotation)
     if annotation is bool:
         return None, "switch", None
-    if origin is Literal:
+    if origin is Literal and all(isinstance(a, str) for a in args):
         return str, "store", args
     if annotation in (int, float, str):
         return annotation, "store", None
@@ -110,8 +113,8 @@ def _add_flags(p: argparse.ArgumentParser, flags: list[Flag], family: str) -> No
         if f.kind == "switch":
             g.add_argument(f.flag, dest=f.dest, action=argparse.BooleanOptionalAction, default=None, help=f.help)
         else:
-            g.add_argument(f.flag, dest=f.dest, type=f.parse, choices=f.choices, default=None, help=f.help,
-                           metavar=f.flag[2:].replace("-", "_").upper() if f.choices is None else None,
+            metavar = "{" + ",".join(f.choices) + "}" if f.choices else f.flag[2:].replace("-", "_").upper()
+            g.add_argument(f.flag, dest=f.dest, type=f.parse, default=None, help=f.help, metavar=metavar,
                            action="append" if f.kind == "append" else "store")
 
 
@@ -134,7 +137,7 @@ def build_parser() -> argparse.ArgumentParser:
     for name, family in FAMILIES.items():
         if not family.trained_by_train_command:
             continue
-        f = fam.add_parser(name, help=family.help, description=f"Train a {family.help}.")
+        f = fam.add_parser(name, help=family.help, description=f"genmodels train {name}: {family.help}.")
         f.add_argument("--out", required=True, type=Path, help="run directory to write")
         f.add_argument("--config", type=Path, help="TOML file with [model], [data], [train] tables; flags override it")
         f.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint, with its saved config (--epochs may extend it)")
@@ -165,24 +168,24 @@ def build_parser() -> argparse.ArgumentParser:
     c = run_cmd("sample", "draw samples from the model into an image grid")
     c.add_argument("-n", type=int, default=64, help="number of samples (default 64)")
     c.add_argument("--seed", type=int, default=0)
-    c.add_argument("--out", type=Path, default=None, help="PNG to write (default RUN/images/samples_n{N}.png)")
+    c.add_argument("--out", type=Path, default=None, help=f"PNG to write (default {RUN.samples_png('{N}')})")
     c = run_cmd("reconstruct", "held-out images above their reconstructions")
     c.add_argument("-n", type=int, default=16)
     c.add_argument("--split", default="test")
-    c.add_argument("--out", type=Path, default=None, help="PNG to write (default RUN/images/reconstructions.png)")
+    c.add_argument("--out", type=Path, default=None, help=f"PNG to write (default {RUN.reconstructions_png})")
     c = run_cmd("interpolate", "walks in latent space between pairs of codes")
     c.add_argument("--pairs", type=int, default=8)
     c.add_argument("--steps", type=int, default=10)
     c.add_argument("--mode", default="linear", help="linear | slerp")
     c.add_argument("--seed", type=int, default=0)
-    c.add_argument("--out", type=Path, default=None, help="PNG to write (default RUN/images/interpolation.png)")
+    c.add_argument("--out", type=Path, default=None, help=f"PNG to write (default {RUN.interpolation_png})")
     c = run_cmd("encode", "codes of a split as .npz (codes, labels)")
     c.add_argument("--split", default="test")
-    c.add_argument("--out", type=Path, default=None, help=".npz to write (default RUN/codes_{split}.npz)")
+    c.add_argument("--out", type=Path, default=None, help=f".npz to write (default {RUN.codes('{split}')})")
     c = run_cmd("latent", "scatter of codes coloured by label (and the decoded manifold for 2-D codes)")
     c.add_argument("--split", default="test")
-    c.add_argument("--out", type=Path, default=None, help="PNG to write (default RUN/images/latent.png)")
-    c = run_cmd("evaluate", "test metrics, printed and written to RUN/eval.json")
+    c.add_argument("--out", type=Path, default=None, help=f"PNG to write (default {RUN.latent_png})")
+    c = run_cmd("evaluate", f"test metrics, printed and written to {RUN.eval_file}")
     c.add_argument("--importance-samples", type=int, default=1000, help="K of the importance-weighted bound (1..5000)")
     c.add_argument("--probe-train", type=int, default=10_000,
                    help="training images the linear and 5-NN probes of the codes are fitted on (0: no probes)")
@@ -243,12 +246,10 @@ def _data(args: argparse.Namespace) -> None:
 
 
 def _print_run(result) -> None:
-    from .rundir import RunDir
-
     run = RunDir(result.run_dir)
     print(f"run directory: {run}")
-    for what, path in [("loss curve", run.loss_plot), ("samples", run.image("samples")),
-                       ("reconstructions", run.image("reconstructions"))]:
+    for what, path in [("loss curve", run.loss_plot), ("samples", run.samples_png()),
+                       ("reconstructions", run.reconstructions_png)]:
         if path.exists():
             print(f"  {what + ':':<17}{path}")
 
@@ -272,16 +273,16 @@ def _run_command(args: argparse.Namespace) -> None:
 
     run = runs.load_run(args.run, args.device)
     if args.command == "sample":
-        out = runs.sample(run, args.n, args.out or run.dir.image(f"samples_n{args.n}"), seed=args.seed)
+        out = runs.sample(run, args.n, args.out or run.dir.samples_png(args.n), seed=args.seed)
     elif args.command == "reconstruct":
-        out = runs.reconstruct(run, args.out or run.dir.image("reconstructions"), n=args.n, split=args.split)
+        out = runs.reconstruct(run, args.out or run.dir.reconstructions_png, n=args.n, split=args.split)
     elif args.command == "interpolate":
-        out = runs.interpolate(run, args.out or run.dir.image("interpolation"), pairs=args.pairs, steps=args.steps,
+        out = runs.interpolate(run, args.out or run.dir.interpolation_png, pairs=args.pairs, steps=args.steps,
                                mode=args.mode, seed=args.seed)
     elif args.command == "encode":
         out = runs.encode(run, args.out or run.dir.codes(args.split), split=args.split)
     elif args.command == "latent":
-        out = runs.latent(run, args.out or run.dir.image("latent"), split=args.split)
+        out = runs.latent(run, args.out or run.dir.latent_png, split=args.split)
     else:
         from .evaluation import evaluate
 
