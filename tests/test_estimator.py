@@ -75,3 +75,5 @@ def test_bad_parameter_gives_a_clear_error(xy):
         AutoEncoderTransformer(options={"contractive": -1.0}, epochs=1).fit(xy[0])
     with pytest.raises(DataError, match="image_shape"):
         AutoEncoderTransformer(image_shape=(1, 4, 4), epochs=1).fit(xy[0])
+    with pytest.raises(ConfigError, match="'gan' has no encoder.*vae, ae, sdae, pca"):  # before any training
+        AutoEncoderTransformer(family="gan", latent_dim=4, epochs=1).fit(xy[0])

@@ -133,11 +133,11 @@ def test_feature_network_features_do_not_depend_on_the_layout(tmp_path):
     # those of the plain NCHW network, up to float32 rounding.
     import copy
 
-    from genmodels.models import build_run_config
     from genmodels.features import FeatureNetwork
-    from genmodels.models import build_model
+    from genmodels.models import build_model, build_run_config
 
-    cfg = build_run_config({"family": "classifier", "model": {"arch": "conv", "channels": [4, 8], "feature_dim": 16}})
+    cfg = build_run_config({"family": "classifier", "model": {"arch": "conv", "channels": [4, 8], "feature_dim": 16,
+                                                              "classes": 10}})
     torch.manual_seed(0)
     model = build_model("classifier", cfg.model, (1, 16, 16)).eval()
     x = torch.rand(50, 1, 16, 16)
@@ -193,3 +193,12 @@ def test_features_train_command(tmp_path, capsys):
     assert "test accuracy" in capsys.readouterr().out
     meta = json.loads((out / "features.json").read_text())
     assert meta["feature_dim"] == 16 and meta["epochs"] == 1 and meta["arch"] == "mlp"
+
+
+def test_a_classifier_without_its_number_of_classes_says_how_to_set_it():
+    from genmodels import ConfigError
+    from genmodels.models import build_model, build_run_config
+
+    cfg = build_run_config({"family": "classifier"})  # classes: none, the data's (features train sets them)
+    with pytest.raises(ConfigError, match="give --classes N"):
+        build_model("classifier", cfg.model, (1, 8, 8))

@@ -22,8 +22,8 @@ from sklearn.utils.validation import check_is_fitted
 
 from .data import Dataset, DataSplits
 from .engine import train
-from .errors import DataError
-from .models import build_run_config
+from .errors import ConfigError, DataError
+from .models import FAMILIES, build_run_config
 
 
 class AutoEncoderTransformer(TransformerMixin, BaseEstimator):
@@ -74,11 +74,16 @@ class AutoEncoderTransformer(TransformerMixin, BaseEstimator):
             model["layers"] = [*model.get("layers", [1000, 500, 250]), self.latent_dim]
         else:
             model["latent_dim"] = self.latent_dim
-        return build_run_config({
+        config = build_run_config({
             "family": self.family, "model": model, "data": {"source": "array"},
             "train": {"epochs": self.epochs, "batch_size": self.batch_size, "lr": self.lr, "seed": self.seed,
                       "device": self.device},
         }, where="the estimator's parameters")
+        if not FAMILIES[self.family].model.encodes:  # checked before training, not at the first transform
+            able = ", ".join(name for name, f in FAMILIES.items() if f.model.encodes)
+            raise ConfigError(f"The estimator's family {self.family!r} has no encoder to transform with; "
+                              f"use one of {able}.")
+        return config
 
     # -- the scikit-learn API ----------------------------------------------------------
     def fit(self, X, y=None) -> "AutoEncoderTransformer":

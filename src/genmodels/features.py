@@ -107,8 +107,8 @@ def train_features(data: str | DataSplits, out: str | Path | None = None, *, epo
     source = {"source": splits.source, "data_dir": None if isinstance(data, DataSplits) else data_dir}
     values = merge({"family": "classifier", "model": model, "data": source, "train": train},
                    {"train": {"epochs": epochs}})
-    if splits.num_classes is not None and "classes" not in model:
-        values["model"]["classes"] = max(2, splits.num_classes)
+    if "classes" not in model:  # the data's classes; without labels, 2 lets the model say it needs labels
+        values["model"]["classes"] = max(2, splits.num_classes or 2)
     config = build_run_config(values, "the feature network's settings")
     result = run_training(config, out, overwrite=overwrite, progress=progress, data=splits)
     net: Classifier = result.model

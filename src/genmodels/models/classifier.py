@@ -37,8 +37,8 @@ class ClassifierConfig(Strict):
     channels: list[int] = Field([32, 64], description="conv: a 3x3 conv + 2x2 max-pool per entry")
     hidden: list[int] = Field([256], description="mlp: hidden widths before the feature layer")
     feature_dim: int = Field(128, ge=2, description="width of the penultimate layer: the features")
-    classes: int = Field(10, ge=2, description="softmax outputs; `genmodels features train` gives the data's "
-                                               "number of classes unless this is set")
+    classes: int | None = Field(None, ge=2, description="softmax outputs; none: the data's number of classes "
+                                                        "(set by `genmodels features train`)")
 
     @model_validator(mode="after")
     def _check(self) -> "ClassifierConfig":
@@ -79,6 +79,9 @@ class Classifier(Model):
             width = c.hidden[-1] if c.hidden else math.prod(self.shape)
             body = nn.Sequential(nn.Flatten(), *([mlp([math.prod(self.shape), *c.hidden]), nn.ReLU()] if c.hidden else []))
         self.body = nn.Sequential(body, nn.Linear(width, c.feature_dim), nn.ReLU())  # images -> features
+        if c.classes is None:
+            raise ConfigError("The classifier's number of classes is not set; give --classes N, or train it with "
+                              "`genmodels features train`, which takes the data's.")
         self.head = nn.Linear(c.feature_dim, c.classes)
 
     def check_data(self, data) -> None:

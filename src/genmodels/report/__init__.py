@@ -1,1 +1,1 @@
-"""Pictures of models: image grids, loss curves, latent plots, and the HTML comparison report (html.py, compare.py)."""
+"""The HTML comparison report: compare.py gathers what each run has, html.py renders the page (image grids and plots are drawn by genmodels.images and genmodels.plots)."""
