@@ -93,6 +93,13 @@ def test_resume_keeps_saved_config_and_extends_epochs(tmp_path):
     assert main(["train", "vae", "--out", str(tmp_path / "none"), "--resume"]) == 2
 
 
+def test_a_config_file_for_another_family_is_refused(tmp_path, capsys):
+    (tmp_path / "gan.toml").write_text('family = "gan"\n[model]\nlatent_dim = 4\n')
+    assert main(["train", "vae", "--config", str(tmp_path / "gan.toml"), "--out", str(tmp_path / "r")]) == 2
+    assert "is for family 'gan', not 'vae'" in capsys.readouterr().err
+    assert not (tmp_path / "r").exists()
+
+
 def test_resume_reads_the_saved_config_once(tmp_path, monkeypatch):
     from genmodels.rundir import RunDir
 

@@ -16,7 +16,9 @@ from typing import Any, Callable, Literal, Union, get_args, get_origin
 
 from pydantic import BaseModel
 
+from .config import DataConfig, TrainConfig
 from .errors import GenmodelsError, TrainingInterrupted
+from .models import FAMILIES, build_run_config
 from .rundir import RunDir
 
 RUN = RunDir("RUN")  # the run directory as the help text names it
@@ -42,8 +44,7 @@ class Flag:
     parse: Callable[[str], Any] | None  # the text a user types -> the value (None for a switch)
     kind: str  # "store", "append" (repeatable, values compose in order) or "switch" (--x / --no-x)
     choices: tuple | None  # shown in the usage; checked by the config, whose error names the field
-    help: str
-    default: Any  # the value a run gets when the flag is not given
+    help: str  # the field's description and the default a run gets without the flag
 
     @property
     def dest(self) -> str:
@@ -91,15 +92,12 @@ def config_flags(section: str, config: type[BaseModel], defaults: dict[str, Any]
         parse, kind, choices = _value_type(info.annotation)
         default = (defaults or {}).get(key, info.get_default(call_default_factory=True))
         flags.append(Flag(extra.get("flag", "--" + key.replace("_", "-")), section, key, parse, kind, choices,
-                          f"{info.description} (default {shown(default)})", default))
+                          f"{info.description} (default {shown(default)})"))
     return flags
 
 
 def family_flags(name: str) -> list[Flag]:
     """Every flag of `genmodels train NAME` (and of `features train` for the classifier)."""
-    from .config import DataConfig, TrainConfig
-    from .models import FAMILIES
-
     fam = FAMILIES[name]
     return [*config_flags("model", fam.config), *config_flags("train", TrainConfig, fam.train_defaults),
             *config_flags("data", DataConfig)]
@@ -127,8 +125,6 @@ def _collect(args: argparse.Namespace, flags: list[Flag]) -> dict:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .models import FAMILIES
-
     p = argparse.ArgumentParser(prog="genmodels", description="Train, sample, evaluate and compare deep generative models.")
     sub = p.add_subparsers(dest="command", required=True)
 
@@ -211,14 +207,14 @@ def build_parser() -> argparse.ArgumentParser:
 def _train(args: argparse.Namespace) -> None:
     from .config import merge, read_toml
     from .engine import resume_run, train
-    from .models import build_run_config
 
     if args.resume:  # the run's saved config, read once by resume_run; only --epochs may extend it
         return _print_run(resume_run(args.out, getattr(args, "train.epochs"), progress=not args.no_progress))
     base = read_toml(args.config) if args.config else {}
+    if base.get("family", args.family) != args.family:
+        raise GenmodelsError(f"{args.config} is for family {base['family']!r}, not {args.family!r}; "
+                             f"train it with `genmodels train {base['family']}` or drop its family line.")
     values = merge(base, {"family": args.family, **_collect(args, family_flags(args.family))})
-    if values.get("family") != args.family:
-        raise GenmodelsError(f"{args.config} is for family {values['family']!r}, not {args.family!r}.")
     if values.get("data", {}).get("source") and Path(values["data"]["source"]).exists():
         values["data"]["source"] = str(Path(values["data"]["source"]).resolve())  # runs outlive the cwd
     config = build_run_config(values)
