@@ -10,10 +10,12 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 from genmodels.cli import build_parser, family_flags
 from genmodels.config import DataConfig, TrainConfig
-from genmodels.models import FAMILIES, build_run_config
+from genmodels.errors import GenmodelsError
+from genmodels.models import FAMILIES, build_model, build_run_config
 from genmodels.rundir import RunDir
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -115,3 +117,26 @@ def test_train_help_shows_the_family_defaults(capsys):
         with pytest.raises(SystemExit):
             build_parser().parse_args(argv)
         assert re.search(expected, capsys.readouterr().out), argv
+
+
+TINY = {"vae": {"hidden": [8], "latent_dim": 3}, "ae": {"hidden": [8], "latent_dim": 3}, "sdae": {"layers": [8, 3]},
+        "pca": {"latent_dim": 3}, "gan": {"hidden": [8], "latent_dim": 3}, "classifier": {"hidden": [8], "classes": 10}}
+
+
+@pytest.mark.parametrize("family", list(FAMILIES))
+def test_each_family_does_what_its_class_declares_and_refuses_the_rest(family):
+    assert set(TINY) == set(FAMILIES)  # a new family needs a tiny config here
+    model = build_model(family, build_run_config({"family": family, "model": TINY[family]}).model, (1, 8, 8)).eval()
+    x = torch.rand(5, 1, 8, 8)
+    with torch.inference_mode():
+        if model.encodes:
+            z = model.encode(x)
+            assert z.shape == (5, 3) and model.decode(z).shape == x.shape and model.reconstruct(x).shape == x.shape
+        if model.samples:
+            assert model.sample(4).shape == (4, 1, 8, 8) and model.prior_sample(4).shape == (4, 3)
+        if model.decodes:
+            assert model.decode(torch.zeros(2, 3)).shape == (2, 1, 8, 8)
+        for capable, call in ((model.encodes, lambda: model.encode(x)), (model.samples, lambda: model.sample(4))):
+            if not capable and hasattr(model, "encode"):  # a generative model refuses, in one sentence
+                with pytest.raises(GenmodelsError, match=f"This {family} model"):
+                    call()

@@ -151,7 +151,7 @@ class GenerativeModel(Model):
 @dataclass(frozen=True)
 class Family:
     """One family, declared once beside its model class; genmodels.models.registry lists them all, and the
-    config parser, the command line and the report derive from these records."""
+    config parser, build_model, the command line and the capability messages derive from these records."""
 
     name: str  # as in `genmodels train NAME` and config.json's "family"
     model: type[Model]
