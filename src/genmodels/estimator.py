@@ -23,7 +23,7 @@ from sklearn.utils.validation import check_is_fitted
 from .data import Dataset, DataSplits
 from .engine import train
 from .errors import ConfigError, DataError
-from .models import FAMILIES, build_run_config
+from .models import FAMILIES, build_run_config, families_that
 
 
 class AutoEncoderTransformer(TransformerMixin, BaseEstimator):
@@ -80,9 +80,8 @@ class AutoEncoderTransformer(TransformerMixin, BaseEstimator):
                       "device": self.device},
         }, where="the estimator's parameters")
         if not FAMILIES[self.family].model.encodes:  # checked before training, not at the first transform
-            able = ", ".join(name for name, f in FAMILIES.items() if f.model.encodes)
             raise ConfigError(f"The estimator's family {self.family!r} has no encoder to transform with; "
-                              f"use one of {able}.")
+                              f"use one of {families_that('encodes')}.")
         return config
 
     # -- the scikit-learn API ----------------------------------------------------------

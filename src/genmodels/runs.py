@@ -16,7 +16,7 @@ import torch
 from .data import DataSplits, Dataset, load_data
 from .errors import GenmodelsError
 from .images import grid_array, save_grid, save_pairs
-from .models import FAMILIES, Model, RunConfig
+from .models import Model, RunConfig, families_that
 from .plots import plot_latent
 from .rundir import RunDir
 
@@ -55,10 +55,9 @@ def load_run(run_dir: str | Path | RunDir, device: str = "cpu") -> Run:
 def require(run: Run, capability: str, what: str) -> None:
     """A one-sentence error unless the run's model declares `capability` ("encodes" or "samples")."""
     if not getattr(run.model, capability):
-        able = ", ".join(name for name, f in FAMILIES.items() if getattr(f.model, capability))
         lacks = {"encodes": "has no encoder", "samples": "cannot sample"}[capability]
         raise GenmodelsError(f"The {run.config.family} run in {run.dir} {lacks}, so it cannot {what}; "
-                             f"use a run of a family that {capability} ({able}).")
+                             f"use a run of a family that {capability} ({families_that(capability)}).")
 
 
 def _images(run: Run, split: str, n: int) -> torch.Tensor:
@@ -114,9 +113,8 @@ def interpolate(run: Run, out: str | Path, pairs: int = 8, steps: int = 10, spli
         raise GenmodelsError(f"Unknown interpolation {mode!r}; use linear or slerp.")
     model = run.model
     if not model.decodes:
-        able = ", ".join(name for name, f in FAMILIES.items() if f.model.encodes or f.model.samples)
         raise GenmodelsError(f"The {run.config.family} run in {run.dir} has no latent space to walk; "
-                             f"use a run of a family that encodes or samples ({able}).")
+                             f"use a run of a family that encodes or samples ({families_that('encodes', 'samples')}).")
     t = torch.linspace(0, 1, steps, device=run.device)
     with torch.inference_mode():
         if model.encodes:

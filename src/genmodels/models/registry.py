@@ -35,6 +35,12 @@ def family(name: Any, where: str = "the given settings") -> Family:
     return FAMILIES[name]
 
 
+def families_that(*capabilities: str) -> str:
+    """The names of the families whose models declare any of `capabilities` ("encodes", "samples"), for
+    the error that tells a user which family to use instead."""
+    return ", ".join(name for name, f in FAMILIES.items() if any(getattr(f.model, c) for c in capabilities))
+
+
 def build_model(family_name: str, config: Any, shape: tuple[int, int, int]) -> Model:
     return FAMILIES[family_name].model(config, shape)
 
