@@ -12,8 +12,8 @@ module asks it for a path or has it read or write the file:
   eval.json                the test metrics of `genmodels evaluate`
   features.json            (feature networks only) the data's fingerprint and test accuracy
 
-Every file is written to a temporary name and renamed into place, so a crash at any moment leaves
-the previous complete file.
+Every file but the metrics log (appended a flushed line at a time) is written to a temporary name and
+renamed into place, so a crash at any moment leaves the previous complete file.
 """
 
 from __future__ import annotations
