@@ -79,27 +79,54 @@ def reconstruction_error(out: torch.Tensor, x: torch.Tensor, kind: str) -> torch
 
 # -- GAN (Goodfellow et al. 2014), on discriminator logits l = logit D(.), so log D = -softplus(-l) and
 # log(1 - D) = -softplus(l) never take the log of a rounded-off 0 or 1. Each returns a batch mean.
-def gan_discriminator_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor,
-                           label_smoothing: float = 0.0) -> torch.Tensor:
-    """-[log D(x) + log(1 - D(G(z)))], the discriminator's side of the value function V(D, G)
-    (Goodfellow et al. 2014, eq. 1; ascended in Algorithm 1). real_logits (B,), fake_logits (B',).
+# The hinge and Wasserstein losses read the same outputs as an unbounded critic score D(x).
+GAN_LOSSES = ("minimax", "non-saturating", "hinge", "wgan-gp")
 
-    label_smoothing s > 0 is one-sided label smoothing (Salimans et al. 2016, section 3.4): the target
-    for real images becomes 1 - s, i.e. -[(1 - s) log D(x) + s log(1 - D(x))]; fake targets stay 0."""
-    real = F.binary_cross_entropy_with_logits(real_logits, torch.full_like(real_logits, 1.0 - label_smoothing))
-    fake = F.softplus(fake_logits).mean()  # -log(1 - D(G(z)))
-    return real + fake
+
+def gan_discriminator_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor, kind: str = "non-saturating",
+                           label_smoothing: float = 0.0) -> torch.Tensor:
+    """What D minimises, from its outputs on real images (B,) and on samples (B',).
+
+    minimax, non-saturating: -[log D(x) + log(1 - D(G(z)))], the discriminator's side of the value
+        function V(D, G) (Goodfellow et al. 2014, eq. 1; ascended in Algorithm 1); both generator losses
+        play against the same discriminator. label_smoothing s > 0 is one-sided label smoothing (Salimans
+        et al. 2016, section 3.4): the target for real images becomes 1 - s, i.e.
+        -[(1 - s) log D(x) + s log(1 - D(x))]; fake targets stay 0.
+    hinge: E[max(0, 1 - D(x))] + E[max(0, 1 + D(G(z)))] (Lim & Ye 2017, "Geometric GAN"; Miyato et al. 2018, eq. 16).
+    wgan-gp: E[D(G(z))] - E[D(x)], the critic's estimate of minus the Wasserstein-1 distance (Arjovsky et al.
+        2017, eq. 3); its gradient penalty (`gradient_penalty`) is added by the caller (Gulrajani et al. 2017, eq. 3)."""
+    if kind in ("minimax", "non-saturating"):
+        real = F.binary_cross_entropy_with_logits(real_logits, torch.full_like(real_logits, 1.0 - label_smoothing))
+        return real + F.softplus(fake_logits).mean()  # -log(1 - D(G(z)))
+    if kind == "hinge":
+        return F.relu(1.0 - real_logits).mean() + F.relu(1.0 + fake_logits).mean()
+    if kind == "wgan-gp":
+        return fake_logits.mean() - real_logits.mean()
+    raise ValueError(f"unknown GAN loss {kind!r}; use one of {', '.join(GAN_LOSSES)}")
 
 
 def gan_generator_loss(fake_logits: torch.Tensor, kind: str) -> torch.Tensor:
-    """What G minimises, from D's logits on G(z), (B,) -> scalar.
+    """What G minimises, from D's outputs on G(z), (B,) -> scalar.
 
     minimax:        log(1 - D(G(z))), the saturating game of eq. 1 (Algorithm 1, generator step);
                     its gradient vanishes when D confidently rejects the samples (D(G(z)) -> 0).
     non-saturating: -log D(G(z)), the heuristic of section 3 ("maximize log D(G(z))"), same fixed point,
-                    strong gradients early in training."""
+                    strong gradients early in training.
+    hinge, wgan-gp: -E[D(G(z))] (Miyato et al. 2018, eq. 17; Gulrajani et al. 2017, Algorithm 1, line 11)."""
     if kind == "minimax":
         return -F.softplus(fake_logits).mean()
     if kind == "non-saturating":
         return F.softplus(-fake_logits).mean()
-    raise ValueError(f"unknown GAN generator loss {kind!r}; use minimax or non-saturating")
+    if kind in ("hinge", "wgan-gp"):
+        return -fake_logits.mean()
+    raise ValueError(f"unknown GAN loss {kind!r}; use one of {', '.join(GAN_LOSSES)}")
+
+
+def gradient_penalty(critic, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+    """E[(||grad_x D(x_hat)||_2 - 1)^2] at x_hat = eps x + (1 - eps) x~, eps ~ U[0, 1] per image
+    (Gulrajani et al. 2017, eq. 3 and Algorithm 1, lines 6-8), differentiable in D's weights
+    (create_graph): the caller scales it by lambda and adds it to the critic's loss."""
+    eps = torch.rand(real.shape[0], *([1] * (real.dim() - 1)), device=real.device, dtype=real.dtype)
+    x_hat = (eps * real + (1 - eps) * fake).requires_grad_(True)
+    (grad,) = torch.autograd.grad(critic(x_hat).sum(), x_hat, create_graph=True)
+    return (grad.flatten(1).norm(dim=1) - 1.0).pow(2).mean()

@@ -1,0 +1,46 @@
+"""Metrics read off the pixels themselves, no feature network needed: how varied a set of images is
+and how sharp its images are, each as a ratio to the same figure for real images (1: like the data)."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+# Below this diversity the samples are near copies of a few images: training warns, and evaluation
+# without a feature network calls the run collapsed.
+LOW_DIVERSITY = 0.3
+
+# The 4-neighbour discrete Laplacian, d2/dx2 + d2/dy2.
+LAPLACIAN = torch.tensor([[0.0, 1.0, 0.0], [1.0, -4.0, 1.0], [0.0, 1.0, 0.0]])
+
+
+def mean_pairwise_distance(images: torch.Tensor) -> float:
+    """Mean Euclidean distance between the n(n-1)/2 pairs of distinct images (n, ...), in pixel space."""
+    flat = images.flatten(1).double()
+    n = flat.shape[0]
+    if n < 2:
+        raise ValueError("the mean pairwise distance needs at least two images")
+    return (torch.pdist(flat).sum() / (n * (n - 1) / 2)).item()
+
+
+def diversity(samples: torch.Tensor, real: torch.Tensor) -> float:
+    """Mean pairwise distance of the samples over that of real images: about 1 for samples as varied as
+    the data, 0 when every sample is the same image (a collapsed generator)."""
+    return mean_pairwise_distance(samples) / mean_pairwise_distance(real)
+
+
+def laplacian_variance(images: torch.Tensor) -> torch.Tensor:
+    """Per image (B, C, H, W) -> (B,): the variance over pixels and channels of its Laplacian, taken where
+    the 3x3 kernel fits (no padding). The focus measure of Pech-Pacheco et al. 2000: blur lowers it."""
+    if images.dim() != 4 or min(images.shape[-2:]) < 3:
+        raise ValueError(f"the Laplacian needs images (B, C, H, W) of at least 3x3 pixels, got {tuple(images.shape)}")
+    c = images.shape[1]
+    kernel = LAPLACIAN.to(images.device, torch.float64).expand(c, 1, 3, 3)
+    lap = F.conv2d(images.double(), kernel, groups=c)
+    return lap.flatten(1).var(dim=1, unbiased=False)
+
+
+def sharpness(images: torch.Tensor, real: torch.Tensor) -> float:
+    """Mean Laplacian variance of `images` over that of `real` images: 1 is as sharp as the data, below
+    1 blurrier, above 1 noisier or with harder edges than the data."""
+    return (laplacian_variance(images).mean() / laplacian_variance(real).mean()).item()
