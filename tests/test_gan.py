@@ -27,7 +27,7 @@ def test_losses_equal_their_formulas():
     d = -(torch.log(d_real) + torch.log(1 - d_fake)).mean()
     assert torch.allclose(losses.gan_discriminator_loss(real, fake), d, atol=1e-6)
     smoothed = -(0.9 * torch.log(d_real) + 0.1 * torch.log(1 - d_real) + torch.log(1 - d_fake)).mean()
-    assert torch.allclose(losses.gan_discriminator_loss(real, fake, 0.1), smoothed, atol=1e-6)
+    assert torch.allclose(losses.gan_discriminator_loss(real, fake, label_smoothing=0.1), smoothed, atol=1e-6)
     assert torch.allclose(losses.gan_generator_loss(fake, "minimax"), torch.log(1 - d_fake).mean(), atol=1e-6)
     assert torch.allclose(losses.gan_generator_loss(fake, "non-saturating"), -torch.log(d_fake).mean(), atol=1e-6)
     extreme = torch.tensor([-200.0, 200.0])  # logits whose sigmoid rounds to 0 and 1: still finite
@@ -72,7 +72,8 @@ def _mixture(n: int, seed: int) -> torch.Tensor:
 
 def test_gan_covers_both_modes_of_a_mixture(tmp_path):
     data = DataSplits(Dataset(_mixture(2000, 0), None, "mix-train"), Dataset(_mixture(200, 1), None, "mix-test"), "mix")
-    cfg = build_run_config({"family": "gan", "model": {"latent_dim": 2, "hidden": [32, 32]},
+    # The lecture's plain GAN (no spectral normalisation, one learning rate): 400 steps on 1-pixel images.
+    cfg = build_run_config({"family": "gan", "model": {"latent_dim": 2, "hidden": [32, 32], "spectral_norm": False},
                             "train": {"epochs": 10, "batch_size": 50, "lr": 1e-3, "log_every": 20}})
     model = train(cfg, tmp_path / "run", progress=False, data=data).model
     with torch.inference_mode():
@@ -150,3 +151,121 @@ def test_separate_adam_optimisers_with_gan_defaults_and_lr_d():
     groups = {k: o.param_groups[0] for k, o in opts.items()}
     assert groups["d"]["lr"] == 1e-3 and groups["g"]["lr"] == 2e-4 and groups["g"]["betas"] == (0.5, 0.999)
     assert {id(p) for p in groups["d"]["params"]} == {id(p) for p in model.discriminator.parameters()}
+
+
+def test_hinge_and_wasserstein_losses_equal_their_formulas():
+    real, fake = torch.tensor([2.0, -1.0, 0.3]), torch.tensor([-3.0, 0.5, 1.5])
+    hinge_d = (torch.clamp(1 - real, min=0) + torch.clamp(1 + fake, min=0)).mean()  # (1+0.. )
+    assert torch.allclose(losses.gan_discriminator_loss(real, fake, "hinge"), hinge_d)
+    assert losses.gan_discriminator_loss(real, fake, "hinge").item() == pytest.approx((0 + 2 + 0.7) / 3 + (0 + 1.5 + 2.5) / 3)
+    assert losses.gan_discriminator_loss(real, fake, "wgan-gp").item() == pytest.approx(fake.mean() - real.mean())
+    for kind in ("hinge", "wgan-gp"):
+        assert losses.gan_generator_loss(fake, kind).item() == pytest.approx(-fake.mean().item())
+
+
+def test_gradient_penalty_of_a_linear_critic_is_its_weight_norm_minus_one_squared():
+    # D(x) = w . x has gradient w at every point, so the penalty is (||w|| - 1)^2 whatever eps draws.
+    w = torch.tensor([3.0, 0.0, 4.0, 0.0]).view(1, 1, 2, 2)  # ||w|| = 5
+    critic = lambda x: (x * w).flatten(1).sum(1)  # noqa: E731
+    real, fake = torch.rand(6, 1, 2, 2), torch.rand(6, 1, 2, 2)
+    assert losses.gradient_penalty(critic, real, fake).item() == pytest.approx(16.0)
+    # And it is differentiable in the critic's weights (create_graph), as training needs.
+    v = torch.ones(1, 1, 2, 2, requires_grad=True)  # ||v|| = 2: penalty 1, d/dv = 2 (||v|| - 1) v / ||v|| = v
+    losses.gradient_penalty(lambda x: (x * v).flatten(1).sum(1), real, fake).backward()
+    assert torch.allclose(v.grad, torch.ones_like(v))
+
+
+def test_spectral_norm_makes_each_layer_of_d_have_largest_singular_value_one(digits, tmp_path):
+    small = DataSplits(Dataset(digits.train.images[:256], None, "train"), Dataset(digits.test.images[:64], None, "test"),
+                       "digits")
+    for arch in ("mlp", "conv"):
+        cfg = tiny_gan_config(model={"arch": arch, "channels": [4, 8], "spectral_norm": True, "loss": "hinge"},
+                              train={"epochs": 3})
+        model = train(cfg, tmp_path / arch, progress=False, data=small).model
+        layers = [m for m in model.discriminator.modules() if isinstance(m, (torch.nn.Linear, torch.nn.Conv2d))]
+        assert layers and not any(isinstance(m, torch.nn.BatchNorm2d) for m in model.discriminator.modules())
+        raw = []
+        for layer in layers:
+            sigma = torch.linalg.matrix_norm(layer.weight.detach().flatten(1), ord=2).item()
+            assert sigma == pytest.approx(1.0, abs=0.05), (arch, layer)
+            raw.append(torch.linalg.matrix_norm(layer.parametrizations.weight.original.detach().flatten(1), ord=2))
+        assert max(abs(r.item() - 1) for r in raw) > 0.2  # the weights themselves are not normalised
+
+
+def test_moving_average_follows_its_formula_and_is_what_samples(digits, tmp_path):
+    cfg = tiny_gan_config(model={"ema": 0.9}, train={"epochs": 1})
+    model = train(cfg, tmp_path / "run", progress=False, data=digits).model
+    g_steps = int(model.d_updates)
+    before = [p.detach().clone() for p in model.generator_ema.parameters()]
+    batch = digits.train.take(torch.arange(64))
+    ctx = StepContext(model, model.make_optimizers(cfg.train, torch.device("cpu")))
+    model.train_step(batch, ctx)  # d_steps 1: one D and one G update, then the average moves
+    beta = min(0.9, (1 + g_steps + 1) / (10 + g_steps + 1))
+    for old, new, g in zip(before, model.generator_ema.parameters(), model.generator.parameters()):
+        assert torch.allclose(new, beta * old + (1 - beta) * g.detach(), atol=1e-6)
+    model.eval()
+    z = model.prior_sample(5, torch.Generator().manual_seed(0))
+    assert torch.equal(model.decode(z), torch.sigmoid(model.generator_ema(z)))
+    assert not torch.equal(model.decode(z), torch.sigmoid(model.generator(z)))
+    assert not any(p.requires_grad for p in model.generator_ema.parameters())
+    plain = GAN(GANConfig(latent_dim=4, hidden=[8], ema=0.0), (1, 8, 8)).eval()
+    assert plain.generator_ema is None and torch.equal(plain.decode(z[:, :4]), torch.sigmoid(plain.generator(z[:, :4])))
+
+
+def _spectral(d: torch.nn.Module) -> bool:
+    return any(hasattr(m, "parametrizations") for m in d.modules())
+
+
+def test_auto_arch_and_what_each_option_builds():
+    train = build_run_config({"family": "gan"}).train
+    mlp = GAN(GANConfig(), (1, 8, 8))  # digits: too small for the conv nets; a spectrally normalised MLP D
+    assert mlp.arch == "mlp" and _spectral(mlp.discriminator)
+    lrs = {k: o.param_groups[0]["lr"] for k, o in mlp.make_optimizers(train, torch.device("cpu")).items()}
+    assert lrs == {"d": 4 * train.lr, "g": train.lr}  # two time-scales beside spectral normalisation
+    conv = GAN(GANConfig(), (1, 28, 28))  # DCGAN: BatchNorm in D, one learning rate
+    assert conv.arch == "conv" and any(isinstance(m, torch.nn.BatchNorm2d) for m in conv.discriminator.modules())
+    assert not _spectral(conv.discriminator)
+    lrs = {k: o.param_groups[0]["lr"] for k, o in conv.make_optimizers(train, torch.device("cpu")).items()}
+    assert lrs == {"d": train.lr, "g": train.lr}
+    assert not _spectral(GAN(GANConfig(spectral_norm=False), (1, 8, 8)).discriminator)
+    for options in ({"loss": "wgan-gp"}, {"spectral_norm": True}):  # no BatchNorm in D beside these
+        d = GAN(GANConfig(**options), (1, 28, 28)).discriminator
+        assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in d.modules()), options
+    dropped = GAN(GANConfig(hidden=[16, 8], d_dropout=0.3), (1, 8, 8)).discriminator
+    assert [m.p for m in dropped.modules() if isinstance(m, torch.nn.Dropout)] == [0.3, 0.3]
+    with pytest.raises(ConfigError, match="label smoothing"):
+        build_run_config({"family": "gan", "model": {"loss": "hinge", "label_smoothing": 0.1}})
+
+
+@pytest.mark.parametrize("loss", ["hinge", "wgan-gp"])
+def test_critic_losses_train_and_log_the_game(digits, tmp_path, loss):
+    result = train(tiny_gan_config(model={"loss": loss}, train={"epochs": 2}), tmp_path / loss, progress=False,
+                   data=digits)
+    last = [r for r in result.history if r["split"] == "train"][-1]
+    test = [r for r in result.history if r["split"] == "test"][-1]
+    assert ("gradient_penalty" in last) == (loss == "wgan-gp")
+    # Every curve the loss plot draws is logged: both losses, D's mean outputs, the samples' diversity.
+    for keys in result.model.curves.values():
+        assert all(k in last or k in test for k in keys), keys
+    assert 0 <= test["diversity"] and (tmp_path / loss / "loss.png").is_file()
+
+
+def test_diversity_warning_fires_when_it_falls_or_ends_low_not_while_warming_up():
+    import types
+    import warnings
+
+    from genmodels.engine import Training
+
+    t = types.SimpleNamespace(low_diversity=False, varied=False,
+                              model=types.SimpleNamespace(family="gan", collapse_advice="try X"))
+    seen = []
+    for epoch, value in enumerate([0.05, 0.1, 0.8, 0.1, 0.05, 0.9, 0.2]):
+        with warnings.catch_warnings(record=True) as record:
+            warnings.simplefilter("always")
+            Training._check_diversity(t, epoch, value, last=False)
+        seen += [(epoch + 1, str(w.message)) for w in record]
+    assert [e for e, _ in seen] == [4, 7]  # the two falls; not the warm-up, not twice in one stretch
+    assert "fell to 0.10" in seen[0][1] and "try X" in seen[0][1]
+    fresh = types.SimpleNamespace(low_diversity=False, varied=False, model=t.model)
+    with pytest.warns(RuntimeWarning, match="ended at 0.05"):
+        Training._check_diversity(fresh, 9, 0.05, last=True)

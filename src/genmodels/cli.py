@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 import types
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Literal, Union, get_args, get_origin
@@ -302,8 +303,14 @@ def _leave_process_group() -> None:
         dist.destroy_process_group()
 
 
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """A warning as a user reads it: one line after "genmodels: warning:", not a source location."""
+    print(f"genmodels: warning: {message}", file=file or sys.stderr)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    shown_before, warnings.showwarning = warnings.showwarning, _show_warning
     try:
         commands = {"train": _train, "features": _features, "compare": _compare, "zoo": _zoo, "data": _data}
         commands.get(args.command, _run_command)(args)
@@ -317,6 +324,7 @@ def main(argv: list[str] | None = None) -> int:
         print("genmodels: interrupted", file=sys.stderr)
         return 130
     finally:
+        warnings.showwarning = shown_before
         _leave_process_group()
     return 0
 

@@ -15,6 +15,7 @@ import math
 import signal
 import threading
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -27,7 +28,8 @@ from .errors import GenmodelsError, TrainingInterrupted
 from .images import save_grid, save_pairs
 from .models import Model, RunConfig, build_model
 from .optim import StepContext, set_epoch_lr
-from .plots import plot_loss_curve
+from .metrics import LOW_DIVERSITY, diversity
+from .plots import plot_curves
 from .rundir import MetricsLog, RunDir
 from .runtime import keep_freed_memory, resolve_device, set_threads
 
@@ -116,6 +118,8 @@ class Training:
     seconds: list[float] = field(default_factory=list)  # wall time of each epoch's training steps
     stop_signal: str | None = None  # set by SIGINT/SIGTERM: stop after the current step
     last_plot: float = field(default_factory=time.perf_counter)
+    varied: bool = False  # the samples' diversity has been at or above LOW_DIVERSITY in some epoch
+    low_diversity: bool = False  # warned about the present stretch below LOW_DIVERSITY
     noise: torch.Generator | None = None  # the same noise every epoch: sample grids show progress, not luck
 
     @classmethod
@@ -141,6 +145,7 @@ class Training:
             # batch > 0: an interrupted epoch; `order` holds its start state, so the same permutation comes back.
             t.epoch, t.step, t.batch = state["epoch"], state["step"], state.get("batch", 0)
             t.history = run.read_history(t.step)
+            t.varied = any(r.get("diversity", 0.0) >= LOW_DIVERSITY for r in t.history)
         if dist.active:  # each rank its own noise (corruption, reparameterisation), from here on
             torch.manual_seed(tc.seed + 7919 * (dist.rank + 1) + t.step)
         if dist.main:
@@ -225,33 +230,59 @@ class Training:
 
     # -- what each epoch leaves behind -----------------------------------------------------------------
     def end_epoch(self, epoch: int) -> None:
-        """Evaluate, log, checkpoint (atomically) and redraw the pictures: on rank 0 alone under torchrun."""
+        """Draw the epoch's picture, evaluate, log, checkpoint (atomically) and redraw the curves: on rank 0
+        alone under torchrun."""
         if not self.dist.main:
             return
         last = epoch + 1 == self.epochs
+        picture = self._epoch_picture()
         test = evaluate_parts(self.model, self.test_set, self.config.train.eval_batch_size, self.config.train.seed)
-        self.log({"step": self.step, "epoch": epoch + 1, "split": "test", **test})
+        self.log({"step": self.step, "epoch": epoch + 1, "split": "test", **test, **picture})
+        self._check_diversity(epoch, picture.get("diversity"), last)
         if not self.bar.disable and ((epoch + 1) % max(1, self.epochs // 10) == 0 or last):
-            self.bar.write(f"epoch {epoch + 1}/{self.epochs}  " + "  ".join(f"test {k} {v:.3f}" for k, v in test.items()))
+            shown = {**{f"test {k}": v for k, v in test.items()}, **picture}
+            self.bar.write(f"epoch {epoch + 1}/{self.epochs}  " + "  ".join(f"{k} {v:.3f}" for k, v in shown.items()))
         self.run.save(self.model, self.optimizers, {"epoch": epoch + 1, "step": self.step}, _rng_state(self.order))
         if last or time.perf_counter() - self.last_plot > 10:  # a plot costs ~0.25 s: not every short epoch
-            plot_loss_curve(self.history, self.run.loss_plot)
+            plot_curves(self.history, self.run.loss_plot, self.model.curves)
             self.last_plot = time.perf_counter()
-        self._epoch_picture()
 
-    def _epoch_picture(self) -> None:
+    def _epoch_picture(self) -> dict[str, float]:
         """A sample grid from the fixed noise, or for a model that cannot sample the reconstructions of
-        the same 16 test images, so progress is visible epoch by epoch."""
+        the same 16 test images, so progress is visible epoch by epoch. Returns the samples' diversity
+        against the first 64 test images (metrics.diversity): a collapse shows in the log, not only the picture."""
         model = self.model
         model.eval()
+        found = {}
         with torch.inference_mode():
             if model.samples:
                 self.noise.manual_seed(self.config.train.seed + 1)
-                save_grid(model.sample(64, generator=self.noise), self.run.samples_png())
+                samples = model.sample(64, generator=self.noise)
+                save_grid(samples, self.run.samples_png())
+                real = self.test_set.batch(slice(0, 64))
+                if len(real) > 1:
+                    found["diversity"] = diversity(samples, real)
             elif model.encodes:
                 x = model.eval_input(self.test_set.batch(slice(0, 16)))
                 save_pairs(x, model.reconstruct(x), self.run.reconstructions_png)
         model.train()
+        return found
+
+    def _check_diversity(self, epoch: int, value: float | None, last: bool) -> None:
+        """Warn when the samples' diversity falls below LOW_DIVERSITY after having been above it (a collapse),
+        and when training ends below it; once per stretch below. An untrained generator's samples all look
+        alike, so a low start alone is no warning."""
+        if value is None:
+            return
+        low = value < LOW_DIVERSITY
+        if low and not self.low_diversity and (self.varied or last):
+            fell = "fell to" if self.varied else "ended at"
+            warnings.warn(f"After epoch {epoch + 1} the {self.model.family}'s samples look alike: their diversity "
+                          f"{fell} {value:.2f}, where 1 is as varied as the test images, so it is collapsing onto a few "
+                          f"images; {self.model.collapse_advice}.", RuntimeWarning, stacklevel=2)
+            self.low_diversity = True
+        elif not low:
+            self.low_diversity, self.varied = False, True
 
 
 @torch.inference_mode()

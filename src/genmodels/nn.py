@@ -30,6 +30,14 @@ def mlp(sizes: list[int], activation: type[nn.Module] = nn.ReLU, final: nn.Modul
     return nn.Sequential(*layers)
 
 
+def resolve_arch(arch: str, shape: tuple[int, int, int], channels: list[int]) -> str:
+    """arch "auto": conv for images of 16 px a side or more (28x28 Fashion-MNIST), mlp below (8x8 digits,
+    where two stride-2 layers leave 2x2) or without channels; "conv" and "mlp" stay as they are."""
+    if arch != "auto":
+        return arch
+    return "conv" if min(shape[1:]) >= 16 and channels else "mlp"
+
+
 def _halve(size: int) -> int:
     # Conv2d(kernel 4, stride 2, padding 1) maps a side s to floor(s / 2).
     return (size + 2 - 4) // 2 + 1

@@ -13,21 +13,40 @@ def _figure(width: float, height: float):
     return Figure(figsize=(width, height), dpi=100, layout="constrained")
 
 
-def plot_loss_curve(history: list[dict], path: str | Path, key: str = "loss") -> Path | None:
-    """Training loss per logged interval and held-out loss per epoch, against the step."""
-    train = [(r["step"], r[key]) for r in history if r.get("split") == "train" and key in r]
-    test = [(r["step"], r[key]) for r in history if r.get("split") == "test" and key in r]
-    if not train:
+# Logged figures that are ratios to the data's own (1: like the test images): drawn from 0 with a line at 1.
+RATIOS_TO_DATA = {"diversity"}
+
+
+def plot_curves(history: list[dict], path: str | Path, panels: dict[str, tuple[str, ...]]) -> Path | None:
+    """One panel per entry of `panels` (title -> logged keys), each key's training records as a line and
+    its held-out records (once per epoch) as dots, against the step. A panel needs a training series or two
+    held-out points (a one-pass PCA has neither); None when no panel has data."""
+    def series(key: str, split: str) -> list[tuple[int, float]]:
+        return [(r["step"], r[key]) for r in history if r.get("split") == split and key in r]
+
+    def drawn(keys: tuple[str, ...]) -> bool:
+        return any(series(k, "train") or len(series(k, "test")) > 1 for k in keys)
+
+    shown = {title: keys for title, keys in panels.items() if drawn(keys)}
+    if not shown:
         return None
-    fig = _figure(6, 4)
-    ax = fig.add_subplot()
-    ax.plot(*zip(*train), label=f"train {key}", lw=1)
-    if test:
-        ax.plot(*zip(*test), "o-", label=f"test {key}", ms=3)
-    ax.set_xlabel("step")
-    ax.set_ylabel(key)
-    ax.grid(alpha=0.3)
-    ax.legend()
+    fig = _figure(6, 3 * len(shown) + 0.5)
+    axes = fig.subplots(len(shown), 1, sharex=True, squeeze=False)[:, 0]
+    for ax, (title, keys) in zip(axes, shown.items()):
+        for j, key in enumerate(keys):
+            colour = f"C{j}"
+            if train := series(key, "train"):
+                ax.plot(*zip(*train), color=colour, lw=1, label=f"train {key}")
+            if test := series(key, "test"):
+                ax.plot(*zip(*test), "o-" if not train else "o", color=colour, ms=3, lw=1,
+                        label=f"test {key}" if train else key)
+        if set(keys) <= RATIOS_TO_DATA:
+            ax.axhline(1.0, color="grey", lw=0.8, ls="--", label="the test images")
+            ax.set_ylim(bottom=0, top=max(1.2, ax.get_ylim()[1]))
+        ax.set_title(title, fontsize=10)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    axes[-1].set_xlabel("step")
     fig.savefig(path)
     return Path(path)
 

@@ -26,6 +26,9 @@ if TYPE_CHECKING:
     from ..optim import StepContext
 
 
+DIVERSITY_PANEL = "diversity of the 64 fixed-noise samples (1: as varied as 64 test images)"
+
+
 @dataclass
 class StepOutput:
     loss: torch.Tensor  # scalar, what the optimiser minimises
@@ -103,6 +106,17 @@ class Model(nn.Module):
     def eval_parts(self, batch: "Batch") -> dict[str, torch.Tensor]:
         """The logged parts on a held-out batch, without gradients."""
         return self.step_output(batch).parts
+
+    # What a run's warning suggests when its fixed-noise samples all look alike (engine, "diversity").
+    collapse_advice: ClassVar[str] = "look at the loss curve (loss.png) and train longer or with a lower --lr"
+
+    @property
+    def curves(self) -> dict[str, tuple[str, ...]]:
+        """The panels of loss.png and of the report's training curves: title -> logged keys."""
+        panels = {"loss": ("loss",)}
+        if self.samples:
+            panels[DIVERSITY_PANEL] = ("diversity",)
+        return panels
 
     def check_logged(self, means: dict[str, float]) -> None:
         """Called by the engine with each logged interval's mean parts, already on the host: a model may

@@ -23,7 +23,7 @@ from torch import nn
 
 from ..config import Strict, check_nets
 from ..errors import ConfigError, DataError
-from ..nn import mlp
+from ..nn import mlp, resolve_arch
 from .base import Family, Model, StepOutput, require_labels
 
 
@@ -46,13 +46,6 @@ class ClassifierConfig(Strict):
         return self
 
 
-def resolve_arch(config: ClassifierConfig, shape: tuple[int, int, int]) -> str:
-    """auto: conv for images of 16 px a side or more (28x28 Fashion-MNIST), mlp below (8x8 digits)."""
-    if config.arch != "auto":
-        return config.arch
-    return "conv" if min(shape[1:]) >= 16 and config.channels else "mlp"
-
-
 def _conv_body(shape: tuple[int, int, int], channels: list[int]) -> tuple[nn.Module, int]:
     c, h, w = shape
     if min(h, w) < 2 ** len(channels):
@@ -72,7 +65,7 @@ class Classifier(Model):
     def __init__(self, config: ClassifierConfig, shape: tuple[int, int, int]):
         super().__init__(config, shape)
         c = config
-        self.arch = resolve_arch(c, self.shape)
+        self.arch = resolve_arch(c.arch, self.shape, c.channels)
         if self.arch == "conv":
             body, width = _conv_body(self.shape, c.channels)
         else:

@@ -1,9 +1,17 @@
 """Generative adversarial network (Goodfellow et al. 2014, "Generative Adversarial Nets").
 
 G maps codes z ~ p_z (N(0, I), or uniform on [-1, 1]^D) to images in [0, 1] (sigmoid output);
-D maps images to one logit, D(x) = sigmoid(logit). MLP nets, or DCGAN-style conv nets
-(Radford et al. 2015): strided convolutions with LeakyReLU(0.2) and BatchNorm in D, transposed
-convolutions with BatchNorm and ReLU in G, weights initialised from N(0, 0.02).
+D maps images to one output, a logit (D(x) = sigmoid(logit)) for the minimax and non-saturating
+losses, an unbounded critic score for the hinge and Wasserstein losses. arch "auto" (the default)
+picks DCGAN-style conv nets (Radford et al. 2015: strided convolutions with LeakyReLU(0.2) in D,
+transposed convolutions with BatchNorm and ReLU in G, weights from N(0, 0.02)) for images of 16 px a
+side or more, MLPs for smaller ones.
+
+The stabilisers, each an option: spectral normalisation of D's layers (Miyato et al. 2018), the
+hinge loss (Lim & Ye 2017; Miyato et al. 2018) and WGAN-GP (Gulrajani et al. 2017) beside minimax and
+non-saturating, dropout in D (Goodfellow et al. 2014 used it, with maxout), two learning rates
+(lr_d; Heusel et al. 2017), and an exponential moving average of G's weights (Yazici et al. 2019),
+which is what `decode`, `sample` and every evaluation use; training plays D against G itself.
 
 Algorithm 1 on the engine's batches: every call of `train_step` (one engine batch of N real
 images) makes ONE discriminator update, on those N images and N fresh prior samples; every
@@ -17,7 +25,7 @@ stopped, even across epoch boundaries.
 
 from __future__ import annotations
 
-import functools
+import copy
 import math
 import warnings
 from typing import Literal
@@ -29,30 +37,48 @@ from torch import nn
 from .. import losses
 from ..config import Strict, check_nets
 from ..data import Batch
-from ..nn import ConvDecoder, ConvEncoder, build_decoder, mlp
+from ..nn import ConvDecoder, ConvEncoder, build_decoder, mlp, resolve_arch
 from ..optim import make_adam
-from .base import Family, GenerativeModel, StepOutput
+from .base import DIVERSITY_PANEL, Family, GenerativeModel, StepOutput
+
+PROBABILISTIC = ("minimax", "non-saturating")  # losses whose D outputs a logit of P(real)
 
 
 class GANConfig(Strict):
     """Generative adversarial network (Goodfellow et al. 2014): generator G(z), discriminator D(x)."""
 
-    arch: Literal["mlp", "conv"] = Field("mlp", description="mlp | conv (DCGAN-style nets, Radford et al. 2015)")
+    arch: Literal["auto", "mlp", "conv"] = Field(
+        "auto", description="auto: conv (DCGAN-style, Radford et al. 2015) for images of 16 px a side or more, "
+                            "else mlp")
     latent_dim: int = Field(100, ge=1, description="size of z")
     hidden: list[int] = Field([512, 256], description="MLP widths of D, image side first (D x-512-256-1); "
                                                       "G mirrors them")
     channels: list[int] = Field([64, 128], description="conv channels of D, image side first; G mirrors them")
     prior: Literal["normal", "uniform"] = Field("normal", description="p_z: N(0, I), or uniform on [-1, 1]^latent_dim")
-    loss: Literal["minimax", "non-saturating"] = Field(
-        "non-saturating", description="generator loss (Goodfellow et al. 2014, section 3)")
+    loss: Literal["minimax", "non-saturating", "hinge", "wgan-gp"] = Field(
+        "non-saturating", description="minimax | non-saturating (Goodfellow et al. 2014, section 3) | hinge "
+                                      "(Lim & Ye 2017) | wgan-gp (Gulrajani et al. 2017)")
+    gp_weight: float = Field(10.0, ge=0, description="wgan-gp: lambda, the gradient penalty's weight "
+                                                     "(Gulrajani et al. 2017, eq. 3)")
+    spectral_norm: bool | None = Field(
+        None, description="spectral normalisation of every layer of D, in place of its BatchNorm (Miyato et al. 2018); "
+                          "none: on for the MLP D, off for the conv D (BatchNorm, as in DCGAN)")
+    d_dropout: float = Field(0.0, ge=0, lt=1, description="dropout after each hidden layer of D "
+                                                          "(Goodfellow et al. 2014)")
+    ema: float = Field(0.999, ge=0, lt=1, description="decay of the moving average of G's weights that samples and "
+                                                      "evaluation use (Yazici et al. 2019); 0: G itself")
     d_steps: int = Field(1, ge=1, description="k: discriminator updates per generator update (Algorithm 1)")
     label_smoothing: float = Field(0.0, ge=0, lt=1, description="one-sided: D's target for real images is 1 - this "
-                                                                "(Salimans et al. 2016)")
-    lr_d: float | None = Field(None, gt=0, description="discriminator learning rate; none: --lr for both nets")
+                                                                "(Salimans et al. 2016; minimax, non-saturating)")
+    lr_d: float | None = Field(
+        None, gt=0, description="D's learning rate, two time-scale updates (Heusel et al. 2017); none: 4 x --lr for a "
+                                "spectrally normalised D (as Zhang et al. 2019), else --lr")
 
     @model_validator(mode="after")
     def _check(self) -> "GANConfig":
         check_nets(self.arch, self.hidden, self.channels)
+        if self.label_smoothing and self.loss not in PROBABILISTIC:
+            raise ValueError(f"label smoothing needs a probabilistic D (loss minimax or non-saturating), not {self.loss}")
         return self
 
 # A discriminator whose mean D(G(z)) stays outside [COLLAPSE, 1 - COLLAPSE] this many logged
@@ -75,28 +101,51 @@ def _grad_norm(module: nn.Module) -> torch.Tensor:
     return torch.nn.utils.get_total_norm([p.grad for p in module.parameters() if p.grad is not None]).detach()
 
 
-def build_discriminator(c: GANConfig, shape: tuple[int, int, int]) -> nn.Module:
-    """Images (B, C, H, W) -> logits (B,)."""
-    leaky = functools.partial(nn.LeakyReLU, 0.2)
-    if c.arch == "conv":
-        body = ConvEncoder(shape, c.channels, activation=leaky, norm=True)
+def build_discriminator(c: GANConfig, arch: str, shape: tuple[int, int, int], spectral: bool) -> nn.Module:
+    """Images (B, C, H, W) -> outputs (B,). BatchNorm (conv D) only where nothing else constrains D:
+    spectral normalisation replaces it (Miyato et al. 2018), and the gradient penalty is defined per
+    image, which batch statistics break (Gulrajani et al. 2017, section 4)."""
+    def hidden_activation() -> nn.Module:
+        leaky = nn.LeakyReLU(0.2)
+        return nn.Sequential(leaky, nn.Dropout(c.d_dropout)) if c.d_dropout else leaky
+
+    if arch == "conv":
+        norm = not spectral and c.loss != "wgan-gp"
+        body = ConvEncoder(shape, c.channels, activation=hidden_activation, norm=norm)
         return nn.Sequential(body, nn.Linear(body.out_features, 1), nn.Flatten(0))
-    return nn.Sequential(nn.Flatten(), mlp([math.prod(shape), *c.hidden, 1], activation=leaky), nn.Flatten(0))
+    return nn.Sequential(nn.Flatten(), mlp([math.prod(shape), *c.hidden, 1], activation=hidden_activation),
+                         nn.Flatten(0))
+
+
+def spectral_normalise(module: nn.Module) -> None:
+    """W / sigma(W) for every linear and conv layer, sigma by one power iteration per training forward
+    (Miyato et al. 2018, Algorithm 1), through torch's parametrization."""
+    for layer in [m for m in module.modules() if isinstance(m, (nn.Linear, nn.Conv2d))]:
+        nn.utils.parametrizations.spectral_norm(layer)
 
 
 class GAN(GenerativeModel):
     family = "gan"
     samples = True
+    collapse_advice = "try --loss hinge with --spectral-norm, a lower --lr, or --arch auto if you chose the nets"
 
     def __init__(self, config: GANConfig, shape: tuple[int, int, int]):
         super().__init__(config, shape)
         c = config
-        self.discriminator = build_discriminator(c, self.shape)
-        if c.arch == "conv":  # G: linear -> transposed convs, BatchNorm + ReLU between, mirroring D
+        self.arch = resolve_arch(c.arch, self.shape, c.channels)
+        # The defaults that train (benchmarks/gan_quality.py): an MLP D overfits the few pixels of small
+        # images and collapses the game unless spectrally normalised; the conv D has BatchNorm instead.
+        self.spectral = c.spectral_norm if c.spectral_norm is not None else self.arch == "mlp"
+        self.discriminator = build_discriminator(c, self.arch, self.shape, self.spectral)
+        if self.arch == "conv":  # G: linear -> transposed convs, BatchNorm + ReLU between, mirroring D
             self.generator = ConvDecoder(self.shape, c.channels, c.latent_dim, norm=True)
             self.apply(_dcgan_init)
         else:  # G: z -> reversed(hidden) -> image, ReLU between
             self.generator = build_decoder("mlp", self.shape, c.hidden, c.channels, c.latent_dim)
+        if self.spectral:
+            spectral_normalise(self.discriminator)
+        # The moving average of G's weights (Yazici et al. 2019): what decode, sample and evaluation use.
+        self.generator_ema = copy.deepcopy(self.generator).requires_grad_(False) if c.ema else None
         # Discriminator updates made so far: decides which calls also update G (see the module docstring).
         self.register_buffer("d_updates", torch.zeros((), dtype=torch.long))
         self._host_d_updates: int | None = None  # its host copy, so no step syncs with a GPU to read it
@@ -107,6 +156,13 @@ class GAN(GenerativeModel):
     def latent_dim(self) -> int:
         return self.config.latent_dim
 
+    @property
+    def curves(self) -> dict[str, tuple[str, ...]]:
+        """The game as it goes: both players' losses, D's mean outputs, and the samples' diversity."""
+        outputs = "D(x) and D(G(z))" if self.config.loss in PROBABILISTIC else "critic score D(x) and D(G(z))"
+        return {"the game: D's and G's losses": ("d_loss", "g_loss"), f"mean {outputs}": ("d_real", "d_fake"),
+                DIVERSITY_PANEL: ("diversity",)}
+
     # -- the model --------------------------------------------------------------
     def prior_sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         """z ~ p_z, (n, D): N(0, I), or uniform on [-1, 1]^D."""
@@ -116,23 +172,35 @@ class GAN(GenerativeModel):
         return torch.randn(n, self.latent_dim, generator=generator, device=dev)
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
-        """G(z): images in [0, 1], (B, C, H, W)."""
-        return torch.sigmoid(self.generator(z))
+        """G(z) with the averaged weights (G itself where ema is 0): images in [0, 1], (B, C, H, W)."""
+        generator = self.generator if self.generator_ema is None else self.generator_ema
+        return torch.sigmoid(generator(z))
 
     def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         return self.decode(self.prior_sample(n, generator))
 
+    def _fake(self, n: int) -> torch.Tensor:
+        """n images from G itself (not its average), from fresh prior draws: the player D trains against."""
+        return torch.sigmoid(self.generator(self.prior_sample(n)))
+
     def _d_output(self, x: torch.Tensor) -> tuple[StepOutput, torch.Tensor]:
         """The discriminator's loss on real x (B, C, H, W) and B fakes from fresh prior draws, with the
-        fake logits (B,). G is run without gradients: this is D's half of the game."""
+        fake outputs (B,). G is run without gradients: this is D's half of the game. The gradient penalty
+        of wgan-gp needs gradients, so held-out evaluation (inference mode) reports the loss without it."""
+        c = self.config
         with torch.no_grad():
-            fake = self.decode(self.prior_sample(x.shape[0]))
+            fake = self._fake(x.shape[0])
         real_logits, fake_logits = self.discriminator(x), self.discriminator(fake)
-        # Goodfellow et al. 2014, eq. 1: D maximises log D(x) + log(1 - D(G(z))); we minimise the negative.
-        d_loss = losses.gan_discriminator_loss(real_logits, fake_logits, self.config.label_smoothing)
-        parts = {"loss": d_loss.detach(), "d_loss": d_loss.detach(),
-                 "d_real": torch.sigmoid(real_logits).mean().detach(),  # mean D(x)
-                 "d_fake": torch.sigmoid(fake_logits).mean().detach()}  # mean D(G(z))
+        # The loss's paper and equation: losses.gan_discriminator_loss.
+        d_loss = losses.gan_discriminator_loss(real_logits, fake_logits, c.loss, c.label_smoothing)
+        score = torch.sigmoid if c.loss in PROBABILISTIC else (lambda t: t)  # D(x) as a probability, or the critic
+        parts = {"d_real": score(real_logits).mean().detach(),  # mean D(x)
+                 "d_fake": score(fake_logits).mean().detach()}  # mean D(G(z))
+        if c.loss == "wgan-gp" and torch.is_grad_enabled():
+            gp = losses.gradient_penalty(self.discriminator, x, fake)  # Gulrajani et al. 2017, eq. 3
+            parts["gradient_penalty"] = gp.detach()
+            d_loss = d_loss + c.gp_weight * gp
+        parts = {"loss": d_loss.detach(), "d_loss": d_loss.detach(), **parts}
         return StepOutput(d_loss, parts), fake_logits.detach()
 
     def forward(self, x: torch.Tensor) -> StepOutput:
@@ -140,16 +208,31 @@ class GAN(GenerativeModel):
         return self._d_output(x)[0]
 
     def _generator_step(self, n: int, ctx) -> dict[str, torch.Tensor]:
-        """One update of G on n fresh prior samples; D is frozen so no gradient is spent on it."""
+        """One update of G on n fresh prior samples (D is frozen so no gradient is spent on it), then
+        one update of the moving average."""
         self.discriminator.requires_grad_(False)
         try:
-            fake_logits = self.discriminator(self.decode(self.prior_sample(n)))
-            # minimax: min log(1 - D(G(z))) (eq. 1); non-saturating: min -log D(G(z)) (section 3).
+            fake_logits = self.discriminator(self._fake(n))
+            # The loss's paper and equation: losses.gan_generator_loss.
             g_loss = losses.gan_generator_loss(fake_logits, self.config.loss)
             ctx.step(g_loss, "g")
         finally:
             self.discriminator.requires_grad_(True)
+        self._update_average()
         return {"g_loss": g_loss.detach(), "g_grad_norm": _grad_norm(self.generator)}
+
+    @torch.no_grad()
+    def _update_average(self) -> None:
+        """ema <- beta ema + (1 - beta) G after each generator update, with beta = min(ema, (1 + t) / (10 + t))
+        at the t-th update, so the early average is not held at G's initial weights; buffers (BatchNorm's
+        running statistics) are copied."""
+        if self.generator_ema is None:
+            return
+        t = self._host_d_updates // self.config.d_steps
+        beta = min(self.config.ema, (1 + t) / (10 + t))
+        torch._foreach_lerp_(list(self.generator_ema.parameters()), list(self.generator.parameters()), 1.0 - beta)
+        for average, current in zip(self.generator_ema.buffers(), self.generator.buffers()):
+            average.copy_(current)
 
     def train_step(self, batch: Batch, ctx) -> dict[str, torch.Tensor]:
         """One discriminator update on the batch; every d_steps-th call also one generator update.
@@ -170,22 +253,27 @@ class GAN(GenerativeModel):
 
     # -- training set-up and diagnostics -------------------------------------------
     def make_optimizers(self, train, device: torch.device) -> dict[str, torch.optim.Optimizer]:
-        """Separate Adam optimisers for D and G (lr_d overrides train.lr for D)."""
-        train_d = train.model_copy(update={"lr": self.config.lr_d or train.lr})
+        """Separate Adam optimisers for D and G. D's learning rate is lr_d, or by default 4 x train.lr when D
+        is spectrally normalised (two time-scales: a Lipschitz-bounded D learns slower; the 1e-4 / 4e-4 of
+        Zhang et al. 2019) and train.lr otherwise."""
+        lr_d = self.config.lr_d or (4 * train.lr if self.spectral else train.lr)
+        train_d = train.model_copy(update={"lr": lr_d})
         return {"d": make_adam(self.discriminator.parameters(), train_d, device),
                 "g": make_adam(self.generator.parameters(), train, device)}
 
     def check_logged(self, means: dict[str, float]) -> None:
-        """Warn once when mean D(G(z)) has stayed below 0.01 or above 0.99 for COLLAPSE_INTERVALS intervals."""
+        """Warn once when mean D(G(z)) has stayed below 0.01 or above 0.99 for COLLAPSE_INTERVALS intervals
+        (a probabilistic D only: a critic's score has no such bounds)."""
         d_fake = means.get("d_fake")
-        if d_fake is None:
+        if d_fake is None or self.config.loss not in PROBABILISTIC:
             return
         self._collapsed = self._collapsed + 1 if not COLLAPSE <= d_fake <= 1 - COLLAPSE else 0
         if self._collapsed == COLLAPSE_INTERVALS:
             side = "rejects every sample" if d_fake < COLLAPSE else "accepts every sample"
             warnings.warn(f"The discriminator {side} (mean D(G(z)) = {d_fake:.4f} for {COLLAPSE_INTERVALS} logged "
-                          "intervals in a row), so the generator may have stopped learning; try --loss non-saturating, "
-                          "a lower --lr, --label-smoothing 0.1 or fewer --d-steps.", RuntimeWarning, stacklevel=2)
+                          "intervals in a row), so the generator may have stopped learning; try --loss hinge "
+                          "--spectral-norm, a lower --lr, --label-smoothing 0.1 or fewer --d-steps.",
+                          RuntimeWarning, stacklevel=2)
 
     # -- evaluation -----------------------------------------------------------------
     @torch.inference_mode()

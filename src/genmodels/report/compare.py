@@ -12,7 +12,7 @@ from pathlib import Path
 from .. import runs
 from ..errors import GenmodelsError
 from ..fileio import atomic_write
-from ..plots import plot_loss_curve
+from ..plots import plot_curves
 from ..rundir import RunDir
 from .html import RunSummary, render
 
@@ -33,12 +33,13 @@ def labels(run_dirs: list[Path]) -> list[str]:
     return [f"{d.parent.name}/{d.name}" if names.count(n) > 1 else n for d, n in zip(run_dirs, names)]
 
 
-def training_curve(run_dir: RunDir, tmp: Path) -> bytes | str:
-    """The run's loss curve, or a fresh plot from its metrics log."""
+def training_curve(run: runs.Run, tmp: Path) -> bytes | str:
+    """The run's training curves (loss.png), or a fresh plot from its metrics log."""
+    run_dir = run.dir
     if run_dir.loss_plot.is_file():
         return run_dir.loss_plot.read_bytes()
     history = run_dir.read_history()
-    if history and plot_loss_curve(history, tmp / "curve.png"):
+    if history and plot_curves(history, tmp / "curve.png", run.model.curves):
         return (tmp / "curve.png").read_bytes()
     return "no training loss logged"
 
@@ -54,7 +55,7 @@ def summarise(run: runs.Run, name: str, tmp: Path) -> RunSummary:
             summary.pictures[key] = draw(run, tmp / f"{key}.png").read_bytes()
         else:
             summary.pictures[key] = f"{cfg.family}: {why_not}"
-    summary.pictures["curves"] = training_curve(run.dir, tmp)
+    summary.pictures["curves"] = training_curve(run, tmp)
     return summary
 
 
