@@ -13,7 +13,7 @@ from genmodels import build_run_config, load_run, train
 from genmodels.cli import main
 from genmodels.evaluation import evaluate
 from genmodels.report.compare import compare
-from genmodels.report.html import best_columns, direction, format_value
+from genmodels.report.html import RunSummary, best_columns, direction, format_value, metric_table
 
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                   "--disable-background-networking", "--disable-component-update", "--disable-sync",
@@ -94,6 +94,16 @@ def _chromium():
         if shutil.which(name):
             return shutil.which(name)
     pytest.skip("chromium is not installed (make test installs it as root with apt-get: apt-get install chromium)")
+
+
+def test_a_collapsed_run_is_flagged_and_its_verdict_never_marked_best():
+    runs = [RunSummary("good", metrics={"precision": 0.6, "collapsed": False}),
+            RunSummary("stuck", metrics={"precision": 1.0, "collapsed": True})]
+    table = metric_table(runs)
+    assert table.count("<div class=flag>collapsed</div>") == 1
+    assert re.search(r"<th>stuck<div class=about></div><div class=flag>collapsed</div></th>", table)
+    assert "stuck collapsed</b>" in table and "good collapsed" not in table
+    assert direction("collapsed") is None and direction("sharpness") is None and direction("diversity") is None
 
 
 def test_report_renders_in_headless_chromium(report, tmp_path):

@@ -2,6 +2,7 @@
 
 import json
 import math
+import warnings
 
 import pytest
 import torch
@@ -202,3 +203,30 @@ def test_a_classifier_without_its_number_of_classes_says_how_to_set_it():
     cfg = build_run_config({"family": "classifier"})  # classes: none, the data's (features train sets them)
     with pytest.raises(ConfigError, match="give --classes N"):
         build_model("classifier", cfg.model, (1, 8, 8))
+
+
+def test_the_default_gan_learns_the_digits_and_a_stuck_one_is_called_collapsed(digits, digit_features, tmp_path):
+    from genmodels import build_run_config, load_run
+    from genmodels.evaluation import evaluate
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        options = {"features": digit_features, "parzen_samples": 0, "probe_train": 0, "quality_samples": 2000}
+        # Every setting a default (an MLP D with spectral normalisation, two time-scales, the moving average).
+        learned = build_run_config({"family": "gan", "train": {"epochs": 60}})
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", RuntimeWarning)  # no false alarm while the generator warms up
+            train(learned, tmp_path / "gan", progress=False, data=digits)
+        r = evaluate(load_run(tmp_path / "gan"), **options)
+        assert not r["collapsed"] and r["class_entropy"] > 2.0 and r["diversity"] > 0.7, r
+        # A generator that cannot move (lr 1e-9) keeps drawing one image: the log and eval.json say so.
+        stuck = build_run_config({"family": "gan", "train": {"epochs": 4, "lr": 1e-9}})
+        with pytest.warns(RuntimeWarning, match=r"After epoch 4 the gan's samples look alike: their diversity ended at 0\.\d\d"):
+            train(stuck, tmp_path / "stuck", progress=False, data=digits)
+        last = [json.loads(line) for line in (tmp_path / "stuck" / "metrics.jsonl").read_text().splitlines()][-1]
+        assert last["split"] == "test" and last["diversity"] < 0.3
+        r = evaluate(load_run(tmp_path / "stuck"), **options)
+        assert r["collapsed"] and r["diversity"] < 0.3 and json.loads((tmp_path / "stuck" / "eval.json").read_text())["collapsed"]
+    finally:
+        torch.set_num_threads(before)

@@ -12,10 +12,18 @@ import math
 
 import torch
 
-from . import losses
+from . import losses, metrics
 from .data import Dataset
 from .errors import GenmodelsError
 from .runs import Run, batched, draw_samples
+
+
+# Images compared pixel by pixel (sharpness, diversity): the first this many test images and as many samples.
+PIXEL_IMAGES = 2000
+# A sampler is called collapsed when its samples' classes have less than half the entropy of a uniform
+# histogram (fewer than about sqrt(C) classes in use) or they cover under 5% of the test images (recall);
+# without a feature network, when their diversity is below metrics.LOW_DIVERSITY.
+COLLAPSED_ENTROPY_FRACTION, COLLAPSED_RECALL = 0.5, 0.05
 
 
 def evaluate(run: Run, importance_samples: int = 1000, seed: int = 0, batch_size: int = 100,
@@ -39,24 +47,50 @@ def evaluate(run: Run, importance_samples: int = 1000, seed: int = 0, batch_size
     x = test.batch(slice(0, len(test))).to(run.device)
     labels = None if test.labels is None else test.labels.to(run.device)
     torch.manual_seed(seed)
+    real = x[:PIXEL_IMAGES].cpu()  # as stored, before any binarisation: the reference of sharpness and diversity
     x = run.model.eval_input(x)
     results: dict = {"family": run.config.family, "split": "test", "images": int(x.shape[0])}
     with torch.inference_mode():
         results.update(run.model.evaluate(x, labels=labels, importance_samples=importance_samples,
                                           batch_size=batch_size, progress=progress))
+    sharp = min(x.shape[-2:]) >= 3  # the 3x3 Laplacian must fit
     if run.model.encodes:
         results.update(code_metrics(run, x, probe_train, seed))
-    if (parzen_samples or quality_samples) and run.model.samples:
-        drawn = draw_samples(run, max(parzen_samples, quality_samples), seed)  # once, for both estimates
+    if run.model.encodes and sharp:
+        results["reconstruction_sharpness"] = metrics.sharpness(batched(run.model.reconstruct, x[:PIXEL_IMAGES]), real)
+    if run.model.samples:
+        drawn = draw_samples(run, max(parzen_samples, quality_samples, PIXEL_IMAGES), seed)  # once, for every estimate
+        results.update(pixel_quality(drawn[:PIXEL_IMAGES].cpu(), real))
         if parzen_samples:
             results.update(parzen(run, parzen_samples, seed, drawn=drawn))
         if quality_samples:
             results.update(sample_quality(run, features, quality_samples, seed, progress, drawn=drawn))
+        results.update(collapse_verdict(results))
     for k, v in results.items():
         if isinstance(v, float) and not math.isfinite(v):
             raise GenmodelsError(f"Evaluation gave {k} = {v}; the model's weights are damaged, retrain it.")
     run.dir.write_eval(results)
     return results
+
+
+def pixel_quality(samples: torch.Tensor, real: torch.Tensor) -> dict:
+    """Sharpness (Laplacian variance over the real images', Pech-Pacheco et al. 2000) and diversity (mean
+    pairwise distance over the real images') of samples, both in pixel space: 1 is like the data."""
+    n = min(len(samples), len(real), 1000)  # pairwise distances grow as n^2: 1000 images give a stable mean
+    return {**({"sharpness": metrics.sharpness(samples, real)} if min(real.shape[-2:]) >= 3 else {}),
+            **({"diversity": metrics.diversity(samples[:n], real[:n])} if n > 1 else {})}
+
+
+def collapse_verdict(results: dict) -> dict:
+    """{"collapsed": bool} from the class histogram's entropy and the recall of the samples where a feature
+    network gave them, else from their diversity (COLLAPSED_ENTROPY_FRACTION, COLLAPSED_RECALL)."""
+    if "class_entropy" in results and "recall" in results:
+        uniform = math.log(len(results["class_histogram"]))
+        return {"collapsed": results["class_entropy"] < COLLAPSED_ENTROPY_FRACTION * uniform
+                or results["recall"] < COLLAPSED_RECALL}
+    if "diversity" in results:
+        return {"collapsed": results["diversity"] < metrics.LOW_DIVERSITY}
+    return {}
 
 
 def code_metrics(run: Run, x: torch.Tensor, probe_train: int = 10_000, seed: int = 0) -> dict:

@@ -20,6 +20,8 @@ DIRECTION: dict[str, str | None] = {
     "*_sse": "lower", "fid": "lower", "kid": "lower", "test_error": "lower", "nelbo": "lower",
     "*log_likelihood*": "higher", "elbo": "higher", "*accuracy*": "higher", "precision": "higher",
     "recall": "higher", "density": "higher", "coverage": "higher", "class_entropy": "higher",
+    # 1 is ideal (as sharp, as varied as the data), so neither direction is better; collapsed is a verdict.
+    "*sharpness": None, "diversity": None, "collapsed": None,
 }
 
 # Picture rows of the report, in order: key -> heading.
@@ -98,7 +100,7 @@ def metric_table(runs: list[RunSummary]) -> str:
     keys: list[str] = []
     for r in runs:
         keys += [k for k in (r.metrics or {}) if k not in keys]
-    head = "".join(f"<th>{escape(r.name)}<div class=about>{escape(r.about)}</div></th>" for r in runs)
+    head = "".join(f"<th>{escape(r.name)}<div class=about>{escape(r.about)}</div>{_flag(r)}</th>" for r in runs)
     rows = []
     for key in keys:
         values = [(r.metrics or {}).get(key) for r in runs]
@@ -110,12 +112,24 @@ def metric_table(runs: list[RunSummary]) -> str:
             for i, v in enumerate(values))
         rows.append(f"<tr><th>{escape(key)}<span class=way>{arrow}</span></th>{cells}</tr>")
     missing = [r.name for r in runs if r.metrics is None]
-    notes = "".join(f"<p class=note>{escape(n)} has no eval.json: <code>genmodels evaluate {escape(n)}</code> "
+    notes = "".join(f"<p class=note><b class=flag>{escape(r.name)} collapsed</b>: its samples cover few classes or "
+                    "little of the test images (class_entropy, recall), or are near copies of one another "
+                    "(diversity); see its samples below.</p>" for r in runs if _collapsed(r))
+    notes += "".join(f"<p class=note>{escape(n)} has no eval.json: <code>genmodels evaluate {escape(n)}</code> "
                     "fills it.</p>" for n in missing)
     if not keys:
         return notes or "<p class=note>No run has an eval.json yet.</p>"
     return (f"<div class=scroll><table><thead><tr><th>metric</th>{head}</tr></thead>"
             f"<tbody>{''.join(rows)}</tbody></table></div>{notes}")
+
+
+def _collapsed(run: RunSummary) -> bool:
+    return (run.metrics or {}).get("collapsed") is True
+
+
+def _flag(run: RunSummary) -> str:
+    """A red mark under the name of a run whose evaluation found it collapsed (evaluation.collapse_verdict)."""
+    return "<div class=flag>collapsed</div>" if _collapsed(run) else ""
 
 
 def _title(v) -> str:
@@ -156,6 +170,7 @@ thead th{background:#eef1f5;text-align:center;vertical-align:bottom}
 tbody th{text-align:left;font-weight:500;position:sticky;left:0;background:#f4f4f4}
 thead th:first-child{position:sticky;left:0;z-index:1}
 td.best{background:#dff3e3;font-weight:700}
+.flag{color:#b3261e;font-weight:700}
 .way{color:#888;font-weight:400}.about{font-weight:400;font-size:11px;color:#666}
 .row{display:flex;flex-wrap:wrap;gap:14px;align-items:flex-start}
 figure{margin:0;background:#fff;border:1px solid #e2e2e2;padding:6px;text-align:center}
