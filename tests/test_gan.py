@@ -82,11 +82,15 @@ def test_gan_covers_both_modes_of_a_mixture(tmp_path):
     assert min(near) >= 0.2, near
 
 
-def test_resume_equals_uninterrupted_run(digits, tmp_path):
+@pytest.mark.parametrize("model", [
     # conv: BatchNorm running statistics; d_steps 2 over 7 batches an epoch: the k-cycle crosses epochs.
+    {"arch": "conv", "channels": [4, 8], "d_steps": 2, "label_smoothing": 0.1},
+    # the MLP default: spectral normalisation's power-iteration vectors and the moving average of G.
+    {"ema": 0.9}])
+def test_resume_equals_uninterrupted_run(digits, tmp_path, model):
     small = DataSplits(Dataset(digits.train.images[:400], None, "train"), Dataset(digits.test.images[:100], None, "test"),
                        "digits")
-    over = {"model": {"arch": "conv", "channels": [4, 8], "d_steps": 2, "label_smoothing": 0.1}}
+    over = {"model": model}
     full = train(tiny_gan_config(train={"epochs": 4}, **over), tmp_path / "full", progress=False, data=small)
     train(tiny_gan_config(train={"epochs": 2}, **over), tmp_path / "part", progress=False, data=small)
     resumed = train(tiny_gan_config(train={"epochs": 4}, **over), tmp_path / "part", resume=True,
@@ -228,6 +232,7 @@ def test_auto_arch_and_what_each_option_builds():
     lrs = {k: o.param_groups[0]["lr"] for k, o in conv.make_optimizers(train, torch.device("cpu")).items()}
     assert lrs == {"d": train.lr, "g": train.lr}
     assert not _spectral(GAN(GANConfig(spectral_norm=False), (1, 8, 8)).discriminator)
+    assert not _spectral(GAN(GANConfig(loss="wgan-gp"), (1, 8, 8)).discriminator)  # the penalty bounds D instead
     for options in ({"loss": "wgan-gp"}, {"spectral_norm": True}):  # no BatchNorm in D beside these
         d = GAN(GANConfig(**options), (1, 28, 28)).discriminator
         assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in d.modules()), options
