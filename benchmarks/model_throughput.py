@@ -63,7 +63,8 @@ CONFIGS: dict[str, dict] = {
     "convvae": {"family": "vae", "model": {"arch": "conv"}},
     "deepae": {"family": "ae", "model": {"hidden": [1000, 500, 250], "latent_dim": 30, "loss": "bce"},
                "train": {"lr": 1e-3, "lr_schedule": "constant"}},
-    "dcgan": {"family": "gan", "model": {"arch": "conv"}},
+    # ema 0: the minimal loop keeps no moving average of G, so both sides time the same step.
+    "dcgan": {"family": "gan", "model": {"arch": "conv", "ema": 0.0}},
 }
 
 
