@@ -34,9 +34,8 @@ from genmodels.cli import main as cli
 from genmodels.data import Dataset, DataSplits, load_data, write_idx
 from genmodels.engine import train
 from genmodels.evaluation import evaluate
-from genmodels.features import load_features, train_features
 from genmodels.runs import load_run
-from genmodels.zoo import FASHION_MNIST
+from genmodels.zoo import FASHION_MNIST, feature_network
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 SAMPLES = 10_000  # for FID, precision/recall and the class histogram (the zoo's number)
@@ -56,11 +55,8 @@ def readme_digits_command() -> list[str]:
 
 
 def features_for(dataset: str, out: Path, splits):
-    where = out / f"features-{dataset}"
-    try:
-        return load_features(where, splits)
-    except Exception:  # absent or for other data: train it once
-        return train_features(splits, where, progress=False, overwrite=where.exists())
+    """The dataset's feature network in OUT/features-DATASET, trained there once (as the zoo does)."""
+    return feature_network(splits, out / f"features-{dataset}")
 
 
 def measure(run_dir: Path, splits, features) -> dict:

@@ -53,10 +53,9 @@ def evaluate(run: Run, importance_samples: int = 1000, seed: int = 0, batch_size
     with torch.inference_mode():
         results.update(run.model.evaluate(x, labels=labels, importance_samples=importance_samples,
                                           batch_size=batch_size, progress=progress))
-    sharp = min(x.shape[-2:]) >= 3  # the 3x3 Laplacian must fit
     if run.model.encodes:
         results.update(code_metrics(run, x, probe_train, seed))
-    if run.model.encodes and sharp:
+    if run.model.encodes and metrics.laplacian_fits(real):
         results["reconstruction_sharpness"] = metrics.sharpness(batched(run.model.reconstruct, x[:PIXEL_IMAGES]), real)
     if run.model.samples:
         drawn = draw_samples(run, max(parzen_samples, quality_samples, PIXEL_IMAGES), seed)  # once, for every estimate
@@ -77,7 +76,7 @@ def pixel_quality(samples: torch.Tensor, real: torch.Tensor) -> dict:
     """Sharpness (Laplacian variance over the real images', Pech-Pacheco et al. 2000) and diversity (mean
     pairwise distance over the real images') of samples, both in pixel space: 1 is like the data."""
     n = min(len(samples), len(real), 1000)  # pairwise distances grow as n^2: 1000 images give a stable mean
-    return {**({"sharpness": metrics.sharpness(samples, real)} if min(real.shape[-2:]) >= 3 else {}),
+    return {**({"sharpness": metrics.sharpness(samples, real)} if metrics.laplacian_fits(real) else {}),
             **({"diversity": metrics.diversity(samples[:n], real[:n])} if n > 1 else {})}
 
 

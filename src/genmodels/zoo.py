@@ -123,7 +123,7 @@ def run_state(run_dir: Path, config: RunConfig) -> str:
     return "partial" if done < total else f"it has trained {done} epochs, the preset asks for {total}"
 
 
-def _feature_network(splits, where: Path, progress: bool, log: Callable[[str], None]):
+def feature_network(splits, where: Path, progress: bool = False, log: Callable[[str], None] = print):
     """The zoo's feature classifier for FID and the other sample-quality metrics: reused from `where`
     when it was trained on exactly this data, else trained there once (genmodels.features)."""
     from .features import load_features, train_features
@@ -153,7 +153,7 @@ def run_zoo(data: str = "digits", out: str | Path = "runs/zoo", *, overwrite: bo
         raise GenmodelsError(f"{out} is a file, not a directory; choose another --out for the zoo.")
     splits = load_data(data)
     options = {**EVALUATE, **(evaluate_options or {})}
-    options["features"] = features if features is not None else _feature_network(splits, out / "features", progress, log)
+    options["features"] = features if features is not None else feature_network(splits, out / "features", progress, log)
     results = {}
     for i, (name, preset) in enumerate(presets.items(), 1):
         log(f"[{i}/{len(presets)}] {name} ({preset.family})")

@@ -29,10 +29,15 @@ def diversity(samples: torch.Tensor, real: torch.Tensor) -> float:
     return mean_pairwise_distance(samples) / mean_pairwise_distance(real)
 
 
+def laplacian_fits(images: torch.Tensor) -> bool:
+    """Whether images (B, C, H, W) are large enough for the 3x3 Laplacian (and so for `sharpness`)."""
+    return images.dim() == 4 and min(images.shape[-2:]) >= 3
+
+
 def laplacian_variance(images: torch.Tensor) -> torch.Tensor:
     """Per image (B, C, H, W) -> (B,): the variance over pixels and channels of its Laplacian, taken where
     the 3x3 kernel fits (no padding). The focus measure of Pech-Pacheco et al. 2000: blur lowers it."""
-    if images.dim() != 4 or min(images.shape[-2:]) < 3:
+    if not laplacian_fits(images):
         raise ValueError(f"the Laplacian needs images (B, C, H, W) of at least 3x3 pixels, got {tuple(images.shape)}")
     c = images.shape[1]
     kernel = LAPLACIAN.to(images.device, torch.float64).expand(c, 1, 3, 3)

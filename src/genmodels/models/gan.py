@@ -127,7 +127,7 @@ def spectral_normalise(module: nn.Module) -> None:
 class GAN(GenerativeModel):
     family = "gan"
     samples = True
-    collapse_advice = "try --loss hinge with --spectral-norm, a lower --lr, or --arch auto if you chose the nets"
+    collapse_advice = "try --loss hinge with --spectral-norm, a lower --lr, --arch auto if you chose the nets"
 
     def __init__(self, config: GANConfig, shape: tuple[int, int, int]):
         super().__init__(config, shape)
@@ -273,9 +273,8 @@ class GAN(GenerativeModel):
         if self._collapsed == COLLAPSE_INTERVALS:
             side = "rejects every sample" if d_fake < COLLAPSE else "accepts every sample"
             warnings.warn(f"The discriminator {side} (mean D(G(z)) = {d_fake:.4f} for {COLLAPSE_INTERVALS} logged "
-                          "intervals in a row), so the generator may have stopped learning; try --loss hinge "
-                          "--spectral-norm, a lower --lr, --label-smoothing 0.1 or fewer --d-steps.",
-                          RuntimeWarning, stacklevel=2)
+                          f"intervals in a row), so the generator may have stopped learning; {self.collapse_advice}, "
+                          "--label-smoothing 0.1 or fewer --d-steps.", RuntimeWarning, stacklevel=2)
 
     # -- evaluation -----------------------------------------------------------------
     @torch.inference_mode()
