@@ -1,18 +1,108 @@
-"""File helpers every layer may use: atomic writes and size-bounded reads (docs/ARCHITECTURE.md, "Files")."""
+"""File helpers every layer may use: atomic writes and size-bounded reads of regular files
+(docs/ARCHITECTURE.md, "Files").
+
+Nothing here trusts a path: a FIFO, a device (/dev/zero), a folder or a file larger than its limit is
+refused before a byte is read, and a failed write leaves no temporary file and the previous file intact.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import os
+import stat
 from pathlib import Path
+
+from .errors import GenmodelsError
+
+KiB, MiB, GiB = 1 << 10, 1 << 20, 1 << 30
+JSON_LIMIT = 16 * MiB  # config.json, eval.json, features.json: a few KiB in practice
+TEXT_LIMIT = 1 * GiB  # metrics.jsonl: about 200 bytes a logged step
+
+# errno -> what it means and what to do, for the write failures a user can fix.
+_WRITE_FIXES = {
+    errno.ENOSPC: ("the disk is full", "free some space and run the command again"),
+    errno.EDQUOT: ("the disk quota is exceeded", "free some space and run the command again"),
+    errno.EACCES: ("permission is denied", "make the folder writable or choose another output"),
+    errno.EPERM: ("the operation is not permitted", "make the folder writable or choose another output"),
+    errno.EROFS: ("the file system is read-only", "choose an output on a writable disk"),
+    errno.EISDIR: ("a folder has that name", "move the folder away or choose another output"),
+    errno.ENOTDIR: ("a file stands where a folder should be", "choose another output"),
+}
+
+
+class FileError(GenmodelsError):
+    """A file cannot be read or written: not a regular file, too large, a full disk, no permission."""
+
+
+def write_error(path: Path, err: OSError, what: str = "write") -> FileError:
+    """One sentence for an OSError while writing `path`: what went wrong and how to fix it."""
+    cause, fix = _WRITE_FIXES.get(err.errno, (err.strerror or type(err).__name__, "check the path and try again"))
+    return FileError(f"Could not {what} {path}: {cause.lower()}; {fix} (files written before are unchanged).")
 
 
 def atomic_write(path: Path, data: bytes) -> None:
     """Write `data` to a temporary name beside `path`, fsync it and rename it into place, so a crash at
-    any moment leaves either the previous complete file or the new one, never a torn one."""
+    any moment leaves either the previous complete file or the new one, never a torn one. A failed write
+    (a full disk, say) removes its temporary file and raises a FileError; `path` is left as it was."""
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    tmp = temp_name(path)
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException as err:  # a full disk, or an interrupt between write and rename
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
+        if isinstance(err, OSError):
+            raise write_error(path, err) from None
+        raise
+
+
+def temp_name(path: Path) -> Path:
+    """The temporary file atomic_write uses for `path` (dot-prefixed, with this process's id)."""
+    return path.with_name(f".{path.name}.tmp{os.getpid()}")
+
+
+def is_temp_of(name: str, target: str) -> bool:
+    """Whether `name` is a temporary file atomic_write made for a file called `target` (any process)."""
+    prefix = f".{target}.tmp"
+    return name.startswith(prefix) and name[len(prefix):].isdigit()
+
+
+def regular_size(path: Path, what: str = "file", limit: int | None = None) -> int:
+    """The size of `path`, which must be a regular file (after symlinks) no larger than `limit` bytes;
+    a FileError otherwise (FileNotFoundError passes through for callers that say what is missing)."""
+    path = Path(path)
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        raise
+    except OSError as err:
+        raise FileError(f"Could not read the {what} {path}: {(err.strerror or str(err)).lower()}; "
+                        "check its permissions.") from None
+    if stat.S_ISDIR(st.st_mode):
+        raise FileError(f"The {what} {path} is a folder, not a file; pass the file itself.")
+    if not stat.S_ISREG(st.st_mode):
+        kind = "a pipe (FIFO)" if stat.S_ISFIFO(st.st_mode) else "a device or socket"
+        raise FileError(f"The {what} {path} is {kind}, not a regular file; genmodels reads only regular files.")
+    if limit is not None and st.st_size > limit:
+        raise FileError(f"The {what} {path} is {st.st_size / MiB:,.1f} MiB, over the {limit / MiB:,.0f} MiB such a "
+                        "file can hold; it is not a genmodels file or it is damaged.")
+    return st.st_size
+
+
+def read_bounded(path: Path, what: str = "file", limit: int = JSON_LIMIT) -> bytes:
+    """The bytes of a regular file no larger than `limit`, read once (the file may not grow meanwhile)."""
+    size = regular_size(path, what, limit)
+    try:
+        with open(path, "rb") as f:
+            data = f.read(size + 1)
+    except OSError as err:
+        raise FileError(f"Could not read the {what} {path}: {(err.strerror or str(err)).lower()}; "
+                        "check its permissions.") from None
+    if len(data) > size:
+        raise FileError(f"The {what} {path} grew while it was read; is another program writing it? Try again.")
+    return data
