@@ -10,7 +10,7 @@ from genmodels.checkpoint import read_safetensors
 from genmodels.rundir import RunDir
 from genmodels.cli import main
 from genmodels.config import read_toml
-from genmodels.engine import TrainingError
+from genmodels.errors import TrainingError
 
 from conftest import tiny_vae_config
 

@@ -18,7 +18,7 @@ from safetensors.torch import load as st_load
 from safetensors.torch import save as st_save
 
 from .errors import CheckpointError
-from .fileio import atomic_write
+from .fileio import atomic_write, read_bounded
 
 FORMAT = "genmodels-1"
 
@@ -50,8 +50,8 @@ def save_checkpoint(path: Path, module: torch.nn.Module, optimizers: dict[str, t
 
 def read_safetensors(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
     """Tensors and metadata of a genmodels safetensors file, or a CheckpointError saying what is wrong."""
-    try:
-        raw = path.read_bytes()
+    try:  # a regular file, read once: its own size bounds the read (never a FIFO or /dev/zero)
+        raw = read_bounded(path, "weights file", limit=None)
     except FileNotFoundError:
         raise CheckpointError(f"{path} does not exist; train the run first (or check the run directory).") from None
     pickle_msg = f"{path} is a pickle/torch.save file, which genmodels never loads (unsafe); use a genmodels run."
@@ -83,19 +83,90 @@ def load_state_into(module: torch.nn.Module, weights: dict[str, torch.Tensor], p
     module.load_state_dict(weights)
 
 
+def training_state(meta: dict[str, str], path: Path) -> dict[str, int]:
+    """The checkpoint's training position (epoch, step and batch: non-negative integers), checked."""
+    try:
+        state = json.loads(meta["state"])
+    except (KeyError, ValueError, RecursionError):
+        state = None
+    fields = ("epoch", "step", "batch")  # batch: absent at an epoch's end
+    if not (isinstance(state, dict) and "epoch" in state and "step" in state
+            and all(type(state.get(k, 0)) is int and 0 <= state.get(k, 0) < 2**53 for k in fields)):
+        raise CheckpointError(f"{path} holds no valid training position (epoch, step); it is damaged, retrain the run.")
+    return state
+
+
+def _optimizer_state(opt: torch.optim.Optimizer, name: str, saved_groups: Any, tensors: dict[str, torch.Tensor],
+                     path: Path) -> dict:
+    """The optimizer's state dict from the checkpoint, every entry checked against `opt` before it can reach
+    a kernel: the same groups and parameter indices, per-parameter tensors of each parameter's shape (a
+    fused Adam step writes through them unchecked), a scalar step."""
+    def damaged(what: str) -> CheckpointError:
+        return CheckpointError(f"{path} does not fit this model's {name!r} optimizer ({what}); the checkpoint is "
+                               "damaged or from other settings, retrain the run or restore it from a copy.")
+
+    current = opt.state_dict()["param_groups"]
+    if not isinstance(saved_groups, list) or len(saved_groups) != len(current):
+        raise damaged("another number of parameter groups")
+    for saved, now in zip(saved_groups, current):
+        if not isinstance(saved, dict) or saved.get("params") != now["params"] or not set(now) <= set(saved) <= {
+                *now, "initial_lr"}:
+            raise damaged("other parameter groups")
+        for key, value in saved.items():
+            expected = now.get(key, 0.0)
+            same = (type(value) is type(expected) or (isinstance(value, (int, float)) and not isinstance(value, bool)
+                    and isinstance(expected, (int, float)) and not isinstance(expected, bool))
+                    or (isinstance(expected, tuple) and isinstance(value, list) and len(value) == len(expected)))
+            if key != "params" and not same:
+                raise damaged(f"{key} is {str(value)[:40]}")
+    params = {i: p for group, now in zip(opt.param_groups, current) for i, p in zip(now["params"], group["params"])}
+    state: dict[int, dict[str, torch.Tensor]] = {}
+    prefix = f"optim.{name}."
+    for key, value in tensors.items():
+        if key.startswith(prefix):
+            idx, _, field = key[len(prefix):].partition(".")
+            if not idx.isdigit() or int(idx) not in params or not field:
+                raise damaged(f"unexpected entry {key[:60]}")
+            state.setdefault(int(idx), {})[field] = value
+    fields = {frozenset(s) for s in state.values()}
+    if len(fields) > 1 or (isinstance(opt, torch.optim.Adam) and state and fields != {_adam_fields(opt)}):
+        raise damaged("missing or unexpected per-parameter entries")
+    for idx, entries in state.items():
+        for field, value in entries.items():
+            shape = () if field == "step" else tuple(params[idx].shape)
+            if tuple(value.shape) != shape or not value.is_floating_point() and field != "step":
+                raise damaged(f"{field} of parameter {idx} has shape {tuple(value.shape)}, it needs {shape}")
+            if not torch.isfinite(value).all():
+                raise damaged(f"{field} of parameter {idx} is not finite")
+    return {"state": state, "param_groups": saved_groups}
+
+
+def _adam_fields(opt: torch.optim.Optimizer) -> frozenset[str]:
+    amsgrad = any(g.get("amsgrad") for g in opt.param_groups)
+    return frozenset({"step", "exp_avg", "exp_avg_sq", *(["max_exp_avg_sq"] if amsgrad else [])})
+
+
 def restore_checkpoint(path: Path, module: torch.nn.Module, optimizers: dict[str, torch.optim.Optimizer]
                        ) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
-    """Load weights and optimizer states in place; return the saved training state and RNG states."""
+    """Load weights and optimizer states in place, each checked first; return the saved training state and
+    RNG states (the caller checks those against its generators)."""
     tensors, meta = read_safetensors(path)
+    state = training_state(meta, path)
+    try:
+        groups = json.loads(meta["param_groups"])
+    except (KeyError, ValueError, RecursionError):
+        groups = None
+    if not isinstance(groups, dict) or set(groups) != set(optimizers):
+        raise CheckpointError(f"{path} holds no optimizer settings for {sorted(optimizers)}; it is damaged or from "
+                              "other settings, retrain the run.")
+    known = ("model.", "rng.", *(f"optim.{name}." for name in optimizers))
+    stray = next((k for k in tensors if not k.startswith(known)), None)
+    if stray is not None:
+        raise CheckpointError(f"{path} holds an unexpected entry {stray[:60]!r}; it was not written by this run, "
+                              "retrain the run.")
     load_state_into(module, {k[6:]: v for k, v in tensors.items() if k.startswith("model.")}, path)
-    groups = json.loads(meta["param_groups"])
+    checked = {name: _optimizer_state(opt, name, groups[name], tensors, path) for name, opt in optimizers.items()}
     for name, opt in optimizers.items():
-        state: dict[int, dict[str, torch.Tensor]] = {}
-        prefix = f"optim.{name}."
-        for key, value in tensors.items():
-            if key.startswith(prefix):
-                idx, field = key[len(prefix):].split(".", 1)
-                state.setdefault(int(idx), {})[field] = value
-        opt.load_state_dict({"state": state, "param_groups": groups[name]})
+        opt.load_state_dict(checked[name])
     rng = {k[4:]: v for k, v in tensors.items() if k.startswith("rng.")}
-    return json.loads(meta["state"]), rng
+    return state, rng

@@ -18,7 +18,7 @@ from typing import Any, Callable, Literal, Union, get_args, get_origin
 from pydantic import BaseModel
 
 from .config import DataConfig, TrainConfig
-from .errors import GenmodelsError, TrainingInterrupted
+from .errors import GenmodelsError, TrainingError, TrainingInterrupted
 from .models import FAMILIES, build_run_config
 from .rundir import RunDir
 
@@ -317,6 +317,9 @@ def main(argv: list[str] | None = None) -> int:
     except TrainingInterrupted as err:
         print(f"genmodels: {err}", file=sys.stderr)
         return 130
+    except TrainingError as err:  # the run started and failed: 1, as for any failed job
+        print(f"genmodels: error: {err}", file=sys.stderr)
+        return 1
     except GenmodelsError as err:
         print(f"genmodels: error: {err}", file=sys.stderr)
         return 2

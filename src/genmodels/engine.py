@@ -24,7 +24,8 @@ from tqdm.auto import tqdm
 
 from . import distributed as ddp
 from .data import Batch, DataSplits, Dataset, load_data
-from .errors import GenmodelsError, TrainingInterrupted
+from .errors import CheckpointError, GenmodelsError, TrainingError, TrainingInterrupted
+from .fileio import FileError
 from .images import save_grid, save_pairs
 from .models import Model, RunConfig, build_model
 from .optim import StepContext, set_epoch_lr
@@ -32,10 +33,6 @@ from .metrics import LOW_DIVERSITY, diversity
 from .plots import plot_curves
 from .rundir import MetricsLog, RunDir
 from .runtime import keep_freed_memory, resolve_device, set_threads
-
-
-class TrainingError(GenmodelsError):
-    """Training cannot go on (a loss became NaN or infinite)."""
 
 
 @dataclass
@@ -56,10 +53,11 @@ def train(config: RunConfig, run_dir: str | Path, *, resume: bool = False, overw
         return resume_run(run_dir, config.train.epochs, progress=progress, data=data)
     run = RunDir(run_dir)
     dist, device = ddp.setup(resolve_device(config.train.device))
-    if dist.main:  # under torchrun, rank 0 alone writes files
-        run.prepare(resume=False, overwrite=overwrite)
-    ddp.barrier(dist)
-    return _train(config, run, dist, device, progress, data, resume=False)
+    with _writer(run, dist):
+        if dist.main:  # under torchrun, rank 0 alone writes files
+            run.prepare(resume=False, overwrite=overwrite)
+        ddp.barrier(dist)
+        return _train(config, run, dist, device, progress, data, resume=False)
 
 
 def resume_run(run_dir: str | Path, epochs: int | None = None, *, progress: bool = True,
@@ -70,8 +68,34 @@ def resume_run(run_dir: str | Path, epochs: int | None = None, *, progress: bool
     run.prepare(resume=True, overwrite=False)  # only checks there is a checkpoint to resume
     saved = run.read_config()
     config = saved.with_epochs(epochs or saved.train.epochs)
+    _check_extends(run, saved, config, epochs)
     dist, device = ddp.setup(resolve_device(config.train.device))
-    return _train(config, run, dist, device, progress, data, resume=True)
+    with _writer(run, dist):
+        return _train(config, run, dist, device, progress, data, resume=True)
+
+
+@contextlib.contextmanager
+def _writer(run: RunDir, dist: ddp.Dist):
+    """The run directory's writer lock (created with its marker if new), held by rank 0 while it trains."""
+    if not dist.main:
+        yield
+        return
+    with run.lock("training", create=True):
+        yield
+
+
+def _check_extends(run: RunDir, saved: RunConfig, config: RunConfig, epochs: int | None) -> None:
+    """Refuse to resume a run that has nothing left to train: config.json is rewritten only for real work."""
+    done = run.trained_epochs()
+    model = build_model(saved.family, saved.model, saved.shape)
+    if done < model.total_epochs(config.train.epochs):
+        return
+    if epochs is None or epochs == saved.train.epochs:  # resuming a finished run: nothing to do, nothing changed
+        warnings.warn(f"The run in {run} has already trained all its {saved.train.epochs} epochs, so there is nothing "
+                      "to resume; pass --epochs with a larger total to train it longer.", RuntimeWarning, stacklevel=3)
+        return
+    raise GenmodelsError(f"The run in {run} has trained {done} epochs, so --epochs {epochs} would not extend it; "
+                         "pass a larger total or drop --resume.")
 
 
 def _train(config: RunConfig, run: RunDir, dist: ddp.Dist, device: torch.device, progress: bool,
@@ -82,6 +106,7 @@ def _train(config: RunConfig, run: RunDir, dist: ddp.Dist, device: torch.device,
     data = data or load_data(config.data.source, config.data.data_dir)
     config = config.model_copy(update={"shape": data.shape})
     t = Training.start(config, run, data, dist, device, resume, progress)
+    epoch = t.epoch
     try:
         with _stop_on_signals(t):
             for epoch in range(t.epoch, t.epochs):
@@ -89,6 +114,9 @@ def _train(config: RunConfig, run: RunDir, dist: ddp.Dist, device: torch.device,
                 t.run_epoch(epoch)
                 t.model.finish_epoch()
                 t.end_epoch(epoch)
+    except FileError as err:  # a full disk, say: the last complete checkpoint stands
+        raise TrainingError(f"Training stopped in epoch {epoch + 1} because {err.cause or err}; {t.kept()}, "
+                            f"{'free some space and ' if err.cause else ''}{t.resume_hint()}.") from None
     finally:
         t.close()
     ddp.barrier(dist)  # rank 0 finishes its last evaluation and checkpoint before any rank moves on
@@ -141,7 +169,7 @@ class Training:
                 noise=torch.Generator(device=device).manual_seed(tc.seed + 1))
         if resume:
             state, rng = run.restore(model, optimizers)
-            _set_rng_state(rng, t.order, device)
+            _set_rng_state(rng, t.order, device, run.checkpoint)
             # batch > 0: an interrupted epoch; `order` holds its start state, so the same permutation comes back.
             t.epoch, t.step, t.batch = state["epoch"], state["step"], state.get("batch", 0)
             t.history = run.read_history(t.step)
@@ -203,20 +231,31 @@ class Training:
         self.batch = 0
         self.seconds.append(time.perf_counter() - start)
 
-    def _check_finite(self, means: dict[str, float]) -> None:
+    def _check_finite(self, means: dict[str, float], where: str = "") -> None:
+        """Stop before a non-finite loss reaches the checkpoint: the last good one stays as it was."""
         bad = [k for k, v in means.items() if not math.isfinite(v)]
         if bad:
             raise TrainingError(
-                f"The {bad[0]} term became {means[bad[0]]} by step {self.step}; the last good checkpoint is kept, "
+                f"The {where}{bad[0]} term became {means[bad[0]]} by step {self.step}; {self.kept()}, "
                 "lower --lr (or check the data for extreme values) and train again."
             )
+
+    def kept(self) -> str:
+        """What a stopped run leaves, in words."""
+        done = self.run.trained_epochs() if self.dist.main else None
+        if done is None:
+            return "no checkpoint was saved yet"
+        return f"the last good checkpoint (epoch {done}) is kept in {self.run.checkpoint}"
+
+    def resume_hint(self) -> str:
+        return f"resume with `genmodels train {self.model.family} --out {self.run} --resume`"
 
     def _save_interrupted(self, epoch: int, batch: int, epoch_start_rng: torch.Tensor) -> None:
         """Checkpoint the position inside the epoch (the batch order's generator as it was at the
         epoch's start, the global RNG as it is now), then raise TrainingInterrupted. The record of the
         unfinished logging interval is lost; the weights of a resumed run equal an uninterrupted run's."""
         run = self.run
-        how = f"resume with `genmodels train {self.model.family} --out {run} --resume`"
+        how = self.resume_hint()
         if not self.model.resumes_mid_epoch:  # in-epoch state that is not in the checkpoint (PCA's sums)
             kept = "its last checkpoint is kept" if run.checkpoint.exists() else "nothing was saved yet"
             raise TrainingInterrupted(f"{self.stop_signal} stopped training in epoch {epoch + 1}; {kept}, "
@@ -237,6 +276,7 @@ class Training:
         last = epoch + 1 == self.epochs
         picture = self._epoch_picture()
         test = evaluate_parts(self.model, self.test_set, self.config.train.eval_batch_size, self.config.train.seed)
+        self._check_finite(test, "held-out ")  # before the record and the checkpoint
         self.log({"step": self.step, "epoch": epoch + 1, "split": "test", **test, **picture})
         self._check_diversity(epoch, picture.get("diversity"), last)
         if not self.bar.disable and ((epoch + 1) % max(1, self.epochs // 10) == 0 or last):
@@ -312,7 +352,14 @@ def _rng_state(order: torch.Generator) -> dict[str, torch.Tensor]:
     return rng
 
 
-def _set_rng_state(rng: dict[str, torch.Tensor], order: torch.Generator, device: torch.device) -> None:
+def _set_rng_state(rng: dict[str, torch.Tensor], order: torch.Generator, device: torch.device, path: Path) -> None:
+    """Restore the RNG states, each first checked against the generator it goes to (a wrong-sized state
+    would be read out of bounds)."""
+    now = _rng_state(order)
+    for key in ("torch", "data", *(["cuda"] if "cuda" in now and "cuda" in rng else [])):
+        value = rng.get(key)
+        if value is None or value.dtype != torch.uint8 or value.shape != now[key].shape:
+            raise CheckpointError(f"{path} holds no valid {key} random-number state; it is damaged, retrain the run.")
     torch.set_rng_state(rng["torch"])
     order.set_state(rng["data"])
     if device.type == "cuda" and "cuda" in rng:

@@ -23,3 +23,7 @@ class CheckpointError(GenmodelsError):
 
 class TrainingInterrupted(GenmodelsError):
     """SIGINT or SIGTERM stopped training; the message says what was saved and how to resume."""
+
+
+class TrainingError(GenmodelsError):
+    """Training started but cannot go on (a loss became NaN, the disk filled up); exit status 1."""

@@ -32,13 +32,18 @@ _WRITE_FIXES = {
 
 
 class FileError(GenmodelsError):
-    """A file cannot be read or written: not a regular file, too large, a full disk, no permission."""
+    """A file cannot be read or written: not a regular file, too large, a full disk, no permission.
+    cause: for a failed write, what went wrong in a few words ("the disk is full")."""
+
+    cause: str = ""
 
 
 def write_error(path: Path, err: OSError, what: str = "write") -> FileError:
     """One sentence for an OSError while writing `path`: what went wrong and how to fix it."""
-    cause, fix = _WRITE_FIXES.get(err.errno, (err.strerror or type(err).__name__, "check the path and try again"))
-    return FileError(f"Could not {what} {path}: {cause.lower()}; {fix} (files written before are unchanged).")
+    cause, fix = _WRITE_FIXES.get(err.errno, ((err.strerror or type(err).__name__).lower(), "check the path and try again"))
+    error = FileError(f"Could not {what} {path}: {cause}; {fix} (files written before are unchanged).")
+    error.cause = cause
+    return error
 
 
 def atomic_write(path: Path, data: bytes) -> None:
@@ -66,12 +71,6 @@ def temp_name(path: Path) -> Path:
     return path.with_name(f".{path.name}.tmp{os.getpid()}")
 
 
-def is_temp_of(name: str, target: str) -> bool:
-    """Whether `name` is a temporary file atomic_write made for a file called `target` (any process)."""
-    prefix = f".{target}.tmp"
-    return name.startswith(prefix) and name[len(prefix):].isdigit()
-
-
 def regular_size(path: Path, what: str = "file", limit: int | None = None) -> int:
     """The size of `path`, which must be a regular file (after symlinks) no larger than `limit` bytes;
     a FileError otherwise (FileNotFoundError passes through for callers that say what is missing)."""
@@ -94,8 +93,8 @@ def regular_size(path: Path, what: str = "file", limit: int | None = None) -> in
     return st.st_size
 
 
-def read_bounded(path: Path, what: str = "file", limit: int = JSON_LIMIT) -> bytes:
-    """The bytes of a regular file no larger than `limit`, read once (the file may not grow meanwhile)."""
+def read_bounded(path: Path, what: str = "file", limit: int | None = JSON_LIMIT) -> bytes:
+    """The bytes of a regular file no larger than `limit` (None: its own size is the bound), read once (the file may not grow meanwhile)."""
     size = regular_size(path, what, limit)
     try:
         with open(path, "rb") as f:

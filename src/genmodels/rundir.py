@@ -11,15 +11,25 @@ module asks it for a path or has it read or write the file:
   loss.png, images/        the loss curve and the pictures of the last epoch and of later commands
   eval.json                the test metrics of `genmodels evaluate`
   features.json            (feature networks only) the data's fingerprint and test accuracy
+  .genmodels               the marker: this folder was made by genmodels (written before anything else)
+  .genmodels.lock          the writer's lock (flock): one training or evaluation at a time
 
 Every file but the metrics log (appended a flushed line at a time) is written to a temporary name and
-renamed into place, so a crash at any moment leaves the previous complete file.
+renamed into place, so a crash at any moment leaves the previous complete file. Only a folder with the
+marker (or a run written before markers existed: a genmodels config beside a genmodels checkpoint) is
+a run directory; genmodels deletes nothing anywhere else, and inside one only the files it names.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
-import shutil
+import os
+import re
+import socket
+import sys
+import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -28,8 +38,18 @@ import torch
 
 from . import checkpoint as ckpt
 from .errors import CheckpointError, ConfigError, GenmodelsError
-from .fileio import atomic_write
+from .fileio import JSON_LIMIT, TEXT_LIMIT, FileError, atomic_write, read_bounded, write_error
 from .models import Model, RunConfig, build_model, build_run_config
+
+try:
+    import fcntl
+except ImportError:  # Windows: no advisory locks; one writer per run directory is then the user's care
+    fcntl = None
+
+MARKER_TEXT = b'{"genmodels": "run directory", "format": 1}\n'
+# Pictures genmodels writes under images/ (RunDir.image): the only files --overwrite removes there.
+_OUR_PICTURES = re.compile(r"(samples|samples_n\d+|reconstructions|interpolation|latent)\.png")
+_OUR_CODES = re.compile(r"codes_(train|test)\.npz")
 
 
 @dataclass(frozen=True)
@@ -38,7 +58,9 @@ class RunDir:
 
     CONFIG, WEIGHTS, CHECKPOINT, METRICS = "config.json", "model.safetensors", "checkpoint.safetensors", "metrics.jsonl"
     LOSS_PLOT, IMAGES, EVAL, FEATURES = "loss.png", "images", "eval.json", "features.json"
-    OURS = (CONFIG, WEIGHTS, CHECKPOINT, METRICS, LOSS_PLOT, EVAL, FEATURES, IMAGES)  # what --overwrite removes
+    MARKER, LOCK = ".genmodels", ".genmodels.lock"
+    FILES = (CONFIG, WEIGHTS, CHECKPOINT, METRICS, LOSS_PLOT, EVAL, FEATURES)  # what --overwrite removes, with
+    # the pictures in images/ and the codes genmodels wrote (_OUR_PICTURES, _OUR_CODES) and their temporary files
 
     path: Path
 
@@ -63,6 +85,7 @@ class RunDir:
     loss_plot = property(lambda self: self.path / self.LOSS_PLOT)
     eval_file = property(lambda self: self.path / self.EVAL)
     features_file = property(lambda self: self.path / self.FEATURES)
+    marker = property(lambda self: self.path / self.MARKER)
 
     def image(self, name: str) -> Path:
         """images/<name>.png: a picture of this run."""
@@ -80,30 +103,102 @@ class RunDir:
         """codes_<split>.npz: the codes `genmodels encode` writes by default."""
         return self.path / f"codes_{split}.npz"
 
-    def holds_run(self) -> bool:
-        return self.config_file.exists()
+    # -- what the folder is ----------------------------------------------------------------------------
+    def has_marker(self) -> bool:
+        try:
+            return json.loads(read_bounded(self.marker, "marker", 1024)).get("genmodels") == "run directory"
+        except (OSError, FileError, ValueError, AttributeError):
+            return False
 
-    # -- making one ------------------------------------------------------------------------------------
-    def prepare(self, *, resume: bool, overwrite: bool) -> None:
-        """Create the run directory, refusing to clobber another run unless asked."""
+    def _legacy_run(self) -> bool:
+        """A run written before markers existed: a genmodels config.json beside genmodels weights."""
+        try:
+            self.read_config()
+            ckpt.read_safetensors(self.checkpoint if self.checkpoint.exists() else self.weights)
+            return True
+        except GenmodelsError:
+            return False
+
+    def is_ours(self) -> bool:
+        """Whether genmodels made this folder (the marker, or a run from before markers)."""
+        return self.path.is_dir() and (self.has_marker() or self._legacy_run())
+
+    def holds_run(self) -> bool:
+        """A run of ours that got as far as writing its config."""
+        return self.is_ours() and self.config_file.exists()
+
+    def _refuse_foreign(self) -> None:
         path = self.path
         if path.exists() and not path.is_dir():
             raise CheckpointError(f"{path} is a file, not a directory; choose another --out.")
+        try:
+            entries = list(path.iterdir()) if path.exists() else []
+        except OSError as err:
+            raise write_error(path, err, "open the folder") from None
+        if entries and not self.is_ours():
+            raise CheckpointError(f"{path} is not a genmodels run directory (it holds files but no {self.MARKER} marker), "
+                                  "and genmodels never deletes or mixes with files it did not write; choose an empty "
+                                  "or new --out.")
+
+    # -- one writer at a time --------------------------------------------------------------------------
+    def lock(self, what: str, *, create: bool = False) -> "RunLock":
+        """Take the run directory's writer lock, or say in one sentence who holds it. create: make the
+        folder (and its marker) when it is new or empty; a folder of someone else's files is refused."""
+        self._refuse_foreign()
+        if create:
+            try:
+                self.path.mkdir(parents=True, exist_ok=True)
+                if not self.has_marker():
+                    atomic_write(self.marker, MARKER_TEXT)
+            except OSError as err:
+                raise write_error(self.path, err, "create the run directory") from None
+        elif not self.path.is_dir():
+            raise CheckpointError(f"Run directory {self.path} does not exist; pass the --out folder of a training run.")
+        return RunLock.take(self.path / self.LOCK, what)
+
+    # -- making one ------------------------------------------------------------------------------------
+    def prepare(self, *, resume: bool, overwrite: bool) -> None:
+        """Check the (locked) run directory can be trained into, and clear it when asked to overwrite."""
+        path = self.path
         if resume:
             if not self.checkpoint.exists():
                 raise CheckpointError(f"Nothing to resume in {path}: it has no {self.CHECKPOINT}; "
                                       "drop --resume to start afresh.")
             return
-        is_run = self.holds_run()
-        if is_run and not overwrite:
+        if self.config_file.exists() and not overwrite:
             raise CheckpointError(f"{path} already holds a run; pass --resume to continue it or --overwrite to replace it.")
-        if path.exists() and any(path.iterdir()) and not is_run:
-            raise CheckpointError(f"{path} exists and is not a genmodels run directory; choose an empty or new --out.")
-        if is_run and overwrite:
-            for name in self.OURS:  # only our own files: never delete what we did not write
-                p = path / name
-                shutil.rmtree(p) if p.is_dir() else p.unlink(missing_ok=True)
-        path.mkdir(parents=True, exist_ok=True)
+        self.clear()  # also a run killed before its first config.json: what it left is ours, and stale
+
+    def ours(self) -> list[Path]:
+        """Every file in this run directory that genmodels wrote (by name) and --overwrite would remove."""
+        found = []
+        images = self.path / self.IMAGES
+        if images.is_symlink():
+            raise CheckpointError(f"{images} is a symbolic link, which genmodels never makes; "
+                                  "remove the link or choose another --out.")
+        for folder, names, pattern in ((self.path, self.FILES, _OUR_CODES), (images, (), _OUR_PICTURES)):
+            if not folder.is_dir():
+                continue
+            for entry in folder.iterdir():
+                temp = re.fullmatch(r"\.(.+)\.tmp\d+", entry.name)  # fileio.temp_name's, left by a crash
+                name = temp[1] if temp else entry.name
+                if name in names or pattern.fullmatch(name):
+                    if entry.is_dir() and not entry.is_symlink():
+                        raise CheckpointError(f"{entry} is a folder where genmodels writes a file; move it away "
+                                              "or choose another --out.")
+                    found.append(entry)
+        return found
+
+    def clear(self) -> None:
+        """Remove what `ours` lists (nothing else, and nothing if any of it cannot be told apart), then
+        images/ if that leaves it empty."""
+        try:
+            for p in self.ours():
+                p.unlink()
+            with contextlib.suppress(OSError):  # not empty: it holds files that are not ours
+                (self.path / self.IMAGES).rmdir()
+        except OSError as err:
+            raise write_error(self.path, err, "clear the run in") from None
 
     # -- the config ------------------------------------------------------------------------------------
     def write_config(self, cfg: RunConfig) -> None:
@@ -112,10 +207,10 @@ class RunDir:
     def read_config(self) -> RunConfig:
         path = self.config_file
         try:
-            values = json.loads(path.read_text())
+            values = json.loads(read_bounded(path, "run config", JSON_LIMIT))
         except FileNotFoundError:
             raise ConfigError(f"{path} does not exist; is {self.path} a genmodels run directory?") from None
-        except (json.JSONDecodeError, UnicodeDecodeError):
+        except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
             raise ConfigError(f"{path} is not valid JSON; the run directory is damaged, retrain it.") from None
         if not isinstance(values, dict):
             raise ConfigError(f"{path} does not hold a JSON object; the run directory is damaged, retrain it.")
@@ -139,7 +234,7 @@ class RunDir:
         if not self.checkpoint.exists():
             return None
         _, meta = ckpt.read_safetensors(self.checkpoint)
-        return json.loads(meta["state"])["epoch"]
+        return ckpt.training_state(meta, self.checkpoint)["epoch"]
 
     def load_model(self, device: str | torch.device = "cpu") -> tuple[Model, RunConfig]:
         """Rebuild the trained model from this directory alone, in eval mode."""
@@ -151,36 +246,63 @@ class RunDir:
         model = build_model(cfg.family, cfg.model, cfg.shape)
         weights, meta = ckpt.read_safetensors(self.weights)
         if meta.get("family") != cfg.family:
-            raise CheckpointError(f"{self.weights} holds a {meta.get('family')} model but config.json says {cfg.family}.")
+            raise CheckpointError(f"{self.weights} holds a {str(meta.get('family'))[:40]} model but config.json says "
+                                  f"{cfg.family}; the run directory is inconsistent, retrain it.")
         ckpt.load_state_into(model, weights, self.weights)
         return model.to(device).eval(), cfg
 
     # -- the metrics log -------------------------------------------------------------------------------
     def read_history(self, upto_step: int | None = None) -> list[dict]:
-        """The logged records, up to the checkpoint's step if given (later ones were written before a crash)."""
-        if not self.metrics.is_file():
+        """The logged records, up to the checkpoint's step if given (later ones were written before a crash).
+        A line that is not a record (torn by a crash or a full disk) is dropped with a warning."""
+        try:
+            text = read_bounded(self.metrics, "metrics log", TEXT_LIMIT).decode("utf-8", "replace")
+        except FileNotFoundError:
             return []
-        records = [json.loads(line) for line in self.metrics.read_text().splitlines() if line.strip()]
+        records, torn = [], 0
+        for line in text.splitlines():
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except (json.JSONDecodeError, RecursionError):
+                record = None
+            if isinstance(record, dict) and isinstance(record.get("step"), int) and isinstance(record.get("split"), str):
+                records.append(record)
+            else:
+                torn += 1
+        if torn:
+            warnings.warn(f"{self.metrics} had {torn} damaged line(s), most likely cut by a crash or a full disk; "
+                          "they were dropped and the rest of the log is kept.", RuntimeWarning, stacklevel=2)
         return records if upto_step is None else [r for r in records if r["step"] <= upto_step]
 
     def open_history(self, records: list[dict]) -> "MetricsLog":
         """Rewrite the log with `records` (dropping any past the checkpoint) and open it to append to."""
-        with open(self.metrics, "w") as f:
-            f.writelines(json.dumps(r) + "\n" for r in records)
-        return MetricsLog(open(self.metrics, "a"))
+        atomic_write(self.metrics, "".join(json.dumps(r) + "\n" for r in records).encode())
+        try:
+            return MetricsLog(open(self.metrics, "a"), self.metrics)
+        except OSError as err:
+            raise write_error(self.metrics, err, "open") from None
 
     # -- JSON records of later commands ----------------------------------------------------------------
     def write_eval(self, results: dict) -> Path:
         atomic_write(self.eval_file, json.dumps(results, indent=2).encode())
         return self.eval_file
 
+    def _read_json(self, path: Path, what: str) -> Any:
+        """A small JSON file's value; None when absent; a GenmodelsError when it is not JSON."""
+        try:
+            return json.loads(read_bounded(path, what, JSON_LIMIT))
+        except FileNotFoundError:
+            return None
+        except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
+            raise GenmodelsError(f"{path} is not valid JSON; the run directory is damaged.") from None
+
     def read_eval(self) -> dict | None:
         """eval.json, or None if the run was never evaluated."""
-        if not self.eval_file.exists():
-            return None
         try:
-            values = json.loads(self.eval_file.read_text())
-        except (json.JSONDecodeError, UnicodeDecodeError):
+            values = self._read_json(self.eval_file, "evaluation record")
+        except GenmodelsError:
             raise GenmodelsError(f"{self.eval_file} is not valid JSON; run genmodels evaluate {self.path} again.") from None
         return values if isinstance(values, dict) else None
 
@@ -189,24 +311,74 @@ class RunDir:
 
     def read_features_record(self) -> dict | None:
         """features.json as a dict; None if absent; a ValueError if it is not a JSON object."""
-        if not self.features_file.is_file():
-            return None
-        values = json.loads(self.features_file.read_text())
-        if not isinstance(values, dict):
+        try:
+            values = self._read_json(self.features_file, "features record")
+        except GenmodelsError:
+            raise ValueError("not JSON") from None
+        if values is not None and not isinstance(values, dict):
             raise ValueError("not a JSON object")
         return values
 
 
+class RunLock:
+    """The writer's lock on one run directory: an exclusive flock on RUN/.genmodels.lock, held from before
+    the folder is cleared until training (or evaluation) ends. The kernel drops it when the process dies,
+    so a crash never leaves a stale lock; the file holds who took it, for the refusal's sentence."""
+
+    def __init__(self, fd: int | None, path: Path):
+        self.fd, self.path = fd, path
+
+    @classmethod
+    def take(cls, path: Path, what: str) -> "RunLock":
+        if fcntl is None:
+            return cls(None, path)
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        except IsADirectoryError:
+            raise CheckpointError(f"{path} is a folder where genmodels keeps its lock; move it away.") from None
+        except OSError as err:
+            raise write_error(path.parent, err, "lock") from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            holder = os.pread(fd, 1024, 0).decode("utf-8", "replace").strip() or "another process"
+            os.close(fd)
+            raise CheckpointError(f"{path.parent} is in use by {holder}; wait for it to finish, "
+                                  "or choose another folder.") from None
+        argv = " ".join(["genmodels", *sys.argv[1:]])[:200]
+        text = f"{what} (pid {os.getpid()} on {socket.gethostname()}, `{argv}`, since {time.strftime('%H:%M:%S')})"
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, text.encode(), 0)
+        return cls(fd, path)
+
+    def release(self) -> None:
+        if self.fd is not None:
+            with contextlib.suppress(OSError):
+                os.ftruncate(self.fd, 0)
+            os.close(self.fd)  # closing drops the flock
+            self.fd = None
+
+    def __enter__(self) -> "RunLock":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.release()
+
+
 class MetricsLog:
     """metrics.jsonl open for appending: one JSON record a line, flushed as written, so a crash loses
-    at most the line being written."""
+    at most the line being written (and the next resume drops that torn line)."""
 
-    def __init__(self, file: IO[str]):
-        self.file = file
+    def __init__(self, file: IO[str], path: Path):
+        self.file, self.path = file, path
 
     def write(self, record: dict) -> None:
-        self.file.write(json.dumps(record) + "\n")
-        self.file.flush()
+        try:
+            self.file.write(json.dumps(record) + "\n")
+            self.file.flush()
+        except OSError as err:
+            raise write_error(self.path, err, "append to") from None
 
     def close(self) -> None:
-        self.file.close()
+        with contextlib.suppress(OSError):  # a full disk at the last flush: the torn line is dropped on resume
+            self.file.close()
