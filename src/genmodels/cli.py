@@ -283,14 +283,16 @@ def _run_command(args: argparse.Namespace) -> None:
     else:
         from .evaluation import evaluate
 
-        results = evaluate(run, importance_samples=args.importance_samples, seed=args.seed, progress=True,
-                           probe_train=args.probe_train, parzen_samples=args.parzen_samples, features=args.features,
-                           quality_samples=args.quality_samples)
-        width = max(len(k) for k in results)
-        for k, v in results.items():
-            if isinstance(v, list):
-                v = " ".join(f"{e:.3f}" if isinstance(e, float) else str(e) for e in v)
-            print(f"{k:<{width}}  {v:.4f}" if isinstance(v, float) else f"{k:<{width}}  {v}")
+        def show(results: dict) -> None:  # printed before eval.json is written: seen even if that write fails
+            width = max(len(k) for k in results)
+            for k, v in results.items():
+                if isinstance(v, list):
+                    v = " ".join(f"{e:.3f}" if isinstance(e, float) else str(e) for e in v)
+                print(f"{k:<{width}}  {v:.4f}" if isinstance(v, float) else f"{k:<{width}}  {v}")
+
+        evaluate(run, importance_samples=args.importance_samples, seed=args.seed, progress=True,
+                 probe_train=args.probe_train, parzen_samples=args.parzen_samples, features=args.features,
+                 quality_samples=args.quality_samples, show=show)
         out = run.dir.eval_file
     print(f"wrote {out}")
 

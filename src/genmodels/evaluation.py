@@ -9,6 +9,7 @@ the Parzen-window log-likelihood and the sample-quality metrics in a feature net
 from __future__ import annotations
 
 import math
+from typing import Callable
 
 import torch
 
@@ -28,8 +29,9 @@ COLLAPSED_ENTROPY_FRACTION, COLLAPSED_RECALL = 0.5, 0.05
 
 def evaluate(run: Run, importance_samples: int = 1000, seed: int = 0, batch_size: int = 100,
              progress: bool = False, probe_train: int = 10_000, parzen_samples: int = 10_000,
-             features=None, quality_samples: int = 10_000) -> dict:
-    """The run's test metrics; written to RUN/eval.json and returned.
+             features=None, quality_samples: int = 10_000, show: Callable[[dict], None] | None = None) -> dict:
+    """The run's test metrics; written to RUN/eval.json and returned. show: called with the results before
+    they are written, so they are seen even where they cannot be saved (a read-only or full disk).
 
     probe_train: training images the linear and k-NN probes are fitted on (0: no probes).
     Any model that samples also gets the Parzen-window estimate from `parzen_samples` samples (0: none),
@@ -43,32 +45,36 @@ def evaluate(run: Run, importance_samples: int = 1000, seed: int = 0, batch_size
         raise GenmodelsError(f"--parzen-samples must be 0 (no Parzen estimate) or more, got {parzen_samples}.")
     if quality_samples < 0:
         raise GenmodelsError(f"--quality-samples must be 0 (no sample-quality metrics) or more, got {quality_samples}.")
-    test = run.data.test
-    x = test.batch(slice(0, len(test))).to(run.device)
-    labels = None if test.labels is None else test.labels.to(run.device)
-    torch.manual_seed(seed)
-    real = x[:PIXEL_IMAGES].cpu()  # as stored, before any binarisation: the reference of sharpness and diversity
-    x = run.model.eval_input(x)
-    results: dict = {"family": run.config.family, "split": "test", "images": int(x.shape[0])}
-    with torch.inference_mode():
-        results.update(run.model.evaluate(x, labels=labels, importance_samples=importance_samples,
-                                          batch_size=batch_size, progress=progress))
-    if run.model.encodes:
-        results.update(code_metrics(run, x, probe_train, seed))
-    if run.model.encodes and metrics.laplacian_fits(real):
-        results["reconstruction_sharpness"] = metrics.sharpness(batched(run.model.reconstruct, x[:PIXEL_IMAGES]), real)
-    if run.model.samples:
-        drawn = draw_samples(run, max(parzen_samples, quality_samples, PIXEL_IMAGES), seed)  # once, for every estimate
-        results.update(pixel_quality(drawn[:PIXEL_IMAGES].cpu(), real))
-        if parzen_samples:
-            results.update(parzen(run, parzen_samples, seed, drawn=drawn))
-        if quality_samples:
-            results.update(sample_quality(run, features, quality_samples, seed, progress, drawn=drawn))
-        results.update(collapse_verdict(results))
-    for k, v in results.items():
-        if isinstance(v, float) and not math.isfinite(v):
-            raise GenmodelsError(f"Evaluation gave {k} = {v}; the model's weights are damaged, retrain it.")
-    run.dir.write_eval(results)
+    # The writer's lock: no training may change the weights meanwhile. A folder we may not write needs none.
+    with run.dir.lock("evaluation", required=False):
+        test = run.data.test
+        x = test.batch(slice(0, len(test))).to(run.device)
+        labels = None if test.labels is None else test.labels.to(run.device)
+        torch.manual_seed(seed)
+        real = x[:PIXEL_IMAGES].cpu()  # as stored, before any binarisation: the reference of sharpness and diversity
+        x = run.model.eval_input(x)
+        results: dict = {"family": run.config.family, "split": "test", "images": int(x.shape[0])}
+        with torch.inference_mode():
+            results.update(run.model.evaluate(x, labels=labels, importance_samples=importance_samples,
+                                              batch_size=batch_size, progress=progress))
+        if run.model.encodes:
+            results.update(code_metrics(run, x, probe_train, seed))
+        if run.model.encodes and metrics.laplacian_fits(real):
+            results["reconstruction_sharpness"] = metrics.sharpness(batched(run.model.reconstruct, x[:PIXEL_IMAGES]), real)
+        if run.model.samples:
+            drawn = draw_samples(run, max(parzen_samples, quality_samples, PIXEL_IMAGES), seed)  # once, for every estimate
+            results.update(pixel_quality(drawn[:PIXEL_IMAGES].cpu(), real))
+            if parzen_samples:
+                results.update(parzen(run, parzen_samples, seed, drawn=drawn))
+            if quality_samples:
+                results.update(sample_quality(run, features, quality_samples, seed, progress, drawn=drawn))
+            results.update(collapse_verdict(results))
+        for k, v in results.items():
+            if isinstance(v, float) and not math.isfinite(v):
+                raise GenmodelsError(f"Evaluation gave {k} = {v}; the model's weights are damaged, retrain it.")
+        if show is not None:
+            show(results)
+        run.dir.write_eval(results)
     return results
 
 

@@ -46,13 +46,16 @@ def write_error(path: Path, err: OSError, what: str = "write") -> FileError:
     return error
 
 
-def atomic_write(path: Path, data: bytes) -> None:
+def atomic_write(path: Path, data: bytes, parents: bool = False) -> None:
     """Write `data` to a temporary name beside `path`, fsync it and rename it into place, so a crash at
     any moment leaves either the previous complete file or the new one, never a torn one. A failed write
-    (a full disk, say) removes its temporary file and raises a FileError; `path` is left as it was."""
+    (a full disk, say) removes its temporary file and raises a FileError; `path` is left as it was.
+    parents: create the missing folders above `path` first."""
     path = Path(path)
     tmp = temp_name(path)
     try:
+        if parents:
+            path.parent.mkdir(parents=True, exist_ok=True)
         with open(tmp, "wb") as f:
             f.write(data)
             f.flush()

@@ -2,9 +2,19 @@
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import numpy as np
+
+from .fileio import atomic_write
+
+
+def save_figure(fig, path: str | Path) -> None:
+    """A figure as a PNG, written atomically (fileio.atomic_write)."""
+    png = io.BytesIO()
+    fig.savefig(png, format="png")
+    atomic_write(Path(path), png.getvalue(), parents=True)
 
 
 def _figure(width: float, height: float):
@@ -47,7 +57,7 @@ def plot_curves(history: list[dict], path: str | Path, panels: dict[str, tuple[s
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
     axes[-1].set_xlabel("step")
-    fig.savefig(path)
+    save_figure(fig, path)
     return Path(path)
 
 
@@ -76,5 +86,5 @@ def plot_latent(codes: np.ndarray, labels: np.ndarray | None, path: str | Path,
         ax2.imshow(manifold, cmap="gray" if manifold.ndim == 2 else None, interpolation="nearest")
         ax2.set_axis_off()
         ax2.set_title("decoded manifold")
-    fig.savefig(path)
+    save_figure(fig, path)
     return Path(path)

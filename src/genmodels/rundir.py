@@ -52,6 +52,13 @@ _OUR_PICTURES = re.compile(r"(samples|samples_n\d+|reconstructions|interpolation
 _OUR_CODES = re.compile(r"codes_(train|test)\.npz")
 
 
+def _our_temp(name: str, names: tuple[str, ...], pattern: re.Pattern | None = None) -> bool:
+    """Whether `name` is a temporary file (fileio.temp_name) of one of `names` or of a name `pattern` matches,
+    left behind by a process killed while writing."""
+    temp = re.fullmatch(r"\.(.+)\.tmp\d+", name)
+    return bool(temp) and (temp[1] in names or bool(pattern and pattern.fullmatch(temp[1])))
+
+
 @dataclass(frozen=True)
 class RunDir:
     """One run directory: its file names, and every read and write of its files."""
@@ -131,8 +138,8 @@ class RunDir:
         path = self.path
         if path.exists() and not path.is_dir():
             raise CheckpointError(f"{path} is a file, not a directory; choose another --out.")
-        try:
-            entries = list(path.iterdir()) if path.exists() else []
+        try:  # temporary files of ours alone: a process killed while writing its first file
+            entries = [e for e in path.iterdir() if not _our_temp(e.name, (*self.FILES, self.MARKER))] if path.exists() else []
         except OSError as err:
             raise write_error(path, err, "open the folder") from None
         if entries and not self.is_ours():
@@ -141,9 +148,10 @@ class RunDir:
                                   "or new --out.")
 
     # -- one writer at a time --------------------------------------------------------------------------
-    def lock(self, what: str, *, create: bool = False) -> "RunLock":
+    def lock(self, what: str, *, create: bool = False, required: bool = True) -> "RunLock":
         """Take the run directory's writer lock, or say in one sentence who holds it. create: make the
-        folder (and its marker) when it is new or empty; a folder of someone else's files is refused."""
+        folder (and its marker) when it is new or empty; a folder of someone else's files is refused.
+        required=False: a folder where no lock can be made (read-only) is used unlocked: no one writes there."""
         self._refuse_foreign()
         if create:
             try:
@@ -154,7 +162,12 @@ class RunDir:
                 raise write_error(self.path, err, "create the run directory") from None
         elif not self.path.is_dir():
             raise CheckpointError(f"Run directory {self.path} does not exist; pass the --out folder of a training run.")
-        return RunLock.take(self.path / self.LOCK, what)
+        try:
+            return RunLock.take(self.path / self.LOCK, what)
+        except FileError:
+            if required:
+                raise
+            return RunLock(None, self.path / self.LOCK)
 
     # -- making one ------------------------------------------------------------------------------------
     def prepare(self, *, resume: bool, overwrite: bool) -> None:
@@ -180,9 +193,7 @@ class RunDir:
             if not folder.is_dir():
                 continue
             for entry in folder.iterdir():
-                temp = re.fullmatch(r"\.(.+)\.tmp\d+", entry.name)  # fileio.temp_name's, left by a crash
-                name = temp[1] if temp else entry.name
-                if name in names or pattern.fullmatch(name):
+                if entry.name in names or pattern.fullmatch(entry.name) or _our_temp(entry.name, names, pattern):
                     if entry.is_dir() and not entry.is_symlink():
                         raise CheckpointError(f"{entry} is a folder where genmodels writes a file; move it away "
                                               "or choose another --out.")
