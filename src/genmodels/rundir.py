@@ -193,7 +193,7 @@ class RunDir:
             if not folder.is_dir():
                 continue
             for entry in folder.iterdir():
-                if entry.name in names or pattern.fullmatch(entry.name) or _our_temp(entry.name, names, pattern):
+                if entry.name in names or pattern.fullmatch(entry.name) or _our_temp(entry.name, (*names, self.MARKER), pattern):
                     if entry.is_dir() and not entry.is_symlink():
                         raise CheckpointError(f"{entry} is a folder where genmodels writes a file; move it away "
                                               "or choose another --out.")

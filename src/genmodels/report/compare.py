@@ -11,7 +11,7 @@ from pathlib import Path
 
 from .. import runs
 from ..errors import GenmodelsError
-from ..fileio import atomic_write
+from ..fileio import MiB, atomic_write, read_bounded
 from ..plots import plot_curves
 from ..rundir import RunDir
 from .html import RunSummary, render
@@ -36,8 +36,8 @@ def labels(run_dirs: list[Path]) -> list[str]:
 def training_curve(run: runs.Run, tmp: Path) -> bytes | str:
     """The run's training curves (loss.png), or a fresh plot from its metrics log."""
     run_dir = run.dir
-    if run_dir.loss_plot.is_file():
-        return run_dir.loss_plot.read_bytes()
+    if run_dir.loss_plot.is_file():  # a regular file (never a pipe), of a picture's size
+        return read_bounded(run_dir.loss_plot, "loss plot", 64 * MiB)
     history = run_dir.read_history()
     if history and plot_curves(history, tmp / "curve.png", run.model.curves):
         return (tmp / "curve.png").read_bytes()
