@@ -27,7 +27,8 @@ _WRITE_FIXES = {
     errno.EPERM: ("the operation is not permitted", "make the folder writable or choose another output"),
     errno.EROFS: ("the file system is read-only", "choose an output on a writable disk"),
     errno.EISDIR: ("a folder has that name", "move the folder away or choose another output"),
-    errno.ENOTDIR: ("a file stands where a folder should be", "choose another output"),
+    errno.ENOTDIR: ("a file stands where a folder should be", "move the file away or choose another output"),
+    errno.EEXIST: ("a file stands where a folder should be", "move the file away or choose another output"),
 }
 
 
