@@ -22,7 +22,7 @@ import torch
 
 from .datafiles import MAX_BYTES, MAX_CLASSES, list_folder, one_line, read_idx, read_image, read_npy, read_npz
 from .errors import DataError
-from .fileio import GiB, atomic_write
+from .fileio import GiB, atomic_write, write_error
 
 FASHION_MNIST_DIR = "/usr/share/datasets/fashion-mnist"
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp")
@@ -407,25 +407,40 @@ def write_idx(data: DataSplits, folder: str | Path) -> list[Path]:
 
     Images become unsigned bytes: uint8 as they are, floats in [0, 1] rounded to the nearest 1/255.
     Grey images are written (N, H, W), colour ones (N, C, H, W); labels (N,) must lie in 0..255.
-    Each file is written to a temporary name and renamed into place."""
-
+    Nothing is overwritten: a folder already holding an IDX file is refused before anything is
+    written. Each file is written to a temporary name and renamed into place."""
     folder = Path(folder)
     if folder.exists() and not folder.is_dir():
         raise DataError(f"{folder} is a file; give --out a folder to write the IDX files into.")
-    folder.mkdir(parents=True, exist_ok=True)
-    written = []
+    files = []
     for split, ds in (("train", data.train), ("t10k", data.test)):
-        stored = ds.stored()
-        images = stored if stored.dtype == torch.uint8 else (stored * 255).round().to(torch.uint8)
-        images = images[:, 0] if images.shape[1] == 1 else images
-        files = [(f"{split}-images-idx{images.ndim}-ubyte", images.numpy())]
+        if ds.labels is not None and len(ds.labels) and (int(ds.labels.min()) < 0 or int(ds.labels.max()) > 255):
+            raise DataError(f"{ds.name} has labels outside 0..255, which IDX bytes cannot hold; "
+                            "relabel the classes 0..255 first.")
+        c = ds.shape[0]
+        files.append((f"{split}-images-idx{3 if c == 1 else 4}-ubyte", ds))
         if ds.labels is not None:
-            if len(ds.labels) and (int(ds.labels.min()) < 0 or int(ds.labels.max()) > 255):
-                raise DataError(f"{ds.name} has labels outside 0..255, which IDX bytes cannot hold; "
-                                "relabel the classes 0..255 first.")
-            files.append((f"{split}-labels-idx1-ubyte", ds.labels.numpy().astype(np.uint8)))
-        for name, array in files:
-            header = bytes([0, 0, 0x08, array.ndim]) + b"".join(int(d).to_bytes(4, "big") for d in array.shape)
-            atomic_write(folder / name, header + np.ascontiguousarray(array).tobytes())
-            written.append(folder / name)
+            files.append((f"{split}-labels-idx1-ubyte", ds.labels))
+    if folder.is_dir():  # any IDX name a later load could pick up, not only the ones written now
+        names = list_folder(folder)
+        taken = [n for split in ("train", "t10k") for kind in ("images", "labels")
+                 for n in _idx_names(split, kind) if n in names]
+        if taken:
+            raise DataError(f"{folder} already holds {taken[0]}; choose an empty folder for --out or delete "
+                            "the old IDX files yourself (genmodels never overwrites them).")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise write_error(folder, err, "create the folder") from None
+    written = []
+    for name, source in files:
+        if isinstance(source, Dataset):
+            stored = source.stored()
+            images = stored if stored.dtype == torch.uint8 else (stored * 255).round().to(torch.uint8)
+            array = (images[:, 0] if images.shape[1] == 1 else images).numpy()
+        else:
+            array = source.numpy().astype(np.uint8)
+        header = bytes([0, 0, 0x08, array.ndim]) + b"".join(int(d).to_bytes(4, "big") for d in array.shape)
+        atomic_write(folder / name, header + np.ascontiguousarray(array).tobytes())
+        written.append(folder / name)
     return written
