@@ -4,16 +4,15 @@ Every source (scikit-learn digits, IDX folders such as MNIST and Fashion-MNIST,
 .npy/.npz arrays, folders of image files) ends as a `DataSplits` of two
 `Dataset`s whose images are one (N, C, H, W) tensor: uint8 when the source is
 8-bit (a quarter of the memory of float32; converted per batch), float32 in
-[0, 1] otherwise. Everything is checked here, at the boundary, and every bad
-input raises a one-sentence `DataError` (docs/ARCHITECTURE.md, "Errors").
+[0, 1] otherwise. Everything is checked here, at the boundary (the files
+themselves by `datafiles`), and every bad input raises a one-sentence
+`DataError` (docs/ARCHITECTURE.md, "Errors").
 """
 
 from __future__ import annotations
 
-import gzip
 import os
-import zipfile
-import zlib
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
@@ -21,15 +20,14 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
+from .datafiles import MAX_BYTES, MAX_CLASSES, list_folder, one_line, read_idx, read_image, read_npy, read_npz
 from .errors import DataError
-from .fileio import atomic_write
+from .fileio import GiB, atomic_write, write_error
 
 FASHION_MNIST_DIR = "/usr/share/datasets/fashion-mnist"
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp")
 ACCEPTED = ("digits, fashion-mnist, mnist (with a data directory), a folder of IDX files, "
             "a folder of images (flat or one subfolder per class), or a .npy/.npz file")
-# gzip and the file system report damage through any of these; all mean "bad file".
-_READ_ERRORS = (EOFError, gzip.BadGzipFile, zlib.error, OSError)
 
 
 class Batch(NamedTuple):
@@ -143,16 +141,23 @@ def load_data(source: str, data_dir: str | None = None, *, test_fraction: float 
                             "with train-images-idx3-ubyte.gz and the other MNIST IDX files.")
         return _load_idx_dir(Path(data_dir), name, name)
     path = Path(name).expanduser()
-    if not path.exists():
-        raise DataError(f"data source {name!r} is not a known name and no such file or folder exists; use {ACCEPTED}.")
-    if path.is_file() and path.suffix.lower() == ".npy":
-        return _load_npy(path, name, split)
-    if path.is_file() and path.suffix.lower() == ".npz":
-        return _load_npz(path, name, split)
-    if path.is_dir():
-        if _find_idx(path, "train", "images") is not None:
+    try:
+        is_dir = stat.S_ISDIR(os.stat(path).st_mode)
+    except (FileNotFoundError, NotADirectoryError):
+        raise DataError(f"data source {name!r} is not a known name and no such file or folder exists; "
+                        f"use {ACCEPTED}.") from None
+    except OSError as e:
+        raise DataError(f"data source {path} could not be reached ({(e.strerror or one_line(e)).lower()}); "
+                        "check its permissions and those of the folders above it.") from None
+    if is_dir:
+        names = list_folder(path)
+        if _find_idx(path, "train", "images", names) is not None:
             return _load_idx_dir(path, name, path.name)
-        return _load_image_folder(path, name, split)
+        return _load_image_folder(path, name, split, names)
+    if path.suffix.lower() == ".npy":  # read_npy refuses a FIFO or device with this name
+        return _load_npy(path, name, split)
+    if path.suffix.lower() == ".npz":
+        return _load_npz(path, name, split)
     raise DataError(f"{path} is neither a .npy/.npz file nor a folder; use {ACCEPTED}.")
 
 
@@ -193,78 +198,20 @@ def _load_digits(split: tuple[float, int]) -> DataSplits:
 # --- IDX (MNIST layout) ------------------------------------------------------------------------
 
 
-def _find_idx(folder: Path, split: str, kind: str) -> Path | None:
+def _find_idx(folder: Path, split: str, kind: str, names: dict[str, bool]) -> Path | None:
     """The IDX file for split ('train'/'t10k') and kind ('images'/'labels'), plain or gzipped
-    (colour images, as `genmodels data convert` writes them, are idx4)."""
-    for dims in ((3, 4) if kind == "images" else (1,)):
-        for stem in (f"{split}-{kind}-idx{dims}-ubyte", f"{split}-{kind}.idx{dims}-ubyte"):
-            for suffix in ("", ".gz"):
-                if (folder / (stem + suffix)).is_file():
-                    return folder / (stem + suffix)
+    (colour images, as `genmodels data convert` writes them, are idx4). Whatever has such a name is
+    returned, a FIFO or a folder included, so that reading it refuses it rather than skipping it.
+    names: the folder's entries (list_folder)."""
+    for name in _idx_names(split, kind):
+        if name in names:
+            return folder / name
     return None
 
 
-def _read_bytes(path: Path) -> bytes:
-    try:
-        if path.suffix == ".gz":
-            with gzip.open(path, "rb") as f:
-                return f.read()
-        return path.read_bytes()
-    except _READ_ERRORS as e:
-        raise DataError(f"{path} could not be read ({_one_line(e)}), so it is truncated or corrupt; "
-                        "re-download or reinstall it.") from None
-
-
-def _idx_header(data: bytes, path: Path, ndims: tuple[int, ...], size: int) -> tuple[tuple[int, ...], int]:
-    """Check an IDX header (0x00 0x00, dtype byte, ndim byte, ndim big-endian uint32 dims) against the
-    file's size in bytes; return the dims and the offset where the data start. ndims: the dimension
-    counts allowed (images: 3 for (N, H, W), or 4 for (N, C, H, W) as `genmodels data convert` writes
-    colour images; labels: 1)."""
-    ndim = ndims[0]
-    if len(data) < 4 or data[0] != 0 or data[1] != 0:
-        magic = "0x" + data[:4].hex() if data else "nothing (empty file)"
-        raise DataError(f"{path} is not an IDX file (magic number {magic}, expected 0x0000080{ndim}); "
-                        "check the file or re-download it.")
-    if data[2] != 0x08:
-        raise DataError(f"{path} holds IDX data type 0x{data[2]:02x} but only unsigned bytes (0x08) are supported; "
-                        "convert it to 8-bit or save it as a .npz file.")
-    if data[3] not in ndims:
-        raise DataError(f"{path} has {data[3]} dimensions but {'images need 3 or 4' if ndim == 3 else 'labels need 1'}; "
-                        "check that the images and labels files are not swapped.")
-    ndim = data[3]
-    start = 4 + 4 * ndim
-    if len(data) < start:
-        raise DataError(f"{path} ends inside its IDX header, so it is truncated; re-download or reinstall it.")
-    dims = tuple(int(d) for d in np.frombuffer(data, ">u4", ndim, 4))
-    count = int(np.prod(dims))
-    if size - start != count:
-        raise DataError(f"{path} holds {size - start} data bytes but its header {dims} needs {count}, "
-                        "so it is truncated or corrupt; re-download or reinstall it.")
-    return dims, start
-
-
-def _parse_idx(data: bytes, path: Path, ndims: tuple[int, ...]) -> np.ndarray:
-    """Decode an IDX file held in memory (a gzipped one, say)."""
-    dims, start = _idx_header(data, path, ndims, len(data))
-    # frombuffer views immutable bytes; copy so torch gets a writable array it may own.
-    return np.frombuffer(data, np.uint8, int(np.prod(dims)), start).reshape(dims).copy()
-
-
-def _read_idx(path: Path, ndims: tuple[int, ...]) -> np.ndarray:
-    """An IDX file as an array: an uncompressed one memory-mapped (pages are read when a batch needs
-    them and the OS may drop them again, so data larger than memory works), a gzipped one decoded."""
-    if path.suffix == ".gz":
-        return _parse_idx(_read_bytes(path), path, ndims)
-    try:
-        with open(path, "rb") as f:
-            head, size = f.read(4 + 4 * max(ndims)), os.fstat(f.fileno()).st_size
-    except OSError as e:
-        raise DataError(f"{path} could not be read ({_one_line(e)}); check the file's permissions.") from None
-    dims, start = _idx_header(head, path, ndims, size)
-    if not int(np.prod(dims)):
-        return np.zeros(dims, np.uint8)
-    # Copy-on-write map: writable for torch, yet nothing is copied unless written (never, here).
-    return np.memmap(path, np.uint8, "c", offset=start, shape=dims)
+def _idx_names(split: str, kind: str) -> list[str]:
+    return [stem + suffix for dims in ((3, 4) if kind == "images" else (1,))
+            for stem in (f"{split}-{kind}-idx{dims}-ubyte", f"{split}-{kind}.idx{dims}-ubyte") for suffix in ("", ".gz")]
 
 
 def _load_idx_dir(folder: Path, source: str, tag: str) -> DataSplits:
@@ -272,17 +219,18 @@ def _load_idx_dir(folder: Path, source: str, tag: str) -> DataSplits:
             if source == "fashion-mnist" else "pass --data-dir naming the folder that holds the IDX files")
     if not folder.is_dir():
         raise DataError(f"{source} data was not found: {folder} does not exist or is not a folder; {hint}.")
+    names = list_folder(folder)
     splits = []
     for split, label in (("train", "train"), ("t10k", "test")):
-        images_path = _find_idx(folder, split, "images")
+        images_path = _find_idx(folder, split, "images", names)
         if images_path is None:
             raise DataError(f"{source} data was not found: {folder} has no {split}-images-idx3-ubyte[.gz]; {hint}.")
-        images = torch.from_numpy(_read_idx(images_path, (3, 4)))  # memory-mapped if plain
+        images = torch.from_numpy(read_idx(images_path, (3, 4)))  # memory-mapped if plain
         images = images.unsqueeze(1) if images.ndim == 3 else images  # (N, C, H, W)
-        _check_not_empty(images.shape[0], images_path)
-        labels_path, labels = _find_idx(folder, split, "labels"), None
+        _check_not_empty(images.shape, images_path)
+        labels_path, labels = _find_idx(folder, split, "labels", names), None
         if labels_path is not None:
-            labels = torch.from_numpy(_read_idx(labels_path, (1,)).astype(np.int64))
+            labels = torch.from_numpy(read_idx(labels_path, (1,)).astype(np.int64))
             _check_counts(images.shape[0], images_path, labels.shape[0], labels_path)
         splits.append(Dataset(images, labels, f"{tag}/{label}"))
     if splits[0].shape != splits[1].shape:
@@ -295,30 +243,24 @@ def _load_idx_dir(folder: Path, source: str, tag: str) -> DataSplits:
 
 
 def _load_npy(path: Path, source: str, split: tuple[float, int]) -> DataSplits:
-    """A .npy file, memory-mapped (copy-on-write) where it can be, so larger-than-memory arrays work;
-    uint8 or float32 images in (N, H, W) or (N, C, H, W) layout stay in the map, others are converted."""
-    try:
-        array = np.lib.format.open_memmap(path, mode="c")
-    except (ValueError, OSError, EOFError, TypeError, SyntaxError, OverflowError, MemoryError):
-        array = None  # not mappable (empty, object dtype, damaged): read it whole, for the right error
-    if array is None:
-        try:
-            with open(path, "rb") as f:  # our own handle: np.load leaks its own when the file is corrupt
-                array = np.load(f, allow_pickle=False)
-        except (ValueError, zipfile.BadZipFile, *_READ_ERRORS) as e:
-            raise DataError(f"{path} could not be read as a NumPy array ({_one_line(e)}); "
-                            "save it again with numpy.save (no object arrays).") from None
+    """A .npy file, memory-mapped (copy-on-write), so larger-than-memory arrays work; uint8 or
+    float32 images in (N, H, W) or (N, C, H, W) layout stay in the map, others are converted."""
+    array = read_npy(path)
     images = _images_from_array(array, path, "the array")
     return _seeded_split(images, None, source, path.name, split, copy=not isinstance(array, np.memmap))
 
 
+def _npz_keys(path: Path, keys: list[str]) -> list[str]:
+    """The arrays of a .npz archive to read, by the layout its keys name."""
+    for layout in (("x_train", "y_train", "x_test", "y_test"), ("images", "labels")):
+        if layout[0] in keys:
+            return [k for k in layout if k in keys]
+    raise DataError(f"{path} has keys {keys} but expected x_train (with optional y_train, x_test, "
+                    "y_test) or images (with optional labels); save the arrays under those names.")
+
+
 def _load_npz(path: Path, source: str, split: tuple[float, int]) -> DataSplits:
-    try:
-        with open(path, "rb") as f, np.load(f, allow_pickle=False) as archive:
-            arrays = {key: archive[key] for key in archive.files}  # read all while the file is open
-    except (ValueError, zipfile.BadZipFile, *_READ_ERRORS) as e:
-        raise DataError(f"{path} could not be read as a NumPy .npz archive ({_one_line(e)}); "
-                        "save it again with numpy.savez (no object arrays).") from None
+    arrays = read_npz(path, lambda keys: _npz_keys(path, keys))
     if "x_train" in arrays:
         train = _dataset_from_arrays(arrays, "x_train", "y_train", path, f"{path.name}/train")
         if "x_test" not in arrays:
@@ -328,11 +270,8 @@ def _load_npz(path: Path, source: str, split: tuple[float, int]) -> DataSplits:
             raise DataError(f"{path} has x_train images of shape {train.shape} but x_test images of shape "
                             f"{test.shape}; both splits must have the same image shape.")
         return DataSplits(train, test, source)
-    if "images" in arrays:
-        data = _dataset_from_arrays(arrays, "images", "labels", path, path.name)
-        return _seeded_split(data.images, data.labels, source, path.name, split)
-    raise DataError(f"{path} has keys {sorted(arrays)} but expected x_train (with optional y_train, x_test, "
-                    "y_test) or images (with optional labels); save the arrays under those names.")
+    data = _dataset_from_arrays(arrays, "images", "labels", path, path.name)
+    return _seeded_split(data.images, data.labels, source, path.name, split)
 
 
 def _dataset_from_arrays(arrays: dict, x_key: str, y_key: str, path: Path, name: str) -> Dataset:
@@ -343,6 +282,9 @@ def _dataset_from_arrays(arrays: dict, x_key: str, y_key: str, path: Path, name:
         if y.ndim != 1 or y.dtype.kind not in "iu" or (y.size and y.min() < 0):
             raise DataError(f"{path} array {y_key} must be one non-negative integer label per image, got "
                             f"dtype {y.dtype} and shape {y.shape}; store labels as a 1-D integer array.")
+        if y.size and int(y.max()) >= MAX_CLASSES:
+            raise DataError(f"{path} array {y_key} holds label {int(y.max())} but labels must be non-negative class "
+                            f"indices under {MAX_CLASSES:,}; number the classes 0, 1, 2, ...")
         _check_counts(images.shape[0], f"{path} array {x_key}", y.shape[0], f"array {y_key}")
         labels = torch.from_numpy(y.astype(np.int64))
     return Dataset(images, labels, name)
@@ -360,7 +302,7 @@ def _images_from_array(a: np.ndarray, path: Path, what: str) -> torch.Tensor:
     elif a.ndim != 4 or a.shape[1] not in (1, 3):
         raise DataError(f"{path} {what} has shape {a.shape}; expected (N, H, W), (N, C, H, W) or (N, H, W, C) "
                         "with C = 1 or 3, so reshape it.")
-    _check_not_empty(a.shape[0], f"{path} {what}")
+    _check_not_empty(a.shape, f"{path} {what}")
     if a.dtype == np.uint8:
         return torch.from_numpy(np.ascontiguousarray(a))
     # NaN fails both comparisons, so it is counted as bad along with +-inf and out-of-range values.
@@ -374,22 +316,36 @@ def _images_from_array(a: np.ndarray, path: Path, what: str) -> torch.Tensor:
 # --- folders of image files --------------------------------------------------------------------
 
 
-def _image_files(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.iterdir()
-                  if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in IMAGE_SUFFIXES)
+def _image_files(folder: Path, names: dict[str, bool]) -> list[Path]:
+    """The image files of one folder, by name: whatever is not a folder counts, so that reading a FIFO
+    or a device named like an image refuses it rather than skipping it."""
+    return sorted(folder / n for n, is_dir in names.items()
+                  if not is_dir and not n.startswith(".") and Path(n).suffix.lower() in IMAGE_SUFFIXES)
 
 
-def _load_image_folder(folder: Path, source: str, split: tuple[float, int]) -> DataSplits:
-    """Flat folder (no labels) or one subfolder per class (label = index among sorted subfolders)."""
-    flat = _image_files(folder)
-    classes = [d for d in sorted(folder.iterdir()) if d.is_dir() and not d.name.startswith(".") and _image_files(d)]
+def _load_image_folder(folder: Path, source: str, split: tuple[float, int], names: dict[str, bool]) -> DataSplits:
+    """Flat folder (no labels) or one subfolder per class (label = index among sorted subfolders).
+    Only one level of subfolders is listed; a subfolder that cannot be listed is refused if any images
+    are found, since it may hold a class."""
+    flat = _image_files(folder, names)
+    classes, unreadable = [], []
+    for sub in sorted(n for n, is_dir in names.items() if is_dir and not n.startswith(".")):
+        try:
+            files = _image_files(folder / sub, list_folder(folder / sub))
+        except DataError:
+            unreadable.append(folder / sub)
+            continue
+        if files:
+            classes.append((sub, files))
     if flat and classes:
-        raise DataError(f"{folder} mixes image files with class subfolders ({classes[0].name}, ...); "
+        raise DataError(f"{folder} mixes image files with class subfolders ({classes[0][0]}, ...); "
                         "move the loose images into a class subfolder or elsewhere.")
+    if (flat or classes) and unreadable:
+        raise DataError(f"{folder} holds images but its subfolder {unreadable[0]} cannot be listed; "
+                        "make it readable or move it elsewhere.")
     if classes:
-        per_class = [_image_files(d) for d in classes]
-        files = [f for fs in per_class for f in fs]
-        labels = torch.cat([torch.full((len(fs),), k, dtype=torch.int64) for k, fs in enumerate(per_class)])
+        files = [f for _, fs in classes for f in fs]
+        labels = torch.cat([torch.full((len(fs),), k, dtype=torch.int64) for k, (_, fs) in enumerate(classes)])
     else:
         files, labels = flat, None
     if not files:
@@ -400,25 +356,16 @@ def _load_image_folder(folder: Path, source: str, split: tuple[float, int]) -> D
 
 def _read_images(files: list[Path]) -> torch.Tensor:
     """Decode files into one uint8 tensor: (N, 1, H, W) if every image is grey, else (N, 3, H, W)."""
-    from PIL import Image  # imported here: only image folders need Pillow
-
     out: np.ndarray | None = None  # (N, 3, H, W), filled in place; grey images are copied to all channels
     all_grey = True
     for i, path in enumerate(files):
-        try:
-            with Image.open(path) as im:
-                im.load()
-                mode, size = im.mode, im.size
-                if mode in ("I", "F") or mode.startswith("I;"):
-                    raise DataError(f"{path} is a {mode} (16/32-bit) image but only 8-bit images are supported; "
-                                    "convert it to 8-bit.")
-                grey = mode in ("1", "L", "LA")
-                pixels = np.asarray(im.convert("L" if grey else "RGB"))  # (H, W) or (H, W, 3)
-        except (Image.DecompressionBombError, SyntaxError, ValueError, *_READ_ERRORS) as e:
-            raise DataError(f"{path} could not be read as an image ({_one_line(e)}); "
-                            "replace or remove the file.") from None
+        pixels, grey = read_image(path)  # (H, W) or (H, W, 3)
+        size = pixels.shape[1], pixels.shape[0]
         if out is None:
             first, first_size = path, size
+            if len(files) * 3 * size[0] * size[1] > MAX_BYTES:
+                raise DataError(f"{len(files)} images of {size[0]}x{size[1]} would take over the "
+                                f"{MAX_BYTES // GiB} GiB genmodels holds in memory; use fewer or smaller images.")
             out = np.empty((len(files), 3, size[1], size[0]), dtype=np.uint8)
         elif size != first_size:
             raise DataError(f"{path} is {size[0]}x{size[1]} but {first} is {first_size[0]}x{first_size[1]}; "
@@ -436,20 +383,20 @@ def _read_images(files: list[Path]) -> torch.Tensor:
 # --- shared checks -----------------------------------------------------------------------------
 
 
-def _check_not_empty(n: int, where) -> None:
+def _check_not_empty(shape: tuple[int, ...], where) -> None:
+    """(N, C, H, W) must hold at least one image of at least one pixel."""
+    n, c, h, w = (int(d) for d in shape)
     if n == 0:
         raise DataError(f"{where} holds zero images; use a data source with at least one image.")
+    if not c * h * w:
+        raise DataError(f"{where} holds images of {h}x{w} pixels with {c} channel(s), which are empty; "
+                        "use images of at least 1x1 pixel.")
 
 
 def _check_counts(n_images: int, images_where, n_labels: int, labels_where) -> None:
     if n_images != n_labels:
         raise DataError(f"{images_where} holds {n_images} images but {labels_where} holds {n_labels} labels; "
                         "use matching images and labels.")
-
-
-def _one_line(error: BaseException) -> str:
-    """An exception's message squeezed onto one line, so our errors stay one sentence."""
-    return " ".join(str(error).split()) or type(error).__name__
 
 
 # --- conversion -----------------------------------------------------------------------------------
@@ -460,25 +407,40 @@ def write_idx(data: DataSplits, folder: str | Path) -> list[Path]:
 
     Images become unsigned bytes: uint8 as they are, floats in [0, 1] rounded to the nearest 1/255.
     Grey images are written (N, H, W), colour ones (N, C, H, W); labels (N,) must lie in 0..255.
-    Each file is written to a temporary name and renamed into place."""
-
+    Nothing is overwritten: a folder already holding an IDX file is refused before anything is
+    written. Each file is written to a temporary name and renamed into place."""
     folder = Path(folder)
     if folder.exists() and not folder.is_dir():
         raise DataError(f"{folder} is a file; give --out a folder to write the IDX files into.")
-    folder.mkdir(parents=True, exist_ok=True)
-    written = []
+    files = []
     for split, ds in (("train", data.train), ("t10k", data.test)):
-        stored = ds.stored()
-        images = stored if stored.dtype == torch.uint8 else (stored * 255).round().to(torch.uint8)
-        images = images[:, 0] if images.shape[1] == 1 else images
-        files = [(f"{split}-images-idx{images.ndim}-ubyte", images.numpy())]
+        if ds.labels is not None and len(ds.labels) and (int(ds.labels.min()) < 0 or int(ds.labels.max()) > 255):
+            raise DataError(f"{ds.name} has labels outside 0..255, which IDX bytes cannot hold; "
+                            "relabel the classes 0..255 first.")
+        c = ds.shape[0]
+        files.append((f"{split}-images-idx{3 if c == 1 else 4}-ubyte", ds))
         if ds.labels is not None:
-            if len(ds.labels) and (int(ds.labels.min()) < 0 or int(ds.labels.max()) > 255):
-                raise DataError(f"{ds.name} has labels outside 0..255, which IDX bytes cannot hold; "
-                                "relabel the classes 0..255 first.")
-            files.append((f"{split}-labels-idx1-ubyte", ds.labels.numpy().astype(np.uint8)))
-        for name, array in files:
-            header = bytes([0, 0, 0x08, array.ndim]) + b"".join(int(d).to_bytes(4, "big") for d in array.shape)
-            atomic_write(folder / name, header + np.ascontiguousarray(array).tobytes())
-            written.append(folder / name)
+            files.append((f"{split}-labels-idx1-ubyte", ds.labels))
+    if folder.is_dir():  # any IDX name a later load could pick up, not only the ones written now
+        names = list_folder(folder)
+        taken = [n for split in ("train", "t10k") for kind in ("images", "labels")
+                 for n in _idx_names(split, kind) if n in names]
+        if taken:
+            raise DataError(f"{folder} already holds {taken[0]}; choose an empty folder for --out or delete "
+                            "the old IDX files yourself (genmodels never overwrites them).")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise write_error(folder, err, "create the folder") from None
+    written = []
+    for name, source in files:
+        if isinstance(source, Dataset):
+            stored = source.stored()
+            images = stored if stored.dtype == torch.uint8 else (stored * 255).round().to(torch.uint8)
+            array = (images[:, 0] if images.shape[1] == 1 else images).numpy()
+        else:
+            array = source.numpy().astype(np.uint8)
+        header = bytes([0, 0, 0x08, array.ndim]) + b"".join(int(d).to_bytes(4, "big") for d in array.shape)
+        atomic_write(folder / name, header + np.ascontiguousarray(array).tobytes())
+        written.append(folder / name)
     return written

@@ -1,0 +1,254 @@
+"""Readers of data files that trust nothing: IDX (plain or gzipped), .npy, .npz, image files, folders.
+
+Each checks a file's header against what the file can hold before allocating or decompressing a
+byte: only regular files are read (never a FIFO or /dev/zero), sizes are Python ints (no overflow),
+a gzip or zip member is read into a buffer of exactly the size its header claims and refused if the
+stream is shorter or longer, and an image's pixel count is checked before it is decoded. Every bad
+file raises a one-sentence DataError (docs/ARCHITECTURE.md, "Errors" and "Files").
+"""
+
+from __future__ import annotations
+
+import gzip
+import math
+import os
+import warnings
+import zipfile
+import zlib
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from .errors import DataError
+from .fileio import FileError, GiB, regular_size
+
+MAX_BYTES = 8 * GiB  # the most any one array read into memory (not memory-mapped) may claim
+MAX_IMAGE_PIXELS = 4096 * 4096  # per image file, checked from its header before decoding
+MAX_CLASSES = 10_000  # labels are class indices 0..MAX_CLASSES-1
+INFLATE_RATIO = 1032  # deflate (gzip, zip) expands at most this much: zlib's documented limit
+_CHUNK = 1 << 20  # bytes decompressed per read, so no temporary exceeds this
+# gzip, zip and the file system report damage through any of these; all mean "bad file".
+READ_ERRORS = (EOFError, gzip.BadGzipFile, zlib.error, zipfile.BadZipFile, OSError)
+
+
+def one_line(error: BaseException) -> str:
+    """An exception's message squeezed onto one line, so our errors stay one sentence."""
+    return " ".join(str(error).split()) or type(error).__name__
+
+
+def regular(path: Path, what: str) -> int:
+    """The size of `path`, which must be a regular file (a symlink to one is fine); DataError otherwise."""
+    try:
+        return regular_size(path, what)
+    except FileError as err:
+        raise DataError(str(err)) from None
+    except FileNotFoundError:
+        raise DataError(f"The {what} {path} is a broken link or was removed meanwhile; "
+                        "remove the link or restore its target.") from None
+
+
+def list_folder(folder: Path) -> dict[str, bool]:
+    """Names in `folder` (one level, never recursing), each with whether it is a folder (after symlinks)."""
+    try:
+        with os.scandir(folder) as entries:
+            names = {}
+            for entry in entries:
+                try:
+                    names[entry.name] = entry.is_dir()
+                except OSError:  # an unreachable link (/proc/1/cwd): not a folder we can use
+                    names[entry.name] = False
+            return names
+    except OSError as err:
+        raise DataError(f"Could not list the folder {folder} ({(err.strerror or one_line(err)).lower()}); "
+                        "check that it exists and is readable.") from None
+
+
+def _fill(stream, buf: np.ndarray) -> int:
+    """Read into the uint8 buffer `buf` a chunk at a time; the number of bytes read (less at end of stream)."""
+    view, done = memoryview(buf), 0
+    while done < len(view):
+        got = stream.readinto(view[done:done + _CHUNK])
+        if not got:
+            break
+        done += got
+    return done
+
+
+def _read_exact(stream, n: int) -> bytes:
+    data = b""
+    while len(data) < n and (more := stream.read(n - len(data))):
+        data += more
+    return data
+
+
+# --- IDX ---------------------------------------------------------------------------------------
+
+
+def _idx_header(head: bytes, path: Path, ndims: tuple[int, ...]) -> tuple[int, ...]:
+    """The dims of an IDX header (0x00 0x00, dtype byte, ndim byte, ndim big-endian uint32 dims);
+    ndims: the dimension counts allowed (images 3 or 4, labels 1)."""
+    ndim = ndims[0]
+    if len(head) < 4 or head[0] != 0 or head[1] != 0:
+        magic = "0x" + head[:4].hex() if head else "nothing (empty file)"
+        raise DataError(f"{path} is not an IDX file (magic number {magic}, expected 0x0000080{ndim}); "
+                        "check the file or re-download it.")
+    if head[2] != 0x08:
+        raise DataError(f"{path} holds IDX data type 0x{head[2]:02x} but only unsigned bytes (0x08) are supported; "
+                        "convert it to 8-bit or save it as a .npz file.")
+    if head[3] not in ndims:
+        raise DataError(f"{path} has {head[3]} dimensions but {'images need 3 or 4' if ndim == 3 else 'labels need 1'}; "
+                        "check that the images and labels files are not swapped.")
+    if len(head) < 4 + 4 * head[3]:
+        raise DataError(f"{path} ends inside its IDX header, so it is truncated; re-download or reinstall it.")
+    return tuple(int.from_bytes(head[4 + 4 * i:8 + 4 * i], "big") for i in range(head[3]))
+
+
+def read_idx(path: Path, ndims: tuple[int, ...]) -> np.ndarray:
+    """An IDX file as a uint8 array: a plain one memory-mapped (pages are read when a batch needs them,
+    so data larger than memory works), a gzipped one read into a buffer of the size its header claims."""
+    size = regular(path, "IDX file")
+    try:
+        if path.suffix == ".gz":
+            return _read_idx_gz(path, ndims, size)
+        with open(path, "rb") as f:
+            head = f.read(4 + 4 * max(ndims))
+    except PermissionError:
+        raise DataError(f"{path} could not be read (permission denied); check the file's permissions.") from None
+    except READ_ERRORS as e:
+        raise DataError(f"{path} could not be read ({one_line(e)}), so it is truncated or corrupt; "
+                        "re-download or reinstall it.") from None
+    dims = _idx_header(head, path, ndims)
+    start, count = 4 + 4 * len(dims), math.prod(dims)
+    if size - start != count:
+        raise DataError(f"{path} holds {size - start} data bytes but its header {dims} needs {count}, "
+                        "so it is truncated or corrupt; re-download or reinstall it.")
+    if not count:
+        return np.zeros(dims, np.uint8)
+    # Copy-on-write map: writable for torch, yet nothing is copied unless written (never, here).
+    return np.memmap(path, np.uint8, "c", offset=start, shape=dims)
+
+
+def _read_idx_gz(path: Path, ndims: tuple[int, ...], size: int) -> np.ndarray:
+    with gzip.open(path, "rb") as f:
+        head = _read_exact(f, 4)
+        head += _read_exact(f, 4 * head[3]) if len(head) == 4 and head[3] in ndims else b""
+        dims = _idx_header(head, path, ndims)
+        count = math.prod(dims)
+        if count > min(MAX_BYTES, INFLATE_RATIO * size):
+            raise DataError(f"{path} claims {count:,} bytes of data (header {dims}), more than a {size:,}-byte gzip "
+                            f"file can hold or over the {MAX_BYTES // GiB} GiB limit, so it is corrupt; "
+                            "re-download or reinstall it.")
+        buf = np.empty(count, np.uint8)
+        got = _fill(f, buf)
+        if got < count:
+            raise DataError(f"{path} ends after {got:,} of the {count:,} data bytes its header {dims} claims, "
+                            "so it is truncated; re-download or reinstall it.")
+        if f.read(1):
+            raise DataError(f"{path} holds more than the {count:,} data bytes its header {dims} claims, "
+                            "so it is corrupt; re-download or reinstall it.")
+    return buf.reshape(dims)
+
+
+# --- .npy / .npz -------------------------------------------------------------------------------
+
+
+def _npy_header(stream, path: Path, what: str) -> tuple[tuple[int, ...], bool, np.dtype, int]:
+    """shape, fortran_order, dtype and data bytes claimed by a .npy header; refuses object arrays."""
+    fmt = np.lib.format
+    version = fmt.read_magic(stream)
+    if version not in ((1, 0), (2, 0)):
+        raise ValueError(f".npy format version {version[0]}.{version[1]} is not supported")
+    read = fmt.read_array_header_1_0 if version == (1, 0) else fmt.read_array_header_2_0
+    shape, fortran, dtype = read(stream)
+    if dtype.hasobject:
+        raise DataError(f"{path} {what} could not be read: it holds Python objects, which genmodels never "
+                        "unpickles; save it again with numpy.save (no object arrays).")
+    if any(d < 0 for d in shape):
+        raise ValueError(f"negative dimension in shape {shape}")
+    return shape, fortran, dtype, math.prod(shape) * dtype.itemsize
+
+
+def _array_error(path: Path, err: BaseException, kind: str = "array", fix: str = "numpy.save") -> DataError:
+    return DataError(f"{path} could not be read as a NumPy {kind} ({one_line(err)}); "
+                     f"save it again with {fix} (no object arrays).")
+
+
+def read_npy(path: Path) -> np.ndarray:
+    """A .npy file, memory-mapped copy-on-write (so larger-than-memory arrays work) once its header's
+    claim matches the file's size."""
+    size = regular(path, ".npy file")
+    try:
+        with open(path, "rb") as f:
+            shape, fortran, dtype, count = _npy_header(f, path, "array")
+            start = f.tell()
+        if size - start != count:
+            raise DataError(f"{path} holds {size - start:,} data bytes but its header (shape {shape}, {dtype}) "
+                            f"needs {count:,}, so it is truncated or corrupt; save it again with numpy.save.")
+        if not count:
+            return np.empty(shape, dtype)
+        return np.memmap(path, dtype, "c", offset=start, shape=shape, order="F" if fortran else "C")
+    except (ValueError, OverflowError, *READ_ERRORS) as e:
+        raise _array_error(path, e) from None
+
+
+def read_npz(path: Path, pick: Callable[[list[str]], list[str]]) -> dict[str, np.ndarray]:
+    """The arrays of a .npz archive that pick(sorted keys) names (the others are never decompressed),
+    each read into a buffer of the size its header claims once that matches the zip's entry."""
+    regular(path, ".npz file")
+    try:
+        with zipfile.ZipFile(path) as zf:
+            infos = {i.filename[:-4]: i for i in zf.infolist() if i.filename.endswith(".npy")}
+            keys = pick(sorted(infos))
+            claimed = sum(infos[k].file_size for k in keys)
+            if claimed > MAX_BYTES:
+                raise DataError(f"{path} claims {claimed:,} bytes for arrays {', '.join(keys)}, over the "
+                                f"{MAX_BYTES // GiB} GiB genmodels reads from a .npz; save them as .npy files, "
+                                "which are memory-mapped.")
+            return {k: _read_member(zf, infos[k], path) for k in keys}
+    except (ValueError, OverflowError, RuntimeError, NotImplementedError, *READ_ERRORS) as e:
+        raise _array_error(path, e, ".npz archive", "numpy.savez") from None
+
+
+def _read_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, path: Path) -> np.ndarray:
+    key = info.filename[:-4]
+    if info.compress_type == zipfile.ZIP_DEFLATED and info.file_size > INFLATE_RATIO * info.compress_size + 1024:
+        raise ValueError(f"member {key} claims {info.file_size:,} bytes from {info.compress_size:,} compressed")
+    with zf.open(info) as f:
+        shape, fortran, dtype, count = _npy_header(f, path, f"array {key}")
+        if info.file_size - f.tell() != count:
+            raise ValueError(f"array {key} holds {info.file_size - f.tell():,} data bytes but its header "
+                             f"(shape {shape}, {dtype}) needs {count:,}")
+        buf = np.empty(count, np.uint8)
+        if _fill(f, buf) < count or f.read(1):  # reading to the end also checks the CRC
+            raise ValueError(f"array {key} is truncated")
+    return buf.view(dtype).reshape(shape, order="F" if fortran else "C")
+
+
+# --- image files -------------------------------------------------------------------------------
+
+
+def read_image(path: Path) -> tuple[np.ndarray, bool]:
+    """One 8-bit image file as (H, W) grey or (H, W, 3) RGB pixels, and whether its mode is grey; its
+    pixel count is checked from the header before it is decoded."""
+    from PIL import Image  # imported here: only image folders need Pillow
+
+    regular(path, "image")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # the check below is stricter
+            with Image.open(path) as im:
+                (w, h), mode = im.size, im.mode
+                if w * h > MAX_IMAGE_PIXELS:
+                    raise DataError(f"{path} is {w}x{h} pixels, over the {MAX_IMAGE_PIXELS:,} (4096x4096) genmodels "
+                                    "decodes per image; resize it smaller or remove it.")
+                if mode in ("I", "F") or mode.startswith("I;"):
+                    raise DataError(f"{path} is a {mode} (16/32-bit) image but only 8-bit images are supported; "
+                                    "convert it to 8-bit.")
+                grey = mode in ("1", "L", "LA")
+                return np.asarray(im.convert("L" if grey else "RGB")), grey
+    except Image.DecompressionBombError:  # Pillow refuses it at open, before its size can be read
+        raise DataError(f"{path} is an image of far more than {MAX_IMAGE_PIXELS:,} (4096x4096) pixels, the most "
+                        "genmodels decodes per image; resize it smaller or remove it.") from None
+    except (SyntaxError, ValueError, *READ_ERRORS) as e:
+        raise DataError(f"{path} could not be read as an image ({one_line(e)}); replace or remove the file.") from None
