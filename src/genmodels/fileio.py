@@ -98,14 +98,25 @@ def regular_size(path: Path, what: str = "file", limit: int | None = None) -> in
 
 
 def read_bounded(path: Path, what: str = "file", limit: int | None = JSON_LIMIT) -> bytes:
-    """The bytes of a regular file no larger than `limit` (None: its own size is the bound), read once (the file may not grow meanwhile)."""
-    size = regular_size(path, what, limit)
+    """The bytes of a regular file no larger than `limit` (None: its own size is the bound), read once.
+    It is opened without blocking and checked again through the open descriptor, so a file swapped for
+    a FIFO after the first check cannot hang the read."""
+    regular_size(path, what, limit)
     try:
-        with open(path, "rb") as f:
-            data = f.read(size + 1)
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
     except OSError as err:
         raise FileError(f"Could not read the {what} {path}: {(err.strerror or str(err)).lower()}; "
                         "check its permissions.") from None
-    if len(data) > size:
+    with open(fd, "rb") as f:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode) or (limit is not None and st.st_size > limit):
+            raise FileError(f"The {what} {path} changed while it was opened; is another program replacing it? "
+                            "Try again.")
+        try:
+            data = f.read(st.st_size + 1)
+        except OSError as err:
+            raise FileError(f"Could not read the {what} {path}: {(err.strerror or str(err)).lower()}; "
+                            "check its permissions.") from None
+    if len(data) > st.st_size:
         raise FileError(f"The {what} {path} grew while it was read; is another program writing it? Try again.")
     return data
