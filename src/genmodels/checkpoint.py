@@ -109,15 +109,11 @@ def _optimizer_state(opt: torch.optim.Optimizer, name: str, saved_groups: Any, t
     if not isinstance(saved_groups, list) or len(saved_groups) != len(current):
         raise damaged("another number of parameter groups")
     for saved, now in zip(saved_groups, current):
-        if not isinstance(saved, dict) or saved.get("params") != now["params"] or not set(now) <= set(saved) <= {
-                *now, "initial_lr"}:
+        keys_fit = isinstance(saved, dict) and set(now) <= set(saved) <= {*now, "initial_lr"}  # the cosine schedule's
+        if not keys_fit or saved["params"] != now["params"]:
             raise damaged("other parameter groups")
         for key, value in saved.items():
-            expected = now.get(key, 0.0)
-            same = (type(value) is type(expected) or (isinstance(value, (int, float)) and not isinstance(value, bool)
-                    and isinstance(expected, (int, float)) and not isinstance(expected, bool))
-                    or (isinstance(expected, tuple) and isinstance(value, list) and len(value) == len(expected)))
-            if key != "params" and not same:
+            if key != "params" and not _same_kind(value, now.get(key, 0.0)):
                 raise damaged(f"{key} is {str(value)[:40]}")
     params = {i: p for group, now in zip(opt.param_groups, current) for i, p in zip(now["params"], group["params"])}
     state: dict[int, dict[str, torch.Tensor]] = {}
@@ -134,11 +130,21 @@ def _optimizer_state(opt: torch.optim.Optimizer, name: str, saved_groups: Any, t
     for idx, entries in state.items():
         for field, value in entries.items():
             shape = () if field == "step" else tuple(params[idx].shape)
-            if tuple(value.shape) != shape or not value.is_floating_point() and field != "step":
+            if tuple(value.shape) != shape:
                 raise damaged(f"{field} of parameter {idx} has shape {tuple(value.shape)}, it needs {shape}")
+            if field != "step" and not value.is_floating_point():
+                raise damaged(f"{field} of parameter {idx} holds {value.dtype}, not floating-point numbers")
             if not torch.isfinite(value).all():
                 raise damaged(f"{field} of parameter {idx} is not finite")
     return {"state": state, "param_groups": saved_groups}
+
+
+def _same_kind(value: Any, expected: Any) -> bool:
+    """Whether a saved hyperparameter may stand in for the optimizer's own: the same type, any two numbers
+    (bools apart), or a list as long as its tuple (JSON has no tuples)."""
+    number = lambda v: isinstance(v, (int, float)) and not isinstance(v, bool)  # noqa: E731
+    return (type(value) is type(expected) or (number(value) and number(expected))
+            or (isinstance(expected, tuple) and isinstance(value, list) and len(value) == len(expected)))
 
 
 def _adam_fields(opt: torch.optim.Optimizer) -> frozenset[str]:

@@ -139,10 +139,10 @@ class RunDir:
         if path.exists() and not path.is_dir():
             raise CheckpointError(f"{path} is a file, not a directory; choose another --out.")
         try:  # temporary files of ours alone: a process killed while writing its first file
-            entries = [e for e in path.iterdir() if not _our_temp(e.name, (*self.FILES, self.MARKER))] if path.exists() else []
+            names = os.listdir(path) if path.exists() else []
         except OSError as err:
             raise write_error(path, err, "open the folder") from None
-        if entries and not self.is_ours():
+        if any(not _our_temp(name, (*self.FILES, self.MARKER)) for name in names) and not self.is_ours():
             raise CheckpointError(f"{path} is not a genmodels run directory (it holds files but no {self.MARKER} marker), "
                                   "and genmodels never deletes or mixes with files it did not write; choose an empty "
                                   "or new --out.")
@@ -193,7 +193,8 @@ class RunDir:
             if not folder.is_dir():
                 continue
             for entry in folder.iterdir():
-                if entry.name in names or pattern.fullmatch(entry.name) or _our_temp(entry.name, (*names, self.MARKER), pattern):
+                name = entry.name
+                if name in names or pattern.fullmatch(name) or _our_temp(name, (*names, self.MARKER), pattern):
                     if entry.is_dir() and not entry.is_symlink():
                         raise CheckpointError(f"{entry} is a folder where genmodels writes a file; move it away "
                                               "or choose another --out.")
