@@ -13,6 +13,7 @@ import math
 import torch
 
 from . import losses, metrics
+from .config import check_seed
 from .data import Dataset
 from .errors import GenmodelsError
 from .runs import Run, batched, draw_samples
@@ -43,6 +44,7 @@ def evaluate(run: Run, importance_samples: int = 1000, seed: int = 0, batch_size
         raise GenmodelsError(f"--parzen-samples must be 0 (no Parzen estimate) or more, got {parzen_samples}.")
     if quality_samples < 0:
         raise GenmodelsError(f"--quality-samples must be 0 (no sample-quality metrics) or more, got {quality_samples}.")
+    check_seed(seed)
     test = run.data.test
     x = test.batch(slice(0, len(test))).to(run.device)
     labels = None if test.labels is None else test.labels.to(run.device)

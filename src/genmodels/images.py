@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import io
 import math
 from pathlib import Path
 
 import numpy as np
 import torch
 from PIL import Image
+
+from .fileio import atomic_write
 
 
 def grid_array(images: torch.Tensor, nrow: int | None = None, pad: int = 1, min_cell: int = 32) -> np.ndarray:
@@ -29,10 +32,12 @@ def grid_array(images: torch.Tensor, nrow: int | None = None, pad: int = 1, min_
 
 
 def save_grid(images: torch.Tensor, path: str | Path, nrow: int | None = None) -> Path:
-    """Write images (N, C, H, W) in [0, 1] as a grid PNG, nrow images per row (square by default)."""
+    """Write images (N, C, H, W) in [0, 1] as a grid PNG, nrow images per row (square by default), atomically."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(grid_array(images, nrow)).save(path)
+    buffer = io.BytesIO()
+    Image.fromarray(grid_array(images, nrow)).save(buffer, format="PNG")
+    atomic_write(path, buffer.getvalue())
     return path
 
 

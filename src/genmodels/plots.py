@@ -2,15 +2,26 @@
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import numpy as np
+
+from .fileio import atomic_write
 
 
 def _figure(width: float, height: float):
     from matplotlib.figure import Figure  # imported lazily: matplotlib adds ~0.5 s to start-up
 
     return Figure(figsize=(width, height), dpi=100, layout="constrained")
+
+
+def _save_png(fig, path: str | Path) -> Path:
+    """The figure as a PNG, written atomically: a failed write leaves the previous file as it was."""
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png")
+    atomic_write(Path(path), buffer.getvalue())
+    return Path(path)
 
 
 # Logged figures that are ratios to the data's own (1: like the test images): drawn from 0 with a line at 1.
@@ -47,8 +58,7 @@ def plot_curves(history: list[dict], path: str | Path, panels: dict[str, tuple[s
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
     axes[-1].set_xlabel("step")
-    fig.savefig(path)
-    return Path(path)
+    return _save_png(fig, path)
 
 
 def plot_latent(codes: np.ndarray, labels: np.ndarray | None, path: str | Path,
@@ -76,5 +86,4 @@ def plot_latent(codes: np.ndarray, labels: np.ndarray | None, path: str | Path,
         ax2.imshow(manifold, cmap="gray" if manifold.ndim == 2 else None, interpolation="nearest")
         ax2.set_axis_off()
         ax2.set_title("decoded manifold")
-    fig.savefig(path)
-    return Path(path)
+    return _save_png(fig, path)
