@@ -17,7 +17,7 @@ import torch
 
 from .config import check_seed, shown
 from .data import DataSplits, Dataset, load_data
-from .errors import CheckpointError, GenmodelsError
+from .errors import CheckpointError, DataError, GenmodelsError
 from .fileio import atomic_write, write_error
 from .images import grid_array, save_grid, save_pairs
 from .models import Model, RunConfig, families_that
@@ -42,7 +42,12 @@ class Run:
 
     @cached_property
     def data(self) -> DataSplits:
-        return load_data(self.config.data.source, self.config.data.data_dir)
+        data = load_data(self.config.data.source, self.config.data.data_dir)
+        if self.config.shape is not None and tuple(data.shape) != tuple(self.config.shape):
+            raise DataError(f"The data {shown(self.config.data.source)} hold images of shape {tuple(data.shape)}, but "
+                            f"the run in {self.dir} was trained on {tuple(self.config.shape)}; point data.source in "
+                            f"{self.dir.config_file} back at the data it was trained on.")
+        return data
 
     def split(self, name: str) -> Dataset:
         if name not in ("train", "test"):
