@@ -206,14 +206,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _train(args: argparse.Namespace) -> None:
-    from .config import merge, read_toml
+    from .config import merge, read_toml, shown as shown_value
     from .engine import resume_run, train
 
     if args.resume:  # the run's saved config, read once by resume_run; only --epochs may extend it
         return _print_run(resume_run(args.out, getattr(args, "train.epochs"), progress=not args.no_progress))
     base = read_toml(args.config) if args.config else {}
     if base.get("family", args.family) != args.family:
-        raise GenmodelsError(f"{args.config} is for family {base['family']!r}, not {args.family!r}; "
+        raise GenmodelsError(f"{args.config} is for family {shown_value(base['family'])}, not {args.family!r}; "
                              f"train it with `genmodels train {base['family']}` or drop its family line.")
     values = merge(base, {"family": args.family, **_collect(args, family_flags(args.family))})
     if values.get("data", {}).get("source") and Path(values["data"]["source"]).exists():

@@ -10,13 +10,21 @@ named otherwise than its field says so in `json_schema_extra={"flag": "--name"}`
 
 from __future__ import annotations
 
+import numbers
+import reprlib
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from .errors import ConfigError
+from .fileio import MiB, read_bounded
+
+TOML_LIMIT = 1 * MiB  # a config file of a few tables is a few KiB
+# torch's generators take 64-bit seeds; the engine adds small offsets to the training seed.
+SEED_MAX = 2**63 - 1
+SEEDS = "seeds must be integers in 0..2**63-1"
 
 
 class Strict(BaseModel):
@@ -50,6 +58,13 @@ class TrainConfig(Strict):
     compile: bool = Field(False, description="torch.compile the model's forward for the training steps "
                                              "(costs a compile up front; see the README's Performance section)")
 
+    @field_validator("seed")
+    @classmethod
+    def _check_seed(cls, seed: int) -> int:
+        if not 0 <= seed <= SEED_MAX:
+            raise ValueError(SEEDS)
+        return seed
+
     @model_validator(mode="after")
     def _check_betas(self) -> "TrainConfig":
         if not all(0.0 <= b < 1.0 for b in self.betas):
@@ -65,30 +80,61 @@ def check_nets(arch: str, hidden: list[int], channels: list[int]) -> None:
         raise ValueError("a conv network needs at least one entry in channels")
 
 
+_REPR = reprlib.Repr()
+_REPR.maxstring = _REPR.maxother = _REPR.maxlong = 60
+_REPR.maxlevel = 3
+
+
+def shown(value: Any, limit: int = 80) -> str:
+    """A value as an error message echoes it: its repr, nested and long values cut to about `limit` characters."""
+    try:
+        text = _REPR.repr(value)
+    except (ValueError, RecursionError):  # an int of more than 4300 digits, say
+        return f"<{type(value).__name__} too large to show>"
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def check_seed(seed: Any, flag: str = "--seed") -> int:
+    """seed, or a one-sentence ConfigError unless it is an integer in 0..SEED_MAX."""
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or not 0 <= seed <= SEED_MAX:
+        raise ConfigError(f"{flag} {shown(seed)} is not a valid seed: {SEEDS}; give e.g. {flag} 0.")
+    return int(seed)
+
+
 def one_sentence(err: ValidationError, where: str, prefix: tuple = ()) -> str:
-    """A pydantic ValidationError as the one sentence a user reads: every bad value, located."""
+    """A pydantic ValidationError as the one sentence a user reads: every bad value, located
+    (long inputs and keys cut short, so a hostile file cannot fill the message)."""
     items = []
-    for e in err.errors():
-        loc = ".".join(str(p) for p in (*prefix, *e["loc"])) or "config"
-        msg = e["msg"].removeprefix("Value error, ")
-        items.append(f"{loc} ({msg})" if "input" not in e else f"{loc} = {e['input']!r} ({msg})")
+    for e in err.errors()[:10]:
+        loc = ".".join(str(p)[:40] for p in (*prefix, *e["loc"])) or "config"
+        msg = e["msg"].removeprefix("Value error, ")[:200]
+        items.append(f"{loc} ({msg})" if "input" not in e else f"{loc} = {shown(e['input'])} ({msg})")
     return f"Bad config in {where}: {'; '.join(items)}; fix these values and run again."
 
 
 def read_toml(path: str | Path) -> dict[str, Any]:
     """A TOML config file with optional [model], [data] and [train] tables."""
     path = Path(path)
-    try:
-        values = tomllib.loads(path.read_text())
+    try:  # a regular file of at most TOML_LIMIT bytes: never a folder or a FIFO, which would block
+        values = tomllib.loads(read_bounded(path, "config file", TOML_LIMIT).decode())
     except FileNotFoundError:
         raise ConfigError(f"Config file {path} does not exist; check the path given to --config.") from None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
-        raise ConfigError(f"Config file {path} is not valid TOML ({err}); fix its syntax.") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"Config file {path} is not UTF-8 text; save it as UTF-8 TOML.") from None
+    except tomllib.TOMLDecodeError as err:
+        raise ConfigError(f"Config file {path} is not valid TOML ({str(err)[:120]}); fix its syntax.") from None
     unknown = set(values) - {"family", "model", "data", "train"}
     if unknown:
         raise ConfigError(
-            f"Config file {path} has unknown tables {sorted(unknown)}; use only [model], [data] and [train]."
+            f"Config file {path} has unknown tables {shown(sorted(unknown))}; use only [model], [data] and [train]."
         )
+    if "family" in values and not isinstance(values["family"], str):
+        raise ConfigError(f"Config file {path} has family = {shown(values['family'])}; give a family name "
+                          "in quotes, such as family = \"vae\", or drop the line.")
+    for table in ("model", "data", "train"):
+        if not isinstance(values.get(table, {}), dict):
+            raise ConfigError(f"Config file {path} sets {table} = {shown(values[table])}; write its settings "
+                              f"under a [{table}] table instead.")
     return values
 
 

@@ -14,6 +14,7 @@ from typing import Callable
 import torch
 
 from . import losses, metrics
+from .config import check_seed
 from .data import Dataset
 from .errors import GenmodelsError
 from .runs import Run, batched, draw_samples
@@ -45,6 +46,7 @@ def evaluate(run: Run, importance_samples: int = 1000, seed: int = 0, batch_size
         raise GenmodelsError(f"--parzen-samples must be 0 (no Parzen estimate) or more, got {parzen_samples}.")
     if quality_samples < 0:
         raise GenmodelsError(f"--quality-samples must be 0 (no sample-quality metrics) or more, got {quality_samples}.")
+    check_seed(seed)
     # The writer's lock: no training may change the weights meanwhile. A folder we may not write needs none.
     with run.dir.lock("evaluation", required=False):
         test = run.data.test

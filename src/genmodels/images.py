@@ -32,7 +32,7 @@ def grid_array(images: torch.Tensor, nrow: int | None = None, pad: int = 1, min_
 
 
 def save_grid(images: torch.Tensor, path: str | Path, nrow: int | None = None) -> Path:
-    """Write images (N, C, H, W) in [0, 1] as a grid PNG, nrow images per row (square by default)."""
+    """Write images (N, C, H, W) in [0, 1] as a grid PNG, nrow images per row (square by default), atomically."""
     path = Path(path)
     png = io.BytesIO()
     Image.fromarray(grid_array(images, nrow)).save(png, format="PNG")

@@ -5,7 +5,9 @@ writes only the file it is asked for. Each first checks the capability its model
 
 from __future__ import annotations
 
+import io
 import itertools
+import numbers
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -13,12 +15,18 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .config import check_seed, shown
 from .data import DataSplits, Dataset, load_data
-from .errors import GenmodelsError
+from .errors import CheckpointError, DataError, GenmodelsError
+from .fileio import atomic_write, write_error
 from .images import grid_array, save_grid, save_pairs
 from .models import Model, RunConfig, families_that
 from .plots import plot_latent
 from .rundir import RunDir
+from .runtime import resolve_device
+
+# The most images one picture of a command holds: a 100 x 100 grid.
+MAX_IMAGES = 10_000
 
 
 @dataclass
@@ -34,7 +42,12 @@ class Run:
 
     @cached_property
     def data(self) -> DataSplits:
-        return load_data(self.config.data.source, self.config.data.data_dir)
+        data = load_data(self.config.data.source, self.config.data.data_dir)
+        if self.config.shape is not None and tuple(data.shape) != tuple(self.config.shape):
+            raise DataError(f"The data {shown(self.config.data.source)} hold images of shape {tuple(data.shape)}, but "
+                            f"the run in {self.dir} was trained on {tuple(self.config.shape)}; point data.source in "
+                            f"{self.dir.config_file} back at the data it was trained on.")
+        return data
 
     def split(self, name: str) -> Dataset:
         if name not in ("train", "test"):
@@ -48,8 +61,38 @@ class Run:
 
 def load_run(run_dir: str | Path | RunDir, device: str = "cpu") -> Run:
     rd = run_dir if isinstance(run_dir, RunDir) else RunDir(run_dir)
-    model, config = rd.load_model(device)
+    if rd.path.exists() and not rd.path.is_dir():
+        raise CheckpointError(f"{rd.path} is a file, not a run directory; pass the --out folder of a training run.")
+    model, config = rd.load_model(resolve_device(device))
     return Run(rd, config, model)
+
+
+def check_count(value, flag: str, high: int, low: int = 1, why: str = "") -> int:
+    """value, or a one-sentence error unless it is an integer in low..high (why: what bounds it)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or not low <= value <= high:
+        raise GenmodelsError(f"{flag} must be an integer from {low:,} to {high:,}{why}, got {shown(value)}; "
+                             "give one in that range.")
+    return int(value)
+
+
+def output_file(out: str | Path, suffix: str) -> Path:
+    """The file a command writes: a path ending in `suffix` (.png, .npz) that is not a folder, its folder
+    made if need be; a one-sentence error otherwise. Checked before any work."""
+    out = Path(out)
+    try:  # an OSError here: a folder on the way that cannot be read or made
+        if out.is_dir():
+            raise GenmodelsError(f"--out {out} is a folder; give the file to write, such as {out / ('out' + suffix)}.")
+        if out.suffix.lower() != suffix:
+            raise GenmodelsError(f"--out {out} must end in {suffix}, the kind of file this command writes; "
+                                 f"give e.g. {out.with_name(out.stem + suffix)}.")
+        above = next(p for p in out.absolute().parents if p.exists())
+        if not above.is_dir():
+            raise GenmodelsError(f"--out {out} cannot be written, as {above} is a file, not a folder; "
+                                 "choose another path.")
+        out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise write_error(out, err, "create the folder of") from None
+    return out
 
 
 def require(run: Run, capability: str, what: str) -> None:
@@ -80,6 +123,9 @@ def encode_split(run: Run, data: Dataset, batch_size: int = 1000) -> torch.Tenso
 
 def sample(run: Run, n: int, out: str | Path, seed: int = 0) -> Path:
     require(run, "samples", "draw samples")
+    check_count(n, "-n", MAX_IMAGES, why=" (the images of one grid)")
+    check_seed(seed)
+    out = output_file(out, ".png")
     gen = torch.Generator(device=run.device).manual_seed(seed)
     with torch.inference_mode():
         images = run.model.sample(n, generator=gen)
@@ -87,8 +133,11 @@ def sample(run: Run, n: int, out: str | Path, seed: int = 0) -> Path:
 
 
 def reconstruct(run: Run, out: str | Path, n: int = 16, split: str = "test") -> Path:
-    """Originals above their reconstructions, row by row (8 images a row)."""
+    """Originals above their reconstructions, row by row (8 images a row): n of them, or the whole split if smaller."""
     require(run, "encodes", "reconstruct")
+    check_count(n, "-n", MAX_IMAGES // 2, why=" (each image is shown twice in one grid)")
+    run.split(split)  # an unknown split is refused before the output's folder is made
+    out = output_file(out, ".png")
     x = _images(run, split, n)
     with torch.inference_mode():
         r = run.model.reconstruct(x)
@@ -110,11 +159,18 @@ def interpolate(run: Run, out: str | Path, pairs: int = 8, steps: int = 10, spli
 
     Codes come from pairs of held-out images where the model encodes, else from the prior."""
     if mode not in ("linear", "slerp"):
-        raise GenmodelsError(f"Unknown interpolation {mode!r}; use linear or slerp.")
+        raise GenmodelsError(f"Unknown interpolation {shown(mode)}; use linear or slerp.")
     model = run.model
     if not model.decodes:
         raise GenmodelsError(f"The {run.config.family} run in {run.dir} has no latent space to walk; "
                              f"use a run of a family that encodes or samples ({families_that('encodes', 'samples')}).")
+    check_count(steps, "--steps", 100, low=2, why=" (both ends of each walk and the points between)")
+    check_count(pairs, "--pairs", MAX_IMAGES // steps, why=f" (at most {MAX_IMAGES:,} images in one grid)")
+    if model.encodes and 2 * pairs > (held := len(run.split(split))):
+        raise GenmodelsError(f"--pairs {pairs} needs {2 * pairs} {split} images but the {split} split holds "
+                             f"{held}; give --pairs {held // 2} or fewer.")
+    check_seed(seed)
+    out = output_file(out, ".png")
     t = torch.linspace(0, 1, steps, device=run.device)
     with torch.inference_mode():
         if model.encodes:
@@ -134,13 +190,14 @@ def encode(run: Run, out: str | Path, split: str = "test") -> Path:
     """Codes of a whole split (posterior means for a VAE) and their labels, as .npz."""
     require(run, "encodes", "encode")
     data = run.split(split)
+    out = output_file(out, ".npz")  # the name written, as np.savez would append .npz to any other
     codes = encode_split(run, data).numpy()
     arrays = {"codes": codes}
     if data.labels is not None:
         arrays["labels"] = data.labels.cpu().numpy()
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    np.savez(out, **arrays)
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    atomic_write(out, buffer.getvalue())
     return out
 
 
@@ -149,6 +206,7 @@ def latent(run: Run, out: str | Path, split: str = "test", grid: int = 20) -> Pa
     a grid of z = Phi^-1(u) over the unit square (Kingma & Welling 2013, Fig. 4)."""
     require(run, "encodes", "plot its latent codes")
     data = run.split(split)
+    out = output_file(out, ".png")
     codes = encode_split(run, data).numpy()
     labels = data.labels.cpu().numpy() if data.labels is not None else None
     manifold = None
@@ -157,14 +215,13 @@ def latent(run: Run, out: str | Path, split: str = "test", grid: int = 20) -> Pa
         zz = torch.special.ndtri(torch.stack(torch.meshgrid(u, u.flip(0), indexing="xy"), -1).reshape(-1, 2))
         with torch.inference_mode():
             manifold = grid_array(run.model.decode(zz.to(run.device)), nrow=grid, pad=1, min_cell=24)
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
     return plot_latent(codes, labels, out, manifold, title=f"{run.config.family} codes ({split})")
 
 
 def draw_samples(run: Run, n: int, seed: int = 0, batch_size: int = 1000) -> torch.Tensor:
     """n model samples (n, C, H, W) from a seeded generator, drawn in batches."""
     require(run, "samples", "draw samples")
+    check_seed(seed)
     gen = torch.Generator(device=run.device).manual_seed(seed)
     with torch.inference_mode():
         return torch.cat([run.model.sample(min(batch_size, n - i), generator=gen) for i in range(0, n, batch_size)])

@@ -14,15 +14,25 @@ from .errors import GenmodelsError
 
 
 def resolve_device(name: str) -> torch.device:
-    """cpu | cuda | cuda:N | auto (cuda where a GPU is visible, else cpu), or a one-sentence error."""
+    """cpu | cuda | cuda:N | auto (cuda where a GPU is visible, else cpu), or a one-sentence error.
+    mps is taken where this torch has it; any other device type (meta, xla, ...) is refused."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise GenmodelsError(f"Device {name!r} was asked for but no CUDA GPU is visible; use --device cpu.")
     try:
-        return torch.device(name)
-    except RuntimeError:
-        raise GenmodelsError(f"Unknown device {name!r}; use cpu, cuda, cuda:N or auto.") from None
+        device = torch.device(name)
+    except (RuntimeError, TypeError):
+        device = None
+    if device is None or device.type not in ("cpu", "cuda", "mps"):
+        raise GenmodelsError(f"Unknown device {str(name)[:40]!r}; use cpu, cuda, cuda:N or auto.")
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise GenmodelsError(f"Device {name!r} was asked for but no CUDA GPU is visible; use --device cpu.")
+    if device.type == "cuda" and (device.index or 0) >= torch.cuda.device_count():
+        raise GenmodelsError(f"Device {name!r} was asked for but only {torch.cuda.device_count()} CUDA GPU(s) "
+                             f"are visible; use cuda:0 to cuda:{torch.cuda.device_count() - 1}.")
+    if device.type == "mps" and not torch.backends.mps.is_available():
+        raise GenmodelsError(f"Device {name!r} was asked for but this machine has no Apple GPU (MPS); "
+                             "use --device cpu.")
+    return device
 
 
 def set_threads(threads: int | None) -> None:

@@ -182,8 +182,10 @@ class GAN(GenerativeModel):
         return self.decode(self.prior_sample(n, generator))
 
     def _fake(self, n: int) -> torch.Tensor:
-        """n images from G itself (not its average), from fresh prior draws: the player D trains against."""
-        return torch.sigmoid(self.generator(self.prior_sample(n)))
+        """n images from G itself (not its average), from fresh prior draws: the player D trains against.
+        The conv G's BatchNorm needs two samples a batch in training, so a batch of one (the last of an
+        epoch, say) draws two and keeps one; any other n draws exactly n."""
+        return torch.sigmoid(self.generator(self.prior_sample(max(n, 2))))[:n]
 
     def _d_output(self, x: torch.Tensor) -> tuple[StepOutput, torch.Tensor]:
         """The discriminator's loss on real x (B, C, H, W) and B fakes from fresh prior draws, with the

@@ -9,11 +9,12 @@ reads FAMILIES. Adding a family is one new module and one line below.
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
-from pydantic import Field, SerializeAsAny, ValidationError, model_validator
+from pydantic import BaseModel, Field, SerializeAsAny, ValidationError, field_validator, model_validator
 
-from ..config import DataConfig, Strict, TrainConfig, one_sentence
+from ..config import DataConfig, Strict, TrainConfig, one_sentence, shown
 from ..errors import ConfigError
 from . import ae, classifier, gan, pca, stacked, vae
 from .base import Family, Model
@@ -31,7 +32,7 @@ FAMILIES: dict[str, Family] = {f.name: f for f in (
 def family(name: Any, where: str = "the given settings") -> Family:
     """The registered family called `name`, or a one-sentence ConfigError listing the known ones."""
     if not isinstance(name, str) or name not in FAMILIES:
-        raise ConfigError(f"Bad config in {where}: unknown model family {name!r}; use one of {', '.join(FAMILIES)}.")
+        raise ConfigError(f"Bad config in {where}: unknown model family {shown(name)}; use one of {', '.join(FAMILIES)}.")
     return FAMILIES[name]
 
 
@@ -43,6 +44,11 @@ def families_that(*capabilities: str) -> str:
 
 def build_model(family_name: str, config: Any, shape: tuple[int, int, int]) -> Model:
     return FAMILIES[family_name].model(config, shape)
+
+
+# The largest image a run may describe, checked before a model is built from a saved shape: 2**26 values
+# (an 8192 x 8192 grey image), 1 to 4 channels.
+MAX_PIXELS, MAX_CHANNELS = 2**26, 4
 
 
 def _model_config(family_name: str, model: Any) -> Any:
@@ -71,6 +77,15 @@ class RunConfig(Strict):
             values = {**values, "model": _model_config(values["family"], values.get("model"))}
         return values
 
+    @field_validator("shape")
+    @classmethod
+    def _check_shape(cls, shape: tuple[int, int, int] | None) -> tuple[int, int, int] | None:
+        if shape is not None and not (1 <= shape[0] <= MAX_CHANNELS and min(shape) >= 1
+                                      and math.prod(shape) <= MAX_PIXELS):
+            raise ValueError(f"an image shape (C, H, W) needs 1 to {MAX_CHANNELS} channels, positive sides "
+                             "and at most 2**26 values")
+        return shape
+
     @model_validator(mode="after")
     def _check_model(self) -> "RunConfig":
         if self.family not in FAMILIES:
@@ -92,7 +107,15 @@ def build_run_config(values: dict[str, Any], where: str = "the given settings") 
 
     The family's training defaults fill in what `values["train"]` leaves out; the model settings are
     validated by the family's config class, so their errors are located as model.<key>."""
+    if not isinstance(values, dict):
+        raise ConfigError(f"Bad config in {where}: the settings are {shown(values)}, not an object of "
+                          "family, model, data and train; give them as one.")
     fam = family(values.get("family"), where)
+    for key in [k for k in ("model", "data", "train") if k in values]:  # model None: the defaults
+        value = values[key]
+        if not isinstance(value, (dict, BaseModel)) and not (key == "model" and value is None):
+            raise ConfigError(f"Bad config in {where}: {key} = {shown(value)} is not an object of settings; "
+                              f"give {key} as a table of keys and values (a JSON object or a TOML [{key}] table).")
     train = values.get("train", {})
     if isinstance(train, dict):
         values = {**values, "train": {**fam.train_defaults, **train}}
