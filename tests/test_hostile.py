@@ -340,9 +340,10 @@ def test_pipes_and_devices_are_never_read(done, name, kind):
 
 def test_oversized_and_deeply_nested_config_json(done, capsys):
     config = done / "config.json"
-    config.write_text("[" * 200_000 + "]" * 200_000)
-    assert cli("sample", done, "-n", 4) == 2
-    one_sentence(capsys, "config.json is not valid JSON")
+    for text in ("[" * 200_000 + "]" * 200_000, '{"seed": ' + "9" * 5000 + "}"):  # too deep; too long for int()
+        config.write_text(text)
+        assert cli("sample", done, "-n", 4) == 2
+        one_sentence(capsys, "config.json is not valid JSON")
     with open(config, "wb") as f:
         f.truncate(17 << 20)
     assert cli("sample", done, "-n", 4) == 2

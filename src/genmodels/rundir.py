@@ -222,7 +222,7 @@ class RunDir:
             values = json.loads(read_bounded(path, "run config", JSON_LIMIT))
         except FileNotFoundError:
             raise ConfigError(f"{path} does not exist; is {self.path} a genmodels run directory?") from None
-        except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
+        except (ValueError, RecursionError):  # not JSON, not UTF-8, or an integer of thousands of digits
             raise ConfigError(f"{path} is not valid JSON; the run directory is damaged, retrain it.") from None
         if not isinstance(values, dict):
             raise ConfigError(f"{path} does not hold a JSON object; the run directory is damaged, retrain it.")
@@ -277,7 +277,7 @@ class RunDir:
                 continue
             try:
                 record = json.loads(line)
-            except (json.JSONDecodeError, RecursionError):
+            except (ValueError, RecursionError):
                 record = None
             if isinstance(record, dict) and isinstance(record.get("step"), int) and isinstance(record.get("split"), str):
                 records.append(record)
@@ -307,7 +307,7 @@ class RunDir:
             return json.loads(read_bounded(path, what, JSON_LIMIT))
         except FileNotFoundError:
             return None
-        except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
+        except (ValueError, RecursionError):  # not JSON, not UTF-8, or an integer of thousands of digits
             raise GenmodelsError(f"{path} is not valid JSON; the run directory is damaged.") from None
 
     def read_eval(self) -> dict | None:

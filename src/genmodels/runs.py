@@ -167,8 +167,9 @@ def interpolate(run: Run, out: str | Path, pairs: int = 8, steps: int = 10, spli
     check_count(steps, "--steps", 100, low=2, why=" (both ends of each walk and the points between)")
     check_count(pairs, "--pairs", MAX_IMAGES // steps, why=f" (at most {MAX_IMAGES:,} images in one grid)")
     if model.encodes and 2 * pairs > (held := len(run.split(split))):
+        fix = f"give --pairs {held // 2} or fewer" if held >= 2 else "use a run whose data have more images"
         raise GenmodelsError(f"--pairs {pairs} needs {2 * pairs} {split} images but the {split} split holds "
-                             f"{held}; give --pairs {held // 2} or fewer.")
+                             f"{held}; {fix}.")
     check_seed(seed)
     out = output_file(out, ".png")
     t = torch.linspace(0, 1, steps, device=run.device)

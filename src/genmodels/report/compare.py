@@ -21,10 +21,15 @@ from .html import RunSummary, render
 DRAW = {
     "samples": ("samples", lambda run, path: runs.sample(run, 64, path), "cannot sample (no generative model)"),
     "reconstructions": ("encodes", lambda run, path: runs.reconstruct(run, path, n=16), "no encoder: no reconstructions"),
-    "interpolation": ("decodes", lambda run, path: runs.interpolate(run, path, pairs=6, steps=10),
-                      "no latent space to walk"),
+    "interpolation": ("decodes", lambda run, path: _interpolation(run, path), "no latent space to walk"),
     "latent": ("encodes", lambda run, path: runs.latent(run, path), "no encoder: no latent codes"),
 }
+
+
+def _interpolation(run: runs.Run, path: Path) -> Path:
+    """Six walks, or as many as the test split has pairs of images for a model that walks between codes."""
+    pairs = max(1, min(6, len(run.data.test) // 2)) if run.model.encodes else 6
+    return runs.interpolate(run, path, pairs=pairs, steps=10)
 
 
 def labels(run_dirs: list[Path]) -> list[str]:
