@@ -134,8 +134,8 @@ def _optimizer_state(opt: torch.optim.Optimizer, name: str, saved_groups: Any, t
                 raise damaged(f"{field} of parameter {idx} has shape {tuple(value.shape)}, it needs {shape}")
             if field != "step" and not value.is_floating_point():
                 raise damaged(f"{field} of parameter {idx} holds {value.dtype}, not floating-point numbers")
-            if not torch.isfinite(value).all():
-                raise damaged(f"{field} of parameter {idx} is not finite")
+            if not torch.isfinite(value).all() or (field == "step" and value.item() < 0):
+                raise damaged(f"{field} of parameter {idx} is not {'a finite count' if field == 'step' else 'finite'}")
     return {"state": state, "param_groups": saved_groups}
 
 

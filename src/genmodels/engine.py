@@ -53,6 +53,7 @@ def train(config: RunConfig, run_dir: str | Path, *, resume: bool = False, overw
         return resume_run(run_dir, config.train.epochs, progress=progress, data=data)
     run = RunDir(run_dir)
     dist, device = ddp.setup(resolve_device(config.train.device))
+    data = _checked_data(config, data, run)  # bad data or settings: refused before the run directory is touched
     with _writer(run, dist):
         if dist.main:  # under torchrun, rank 0 alone writes files
             run.prepare(resume=False, overwrite=overwrite)
@@ -68,10 +69,25 @@ def resume_run(run_dir: str | Path, epochs: int | None = None, *, progress: bool
     run.prepare(resume=True, overwrite=False)  # only checks there is a checkpoint to resume
     saved = run.read_config()
     config = saved.with_epochs(epochs or saved.train.epochs)
-    _check_extends(run, saved, config, epochs)
     dist, device = ddp.setup(resolve_device(config.train.device))
+    if _finished(run, saved, config, epochs):  # nothing to train, so nothing is rewritten
+        model, _ = run.load_model(device)
+        return TrainResult(model, run.path, run.read_history())
+    data = _checked_data(config, data, run)
     with _writer(run, dist):
         return _train(config, run, dist, device, progress, data, resume=True)
+
+
+def _checked_data(config: RunConfig, data: DataSplits | None, run: RunDir) -> DataSplits:
+    """The data, loaded, of the run's shape (when resuming), and accepted by the model the config builds."""
+    data = data or load_data(config.data.source, config.data.data_dir)
+    if config.shape is not None and tuple(data.shape) != tuple(config.shape):
+        raise GenmodelsError(f"The data hold images of shape {tuple(data.shape)}, but the run in {run} was trained on "
+                             f"{tuple(config.shape)}; resume it with the data it was trained on.")
+    model = build_model(config.family, config.model, data.shape)
+    model.check_data(data.train)
+    model.check_data(data.test)
+    return data
 
 
 @contextlib.contextmanager
@@ -84,26 +100,26 @@ def _writer(run: RunDir, dist: ddp.Dist):
         yield
 
 
-def _check_extends(run: RunDir, saved: RunConfig, config: RunConfig, epochs: int | None) -> None:
-    """Refuse to resume a run that has nothing left to train: config.json is rewritten only for real work."""
+def _finished(run: RunDir, saved: RunConfig, config: RunConfig, epochs: int | None) -> bool:
+    """Whether the run has trained all it is asked to (a warning says so); fewer epochs than it has trained
+    are refused, so config.json is never rewritten to a shorter schedule."""
     done = run.trained_epochs()
     model = build_model(saved.family, saved.model, saved.shape)
     if done < model.total_epochs(config.train.epochs):
-        return
-    if epochs is None or epochs == saved.train.epochs:  # resuming a finished run: nothing to do, nothing changed
+        return False
+    if epochs is None or epochs == saved.train.epochs:
         warnings.warn(f"The run in {run} has already trained all its {saved.train.epochs} epochs, so there is nothing "
                       "to resume; pass --epochs with a larger total to train it longer.", RuntimeWarning, stacklevel=3)
-        return
+        return True
     raise GenmodelsError(f"The run in {run} has trained {done} epochs, so --epochs {epochs} would not extend it; "
                          "pass a larger total or drop --resume.")
 
 
 def _train(config: RunConfig, run: RunDir, dist: ddp.Dist, device: torch.device, progress: bool,
-           data: DataSplits | None, resume: bool) -> TrainResult:
+           data: DataSplits, resume: bool) -> TrainResult:
     set_threads(config.train.threads)
     keep_freed_memory()
     torch.manual_seed(config.train.seed)
-    data = data or load_data(config.data.source, config.data.data_dir)
     config = config.model_copy(update={"shape": data.shape})
     t = Training.start(config, run, data, dist, device, resume, progress)
     epoch = t.epoch
@@ -232,7 +248,8 @@ class Training:
         self.seconds.append(time.perf_counter() - start)
 
     def _check_finite(self, means: dict[str, float], where: str = "") -> None:
-        """Stop before a non-finite loss reaches the checkpoint: the last good one stays as it was."""
+        """Stop on a non-finite logged loss (every epoch's last step is logged, before its checkpoint): the last
+        good checkpoint stays as it was."""
         bad = [k for k, v in means.items() if not math.isfinite(v)]
         if bad:
             raise TrainingError(
@@ -244,7 +261,7 @@ class Training:
         """What a stopped run leaves, in words."""
         done = self.run.trained_epochs() if self.dist.main else None
         if done is None:
-            return "no checkpoint was saved yet"
+            return "nothing was saved yet"
         return f"the last good checkpoint (epoch {done}) is kept in {self.run.checkpoint}"
 
     def resume_hint(self) -> str:
@@ -257,9 +274,12 @@ class Training:
         run = self.run
         how = self.resume_hint()
         if not self.model.resumes_mid_epoch:  # in-epoch state that is not in the checkpoint (PCA's sums)
-            kept = "its last checkpoint is kept" if run.checkpoint.exists() else "nothing was saved yet"
-            raise TrainingInterrupted(f"{self.stop_signal} stopped training in epoch {epoch + 1}; {kept}, "
+            raise TrainingInterrupted(f"{self.stop_signal} stopped training in epoch {epoch + 1}; {self.kept()}, "
                                       f"and {how} repeats that epoch.")
+        bad = next((name for name, p in self.model.named_parameters() if not torch.isfinite(p).all()), None)
+        if bad is not None:  # diverged since the last logged step: the last good checkpoint stays
+            raise TrainingError(f"{self.stop_signal} stopped training at step {self.step}, but {bad} is no longer "
+                                f"finite; {self.kept()}, lower --lr and train again.")
         rng = _rng_state(self.order)
         rng["data"] = epoch_start_rng
         if self.dist.main:

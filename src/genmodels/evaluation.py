@@ -47,7 +47,8 @@ def evaluate(run: Run, importance_samples: int = 1000, seed: int = 0, batch_size
     if quality_samples < 0:
         raise GenmodelsError(f"--quality-samples must be 0 (no sample-quality metrics) or more, got {quality_samples}.")
     check_seed(seed)
-    # The writer's lock: no training may change the weights meanwhile. A folder we may not write needs none.
+    # The writer's lock while the metrics are measured and written: no training or --overwrite can start in the
+    # folder meanwhile. A folder we may not write needs none.
     with run.dir.lock("evaluation", required=False):
         test = run.data.test
         x = test.batch(slice(0, len(test))).to(run.device)

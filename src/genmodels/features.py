@@ -118,7 +118,8 @@ def train_features(data: str | DataSplits, out: str | Path | None = None, *, epo
               "test_accuracy": accuracy, "feature_dim": net.config.feature_dim, "classes": net.config.classes,
               "arch": net.arch, "epochs": config.train.epochs,
               "train_seconds": round(sum(result.epoch_seconds), 1), "shape": list(splits.shape)}
-    RunDir(out).write_features_record(record)
+    with RunDir(out).lock("feature network"):  # the record too is written by the one writer of the folder
+        RunDir(out).write_features_record(record)
     return FeatureNetwork(net, out, accuracy, record["fingerprint"])
 
 
@@ -129,7 +130,7 @@ def load_features(dir: str | Path, data: DataSplits | None = None, device: str |
     damaged = f"{rd.features_file} is damaged; {_retrain_hint(dir, 'X')} --overwrite."
     try:
         meta = rd.read_features_record()
-    except (UnicodeDecodeError, ValueError):  # ValueError: not JSON, or not a JSON object
+    except ValueError:  # not JSON, or not a JSON object
         raise CheckpointError(damaged) from None
     if meta is None:
         src = data.source if data is not None else "X"

@@ -75,6 +75,10 @@ def temp_name(path: Path) -> Path:
     return path.with_name(f".{path.name}.tmp{os.getpid()}")
 
 
+def _read_error(path: Path, what: str, err: OSError) -> FileError:
+    return FileError(f"Could not read the {what} {path}: {(err.strerror or str(err)).lower()}; check its permissions.")
+
+
 def regular_size(path: Path, what: str = "file", limit: int | None = None) -> int:
     """The size of `path`, which must be a regular file (after symlinks) no larger than `limit` bytes;
     a FileError otherwise (FileNotFoundError passes through for callers that say what is missing)."""
@@ -84,8 +88,7 @@ def regular_size(path: Path, what: str = "file", limit: int | None = None) -> in
     except FileNotFoundError:
         raise
     except OSError as err:
-        raise FileError(f"Could not read the {what} {path}: {(err.strerror or str(err)).lower()}; "
-                        "check its permissions.") from None
+        raise _read_error(path, what, err) from None
     if stat.S_ISDIR(st.st_mode):
         raise FileError(f"The {what} {path} is a folder, not a file; pass the file itself.")
     if not stat.S_ISREG(st.st_mode):
@@ -105,8 +108,7 @@ def read_bounded(path: Path, what: str = "file", limit: int | None = JSON_LIMIT)
     try:
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
     except OSError as err:
-        raise FileError(f"Could not read the {what} {path}: {(err.strerror or str(err)).lower()}; "
-                        "check its permissions.") from None
+        raise _read_error(path, what, err) from None
     with open(fd, "rb") as f:
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode) or (limit is not None and st.st_size > limit):
@@ -115,8 +117,7 @@ def read_bounded(path: Path, what: str = "file", limit: int | None = JSON_LIMIT)
         try:
             data = f.read(st.st_size + 1)
         except OSError as err:
-            raise FileError(f"Could not read the {what} {path}: {(err.strerror or str(err)).lower()}; "
-                            "check its permissions.") from None
+            raise _read_error(path, what, err) from None
     if len(data) > st.st_size:
         raise FileError(f"The {what} {path} grew while it was read; is another program writing it? Try again.")
     return data

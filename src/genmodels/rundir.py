@@ -23,6 +23,7 @@ a run directory; genmodels deletes nothing anywhere else, and inside one only th
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import re
@@ -52,6 +53,20 @@ _OUR_PICTURES = re.compile(r"(samples|samples_n\d+|reconstructions|interpolation
 _OUR_CODES = re.compile(r"codes_(train|test)\.npz")
 
 
+def _json_object(path: Path, what: str) -> dict | None:
+    """A small JSON file holding one object; None when absent; ValueError when it holds anything else (not
+    JSON, not UTF-8, nested too deep, an integer of thousands of digits, a list ...)."""
+    try:
+        values = json.loads(read_bounded(path, what, JSON_LIMIT))
+    except FileNotFoundError:
+        return None
+    except RecursionError:
+        raise ValueError("nested too deeply") from None
+    if not isinstance(values, dict):
+        raise ValueError("not a JSON object")
+    return values
+
+
 def _our_temp(name: str, names: tuple[str, ...], pattern: re.Pattern | None = None) -> bool:
     """Whether `name` is a temporary file (fileio.temp_name) of one of `names` or of a name `pattern` matches,
     left behind by a process killed while writing."""
@@ -66,8 +81,9 @@ class RunDir:
     CONFIG, WEIGHTS, CHECKPOINT, METRICS = "config.json", "model.safetensors", "checkpoint.safetensors", "metrics.jsonl"
     LOSS_PLOT, IMAGES, EVAL, FEATURES = "loss.png", "images", "eval.json", "features.json"
     MARKER, LOCK = ".genmodels", ".genmodels.lock"
-    FILES = (CONFIG, WEIGHTS, CHECKPOINT, METRICS, LOSS_PLOT, EVAL, FEATURES)  # what --overwrite removes, with
-    # the pictures in images/ and the codes genmodels wrote (_OUR_PICTURES, _OUR_CODES) and their temporary files
+    # What --overwrite removes: these, the pictures and codes genmodels wrote (_OUR_PICTURES, _OUR_CODES), and
+    # the temporary files of all of them.
+    FILES = (CONFIG, WEIGHTS, CHECKPOINT, METRICS, LOSS_PLOT, EVAL, FEATURES)
 
     path: Path
 
@@ -113,15 +129,15 @@ class RunDir:
     # -- what the folder is ----------------------------------------------------------------------------
     def has_marker(self) -> bool:
         try:
-            return json.loads(read_bounded(self.marker, "marker", 1024)).get("genmodels") == "run directory"
-        except (OSError, FileError, ValueError, AttributeError):
+            return (_json_object(self.marker, "marker") or {}).get("genmodels") == "run directory"
+        except (OSError, GenmodelsError, ValueError):
             return False
 
     def _legacy_run(self) -> bool:
-        """A run written before markers existed: a genmodels config.json beside genmodels weights."""
+        """A run written before markers existed: a genmodels config.json beside a genmodels checkpoint."""
         try:
             self.read_config()
-            ckpt.read_safetensors(self.checkpoint if self.checkpoint.exists() else self.weights)
+            ckpt.read_safetensors(self.checkpoint)
             return True
         except GenmodelsError:
             return False
@@ -145,7 +161,7 @@ class RunDir:
         if any(not _our_temp(name, (*self.FILES, self.MARKER)) for name in names) and not self.is_ours():
             raise CheckpointError(f"{path} is not a genmodels run directory (it holds files but no {self.MARKER} marker), "
                                   "and genmodels never deletes or mixes with files it did not write; choose an empty "
-                                  "or new --out.")
+                                  "or new folder.")
 
     # -- one writer at a time --------------------------------------------------------------------------
     def lock(self, what: str, *, create: bool = False, required: bool = True) -> "RunLock":
@@ -178,9 +194,11 @@ class RunDir:
                 raise CheckpointError(f"Nothing to resume in {path}: it has no {self.CHECKPOINT}; "
                                       "drop --resume to start afresh.")
             return
-        if self.config_file.exists() and not overwrite:
-            raise CheckpointError(f"{path} already holds a run; pass --resume to continue it or --overwrite to replace it.")
-        self.clear()  # also a run killed before its first config.json: what it left is ours, and stale
+        kept = [name for name in self.FILES if (path / name).exists()]
+        if kept and not overwrite:  # a run, or part of one (its config lost): never cleared unasked
+            raise CheckpointError(f"{path} already holds a run ({kept[0]}); pass --resume to continue it or "
+                                  "--overwrite to replace it.")
+        self.clear()  # with no run file there: only temporary files and pictures of a run killed at its start
 
     def ours(self) -> list[Path]:
         """Every file in this run directory that genmodels wrote (by name) and --overwrite would remove."""
@@ -219,13 +237,12 @@ class RunDir:
     def read_config(self) -> RunConfig:
         path = self.config_file
         try:
-            values = json.loads(read_bounded(path, "run config", JSON_LIMIT))
-        except FileNotFoundError:
-            raise ConfigError(f"{path} does not exist; is {self.path} a genmodels run directory?") from None
-        except (ValueError, RecursionError):  # not JSON, not UTF-8, or an integer of thousands of digits
-            raise ConfigError(f"{path} is not valid JSON; the run directory is damaged, retrain it.") from None
-        if not isinstance(values, dict):
-            raise ConfigError(f"{path} does not hold a JSON object; the run directory is damaged, retrain it.")
+            values = _json_object(path, "run config")
+        except ValueError:
+            raise ConfigError(f"{path} is not valid JSON holding one object; the run directory is damaged, "
+                              "retrain it.") from None
+        if values is None:
+            raise ConfigError(f"{path} does not exist; is {self.path} a genmodels run directory?")
         return build_run_config(values, where=str(path))
 
     # -- weights and checkpoints -----------------------------------------------------------------------
@@ -301,35 +318,19 @@ class RunDir:
         atomic_write(self.eval_file, json.dumps(results, indent=2).encode())
         return self.eval_file
 
-    def _read_json(self, path: Path, what: str) -> Any:
-        """A small JSON file's value; None when absent; a GenmodelsError when it is not JSON."""
-        try:
-            return json.loads(read_bounded(path, what, JSON_LIMIT))
-        except FileNotFoundError:
-            return None
-        except (ValueError, RecursionError):  # not JSON, not UTF-8, or an integer of thousands of digits
-            raise GenmodelsError(f"{path} is not valid JSON; the run directory is damaged.") from None
-
     def read_eval(self) -> dict | None:
         """eval.json, or None if the run was never evaluated."""
         try:
-            values = self._read_json(self.eval_file, "evaluation record")
-        except GenmodelsError:
+            return _json_object(self.eval_file, "evaluation record")
+        except ValueError:
             raise GenmodelsError(f"{self.eval_file} is not valid JSON; run genmodels evaluate {self.path} again.") from None
-        return values if isinstance(values, dict) else None
 
     def write_features_record(self, record: dict) -> None:
         atomic_write(self.features_file, json.dumps(record, indent=2).encode())
 
     def read_features_record(self) -> dict | None:
         """features.json as a dict; None if absent; a ValueError if it is not a JSON object."""
-        try:
-            values = self._read_json(self.features_file, "features record")
-        except GenmodelsError:
-            raise ValueError("not JSON") from None
-        if values is not None and not isinstance(values, dict):
-            raise ValueError("not a JSON object")
-        return values
+        return _json_object(self.features_file, "features record")
 
 
 class RunLock:
@@ -344,11 +345,13 @@ class RunLock:
     def take(cls, path: Path, what: str) -> "RunLock":
         if fcntl is None:
             return cls(None, path)
-        try:
-            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:  # never through a symbolic link: the holder's name is written into this file
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o644)
         except IsADirectoryError:
             raise CheckpointError(f"{path} is a folder where genmodels keeps its lock; move it away.") from None
         except OSError as err:
+            if err.errno == errno.ELOOP:
+                raise CheckpointError(f"{path} is a symbolic link, which genmodels never makes; remove it.") from None
             raise write_error(path.parent, err, "lock") from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -359,8 +362,9 @@ class RunLock:
                                   "or choose another folder.") from None
         argv = " ".join(["genmodels", *sys.argv[1:]])[:200]
         text = f"{what} (pid {os.getpid()} on {socket.gethostname()}, `{argv}`, since {time.strftime('%H:%M:%S')})"
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, text.encode(), 0)
+        with contextlib.suppress(OSError):  # the name is for the refusal's sentence; the lock holds without it
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, text.encode(), 0)
         return cls(fd, path)
 
     def release(self) -> None:

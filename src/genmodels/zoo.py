@@ -131,8 +131,13 @@ def feature_network(splits, where: Path, progress: bool = False, log: Callable[[
     try:
         return load_features(where, splits)
     except GenmodelsError:  # absent, unfinished or for other data: train it afresh
+        rd = RunDir(where)
+        held = rd.read_config().family if rd.holds_run() else None
+        if held not in (None, "classifier"):  # replace only a feature network, never another run
+            raise GenmodelsError(f"{where} holds a {held} run, where the zoo keeps its feature network; "
+                                 "move it away or choose another --out.") from None
         log(f"[features] training the feature classifier into {where} (for FID, KID, precision/recall)")
-        return train_features(splits, where, progress=progress, overwrite=RunDir(where).holds_run())
+        return train_features(splits, where, progress=progress, overwrite=held == "classifier")
 
 
 def run_zoo(data: str = "digits", out: str | Path = "runs/zoo", *, overwrite: bool = False, progress: bool = True,

@@ -69,17 +69,14 @@ def compare(run_dirs: list[str | Path], out: str | Path, device: str = "cpu",
     """Write the comparison of `run_dirs` to the HTML file `out` and return its path."""
     if not run_dirs:
         raise GenmodelsError("compare needs at least one run directory; pass the --out folders of training runs.")
+    out = runs.output_file(out, ".html")  # an .html file, not a folder: never a run's own file
     dirs = [Path(d) for d in run_dirs]
     loaded = [runs.load_run(d, device) for d in dirs]  # every run checked before any work
-    out = Path(out)
-    if out.is_dir():
-        raise GenmodelsError(f"{out} is a directory; give --out a file name such as {out / 'report.html'}.")
     summaries = []
     with tempfile.TemporaryDirectory(prefix="genmodels-compare-") as tmp:
         for run, name in zip(loaded, labels(dirs)):
             run_tmp = Path(tmp) / str(len(summaries))
             run_tmp.mkdir()
             summaries.append(summarise(run, name, run_tmp))
-    out.parent.mkdir(parents=True, exist_ok=True)
     atomic_write(out, render(summaries, title).encode("utf-8"))
     return out
