@@ -16,12 +16,12 @@ import warnings
 import zipfile
 import zlib
 from pathlib import Path
-from typing import Callable
+from typing import BinaryIO, Callable
 
 import numpy as np
 
 from .errors import DataError
-from .fileio import FileError, GiB, regular_size
+from .fileio import FileError, GiB, open_regular
 
 MAX_BYTES = 8 * GiB  # the most any one array read into memory (not memory-mapped) may claim
 MAX_IMAGE_PIXELS = 4096 * 4096  # per image file, checked from its header before decoding
@@ -37,10 +37,11 @@ def one_line(error: BaseException) -> str:
     return " ".join(str(error).split()) or type(error).__name__
 
 
-def regular(path: Path, what: str) -> int:
-    """The size of `path`, which must be a regular file (a symlink to one is fine); DataError otherwise."""
+def open_data(path: Path, what: str) -> BinaryIO:
+    """`path`, which must be a regular file (a symlink to one is fine), opened for reading (fileio.open_regular:
+    checked again once open, so it cannot be swapped for a FIFO meanwhile); DataError otherwise."""
     try:
-        return regular_size(path, what)
+        return open_regular(path, what)
     except FileError as err:
         raise DataError(str(err)) from None
     except FileNotFoundError:
@@ -107,30 +108,28 @@ def _idx_header(head: bytes, path: Path, ndims: tuple[int, ...]) -> tuple[int, .
 def read_idx(path: Path, ndims: tuple[int, ...]) -> np.ndarray:
     """An IDX file as a uint8 array: a plain one memory-mapped (pages are read when a batch needs them,
     so data larger than memory works), a gzipped one read into a buffer of the size its header claims."""
-    size = regular(path, "IDX file")
-    try:
-        if path.suffix == ".gz":
-            return _read_idx_gz(path, ndims, size)
-        with open(path, "rb") as f:
-            head = f.read(4 + 4 * max(ndims))
-    except PermissionError:
-        raise DataError(f"{path} could not be read (permission denied); check the file's permissions.") from None
-    except READ_ERRORS as e:
-        raise DataError(f"{path} could not be read ({one_line(e)}), so it is truncated or corrupt; "
-                        "re-download or reinstall it.") from None
-    dims = _idx_header(head, path, ndims)
-    start, count = 4 + 4 * len(dims), math.prod(dims)
-    if size - start != count:
-        raise DataError(f"{path} holds {size - start} data bytes but its header {dims} needs {count}, "
-                        "so it is truncated or corrupt; re-download or reinstall it.")
-    if not count:
-        return np.zeros(dims, np.uint8)
-    # Copy-on-write map: writable for torch, yet nothing is copied unless written (never, here).
-    return np.memmap(path, np.uint8, "c", offset=start, shape=dims)
+    with open_data(path, "IDX file") as file:
+        size = os.fstat(file.fileno()).st_size
+        try:
+            if path.suffix == ".gz":
+                return _read_idx_gz(file, path, ndims, size)
+            head = file.read(4 + 4 * max(ndims))
+        except READ_ERRORS as e:
+            raise DataError(f"{path} could not be read ({one_line(e)}), so it is truncated or corrupt; "
+                            "re-download or reinstall it.") from None
+        dims = _idx_header(head, path, ndims)
+        start, count = 4 + 4 * len(dims), math.prod(dims)
+        if size - start != count:
+            raise DataError(f"{path} holds {size - start} data bytes but its header {dims} needs {count}, "
+                            "so it is truncated or corrupt; re-download or reinstall it.")
+        if not count:
+            return np.zeros(dims, np.uint8)
+        # Copy-on-write map: writable for torch, yet nothing is copied unless written (never, here).
+        return np.memmap(file, np.uint8, "c", offset=start, shape=dims)
 
 
-def _read_idx_gz(path: Path, ndims: tuple[int, ...], size: int) -> np.ndarray:
-    with gzip.open(path, "rb") as f:
+def _read_idx_gz(file: BinaryIO, path: Path, ndims: tuple[int, ...], size: int) -> np.ndarray:
+    with gzip.GzipFile(fileobj=file, mode="rb") as f:
         head = _read_exact(f, 4)
         head += _read_exact(f, 4 * head[3]) if len(head) == 4 and head[3] in ndims else b""
         dims = _idx_header(head, path, ndims)
@@ -177,37 +176,37 @@ def _array_error(path: Path, err: BaseException, kind: str = "array", fix: str =
 def read_npy(path: Path) -> np.ndarray:
     """A .npy file, memory-mapped copy-on-write (so larger-than-memory arrays work) once its header's
     claim matches the file's size."""
-    size = regular(path, ".npy file")
-    try:
-        with open(path, "rb") as f:
+    with open_data(path, ".npy file") as f:
+        size = os.fstat(f.fileno()).st_size
+        try:
             shape, fortran, dtype, count = _npy_header(f, path, "array")
             start = f.tell()
-        if size - start != count:
-            raise DataError(f"{path} holds {size - start:,} data bytes but its header (shape {shape}, {dtype}) "
-                            f"needs {count:,}, so it is truncated or corrupt; save it again with numpy.save.")
-        if not count:
-            return np.empty(shape, dtype)
-        return np.memmap(path, dtype, "c", offset=start, shape=shape, order="F" if fortran else "C")
-    except (ValueError, OverflowError, *READ_ERRORS) as e:
-        raise _array_error(path, e) from None
+            if size - start != count:
+                raise DataError(f"{path} holds {size - start:,} data bytes but its header (shape {shape}, {dtype}) "
+                                f"needs {count:,}, so it is truncated or corrupt; save it again with numpy.save.")
+            if not count:
+                return np.empty(shape, dtype)
+            return np.memmap(f, dtype, "c", offset=start, shape=shape, order="F" if fortran else "C")
+        except (ValueError, OverflowError, *READ_ERRORS) as e:
+            raise _array_error(path, e) from None
 
 
 def read_npz(path: Path, pick: Callable[[list[str]], list[str]]) -> dict[str, np.ndarray]:
     """The arrays of a .npz archive that pick(sorted keys) names (the others are never decompressed),
     each read into a buffer of the size its header claims once that matches the zip's entry."""
-    regular(path, ".npz file")
-    try:
-        with zipfile.ZipFile(path) as zf:
-            infos = {i.filename[:-4]: i for i in zf.infolist() if i.filename.endswith(".npy")}
-            keys = pick(sorted(infos))
-            claimed = sum(infos[k].file_size for k in keys)
-            if claimed > MAX_BYTES:
-                raise DataError(f"{path} claims {claimed:,} bytes for arrays {', '.join(keys)}, over the "
-                                f"{MAX_BYTES // GiB} GiB genmodels reads from a .npz; save them as .npy files, "
-                                "which are memory-mapped.")
-            return {k: _read_member(zf, infos[k], path) for k in keys}
-    except (ValueError, OverflowError, RuntimeError, NotImplementedError, *READ_ERRORS) as e:
-        raise _array_error(path, e, ".npz archive", "numpy.savez") from None
+    with open_data(path, ".npz file") as file:
+        try:
+            with zipfile.ZipFile(file) as zf:
+                infos = {i.filename[:-4]: i for i in zf.infolist() if i.filename.endswith(".npy")}
+                keys = pick(sorted(infos))
+                claimed = sum(infos[k].file_size for k in keys)
+                if claimed > MAX_BYTES:
+                    raise DataError(f"{path} claims {claimed:,} bytes for arrays {', '.join(keys)}, over the "
+                                    f"{MAX_BYTES // GiB} GiB genmodels reads from a .npz; save them as .npy files, "
+                                    "which are memory-mapped.")
+                return {k: _read_member(zf, infos[k], path) for k in keys}
+        except (ValueError, OverflowError, RuntimeError, NotImplementedError, *READ_ERRORS) as e:
+            raise _array_error(path, e, ".npz archive", "numpy.savez") from None
 
 
 def _read_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, path: Path) -> np.ndarray:
@@ -233,11 +232,10 @@ def read_image(path: Path) -> tuple[np.ndarray, bool]:
     pixel count is checked from the header before it is decoded."""
     from PIL import Image  # imported here: only image folders need Pillow
 
-    regular(path, "image")
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # the check below is stricter
-            with Image.open(path) as im:
+    with open_data(path, "image") as file, warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # the check below is stricter
+        try:
+            with Image.open(file) as im:
                 (w, h), mode = im.size, im.mode
                 if w * h > MAX_IMAGE_PIXELS:
                     raise DataError(f"{path} is {w}x{h} pixels, over the {MAX_IMAGE_PIXELS:,} (4096x4096) genmodels "
@@ -247,8 +245,8 @@ def read_image(path: Path) -> tuple[np.ndarray, bool]:
                                     "convert it to 8-bit.")
                 grey = mode in ("1", "L", "LA")
                 return np.asarray(im.convert("L" if grey else "RGB")), grey
-    except Image.DecompressionBombError:  # Pillow refuses it at open, before its size can be read
-        raise DataError(f"{path} is an image of far more than {MAX_IMAGE_PIXELS:,} (4096x4096) pixels, the most "
-                        "genmodels decodes per image; resize it smaller or remove it.") from None
-    except (SyntaxError, ValueError, *READ_ERRORS) as e:
-        raise DataError(f"{path} could not be read as an image ({one_line(e)}); replace or remove the file.") from None
+        except Image.DecompressionBombError:  # Pillow refuses it at open, before its size can be read
+            raise DataError(f"{path} is an image of far more than {MAX_IMAGE_PIXELS:,} (4096x4096) pixels, the most "
+                            "genmodels decodes per image; resize it smaller or remove it.") from None
+        except (SyntaxError, ValueError, *READ_ERRORS) as e:
+            raise DataError(f"{path} could not be read as an image ({one_line(e)}); replace or remove the file.") from None

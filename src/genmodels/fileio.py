@@ -12,6 +12,7 @@ import errno
 import os
 import stat
 from pathlib import Path
+from typing import BinaryIO
 
 from .errors import GenmodelsError
 
@@ -100,24 +101,30 @@ def regular_size(path: Path, what: str = "file", limit: int | None = None) -> in
     return st.st_size
 
 
-def read_bounded(path: Path, what: str = "file", limit: int | None = JSON_LIMIT) -> bytes:
-    """The bytes of a regular file no larger than `limit` (None: its own size is the bound), read once.
-    It is opened without blocking and checked again through the open descriptor, so a file swapped for
-    a FIFO after the first check cannot hang the read."""
+def open_regular(path: Path, what: str = "file", limit: int | None = None) -> BinaryIO:
+    """A regular file (no larger than `limit`) opened for reading. It is opened without blocking and checked
+    again through the open descriptor, so a file swapped for a FIFO after the first check cannot hang a read."""
     regular_size(path, what, limit)
     try:
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
     except OSError as err:
         raise _read_error(path, what, err) from None
-    with open(fd, "rb") as f:
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode) or (limit is not None and st.st_size > limit):
-            raise FileError(f"The {what} {path} changed while it was opened; is another program replacing it? "
-                            "Try again.")
+    f = open(fd, "rb")
+    st = os.fstat(fd)
+    if not stat.S_ISREG(st.st_mode) or (limit is not None and st.st_size > limit):
+        f.close()
+        raise FileError(f"The {what} {path} changed while it was opened; is another program replacing it? Try again.")
+    return f
+
+
+def read_bounded(path: Path, what: str = "file", limit: int | None = JSON_LIMIT) -> bytes:
+    """The bytes of a regular file no larger than `limit` (None: its own size is the bound), read once."""
+    with open_regular(path, what, limit) as f:
+        size = os.fstat(f.fileno()).st_size
         try:
-            data = f.read(st.st_size + 1)
+            data = f.read(size + 1)
         except OSError as err:
             raise _read_error(path, what, err) from None
-    if len(data) > st.st_size:
+    if len(data) > size:
         raise FileError(f"The {what} {path} grew while it was read; is another program writing it? Try again.")
     return data
