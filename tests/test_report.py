@@ -13,7 +13,9 @@ from genmodels import build_run_config, load_run, train
 from genmodels.cli import main
 from genmodels.evaluation import evaluate
 from genmodels.report.compare import compare
-from genmodels.report.html import RunSummary, best_columns, direction, format_value, metric_table
+from genmodels.report.findings import findings
+from genmodels.report.glossary import GLOSSARY, entry
+from genmodels.report.html import RunSummary, best_columns, direction, format_value, headline_table, metric_table, render
 
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                   "--disable-background-networking", "--disable-component-update", "--disable-sync",
@@ -50,13 +52,13 @@ def _snapshot(d):
 def test_report_is_one_self_contained_page_with_both_runs(report):
     html = report.read_text()
     assert list(report.parent.iterdir()) == [report]  # one file, nothing beside it
-    assert not re.search(r'(src|href)="(?!data:)', html)  # no external image, CSS or script
+    assert not re.search(r'(src|href)="(?!data:|#)', html)  # no external image, CSS or script; links within the page
     images = re.findall(r'<img src="data:image/png;base64,', html)
     # VAE: samples, reconstructions, interpolation, latent, curve; PCA (one pass, no training
     # loss logged): reconstructions, interpolation, latent.
     assert len(images) == 8
     assert "<th>vae<" in html and "<th>pca<" in html
-    assert re.search(r"<th>elbo.*?</th><td[^>]*>-?\d", html)  # the VAE's number in the table
+    assert re.search(r"#g-elbo\".*?</th><td[^>]*>-?\d", html)  # the VAE's number in the table
     assert "pca: cannot sample" in html
     assert "pca has no eval.json" in html and "genmodels evaluate pca" in html
 
@@ -78,15 +80,76 @@ def test_cli_compare_and_its_one_sentence_error(two_runs, tmp_path, capsys):
 
 def test_metric_directions_formatting_and_best_marks():
     assert direction("reconstruction_sse") == "lower" and direction("fid") == "lower"
-    assert direction("log_likelihood_iw") == "higher" and direction("knn_accuracy_pca") == "higher"
+    assert direction("log_likelihood_iw") == "higher" and direction("density") == "ideal"
+    assert direction("knn_accuracy_pca") is None  # a baseline: a reference line, not a score
     assert direction("log_likelihood_iw_stderr") is None and direction("parzen_sigma") is None
-    assert best_columns([3.0, None, 1.0, 1.0], "lower") == {2, 3}
-    assert best_columns([3.0, 1.0], None) == set() and best_columns([3.0, None], "higher") == set()
-    assert best_columns([0.97, 0.97], "higher") == set()  # the same pixel baseline in every run
+    lower, ideal = entry("reconstruction_sse"), entry("density")
+    assert best_columns([3.0, None, 1.0, 2.0], lower) == {2}
+    assert best_columns([3.0, None, 1.0, 1.0], lower) == set()  # a tie marks nothing
+    assert best_columns([1.219, 0.9], ideal) == {1}  # 1 is ideal: 0.9 is closer than 1.219
+    assert best_columns([0.97, 0.5], entry("linear_probe_accuracy_pixels")) == set()  # a baseline
+    assert best_columns([3.0, None], entry("fid")) == set()
     assert format_value(None) == "\u2013" and format_value(1438) == "1438"
     assert format_value(-123.456) == "-123.5" and format_value(0.912345) == "0.9123"
     assert format_value(0.00012) == "1.20e-04"
     assert format_value([0.1, 0.0, 0.2]) == "\u2584\u2581\u2588"  # a class histogram as a sparkline
+
+
+def test_honest_marks_in_the_tables():
+    """Only a run's own metrics compete: baselines never, a collapsed model's sample metrics never."""
+    runs = [RunSummary("ae", metrics={"reconstruction_sse": 0.8, "pca_reconstruction_sse": 1.5, "images": 359}),
+            RunSummary("cae", metrics={"reconstruction_sse": 0.3, "pca_reconstruction_sse": 0.2, "images": 359}),
+            RunSummary("gan", metrics={"precision": 1.0, "recall": 0.01, "collapsed": True}),
+            RunSummary("vae", metrics={"precision": 0.6, "recall": 0.1, "collapsed": False})]
+    table = metric_table(runs)
+    ref = re.search(r"<tr class=ref>.*?</tr>", table)[0]
+    assert "pca_reconstruction_sse" in ref and "class=best" not in ref
+    assert re.search(r"reconstruction_sse<.*?</th><td[^>]*>0.8</td><td class=best[^>]*>0.3</td>", table)
+    precision = re.search(r"<tr><th><a href=\"#g-precision\".*?</tr>", table)[0]
+    assert "class=best" not in precision  # the collapsed gan's 1.0 is not best, and vae is alone
+    recall = re.search(r"<tr><th><a href=\"#g-recall\".*?</tr>", table)[0]
+    assert "class=best" not in recall
+    assert "The same in every run" in table and "images</a><span class=way></span> 359" in table
+    head = headline_table(runs)
+    assert head.count("class=best") == 1 and "collapsed" in head
+
+
+def test_findings_are_checks_on_the_numbers():
+    def runs(gan_sharp, vae_sharp):
+        return [RunSummary("g", family="gan", metrics={"sharpness": gan_sharp, "recall": 0.8}),
+                RunSummary("v", family="vae", metrics={"sharpness": vae_sharp, "recall": 0.2}),
+                RunSummary("a", family="ae", epochs=(3, 10),
+                           metrics={"reconstruction_sse": 0.5, "pca_reconstruction_sse": 0.9})]
+    sharper = [f for f in findings(runs(0.9, 0.4)) if "sharper" in f.text]
+    assert [f.verdict for f in sharper] == ["pass"] and "g 0.9 against v 0.4" in sharper[0].text
+    assert [f.verdict for f in findings(runs(0.3, 0.4)) if "sharper" in f.text] == ["fail"]
+    found = findings(runs(0.9, 0.4))
+    assert any(f.verdict == "fail" and "cover more" in f.text and "v 0.2 against g 0.8" in f.text for f in found)
+    assert any(f.verdict == "pass" and "a 0.5 vs 0.9" in f.text for f in found)
+    assert any(f.verdict == "fail" and "a trained 3 of its 10 epochs" in f.text for f in found)
+    assert not [f for f in findings(runs(0.9, 0.4)[2:]) if "sharper" in f.text]  # no GAN, VAE: no claim
+
+
+def test_the_glossary_says_what_each_entry_promises():
+    for key, e in GLOSSARY.items():
+        assert e.meaning.endswith((".", "?")) and e.kind in ("own", "reference", "info"), key
+        assert e.better in (None, "lower", "higher", "ideal") and (e.better != "ideal" or e.ideal is not None), key
+        assert e.kind == "own" or e.better is None, key
+    page = render([RunSummary("a", metrics={"fid": 3.0, "weird_new_metric": 1.0})])
+    assert 'id="g-fid"' in page and "not Inception" in page
+
+
+def test_compare_refuses_runs_of_different_data(two_runs, tmp_path, capsys):
+    import numpy as np
+
+    images = np.random.default_rng(0).random((40, 8, 8), dtype=np.float32)
+    np.save(tmp_path / "other.npy", images)
+    other = build_run_config({"family": "pca", "model": {"latent_dim": 2}, "data": {"source": str(tmp_path / "other.npy")}})
+    train(other, tmp_path / "other", progress=False)
+    assert main(["compare", str(two_runs[0]), str(tmp_path / "other"), "--out", str(tmp_path / "x.html")]) == 2
+    err = capsys.readouterr().err
+    assert "other was trained on" in err and "compare runs of one dataset at a time" in err
+    assert not (tmp_path / "x.html").exists()
 
 
 def _chromium():
@@ -103,7 +166,7 @@ def test_a_collapsed_run_is_flagged_and_its_verdict_never_marked_best():
     assert table.count("<div class=flag>collapsed</div>") == 1
     assert re.search(r"<th>stuck<div class=about></div><div class=flag>collapsed</div></th>", table)
     assert "stuck collapsed</b>" in table and "good collapsed" not in table
-    assert direction("collapsed") is None and direction("sharpness") is None and direction("diversity") is None
+    assert direction("collapsed") is None and direction("sharpness") == "ideal" and direction("diversity") == "ideal"
 
 
 def test_report_renders_in_headless_chromium(report, tmp_path):

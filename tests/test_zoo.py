@@ -1,11 +1,23 @@
 """`genmodels zoo`: every family trained, evaluated and compared in one call; re-runs skip finished runs."""
 
+import os
+import re
+import subprocess
 from dataclasses import replace
+from pathlib import Path
 
+import numpy as np
 import pytest
+from PIL import Image
 
 from genmodels import GenmodelsError
+from genmodels.report.glossary import GLOSSARY
 from genmodels.zoo import PRESETS, run_state, run_zoo, summary_table
+
+from test_report import CHROMIUM_FLAGS, _chromium
+
+# Pictures the tests leave for a person to look at (CI may keep them): gitignored.
+ARTIFACTS = Path(os.environ.get("GENMODELS_TEST_ARTIFACTS", Path(__file__).parent.parent / "test-artifacts"))
 
 TINY_EVAL = {"importance_samples": 5, "probe_train": 200, "parzen_samples": 200}
 
@@ -27,11 +39,46 @@ def test_every_preset_is_a_valid_config():
             assert p.config(data).family == p.family
 
 
-def test_zoo_trains_evaluates_reports_and_skips_finished_runs(tmp_path):
-    presets = tiny(PRESETS["digits"])
+@pytest.fixture(scope="module")
+def zoo(tmp_path_factory):
+    """The digits zoo with every preset trained for one epoch: (its folder, report, results, log lines)."""
+    tmp_path = tmp_path_factory.mktemp("zoo")
     lines = []
-    report, results = run_zoo("digits", tmp_path / "zoo", progress=False, presets=presets,
+    report, results = run_zoo("digits", tmp_path / "zoo", progress=False, presets=tiny(PRESETS["digits"]),
                               evaluate_options=TINY_EVAL, log=lines.append)
+    return tmp_path, report, results, lines
+
+
+def test_the_zoo_report_reads_at_1366_pixels_in_chromium(zoo):
+    """What a student opens first: the headline fits a 1366x768 screen, every metric row has its glossary
+    entry, no baseline row is marked best. The screenshot is kept in test-artifacts/."""
+    _, report, _, _ = zoo
+    browser = _chromium()
+    html = report.read_text()
+    profile = report.parent / "chromium-profile"
+    run = lambda *args: subprocess.run([browser, *CHROMIUM_FLAGS, f"--user-data-dir={profile}",  # noqa: E731
+                                        "--window-size=1366,768", *args, report.resolve().as_uri()],
+                                       capture_output=True, text=True, timeout=120)
+    dom = run("--dump-dom").stdout
+    right, width = map(int, re.search(r'data-headline-fits="(\d+)/(\d+)"', dom).groups())
+    assert width <= 1366 and right <= width, (right, width)
+    linked = set(re.findall(r'href="#g-([^"]+)"', dom))
+    defined = set(re.findall(r'<dt id="g-([^"]+)">', dom))
+    assert len(linked) > 20 and linked <= defined and linked <= set(GLOSSARY), linked - set(GLOSSARY)
+    for row in re.findall(r"<tr class=\"?ref\"?>.*?</tr>", dom):
+        assert "best" not in row, row
+    assert "What these runs show" in dom and re.search(r"<li class=\"?(pass|fail)\"?>", dom)
+    shot = ARTIFACTS / "zoo-report-1366x768.png"
+    shot.parent.mkdir(exist_ok=True)
+    run(f"--screenshot={shot}")
+    with Image.open(shot) as im:
+        assert im.size == (1366, 768) and len(np.unique(np.asarray(im.convert("L")))) > 20
+    assert html.count("<details>") == 1  # the full table folded
+
+
+def test_zoo_trains_evaluates_reports_and_skips_finished_runs(zoo):
+    tmp_path, report, results, lines = zoo
+    presets = tiny(PRESETS["digits"])
     assert report == tmp_path / "zoo" / "report.html"
     html = report.read_text()
     for name in presets:

@@ -160,6 +160,8 @@ class Training:
     metrics: MetricsLog | None = None  # metrics.jsonl, open on rank 0
     bar: tqdm | None = None
     seconds: list[float] = field(default_factory=list)  # wall time of each epoch's training steps
+    seconds_before: float = 0.0  # training time of the run before this process resumed it
+    epoch_start: float = 0.0
     stop_signal: str | None = None  # set by SIGINT/SIGTERM: stop after the current step
     last_plot: float = field(default_factory=time.perf_counter)
     varied: bool = False  # the samples' diversity has been at or above LOW_DIVERSITY in some epoch
@@ -188,6 +190,7 @@ class Training:
             _set_rng_state(rng, t.order, device, run.checkpoint)
             # batch > 0: an interrupted epoch; `order` holds its start state, so the same permutation comes back.
             t.epoch, t.step, t.batch = state["epoch"], state["step"], state.get("batch", 0)
+            t.seconds_before = float(state.get("seconds", 0.0))
             t.history = run.read_history(t.step)
             t.varied = any(r.get("diversity", 0.0) >= LOW_DIVERSITY for r in t.history)
         if dist.active:  # each rank its own noise (corruption, reparameterisation), from here on
@@ -216,7 +219,7 @@ class Training:
         model, tc, data = self.model, self.config.train, self.train_set
         model.train()
         set_epoch_lr(self.optimizers, tc.lr_schedule, epoch, self.epochs)
-        start = time.perf_counter()
+        start = self.epoch_start = time.perf_counter()
         epoch_start_rng = self.order.get_state()  # an interrupted epoch resumes from the same permutation
         perm = torch.randperm(len(data), generator=self.order, device=self.order.device)
         # Each part is averaged over the steps that returned it: a GAN's generator terms come every k-th step.
@@ -283,7 +286,9 @@ class Training:
         rng = _rng_state(self.order)
         rng["data"] = epoch_start_rng
         if self.dist.main:
-            run.save(self.model, self.optimizers, {"epoch": epoch, "step": self.step, "batch": batch}, rng)
+            seconds = self.seconds_before + sum(self.seconds) + time.perf_counter() - self.epoch_start
+            run.save(self.model, self.optimizers, {"epoch": epoch, "step": self.step, "batch": batch,
+                                                   "seconds": round(seconds, 3)}, rng)
         raise TrainingInterrupted(f"{self.stop_signal} stopped training at step {self.step} (epoch {epoch + 1}), "
                                   f"saved in {run.checkpoint}; {how}.")
 
@@ -302,7 +307,9 @@ class Training:
         if not self.bar.disable and ((epoch + 1) % max(1, self.epochs // 10) == 0 or last):
             shown = {**{f"test {k}": v for k, v in test.items()}, **picture}
             self.bar.write(f"epoch {epoch + 1}/{self.epochs}  " + "  ".join(f"{k} {v:.3f}" for k, v in shown.items()))
-        self.run.save(self.model, self.optimizers, {"epoch": epoch + 1, "step": self.step}, _rng_state(self.order))
+        seconds = round(self.seconds_before + sum(self.seconds), 3)
+        self.run.save(self.model, self.optimizers, {"epoch": epoch + 1, "step": self.step, "seconds": seconds},
+                      _rng_state(self.order))
         if last or time.perf_counter() - self.last_plot > 10:  # a plot costs ~0.25 s: not every short epoch
             plot_curves(self.history, self.run.loss_plot, self.model.curves)
             self.last_plot = time.perf_counter()

@@ -265,6 +265,14 @@ class RunDir:
         _, meta = ckpt.read_safetensors(self.checkpoint)
         return ckpt.training_state(meta, self.checkpoint)["epoch"]
 
+    def train_seconds(self) -> float | None:
+        """Seconds of training steps the checkpoint took, or None without one (or from before they were kept)."""
+        if not self.checkpoint.exists():
+            return None
+        _, meta = ckpt.read_safetensors(self.checkpoint)
+        seconds = ckpt.training_state(meta, self.checkpoint).get("seconds")
+        return None if seconds is None else float(seconds)
+
     def load_model(self, device: str | torch.device = "cpu") -> tuple[Model, RunConfig]:
         """Rebuild the trained model from this directory alone, in eval mode."""
         if not self.path.is_dir():

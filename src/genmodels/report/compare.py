@@ -54,7 +54,9 @@ def summarise(run: runs.Run, name: str, tmp: Path) -> RunSummary:
     cfg = run.config
     code = getattr(cfg.model, "latent_dim", None) or (getattr(cfg.model, "layers", None) or [None])[-1]
     about = f"{cfg.family}" + (f", code {code}" if code else "") + f", {cfg.train.epochs} ep, {cfg.data.source}"
-    summary = RunSummary(name, about, run.dir.read_eval())
+    summary = RunSummary(name, about, run.dir.read_eval(), family=cfg.family, code=code,
+                         epochs=(run.dir.trained_epochs() or 0, run.model.total_epochs(cfg.train.epochs)),
+                         train_seconds=run.dir.train_seconds())
     for key, (capability, draw, why_not) in DRAW.items():
         if getattr(run.model, capability):
             summary.pictures[key] = draw(run, tmp / f"{key}.png").read_bytes()
@@ -62,6 +64,19 @@ def summarise(run: runs.Run, name: str, tmp: Path) -> RunSummary:
             summary.pictures[key] = f"{cfg.family}: {why_not}"
     summary.pictures["curves"] = training_curve(run, tmp)
     return summary
+
+
+def _same_data(loaded: list[runs.Run], dirs: list[Path]) -> None:
+    """Refuse runs trained on different data: their metrics are measured on different test images (and
+    FID in different feature spaces), so one table of them would compare nothing."""
+    def data(run: runs.Run) -> tuple:
+        return run.config.data.source, run.config.data.data_dir, tuple(run.config.shape or ())
+
+    first = data(loaded[0])
+    for run, d in zip(loaded[1:], dirs[1:]):
+        if data(run) != first:
+            raise GenmodelsError(f"{d} was trained on {data(run)[0]} but {dirs[0]} on {first[0]}, and their metrics "
+                                 "are measured on different test images; compare runs of one dataset at a time.")
 
 
 def compare(run_dirs: list[str | Path], out: str | Path, device: str = "cpu",
@@ -72,6 +87,7 @@ def compare(run_dirs: list[str | Path], out: str | Path, device: str = "cpu",
     out = runs.output_file(out, ".html")  # an .html file, not a folder: never a run's own file
     dirs = [Path(d) for d in run_dirs]
     loaded = [runs.load_run(d, device) for d in dirs]  # every run checked before any work
+    _same_data(loaded, dirs)
     summaries = []
     with tempfile.TemporaryDirectory(prefix="genmodels-compare-") as tmp:
         for run, name in zip(loaded, labels(dirs)):

@@ -7,22 +7,15 @@ from __future__ import annotations
 
 import base64
 import math
-from dataclasses import dataclass, field
 from fnmatch import fnmatch
 from html import escape
 from string import Template
 
-MISSING = "\u2013"  # en dash
+from .findings import findings
+from .glossary import Entry, entry
+from .summary import RunSummary
 
-# Which way is better, per metric name (shell-style patterns, first match wins; None: no direction).
-DIRECTION: dict[str, str | None] = {
-    "*_stderr": None, "*_std": None, "*_samples": None, "*_sigma": None, "*_images": None,
-    "*_sse": "lower", "fid": "lower", "kid": "lower", "test_error": "lower", "nelbo": "lower",
-    "*log_likelihood*": "higher", "elbo": "higher", "*accuracy*": "higher", "precision": "higher",
-    "recall": "higher", "density": "higher", "coverage": "higher", "class_entropy": "higher",
-    # 1 is ideal (as sharp, as varied as the data), so neither direction is better; collapsed is a verdict.
-    "*sharpness": None, "diversity": None, "collapsed": None,
-}
+MISSING = "\u2013"  # en dash
 
 # Picture rows of the report, in order: key -> heading.
 SECTIONS = {
@@ -34,22 +27,10 @@ SECTIONS = {
 }
 
 
-@dataclass
-class RunSummary:
-    """What the report shows of one run: its label, a one-line description, its eval.json (None if
-    it has none) and, per section, PNG bytes or a short note saying why there is no picture."""
-
-    name: str
-    about: str = ""
-    metrics: dict | None = None
-    pictures: dict[str, bytes | str] = field(default_factory=dict)
-
-
 def direction(metric: str) -> str | None:
-    for pattern, way in DIRECTION.items():
-        if fnmatch(metric, pattern):
-            return way
-    return None
+    """"lower", "higher" or "ideal" for a run's own metric with a direction; None for the rest."""
+    e = entry(metric)
+    return e.better if e.kind == "own" else None
 
 
 def _is_number(v) -> bool:
@@ -85,56 +66,158 @@ def _sparkline(values) -> str:
     return "".join(blocks[min(7, int((x - low) / span * 7.999))] for x in values)
 
 
-def best_columns(values: list, way: str | None) -> set[int]:
-    """Indices of the best numeric values in a row (ties all marked); none without a direction
-    or with fewer than two different values to compare."""
-    numbers = {i: v for i, v in enumerate(values) if _is_number(v) and math.isfinite(v)}
-    if way is None or len(set(numbers.values())) < 2:  # nothing to choose between (a shared baseline, say)
+def best_columns(values: list, e: Entry, eligible: list[bool] | None = None) -> set[int]:
+    """The index of the one best value in a row, as a set (empty when there is nothing to mark): only a
+    run's own metrics with a direction compete, an ideal value is judged by the distance to it, runs not
+    eligible (a collapsed model on a sample metric) are left out, and a tie marks nothing."""
+    if e.kind != "own" or e.better is None:
         return set()
-    best = (min if way == "lower" else max)(numbers.values())
-    return {i for i, v in numbers.items() if v == best}
+    eligible = eligible or [True] * len(values)
+    numbers = {i: v for i, v in enumerate(values) if eligible[i] and _is_number(v) and math.isfinite(v)}
+    if len(numbers) < 2:
+        return set()
+    score = {"lower": lambda v: v, "higher": lambda v: -v, "ideal": lambda v: abs(v - e.ideal)}[e.better]
+    best = min(score(v) for v in numbers.values())
+    winners = [i for i, v in numbers.items() if score(v) == best]
+    return set(winners) if len(winners) == 1 else set()
 
 
-def metric_table(runs: list[RunSummary]) -> str:
-    """Rows: the union of metric names, in first-seen order; columns: runs."""
+def _eligible(runs: list[RunSummary], e: Entry) -> list[bool]:
+    return [not (e.samples and r.collapsed) for r in runs]
+
+
+def _arrow(e: Entry) -> str:
+    if e.kind != "own" or e.better is None:
+        return ""
+    return {"lower": " \u2193", "higher": " \u2191"}.get(e.better) or f" \u2192{e.ideal:g}"
+
+
+def _name_cell(key: str, label: str | None = None) -> str:
+    """A metric's name linked to its glossary entry, with the entry as its tooltip."""
+    e = entry(key)
+    tip = f"{e.meaning} {e.rule[0].upper()}{e.rule[1:]}." + (f" Caveat: {e.caveat}." if e.caveat else "")
+    return (f'<a href="#g-{escape(key)}" title="{escape(tip)}">{escape(label or key)}</a>'
+            f"<span class=way>{escape(_arrow(e))}</span>")
+
+
+def _cells(values: list, marked: set[int]) -> str:
+    return "".join(f"<td{' class=best' if i in marked else ''}{_title(v)}>{escape(format_value(v))}</td>"
+                   for i, v in enumerate(values))
+
+
+# -- the headline: one row per run, the few columns that matter for every family --------------------------
+HEADLINE = [  # (column, the eval.json keys it shows, first present wins)
+    ("reconstruction error", ("reconstruction_sse",)),
+    ("linear probe", ("linear_probe_accuracy",)),
+    ("log p(x)", ("log_likelihood_iw", "elbo")),
+    ("FID", ("fid",)),
+    ("precision", ("precision",)),
+    ("recall", ("recall",)),
+]
+
+
+def headline_table(runs: list[RunSummary]) -> str:
+    heads = ["<th>run</th>", "<th>family</th>", "<th>code</th>"]
+    rows = [[_run_name(r), f"<td>{escape(r.family or MISSING)}</td>", f"<td>{escape(format_value(r.code))}</td>"]
+            for r in runs]
+    for label, keys in HEADLINE:
+        found = [next(((k, r.metrics[k]) for k in keys if k in (r.metrics or {})), (None, None)) for r in runs]
+        used = {k for k, _ in found if k is not None}
+        e = entry(next(iter(used)) if len(used) == 1 else keys[0])
+        # An importance-weighted estimate and an ELBO are not ranked against each other.
+        marked = best_columns([v for _, v in found], e, _eligible(runs, e)) if len(used) <= 1 else set()
+        heads.append(f"<th>{_name_cell(keys[0], label)}</th>")
+        for i, (row, (k, v)) in enumerate(zip(rows, found)):
+            sup = "<sup title='the evidence lower bound: no importance-weighted estimate'>ELBO</sup>" if k == "elbo" else ""
+            row.append(f"<td{' class=best' if i in marked else ''}>{escape(format_value(v))}{sup}</td>")
+    heads.append("<th>training time</th>")
+    for row, r in zip(rows, runs):
+        row.append(f"<td>{escape(_duration(r.train_seconds))}</td>")
+    body = "".join(f"<tr>{''.join(row)}</tr>" for row in rows)
+    return f"<table class=headline><thead><tr>{''.join(heads)}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _run_name(run: RunSummary) -> str:
+    unfinished = run.epochs is not None and run.epochs[0] < run.epochs[1]
+    flags = ("<span class=flag> collapsed</span>" if run.collapsed else "") + (
+        f"<span class=flag> {run.epochs[0]}/{run.epochs[1]} epochs</span>" if unfinished else "")
+    return f'<th title="{escape(run.about)}">{escape(run.name)}{flags}</th>'
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return MISSING
+    return f"{seconds:.2f} s" if seconds < 10 else f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.1f} min"
+
+
+# -- every metric, folded ---------------------------------------------------------------------------------
+KIND_ORDER = {"own": 0, "reference": 1, "info": 2}
+
+
+def metric_keys(runs: list[RunSummary]) -> list[str]:
+    """Every metric any run has, the run's own first, then references, then bookkeeping (first-seen order)."""
     keys: list[str] = []
     for r in runs:
         keys += [k for k in (r.metrics or {}) if k not in keys]
+    return sorted(keys, key=lambda k: KIND_ORDER[entry(k).kind])
+
+
+def constant(values: list) -> bool:
+    """At least two runs have the metric, and all that have it have the same value."""
+    present = [repr(v) for v in values if v is not None]
+    return len(present) >= 2 and len(set(present)) == 1
+
+
+def metric_table(runs: list[RunSummary]) -> str:
+    """Every metric (rows) of every run (columns); rows the same in every run are listed once beneath it."""
+    keys = metric_keys(runs)
     head = "".join(f"<th>{escape(r.name)}<div class=about>{escape(r.about)}</div>{_flag(r)}</th>" for r in runs)
-    rows = []
+    rows, same = [], []
     for key in keys:
         values = [(r.metrics or {}).get(key) for r in runs]
-        way = direction(key)
-        best = best_columns(values, way)
-        arrow = {"lower": " \u2193", "higher": " \u2191", None: ""}[way]
-        cells = "".join(
-            f"<td{' class=best' if i in best else ''}{_title(v)}>{escape(format_value(v))}</td>"
-            for i, v in enumerate(values))
-        rows.append(f"<tr><th>{escape(key)}<span class=way>{arrow}</span></th>{cells}</tr>")
-    missing = [r.name for r in runs if r.metrics is None]
+        e = entry(key)
+        if constant(values):
+            same.append(f"{_name_cell(key)} {escape(format_value(next(v for v in values if v is not None)))}")
+            continue
+        marked = best_columns(values, e, _eligible(runs, e))
+        cls = {"own": "", "reference": " class=ref", "info": " class=info"}[e.kind]
+        label = _name_cell(key) + (" <i>(reference)</i>" if e.kind == "reference" else "")
+        rows.append(f"<tr{cls}><th>{label}</th>{_cells(values, marked)}</tr>")
     notes = "".join(f"<p class=note><b class=flag>{escape(r.name)} collapsed</b>: its samples cover few classes or "
                     "little of the test images (class_entropy, recall), or are near copies of one another "
-                    "(diversity); see its samples below.</p>" for r in runs if _collapsed(r))
-    notes += "".join(f"<p class=note>{escape(n)} has no eval.json: <code>genmodels evaluate {escape(n)}</code> "
-                    "fills it.</p>" for n in missing)
+                    "(diversity); see its samples below. Its sample metrics are never marked best.</p>"
+                    for r in runs if r.collapsed)
+    notes += "".join(f"<p class=note>{escape(r.name)} has no eval.json: <code>genmodels evaluate {escape(r.name)}</code> "
+                     "fills it.</p>" for r in runs if r.metrics is None)
     if not keys:
         return notes or "<p class=note>No run has an eval.json yet.</p>"
-    return (f"<div class=scroll><table><thead><tr><th>metric</th>{head}</tr></thead>"
-            f"<tbody>{''.join(rows)}</tbody></table></div>{notes}")
-
-
-def _collapsed(run: RunSummary) -> bool:
-    return (run.metrics or {}).get("collapsed") is True
+    shared = f"<p class=same>The same in every run: {'; '.join(same)}.</p>" if same else ""
+    return (f"<div class=scroll><table class=full><thead><tr><th>metric</th>{head}</tr></thead>"
+            f"<tbody>{''.join(rows)}</tbody></table></div>{shared}{notes}")
 
 
 def _flag(run: RunSummary) -> str:
     """A red mark under the name of a run whose evaluation found it collapsed (evaluation.collapse_verdict)."""
-    return "<div class=flag>collapsed</div>" if _collapsed(run) else ""
+    return "<div class=flag>collapsed</div>" if run.collapsed else ""
 
 
 def _title(v) -> str:
     """The full value as a tooltip where the cell shows it shortened."""
     return f' title="{escape(str(v))}"' if isinstance(v, (list, tuple, dict, float)) else ""
+
+
+def glossary(runs: list[RunSummary]) -> str:
+    """Every metric shown: its meaning, which value is best, its unit and its caveat."""
+    items = []
+    for key in metric_keys(runs):
+        e = entry(key)
+        parts = [escape(e.meaning), f"<b>{escape(e.rule[0].upper() + e.rule[1:])}</b>."]
+        if e.unit:
+            parts.append(f"Unit: {escape(e.unit)}.")
+        if e.caveat:
+            parts.append(f"<i>Caveat: {escape(e.caveat)}.</i>")
+        items.append(f'<dt id="g-{escape(key)}">{escape(key)}</dt><dd>{" ".join(parts)}</dd>')
+    return f"<dl class=glossary>{''.join(items)}</dl>" if items else ""
 
 
 def png_uri(data: bytes) -> str:
@@ -156,20 +239,33 @@ def picture_rows(runs: list[RunSummary]) -> str:
     return "".join(parts)
 
 
+def findings_list(runs: list[RunSummary]) -> str:
+    icons = {"pass": ("\u2713", "pass"), "fail": ("\u2717", "fail"), "note": ("\u2022", "seen")}
+    items = "".join(f"<li class={icons[f.verdict][1]}><span class=icon>{icons[f.verdict][0]}</span> {escape(f.text)}</li>"
+                    for f in findings(runs))
+    return f"<ul class=findings>{items}</ul>" if items else "<p class=note>Nothing to compare yet.</p>"
+
+
 PAGE = Template("""<!doctype html>
-<html lang=en><head><meta charset=utf-8><title>$title</title>
+<html lang=en><head><meta charset=utf-8><meta name=viewport content="width=device-width"><title>$title</title>
 <style>
 body{font:14px/1.4 system-ui,sans-serif;margin:0;color:#222;background:#fafafa}
 header{background:#243447;color:#fff;padding:14px 24px}
 header h1{margin:0;font-size:20px}header p{margin:4px 0 0;opacity:.8}
-main{padding:8px 24px 40px}h2{font-size:16px;margin:28px 0 8px;border-bottom:1px solid #ddd}
+main{padding:8px 24px 40px;max-width:1800px}h2{font-size:16px;margin:28px 0 8px;border-bottom:1px solid #ddd}
+a{color:inherit;text-decoration:none;border-bottom:1px dotted #999}
 .scroll{overflow-x:auto;max-width:100%}
 table{border-collapse:collapse;background:#fff;font-variant-numeric:tabular-nums}
 th,td{border:1px solid #e2e2e2;padding:3px 10px;text-align:right;white-space:nowrap}
 thead th{background:#eef1f5;text-align:center;vertical-align:bottom}
 tbody th{text-align:left;font-weight:500;position:sticky;left:0;background:#f4f4f4}
 thead th:first-child{position:sticky;left:0;z-index:1}
+table.full thead th{white-space:normal;min-width:90px;max-width:170px;overflow-wrap:anywhere}
+table.headline tbody th{position:static}
+tr.ref th,tr.ref td{color:#666;background:#f7f7f7;font-style:italic}
+tr.info th,tr.info td{color:#888}
 td.best{background:#dff3e3;font-weight:700}
+sup{font-size:9px;color:#777;margin-left:2px}
 .flag{color:#b3261e;font-weight:700}
 .way{color:#888;font-weight:400}.about{font-weight:400;font-size:11px;color:#666}
 .row{display:flex;flex-wrap:wrap;gap:14px;align-items:flex-start}
@@ -180,22 +276,40 @@ figure img.latent,figure img.curves{max-width:440px;image-rendering:auto}
 figure img.latent{max-width:560px}
 figure img.interpolation{max-width:360px}
 .note{color:#777;font-style:italic;font-size:12px;max-width:280px;padding:20px 8px}
-p.note{padding:4px 0;max-width:none}
+p.note,p.same{padding:4px 0;max-width:none}p.same{font-size:12px;color:#555}
+ul.findings{list-style:none;padding:0;margin:0;max-width:1100px}ul.findings li{margin:4px 0}
+.icon{display:inline-block;width:1.2em;font-weight:700}li.pass .icon{color:#1e7b34}li.fail .icon{color:#b3261e}
+li.seen .icon{color:#777}
+details summary{cursor:pointer;font-size:16px;margin:28px 0 8px;border-bottom:1px solid #ddd;font-weight:700}
+dl.glossary{max-width:1100px}dl.glossary dt{font-weight:700;margin-top:8px}dl.glossary dd{margin:2px 0 0 20px}
 </style>
 <script>
-// Lets a headless browser (tests/test_report.py) confirm every embedded picture decoded.
+// Lets a headless browser (tests/test_report.py) check the page: every embedded picture decoded, and
+// the headline table's width against the window's.
 window.addEventListener("load", function () {
   var images = document.images, ok = 0;
   for (var i = 0; i < images.length; i++) if (images[i].complete && images[i].naturalWidth > 0) ok++;
   document.body.setAttribute("data-images-loaded", ok + "/" + images.length);
+  var headline = document.querySelector("table.headline");
+  if (headline) document.body.setAttribute("data-headline-fits",
+    Math.ceil(headline.getBoundingClientRect().right) + "/" + document.documentElement.clientWidth);
 });
 </script></head>
 <body><header><h1>$title</h1><p>$subtitle</p></header><main>
-<h2>Test metrics</h2>
-<p class=note>Best value per row in bold green where the direction is known (\u2193 lower is better,
-\u2191 higher is better); $dash: not measured for that run.</p>
+<h2>At a glance</h2>
+<p class=note>One row per run. Best value per column in bold green, when one run is best (\u2193 lower is better,
+\u2191 higher, \u21921 closest to 1); $dash: not measured for that run. Every name links to the glossary.</p>
+$headline
+<h2>What these runs show</h2>
+$findings
+<details><summary>All metrics</summary>
+<p class=note>Reference rows (PCA and raw pixels, in grey) are baselines measured beside each run, never marked best;
+a collapsed model's sample metrics are never marked best either.</p>
 $table
+</details>
 $pictures
+<h2>Glossary</h2>
+$glossary
 </main></body></html>
 """)
 
@@ -204,4 +318,5 @@ def render(runs: list[RunSummary], title: str = "genmodels comparison") -> str:
     """The whole page as one string."""
     subtitle = f"{len(runs)} run{'s' if len(runs) != 1 else ''}: " + ", ".join(r.name for r in runs)
     return PAGE.substitute(title=escape(title), subtitle=escape(subtitle), dash=MISSING,
-                           table=metric_table(runs), pictures=picture_rows(runs))
+                           headline=headline_table(runs), findings=findings_list(runs), table=metric_table(runs),
+                           pictures=picture_rows(runs), glossary=glossary(runs))

@@ -1,0 +1,25 @@
+"""What the report shows of one run (gathered by compare.py, drawn by html.py, read by findings.py)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass
+class RunSummary:
+    """What the report shows of one run: its label, a one-line description, its eval.json (None if
+    it has none), per section PNG bytes or a short note saying why there is no picture, and what the
+    run directory says of it: family, code size, (epochs trained, epochs planned), seconds of training."""
+
+    name: str
+    about: str = ""
+    metrics: dict | None = None
+    pictures: dict[str, bytes | str] = field(default_factory=dict)
+    family: str = ""
+    code: int | None = None
+    epochs: tuple[int, int] | None = None
+    train_seconds: float | None = None
+
+    @property
+    def collapsed(self) -> bool:
+        return (self.metrics or {}).get("collapsed") is True
