@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import math
+import re
 from fnmatch import fnmatch
 from html import escape
 from string import Template
@@ -206,16 +207,21 @@ def _title(v) -> str:
     return f' title="{escape(str(v))}"' if isinstance(v, (list, tuple, dict, float)) else ""
 
 
+def _code(text: str) -> str:
+    """Escaped text whose `backquoted` parts are set as code."""
+    return re.sub(r"`([^`]+)`", r"<code>\1</code>", escape(text))
+
+
 def glossary(runs: list[RunSummary]) -> str:
     """Every metric shown: its meaning, which value is best, its unit and its caveat."""
     items = []
     for key in metric_keys(runs):
         e = entry(key)
-        parts = [escape(e.meaning), f"<b>{escape(e.rule[0].upper() + e.rule[1:])}</b>."]
+        parts = [_code(e.meaning), f"<b>{escape(e.rule[0].upper() + e.rule[1:])}</b>."]
         if e.unit:
             parts.append(f"Unit: {escape(e.unit)}.")
         if e.caveat:
-            parts.append(f"<i>Caveat: {escape(e.caveat)}.</i>")
+            parts.append(f"<i>Caveat: {_code(e.caveat)}.</i>")
         items.append(f'<dt id="g-{escape(key)}">{escape(key)}</dt><dd>{" ".join(parts)}</dd>')
     return f"<dl class=glossary>{''.join(items)}</dl>" if items else ""
 
