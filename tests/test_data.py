@@ -10,7 +10,7 @@ import pytest
 import torch
 from PIL import Image
 
-from genmodels.data import FASHION_MNIST_DIR, Dataset, load_data
+from genmodels.data import FASHION_MNIST_CLASSES, FASHION_MNIST_DIR, Dataset, load_data
 from genmodels.errors import DataError
 
 
@@ -149,6 +149,18 @@ def test_fashion_mnist_from_the_debian_folder():
     assert len(data.train) == 60000 and len(data.test) == 10000
     assert data.shape == (1, 28, 28) and data.train.images.dtype == torch.uint8 and data.num_classes == 10
     assert data.train.images.max() > 200 and data.test.labels.bincount().tolist() == [1000] * 10
+    assert data.classes == FASHION_MNIST_CLASSES and data.classes[0] == "T-shirt/top" and data.classes[9] == "Ankle boot"
+    assert load_data(FASHION_MNIST_DIR).classes == FASHION_MNIST_CLASSES  # its own folder, named by path
+
+
+def test_class_names_only_where_the_source_is_known_to_be_fashion_mnist(tmp_path):
+    idx_folder(tmp_path / "set")
+    assert load_data("fashion-mnist", str(tmp_path / "set")).classes == FASHION_MNIST_CLASSES
+    assert len(FASHION_MNIST_CLASSES) == 10 and len(set(FASHION_MNIST_CLASSES)) == 10
+    # Any other IDX folder may hold anything (MNIST, a converted dataset): no names are guessed.
+    assert load_data(str(tmp_path / "set")).classes is None
+    assert load_data("mnist", str(tmp_path / "set")).classes is None
+    assert load_data("digits").classes is None  # digits' labels are their names
 
 
 # --- .npy / .npz -----------------------------------------------------------------------------------
@@ -209,6 +221,7 @@ def test_flat_grey_image_folder(tmp_path):
     (tmp_path / "imgs" / "notes.txt").write_text("not an image")
     data = load_data(str(tmp_path / "imgs"), test_fraction=0.5)
     assert data.shape == (1, 6, 4) and data.train.images.dtype == torch.uint8 and data.num_classes is None
+    assert data.classes is None
     stored = torch.cat([data.train.images, data.test.images])[:, 0]
     assert len(stored) == 6
     for p in pixels:  # png is lossless, so every image comes back exactly
@@ -233,6 +246,35 @@ def test_class_subfolders_with_rgb_images(tmp_path):
             assert label.item() == ["cat", "dog"].index(expected)
     grey_rows = [im for im in torch.cat([data.train.images, data.test.images]) if (im == 9).all()]
     assert len(grey_rows) == 1
+    assert data.classes == ("cat", "dog")
+
+
+def test_class_names_are_the_subfolders_in_label_order(tmp_path):
+    from genmodels.data import write_idx
+
+    for k, cls in enumerate(("b-zebra", "a-yak")):  # written out of order: labels follow the sorted names
+        for i in range(3):
+            save_image(tmp_path / "set" / cls / f"{i}.png", np.full((4, 4), 10 * k + i, np.uint8))
+    (tmp_path / "set" / "0-empty").mkdir()  # no images: no class, so no label and no name
+    data = load_data(str(tmp_path / "set"), test_fraction=0.5)
+    assert data.classes == ("a-yak", "b-zebra") and data.num_classes == 2
+    for split in (data.train, data.test):
+        for image, label in zip(split.images, split.labels):
+            assert data.classes[label] == ("b-zebra" if image[0, 0, 0] < 10 else "a-yak")
+    write_idx(data, tmp_path / "idx")  # IDX holds no names: converted data lose them
+    assert load_data(str(tmp_path / "idx")).classes is None
+
+
+def test_the_data_fingerprint_ignores_class_names(digits):
+    import dataclasses
+
+    from genmodels.features import fingerprint
+
+    named = dataclasses.replace(digits, classes=tuple(str(k) for k in range(10)))
+    assert fingerprint(named) == fingerprint(digits)
+    # digits' fingerprint as computed at commit fba99ac, before DataSplits had class names: the feature
+    # networks trained since must still match their data.
+    assert fingerprint(digits) == "310030943d923899af7f871b338d2300fb49c9c92754e37c8233d6b61c7eeb7b"
 
 
 # --- every bad input: a one-line DataError with the key fact ------------------------------------

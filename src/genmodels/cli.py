@@ -234,11 +234,15 @@ def _features(args: argparse.Namespace) -> None:
 
 
 def _data(args: argparse.Namespace) -> None:
+    from . import config
     from .data import load_data, write_idx
 
     data = load_data(args.source, args.data_dir)
     for path in write_idx(data, args.out):
         print(f"wrote {path}")
+    if data.classes:
+        print(f"note: IDX files hold no class names, so labels 0..{len(data.classes) - 1} lose theirs, "
+              f"{config.shown(data.classes)}")
     print(f"train with --data {args.out}: its images are memory-mapped, not read into memory")
 
 

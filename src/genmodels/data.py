@@ -25,6 +25,9 @@ from .errors import DataError
 from .fileio import GiB, atomic_write, write_error
 
 FASHION_MNIST_DIR = "/usr/share/datasets/fashion-mnist"
+# Fashion-MNIST's class names in label order, as its README (zalandoresearch/fashion-mnist) lists them.
+FASHION_MNIST_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+                         "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp")
 ACCEPTED = ("digits, fashion-mnist, mnist (with a data directory), a folder of IDX files, "
             "a folder of images (flat or one subfolder per class), or a .npy/.npz file")
@@ -97,11 +100,14 @@ class Dataset:
 
 @dataclass
 class DataSplits:
-    """The train and test splits of one source, with the canonical name of that source."""
+    """The train and test splits of one source, with the canonical name of that source and, where
+    the data name them, the names of its classes in label order (None where labels are their own
+    names, as for digits, or the source has no names)."""
 
     train: Dataset
     test: Dataset
     source: str
+    classes: tuple[str, ...] | None = None
 
     @property
     def shape(self) -> tuple[int, int, int]:
@@ -165,7 +171,8 @@ def load_data(source: str, data_dir: str | None = None, *, test_fraction: float 
 
 
 def _seeded_split(images: torch.Tensor, labels: torch.Tensor | None, source: str, tag: str,
-                  split: tuple[float, int], copy: bool = True) -> DataSplits:
+                  split: tuple[float, int], copy: bool = True,
+                  classes: tuple[str, ...] | None = None) -> DataSplits:
     """Split (N, C, H, W) images into train/test by a permutation seeded only by split_seed.
 
     Both splits keep the permuted order, so the first test images mix classes even when the
@@ -181,9 +188,9 @@ def _seeded_split(images: torch.Tensor, labels: torch.Tensor | None, source: str
     pick = (lambda idx: None) if labels is None else (lambda idx: labels[idx])
     if not copy:
         return DataSplits(Dataset(images, pick(train_idx), f"{tag}/train", train_idx),
-                          Dataset(images, pick(test_idx), f"{tag}/test", test_idx), source)
+                          Dataset(images, pick(test_idx), f"{tag}/test", test_idx), source, classes)
     return DataSplits(Dataset(images[train_idx], pick(train_idx), f"{tag}/train"),
-                      Dataset(images[test_idx], pick(test_idx), f"{tag}/test"), source)
+                      Dataset(images[test_idx], pick(test_idx), f"{tag}/test"), source, classes)
 
 
 def _load_digits(split: tuple[float, int]) -> DataSplits:
@@ -236,7 +243,9 @@ def _load_idx_dir(folder: Path, source: str, tag: str) -> DataSplits:
     if splits[0].shape != splits[1].shape:
         raise DataError(f"{folder} has train images of shape {splits[0].shape} but test images of shape "
                         f"{splits[1].shape}; both splits must come from the same dataset.")
-    return DataSplits(splits[0], splits[1], source)
+    # Names only where the folder is known to be Fashion-MNIST: the built-in source, or its own folder.
+    known = source == "fashion-mnist" or folder.resolve() == Path(FASHION_MNIST_DIR).resolve()
+    return DataSplits(splits[0], splits[1], source, FASHION_MNIST_CLASSES if known else None)
 
 
 # --- .npy / .npz -------------------------------------------------------------------------------
@@ -324,7 +333,8 @@ def _image_files(folder: Path, names: dict[str, bool]) -> list[Path]:
 
 
 def _load_image_folder(folder: Path, source: str, split: tuple[float, int], names: dict[str, bool]) -> DataSplits:
-    """Flat folder (no labels) or one subfolder per class (label = index among sorted subfolders).
+    """Flat folder (no labels) or one subfolder per class (label = index among the sorted subfolders
+    that hold images; the class names are those subfolders' names).
     Only one level of subfolders is listed; a subfolder that cannot be listed is refused if any images
     are found, since it may hold a class."""
     flat = _image_files(folder, names)
@@ -351,7 +361,8 @@ def _load_image_folder(folder: Path, source: str, split: tuple[float, int], name
     if not files:
         raise DataError(f"{folder} holds no IDX files and no images ({', '.join(IMAGE_SUFFIXES)}); "
                         f"point the data source at a folder that does, or use {ACCEPTED}.")
-    return _seeded_split(_read_images(files), labels, source, folder.name, split)
+    names = tuple(sub for sub, _ in classes) or None
+    return _seeded_split(_read_images(files), labels, source, folder.name, split, classes=names)
 
 
 def _read_images(files: list[Path]) -> torch.Tensor:
@@ -407,7 +418,7 @@ def write_idx(data: DataSplits, folder: str | Path) -> list[Path]:
 
     Images become unsigned bytes: uint8 as they are, floats in [0, 1] rounded to the nearest 1/255.
     Grey images are written (N, H, W), colour ones (N, C, H, W); labels (N,) must lie in 0..255.
-    Nothing is overwritten: a folder already holding an IDX file is refused before anything is
+    IDX holds no class names, so `data.classes` is not kept. Nothing is overwritten: a folder already holding an IDX file is refused before anything is
     written. Each file is written to a temporary name and renamed into place."""
     folder = Path(folder)
     if folder.exists() and not folder.is_dir():

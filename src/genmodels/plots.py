@@ -62,9 +62,19 @@ def plot_curves(history: list[dict], path: str | Path, panels: dict[str, tuple[s
 
 
 def plot_latent(codes: np.ndarray, labels: np.ndarray | None, path: str | Path,
-                manifold: np.ndarray | None = None, title: str = "") -> Path:
-    """Scatter of 2-D codes (PCA to 2-D above two dimensions) coloured by label; beside it an
-    optional decoded-manifold picture (Kingma & Welling 2013, Fig. 4)."""
+                manifold: np.ndarray | None = None, title: str = "", *, manifold_z: np.ndarray | None = None,
+                classes: tuple[str, ...] | None = None) -> Path:
+    """latent_figure as a PNG."""
+    save_figure(latent_figure(codes, labels, manifold, title, manifold_z=manifold_z, classes=classes), path)
+    return Path(path)
+
+
+def latent_figure(codes: np.ndarray, labels: np.ndarray | None, manifold: np.ndarray | None = None,
+                  title: str = "", *, manifold_z: np.ndarray | None = None, classes: tuple[str, ...] | None = None):
+    """Scatter of 2-D codes (PCA to 2-D above two dimensions) coloured by label, the colour bar reading
+    the class names where given; beside it an optional decoded-manifold picture (Kingma & Welling 2013,
+    Fig. 4) of a square grid of cells whose centres lie at z = (manifold_z[j], manifold_z[i]), i counted
+    from the bottom row, with z axes and the square it covers outlined on the scatter."""
     xlabel, ylabel = "z1", "z2"
     if codes.shape[1] > 2:
         from sklearn.decomposition import PCA
@@ -74,17 +84,72 @@ def plot_latent(codes: np.ndarray, labels: np.ndarray | None, path: str | Path,
     elif codes.shape[1] == 1:
         codes = np.concatenate([codes, np.zeros_like(codes)], 1)
         ylabel = ""
-    panels = 2 if manifold is not None else 1
-    fig = _figure(6 * panels, 5.5)
-    ax = fig.add_subplot(1, panels, 1)
-    sc = ax.scatter(codes[:, 0], codes[:, 1], c=labels if labels is not None else None, cmap="tab10", s=4, alpha=0.7)
-    if labels is not None:
-        fig.colorbar(sc, ax=ax, label="label")
+    if manifold is None:
+        fig = _figure(7, 5.5)
+        ax = fig.add_subplot()
+    else:  # the manifold about as tall as the scatter, each decoded image ~30 px
+        fig = _figure(14, 7)
+        ax, ax2 = fig.subplots(1, 2)
+    _scatter_by_class(fig, ax, codes, labels, classes)
     ax.set(xlabel=xlabel, ylabel=ylabel, title=title or "test codes")
     if manifold is not None:
-        ax2 = fig.add_subplot(1, panels, 2)
-        ax2.imshow(manifold, cmap="gray" if manifold.ndim == 2 else None, interpolation="nearest")
-        ax2.set_axis_off()
-        ax2.set_title("decoded manifold")
-    save_figure(fig, path)
-    return Path(path)
+        if manifold_z is None:
+            ax2.imshow(manifold, cmap="gray" if manifold.ndim == 2 else None)
+            ax2.set_axis_off()
+        else:
+            _draw_manifold(ax2, manifold, np.asarray(manifold_z, dtype=float))
+            if xlabel == "z1" and ylabel == "z2":  # the scatter is in the same z coordinates
+                from matplotlib.patches import Rectangle
+
+                lo, hi = float(manifold_z[0]), float(manifold_z[-1])
+                ax.add_patch(Rectangle((lo, lo), hi - lo, hi - lo, fill=False, ec="black", lw=0.8, ls="--",
+                                       label="region decoded on the right"))
+                ax.legend(loc="upper right", fontsize=8)
+        ax.set_aspect("equal", adjustable="datalim")  # z1 and z2 on one scale, as in the manifold
+        ax2.set_title("decoded manifold: z = \u03a6\u207b\u00b9(u), u evenly spaced" if manifold_z is not None
+                      else "decoded manifold")
+    return fig
+
+
+def _scatter_by_class(fig, ax, codes: np.ndarray, labels: np.ndarray | None, classes) -> None:
+    """One colour per class (tab10 up to 10 classes, tab20 up to 20), on a colour bar whose ticks read
+    the class names, or the labels where there are none; a bar of numbers past 20 classes."""
+    from matplotlib import colormaps
+    from matplotlib.cm import ScalarMappable
+    from matplotlib.colors import BoundaryNorm, ListedColormap, Normalize
+
+    points = dict(s=float(np.clip(20_000 / len(codes), 5, 16)), alpha=0.8, linewidths=0)  # fewer, larger
+    if labels is None or not len(labels):
+        ax.scatter(codes[:, 0], codes[:, 1], color="C0", **points)
+        return
+    n = max(len(classes or ()), int(labels.max()) + 1)
+    classes = classes if classes and len(classes) == n else None  # a label past the names: numbers
+    if n <= 20:
+        cmap = ListedColormap(colormaps["tab10" if n <= 10 else "tab20"].colors[:n])
+        norm = BoundaryNorm(np.arange(n + 1) - 0.5, n)
+    else:
+        cmap, norm = colormaps["turbo"], Normalize(-0.5, n - 0.5)
+    ax.scatter(codes[:, 0], codes[:, 1], c=labels, cmap=cmap, norm=norm, **points)
+    bar = fig.colorbar(ScalarMappable(norm, cmap), ax=ax, shrink=0.8)
+    bar.ax.set_title("class" if classes else "label", fontsize=9)
+    if n <= 20:
+        bar.set_ticks(np.arange(n), labels=list(classes or map(str, range(n))))
+        bar.ax.tick_params(length=0)
+        bar.ax.invert_yaxis()  # class 0 on top: the names read down like a legend
+
+
+def _draw_manifold(ax, picture: np.ndarray, z: np.ndarray) -> None:
+    """The grid picture on axes whose unit is one cell, ticked with round z values where they fall
+    between the cells' centres (z need not be evenly spaced: Phi^-1 of an even grid is not)."""
+    from matplotlib.ticker import MaxNLocator
+
+    n = len(z)
+    ax.imshow(picture, cmap="gray" if picture.ndim == 2 else None, vmin=0, vmax=255,  # no contrast stretch
+              extent=(-0.5, n - 0.5, -0.5, n - 0.5), interpolation="antialiased")
+    ticks = MaxNLocator(nbins=8, steps=[1, 2, 2.5, 5, 10]).tick_values(z[0], z[-1])
+    ticks = ticks[(ticks >= z[0] - 1e-9) & (ticks <= z[-1] + 1e-9)]
+    where = np.interp(ticks, z, np.arange(n))
+    text = [f"{t + 0:g}".replace("-", "\u2212") for t in ticks]  # + 0: no "-0"; matplotlib's minus sign
+    ax.set_xticks(where, text)
+    ax.set_yticks(where, text)
+    ax.set(xlabel="z1", ylabel="z2")

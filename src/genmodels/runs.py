@@ -210,13 +210,15 @@ def latent(run: Run, out: str | Path, split: str = "test", grid: int = 20) -> Pa
     out = output_file(out, ".png")
     codes = encode_split(run, data).numpy()
     labels = data.labels.cpu().numpy() if data.labels is not None else None
-    manifold = None
+    manifold = z = None
     if codes.shape[1] == 2:
         u = torch.linspace(0.05, 0.95, grid)
         zz = torch.special.ndtri(torch.stack(torch.meshgrid(u, u.flip(0), indexing="xy"), -1).reshape(-1, 2))
-        with torch.inference_mode():
-            manifold = grid_array(run.model.decode(zz.to(run.device)), nrow=grid, pad=1, min_cell=24)
-    return plot_latent(codes, labels, out, manifold, title=f"{run.config.family} codes ({split})")
+        with torch.inference_mode():  # cells of >= 28 px: 8x8 digits drawn 4x, 28x28 images as they are
+            manifold = grid_array(run.model.decode(zz.to(run.device)), nrow=grid, pad=2, min_cell=28)
+        z = torch.special.ndtri(u).numpy()  # columns left to right, rows bottom to top
+    return plot_latent(codes, labels, out, manifold, title=f"{run.config.family} codes ({split})",
+                       manifold_z=z, classes=run.data.classes)
 
 
 def draw_samples(run: Run, n: int, seed: int = 0, batch_size: int = 1000) -> torch.Tensor:
