@@ -25,7 +25,7 @@ from .errors import DataError
 from .fileio import GiB, atomic_write, write_error
 
 FASHION_MNIST_DIR = "/usr/share/datasets/fashion-mnist"
-# Fashion-MNIST's class names in label order, as its README (zalandoresearch/fashion-mnist) lists them.
+# Fashion-MNIST's class names in label order, as its README lists them (/usr/share/doc/dataset-fashion-mnist).
 FASHION_MNIST_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
                          "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp")

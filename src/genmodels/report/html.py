@@ -279,7 +279,7 @@ figure{margin:0;background:#fff;border:1px solid #e2e2e2;padding:6px;text-align:
 figcaption{font-size:12px;color:#444;margin-top:4px}
 figure img{display:block;max-width:280px;height:auto;image-rendering:pixelated}
 figure img.latent,figure img.curves{max-width:440px;image-rendering:auto}
-figure img.latent{max-width:560px}
+figure img.latent{max-width:680px}
 figure img.interpolation{max-width:360px}
 .note{color:#777;font-style:italic;font-size:12px;max-width:280px;padding:20px 8px}
 p.note,p.same{padding:4px 0;max-width:none}p.same{font-size:12px;color:#555}
