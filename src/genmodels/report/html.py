@@ -230,6 +230,12 @@ def png_uri(data: bytes) -> str:
     return "data:image/png;base64," + base64.b64encode(data).decode("ascii")
 
 
+def _aspect(png: bytes) -> float:
+    """Width over height of a PNG, from its header (IHDR: width and height at bytes 16-24)."""
+    width, height = int.from_bytes(png[16:20], "big"), int.from_bytes(png[20:24], "big")
+    return width / max(height, 1)
+
+
 def picture_rows(runs: list[RunSummary]) -> str:
     parts = []
     for key, heading in SECTIONS.items():
@@ -238,7 +244,8 @@ def picture_rows(runs: list[RunSummary]) -> str:
         figures = []
         for r in runs:
             item = r.pictures.get(key, "not available")
-            body = (f'<img src="{png_uri(item)}" alt="{escape(key)} of {escape(r.name)}" class={escape(key)}>'
+            wide = " wide" if isinstance(item, bytes) and _aspect(item) > 1.6 else ""  # two panels side by side
+            body = (f'<img src="{png_uri(item)}" alt="{escape(key)} of {escape(r.name)}" class="{escape(key)}{wide}">'
                     if isinstance(item, bytes) else f"<div class=note>{escape(item)}</div>")
             figures.append(f"<figure>{body}<figcaption>{escape(r.name)}</figcaption></figure>")
         parts.append(f"<h2>{escape(heading)}</h2><div class=row>{''.join(figures)}</div>")
@@ -279,7 +286,7 @@ figure{margin:0;background:#fff;border:1px solid #e2e2e2;padding:6px;text-align:
 figcaption{font-size:12px;color:#444;margin-top:4px}
 figure img{display:block;max-width:280px;height:auto;image-rendering:pixelated}
 figure img.latent,figure img.curves{max-width:440px;image-rendering:auto}
-figure img.latent{max-width:680px}
+figure img.latent{max-width:420px}figure img.latent.wide{max-width:700px}
 figure img.interpolation{max-width:360px}
 .note{color:#777;font-style:italic;font-size:12px;max-width:280px;padding:20px 8px}
 p.note,p.same{padding:4px 0;max-width:none}p.same{font-size:12px;color:#555}
