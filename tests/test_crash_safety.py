@@ -119,3 +119,29 @@ def test_grad_clip_bounds_every_step_and_rejects_bad_values(digits, tmp_path, mo
     assert max(norms) > 0.5  # without clipping the same run's gradients are larger: the clip did the work
     with pytest.raises(ConfigError, match=r"train\.grad_clip"):
         tiny_vae_config(train={"grad_clip": -1.0})
+
+
+def test_the_checkpoint_keeps_the_seconds_of_training(digits, tmp_path):
+    """The report's training time: saved with every checkpoint, added up over resumes, and unknown (not 0)
+    for a checkpoint written before it was kept."""
+    from safetensors import safe_open
+    from safetensors.torch import load_file, save_file
+
+    from genmodels.rundir import RunDir
+
+    out = tmp_path / "run"
+    first = train(tiny_vae_config(train={"epochs": 2}), out, progress=False, data=digits)
+    seconds = RunDir(out).train_seconds()
+    assert seconds > 0 and seconds == pytest.approx(sum(first.epoch_seconds), abs=2e-3)
+    second = train(tiny_vae_config(train={"epochs": 3}), out, resume=True, progress=False, data=digits)
+    assert RunDir(out).train_seconds() == pytest.approx(seconds + sum(second.epoch_seconds), abs=4e-3)
+
+    path = out / "checkpoint.safetensors"
+    with safe_open(path, "pt") as f:
+        meta = f.metadata()
+    state = json.loads(meta["state"])
+    del state["seconds"]
+    save_file(load_file(path), path, metadata={**meta, "state": json.dumps(state)})
+    assert RunDir(out).train_seconds() is None
+    train(tiny_vae_config(train={"epochs": 4}), out, resume=True, progress=False, data=digits)
+    assert RunDir(out).train_seconds() is None

@@ -99,8 +99,8 @@ def test_honest_marks_in_the_tables():
     """Only a run's own metrics compete: baselines never, a collapsed model's sample metrics never."""
     runs = [RunSummary("ae", metrics={"reconstruction_sse": 0.8, "pca_reconstruction_sse": 1.5, "images": 359}),
             RunSummary("cae", metrics={"reconstruction_sse": 0.3, "pca_reconstruction_sse": 0.2, "images": 359}),
-            RunSummary("gan", metrics={"precision": 1.0, "recall": 0.01, "collapsed": True}),
-            RunSummary("vae", metrics={"precision": 0.6, "recall": 0.1, "collapsed": False})]
+            RunSummary("gan", metrics={"precision": 1.0, "recall": 0.01, "collapsed": True, "images": 359}),
+            RunSummary("vae", metrics={"precision": 0.6, "recall": 0.1, "collapsed": False, "images": 359})]
     table = metric_table(runs)
     ref = re.search(r"<tr class=ref>.*?</tr>", table)[0]
     assert "pca_reconstruction_sse" in ref and "class=best" not in ref
@@ -112,6 +112,12 @@ def test_honest_marks_in_the_tables():
     assert "The same in every run" in table and "images</a><span class=way></span> 359" in table
     head = headline_table(runs)
     assert head.count("class=best") == 1 and "collapsed" in head
+    assert "FID" not in head and "#g-fid" not in head  # no run has it: no column, no dead link
+    assert best_columns([0.97210001, 0.9721], entry("linear_probe_accuracy")) == set()  # equal as shown
+    assert best_columns([0.9, 1.1], entry("density")) == set()  # equally far from the ideal 1
+    same = metric_table([RunSummary("a", metrics={"coverage": 0.99}), RunSummary("b", metrics={"coverage": 0.99}),
+                         RunSummary("c", metrics={"fid": 3.0})])
+    assert "#g-coverage" in same.split("The same in every run")[0]  # a run's own metric keeps its row
 
 
 def test_findings_are_checks_on_the_numbers():
@@ -126,8 +132,16 @@ def test_findings_are_checks_on_the_numbers():
     found = findings(runs(0.9, 0.4))
     assert any(f.verdict == "fail" and "cover more" in f.text and "v 0.2 against g 0.8" in f.text for f in found)
     assert any(f.verdict == "pass" and "a 0.5 vs 0.9" in f.text for f in found)
-    assert any(f.verdict == "fail" and "a trained 3 of its 10 epochs" in f.text for f in found)
+    assert any(f.verdict == "warn" and "a trained 3 of its 10 epochs" in f.text for f in found)
     assert not [f for f in findings(runs(0.9, 0.4)[2:]) if "sharper" in f.text]  # no GAN, VAE: no claim
+    assert [f.verdict for f in findings(runs(5.0, 0.95)) if "sharper" in f.text] == ["fail"]  # above 1 is noise
+    assert [f.verdict for f in found if "a trained 3" in f.text] == ["warn"]
+    collapsed = [RunSummary("g", family="gan", metrics={"recall": 0.01, "collapsed": True}),
+                 RunSummary("v", family="vae", metrics={"recall": 0.5})]
+    assert [f.verdict for f in findings(collapsed) if "cover more" in f.text] == ["pass"]  # the case the claim is about
+    assert any(f.verdict == "warn" and f.text.startswith("g collapsed") for f in findings(collapsed))
+    tied = [RunSummary(n, metrics={"linear_probe_accuracy": 0.9}) for n in "ab"]
+    assert not [f for f in findings(tied) if "probe best" in f.text]
 
 
 def test_the_glossary_says_what_each_entry_promises():
@@ -137,6 +151,7 @@ def test_the_glossary_says_what_each_entry_promises():
         assert e.kind == "own" or e.better is None, key
     page = render([RunSummary("a", metrics={"fid": 3.0, "weird_new_metric": 1.0})])
     assert 'id="g-fid"' in page and "not Inception" in page
+    assert re.search(r'id="g-weird_new_metric">weird_new_metric</dt><dd>A metric this report has no entry for', page)
 
 
 def test_compare_refuses_runs_of_different_data(two_runs, tmp_path, capsys):
@@ -148,7 +163,7 @@ def test_compare_refuses_runs_of_different_data(two_runs, tmp_path, capsys):
     train(other, tmp_path / "other", progress=False)
     assert main(["compare", str(two_runs[0]), str(tmp_path / "other"), "--out", str(tmp_path / "x.html")]) == 2
     err = capsys.readouterr().err
-    assert "other was trained on" in err and "compare runs of one dataset at a time" in err
+    assert "were trained on different data" in err and "compare runs of one dataset at a time" in err
     assert not (tmp_path / "x.html").exists()
 
 

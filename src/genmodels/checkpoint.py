@@ -83,6 +83,14 @@ def load_state_into(module: torch.nn.Module, weights: dict[str, torch.Tensor], p
     module.load_state_dict(weights)
 
 
+def _count(value: Any) -> bool:
+    return type(value) is int and 0 <= value < 2**53
+
+
+def _seconds(value: Any) -> bool:
+    return type(value) in (int, float) and 0 <= value < 1e12  # NaN fails both comparisons
+
+
 def training_state(meta: dict[str, str], path: Path) -> dict[str, int]:
     """The checkpoint's training position (epoch, step and batch: non-negative integers) and the seconds
     of training it took (absent in checkpoints written before it was recorded), checked."""
@@ -90,11 +98,9 @@ def training_state(meta: dict[str, str], path: Path) -> dict[str, int]:
         state = json.loads(meta["state"])
     except (KeyError, ValueError, RecursionError):
         state = None
-    fields = ("epoch", "step", "batch")  # batch: absent at an epoch's end
-    seconds = state.get("seconds", 0.0) if isinstance(state, dict) else None  # training time so far
     if not (isinstance(state, dict) and "epoch" in state and "step" in state
-            and all(type(state.get(k, 0)) is int and 0 <= state.get(k, 0) < 2**53 for k in fields)
-            and type(seconds) in (int, float) and 0 <= seconds < 1e12):
+            and all(_count(state.get(k, 0)) for k in ("epoch", "step", "batch"))  # batch: absent at an epoch's end
+            and _seconds(state.get("seconds", 0.0))):
         raise CheckpointError(f"{path} holds no valid training position (epoch, step); it is damaged, retrain the run.")
     return state
 

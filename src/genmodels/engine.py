@@ -128,7 +128,9 @@ def _train(config: RunConfig, run: RunDir, dist: ddp.Dist, device: torch.device,
             for epoch in range(t.epoch, t.epochs):
                 t.model.start_epoch(epoch)
                 t.run_epoch(epoch)
-                t.model.finish_epoch()
+                start = time.perf_counter()
+                t.model.finish_epoch()  # PCA's eigendecomposition, say: part of the training time
+                t.seconds[-1] += time.perf_counter() - start
                 t.end_epoch(epoch)
     except FileError as err:  # a full disk, say: the last complete checkpoint stands
         raise TrainingError(f"Training stopped in epoch {epoch + 1} because {err.cause or err}; {t.kept()}, "
@@ -160,7 +162,7 @@ class Training:
     metrics: MetricsLog | None = None  # metrics.jsonl, open on rank 0
     bar: tqdm | None = None
     seconds: list[float] = field(default_factory=list)  # wall time of each epoch's training steps
-    seconds_before: float = 0.0  # training time of the run before this process resumed it
+    seconds_before: float | None = 0.0  # training time before this process resumed it (None: not recorded)
     epoch_start: float = 0.0
     stop_signal: str | None = None  # set by SIGINT/SIGTERM: stop after the current step
     last_plot: float = field(default_factory=time.perf_counter)
@@ -190,7 +192,7 @@ class Training:
             _set_rng_state(rng, t.order, device, run.checkpoint)
             # batch > 0: an interrupted epoch; `order` holds its start state, so the same permutation comes back.
             t.epoch, t.step, t.batch = state["epoch"], state["step"], state.get("batch", 0)
-            t.seconds_before = float(state.get("seconds", 0.0))
+            t.seconds_before = float(state["seconds"]) if "seconds" in state else None  # older checkpoints
             t.history = run.read_history(t.step)
             t.varied = any(r.get("diversity", 0.0) >= LOW_DIVERSITY for r in t.history)
         if dist.active:  # each rank its own noise (corruption, reparameterisation), from here on
@@ -260,6 +262,12 @@ class Training:
                 "lower --lr (or check the data for extreme values) and train again."
             )
 
+    def _seconds(self, unfinished: float = 0.0) -> dict[str, float]:
+        """{"seconds": training time so far} for the checkpoint; nothing where an older checkpoint did not keep it."""
+        if self.seconds_before is None:
+            return {}
+        return {"seconds": round(self.seconds_before + sum(self.seconds) + unfinished, 3)}
+
     def kept(self) -> str:
         """What a stopped run leaves, in words."""
         done = self.run.trained_epochs() if self.dist.main else None
@@ -286,9 +294,8 @@ class Training:
         rng = _rng_state(self.order)
         rng["data"] = epoch_start_rng
         if self.dist.main:
-            seconds = self.seconds_before + sum(self.seconds) + time.perf_counter() - self.epoch_start
             run.save(self.model, self.optimizers, {"epoch": epoch, "step": self.step, "batch": batch,
-                                                   "seconds": round(seconds, 3)}, rng)
+                                                   **self._seconds(time.perf_counter() - self.epoch_start)}, rng)
         raise TrainingInterrupted(f"{self.stop_signal} stopped training at step {self.step} (epoch {epoch + 1}), "
                                   f"saved in {run.checkpoint}; {how}.")
 
@@ -307,8 +314,7 @@ class Training:
         if not self.bar.disable and ((epoch + 1) % max(1, self.epochs // 10) == 0 or last):
             shown = {**{f"test {k}": v for k, v in test.items()}, **picture}
             self.bar.write(f"epoch {epoch + 1}/{self.epochs}  " + "  ".join(f"{k} {v:.3f}" for k, v in shown.items()))
-        seconds = round(self.seconds_before + sum(self.seconds), 3)
-        self.run.save(self.model, self.optimizers, {"epoch": epoch + 1, "step": self.step, "seconds": seconds},
+        self.run.save(self.model, self.optimizers, {"epoch": epoch + 1, "step": self.step, **self._seconds()},
                       _rng_state(self.order))
         if last or time.perf_counter() - self.last_plot > 10:  # a plot costs ~0.25 s: not every short epoch
             plot_curves(self.history, self.run.loss_plot, self.model.curves)

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from .. import runs
 from ..errors import GenmodelsError
+from ..features import fingerprint
 from ..fileio import MiB, atomic_write, read_bounded
 from ..plots import plot_curves
 from ..rundir import RunDir
@@ -68,15 +69,17 @@ def summarise(run: runs.Run, name: str, tmp: Path) -> RunSummary:
 
 def _same_data(loaded: list[runs.Run], dirs: list[Path]) -> None:
     """Refuse runs trained on different data: their metrics are measured on different test images (and
-    FID in different feature spaces), so one table of them would compare nothing."""
-    def data(run: runs.Run) -> tuple:
-        return run.config.data.source, run.config.data.data_dir, tuple(run.config.shape or ())
+    FID in different feature spaces), so one table of them would compare nothing. The same data spelled
+    two ways (a name and its folder) are the same: the images' fingerprint decides."""
+    def where(run: runs.Run) -> str:
+        return run.config.data.source + (f" in {run.config.data.data_dir}" if run.config.data.data_dir else "")
 
-    first = data(loaded[0])
+    first = fingerprint(loaded[0].data)
     for run, d in zip(loaded[1:], dirs[1:]):
-        if data(run) != first:
-            raise GenmodelsError(f"{d} was trained on {data(run)[0]} but {dirs[0]} on {first[0]}, and their metrics "
-                                 "are measured on different test images; compare runs of one dataset at a time.")
+        if fingerprint(run.data) != first:
+            raise GenmodelsError(f"{d} and {dirs[0]} were trained on different data ({where(run)}, {where(loaded[0])}: "
+                                 "other images), so their metrics are measured on different test images; compare "
+                                 "runs of one dataset at a time.")
 
 
 def compare(run_dirs: list[str | Path], out: str | Path, device: str = "cpu",

@@ -12,7 +12,7 @@ from .summary import RunSummary
 
 @dataclass(frozen=True)
 class Finding:
-    verdict: str  # "pass", "fail" (a claim checked on these runs) or "note" (a plain observation)
+    verdict: str  # "pass", "fail" (a claim checked on these runs), "warn" (a run to read with care) or "note"
     text: str
 
 
@@ -21,19 +21,25 @@ def _value(run: RunSummary, key: str) -> float | None:
     return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) else None
 
 
-def _best_of(runs: list[RunSummary], family: str, key: str) -> tuple[RunSummary, float] | None:
-    """The run of `family` with the highest `key`, and that value; collapsed runs left out."""
+def _same(a: float, b: float) -> bool:
+    return math.isclose(a, b, rel_tol=1e-3, abs_tol=1e-9)  # as the sentences print them, 3 figures
+
+
+def _best_of(runs: list[RunSummary], family: str, key: str, score, collapsed: bool) -> tuple[RunSummary, float] | None:
+    """The run of `family` whose `key` scores highest, and that value; collapsed runs only if `collapsed`."""
     have = [(r, _value(r, key)) for r in runs
-            if r.family == family and not r.collapsed and _value(r, key) is not None]  # collapsed: says nothing
-    return max(have, key=lambda rv: rv[1]) if have else None
+            if r.family == family and (collapsed or not r.collapsed) and _value(r, key) is not None]
+    return max(have, key=lambda rv: score(rv[1])) if have else None
 
 
-def _versus(runs: list[RunSummary], key: str, claim: str, winner: str, loser: str, what: str) -> list[Finding]:
-    """The claim "winner's `key` is higher than loser's", checked on the best run of each family."""
-    a, b = _best_of(runs, winner, key), _best_of(runs, loser, key)
+def _versus(runs: list[RunSummary], key: str, claim: str, winner: str, loser: str, what: str,
+            score=lambda v: v, collapsed: bool = True) -> list[Finding]:
+    """The claim "winner's `key` scores higher than loser's", on the best-scoring run of each family."""
+    a, b = _best_of(runs, winner, key, score, collapsed), _best_of(runs, loser, key, score, collapsed)
     if a is None or b is None:
         return []
-    holds, tie = a[1] > b[1], a[1] == b[1]
+    tie = _same(score(a[1]), score(b[1]))
+    holds = score(a[1]) > score(b[1])
     return [Finding("note" if tie else "pass" if holds else "fail",
                     f"{claim}: {'a tie' if tie else 'yes' if holds else 'not here'}, {a[0].name} {a[1]:.3g} against "
                     f"{b[0].name} {b[1]:.3g} ({what}).")]
@@ -51,40 +57,60 @@ def _each(runs: list[RunSummary], key: str, baseline: str, better: str, claim: s
     return [Finding("pass" if all(beats) else "fail", f"{claim}: {verdict} ({what}: {listed}).")]
 
 
-def findings(runs: list[RunSummary]) -> list[Finding]:
-    found: list[Finding] = []
+def _warnings(runs: list[RunSummary]) -> list[Finding]:
+    found = []
     for r in runs:
         if r.metrics is None:
-            found.append(Finding("note", f"{r.name} has not been evaluated: `genmodels evaluate {r.name}` measures it."))
+            found.append(Finding("warn", f"{r.name} has not been evaluated: `genmodels evaluate {r.name}` measures it."))
         if r.epochs is not None and r.epochs[0] < r.epochs[1]:
-            found.append(Finding("fail", f"{r.name} trained {r.epochs[0]} of its {r.epochs[1]} epochs: its numbers are "
-                                         f"those of an unfinished run (resume it with --resume)."))
+            found.append(Finding("warn", f"{r.name} trained {r.epochs[0]} of its {r.epochs[1]} epochs: its numbers are "
+                                         "those of an unfinished run (resume it with --resume)."))
         if r.collapsed:
-            entropy, recall, diversity = (_value(r, k) for k in ("class_entropy", "recall", "diversity"))
-            numbers = ", ".join(f"{k} {v:.3g}" for k, v in (("class entropy", entropy), ("recall", recall),
-                                                            ("diversity", diversity)) if v is not None)
-            found.append(Finding("fail", f"{r.name} collapsed: its samples cover few classes or little of the data "
-                                         f"({numbers}); look at its samples below."))
+            numbers = ", ".join(f"{name} {v:.3g}" for name, v in (
+                ("class entropy", _value(r, "class_entropy")), ("recall", _value(r, "recall")),
+                ("diversity", _value(r, "diversity"))) if v is not None)
+            found.append(Finding("warn", f"{r.name} collapsed: its samples cover few classes or little of the data"
+                                         + (f" ({numbers})" if numbers else "") + "; look at its samples below."))
+    return found
+
+
+def _best_note(runs: list[RunSummary], key: str, lower: bool, text) -> list[Finding]:
+    """A note naming the one run with the best `key` (none on a tie); collapsed runs left out."""
+    have = [(r, _value(r, key)) for r in runs if _value(r, key) is not None and not r.collapsed]
+    if len(have) < 2:
+        return []
+    have.sort(key=lambda rv: rv[1] if lower else -rv[1])
+    if _same(have[0][1], have[1][1]):
+        return []
+    return [Finding("note", text(have[0][0], have[0][1], have[1:]))]
+
+
+def findings(runs: list[RunSummary]) -> list[Finding]:
+    found = _warnings(runs)
+    # Sharpness: closest to the data's (1) is sharpest; above 1 is noise, not detail.
     found += _versus(runs, "sharpness", "GAN samples are sharper than VAE samples", "gan", "vae",
-                     "sharpness: Laplacian variance over the test images', 1 = as sharp as the data")
+                     "sharpness, 1 = as sharp as the test images, above 1 noise", score=lambda v: -abs(v - 1),
+                     collapsed=False)
+    # Recall: a collapsed GAN is the very case the claim is about, so it stays in.
     found += _versus(runs, "recall", "VAE samples cover more of the data than GAN samples (GANs drop modes)",
-                     "vae", "gan", "recall: share of test images the samples cover")
+                     "vae", "gan", "recall, the share of test images the samples cover")
     found += _each(runs, "reconstruction_sse", "pca_reconstruction_sse", "lower",
                    "Autoencoders reconstruct better than PCA with the same code size (Hinton & Salakhutdinov 2006)",
                    "reconstruction error against PCA's")
     found += _each(runs, "linear_probe_accuracy", "linear_probe_accuracy_pixels", "higher",
                    "Learned codes separate the classes more linearly than the raw pixels",
                    "linear probe accuracy against the pixels'")
-    probes = [(r, _value(r, "linear_probe_accuracy")) for r in runs if _value(r, "linear_probe_accuracy") is not None]
-    if len(probes) > 1:
-        best, acc = max(probes, key=lambda rv: rv[1])
-        knn = _value(best, "knn_accuracy")
-        found.append(Finding("note", f"The codes of {best.name} probe best: linear probe {acc:.3f}"
-                                     + (f", 5-NN {knn:.3f}" if knn is not None else "") + "."))
-    fids = [(r, _value(r, "fid")) for r in runs if _value(r, "fid") is not None and not r.collapsed]
-    if len(fids) > 1:
-        best, fid = min(fids, key=lambda rv: rv[1])
-        others = ", ".join(f"{r.name} {v:.3g}" for r, v in fids if r is not best)
-        found.append(Finding("note", f"The samples of {best.name} are closest to the data in feature space: FID "
-                                     f"{fid:.3g} (lower is better; {others})."))
+
+    def probe(run, acc, others):
+        knn = _value(run, "knn_accuracy")
+        size = f" ({run.code}-dimensional)" if run.code else ""
+        return (f"The codes of {run.name}{size} probe best: linear probe {acc:.3f}"
+                + (f", 5-NN {knn:.3f}" if knn is not None else "") + f"; next {others[0][0].name} {others[0][1]:.3f}.")
+
+    def closest(run, fid, others):
+        rest = ", ".join(f"{r.name} {v:.3g}" for r, v in others)
+        return f"The samples of {run.name} are closest to the data in feature space: FID {fid:.3g} (lower is better; {rest})."
+
+    found += _best_note(runs, "linear_probe_accuracy", False, probe)
+    found += _best_note(runs, "fid", True, closest)
     return found

@@ -11,6 +11,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..evaluation import COLLAPSED_ENTROPY_FRACTION, COLLAPSED_RECALL
+from ..metrics import LOW_DIVERSITY
+
 FEATURE_CAVEAT = ("computed in this project's own feature space (the feature classifier of `genmodels features "
                   "train`), not Inception's: compare runs with each other, never with published numbers")
 
@@ -59,7 +62,7 @@ GLOSSARY: dict[str, Entry] = {
                                        unit="fraction"),
     "knn_accuracy_pca": Entry("The 5-NN probe on PCA codes of the same size.", kind="reference", unit="fraction"),
     # -- likelihoods -----------------------------------------------------------------------------------
-    "elbo": Entry("Evidence lower bound on log p(x) of a test image (Kingma & Welling 2014, eq. 3): reconstruction "
+    "elbo": Entry("Evidence lower bound on log p(x) of a test image (Kingma & Welling 2013, eq. 3): reconstruction "
                   "log-likelihood minus the KL divergence of the code from the prior.", better="higher",
                   unit="nats per image", caveat="a lower bound: the true log-likelihood is higher"),
     "log_likelihood_iw": Entry("Importance-weighted estimate of log p(x) of a test image from `importance_samples` "
@@ -88,17 +91,21 @@ GLOSSARY: dict[str, Entry] = {
     "precision": Entry("Share of samples that fall inside the test images' feature manifold (k-NN balls, "
                        "Kynkäänniemi et al. 2019): are the samples realistic?", better="higher", ideal=1,
                        unit="fraction", samples=True,
-                       caveat="a collapsed model reaches 1 with a few good images: read it with recall"),
+                       caveat="a collapsed model reaches 1 with a few good images: read it with recall; "
+                              + FEATURE_CAVEAT),
     "recall": Entry("Share of test images inside the samples' feature manifold (Kynkäänniemi et al. 2019): do "
-                    "the samples cover the data?", better="higher", ideal=1, unit="fraction", samples=True),
-    "density": Entry("How many test images' neighbourhoods hold each sample, on average (Naeem et al. 2020); "
-                     "1 when the samples spread like the data, above 1 when they crowd its dense regions.",
-                     better="ideal", ideal=1, unit="ratio", samples=True),
+                    "the samples cover the data?", better="higher", ideal=1, unit="fraction", samples=True,
+                    caveat=FEATURE_CAVEAT),
+    "density": Entry("How many test images' neighbourhoods (their k = 5 nearest neighbours' ball) hold each sample, "
+                     "on average, divided by k (Naeem et al. 2020): 1 when the samples spread like the data, above "
+                     "1 when they crowd its dense regions.", better="ideal", ideal=1, unit="ratio", samples=True,
+                     caveat=FEATURE_CAVEAT),
     "coverage": Entry("Share of test images whose neighbourhood holds at least one sample (Naeem et al. 2020).",
-                      better="ideal", ideal=1, unit="fraction", samples=True),
+                      better="ideal", ideal=1, unit="fraction", samples=True, caveat=FEATURE_CAVEAT),
     "class_entropy": Entry("Entropy of the classes the feature classifier predicts for the samples: ln C (2.30 for "
                            "ten classes) when every class is drawn equally often, 0 when one class is.",
-                           better="higher", unit="nats", samples=True),
+                           better="higher", unit="nats", samples=True,
+                           caveat="the classes are the feature classifier's guesses, as good as its test accuracy"),
     "class_histogram": Entry("Share of the samples per predicted class, in class order.", kind="info",
                              unit="fraction per class"),
     "sharpness": Entry("Laplacian variance of the samples over that of the test images (Pech-Pacheco et al. "
@@ -107,9 +114,10 @@ GLOSSARY: dict[str, Entry] = {
     "diversity": Entry("Mean pairwise distance between samples over that between test images: 1 is as varied as "
                        "the data, near 0 the samples are copies of one another.", better="ideal", ideal=1,
                        unit="ratio", samples=True),
-    "collapsed": Entry("The verdict of `evaluate`: true when the samples cover few classes (class entropy below "
-                       "half of ln C) or little of the data (recall below 0.05), or, without a feature network, "
-                       "are near copies of one another (diversity below 0.3).", kind="info"),
+    "collapsed": Entry(f"The verdict of `evaluate`: true when the samples cover few classes (class entropy below "
+                       f"{COLLAPSED_ENTROPY_FRACTION:g} of ln C) or little of the data (recall below {COLLAPSED_RECALL:g}), "
+                       f"or, without a feature network, are near copies of one another (diversity below "
+                       f"{LOW_DIVERSITY:g}).", kind="info"),
     # -- the GAN's players and the classifier ----------------------------------------------------------
     "d_loss": Entry("The discriminator's loss on the test images and as many samples.", kind="info", unit="nats"),
     "d_real": Entry("The discriminator's mean output on test images (1: sure they are real).", kind="info",

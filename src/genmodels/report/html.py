@@ -78,9 +78,12 @@ def best_columns(values: list, e: Entry, eligible: list[bool] | None = None) -> 
     if len(numbers) < 2:
         return set()
     score = {"lower": lambda v: v, "higher": lambda v: -v, "ideal": lambda v: abs(v - e.ideal)}[e.better]
-    best = min(score(v) for v in numbers.values())
-    winners = [i for i, v in numbers.items() if score(v) == best]
-    return set(winners) if len(winners) == 1 else set()
+    best_i = min(numbers, key=lambda i: score(numbers[i]))
+    best, shown = score(numbers[best_i]), format_value(numbers[best_i])
+    # A tie, also one the table cannot show apart (0.97210001 and 0.9721), marks nothing.
+    winners = [i for i, v in numbers.items()
+               if math.isclose(score(v), best, rel_tol=1e-9, abs_tol=1e-12) or format_value(v) == shown]
+    return {best_i} if len(winners) == 1 else set()
 
 
 def _eligible(runs: list[RunSummary], e: Entry) -> list[bool]:
@@ -123,25 +126,28 @@ def headline_table(runs: list[RunSummary]) -> str:
             for r in runs]
     for label, keys in HEADLINE:
         found = [next(((k, r.metrics[k]) for k in keys if k in (r.metrics or {})), (None, None)) for r in runs]
-        used = {k for k, _ in found if k is not None}
-        e = entry(next(iter(used)) if len(used) == 1 else keys[0])
+        used = [k for k in keys if any(k == f for f, _ in found)]
+        if not used:  # no run has it: no column
+            continue
+        e = entry(used[0])
         # An importance-weighted estimate and an ELBO are not ranked against each other.
-        marked = best_columns([v for _, v in found], e, _eligible(runs, e)) if len(used) <= 1 else set()
-        heads.append(f"<th>{_name_cell(keys[0], label)}</th>")
+        marked = best_columns([v for _, v in found], e, _eligible(runs, e)) if len(used) == 1 else set()
+        heads.append(f"<th>{_name_cell(used[0], label + (' / ELBO' if used == ['elbo'] else ''))}</th>")
         for i, (row, (k, v)) in enumerate(zip(rows, found)):
-            sup = "<sup title='the evidence lower bound: no importance-weighted estimate'>ELBO</sup>" if k == "elbo" else ""
+            sup = "<sup>ELBO</sup>" if k == "elbo" and len(used) > 1 else ""
             row.append(f"<td{' class=best' if i in marked else ''}>{escape(format_value(v))}{sup}</td>")
     heads.append("<th>training time</th>")
     for row, r in zip(rows, runs):
         row.append(f"<td>{escape(_duration(r.train_seconds))}</td>")
     body = "".join(f"<tr>{''.join(row)}</tr>" for row in rows)
-    return f"<table class=headline><thead><tr>{''.join(heads)}</tr></thead><tbody>{body}</tbody></table>"
+    return (f"<div class=scroll><table class=headline><thead><tr>{''.join(heads)}</tr></thead>"
+            f"<tbody>{body}</tbody></table></div>")
 
 
 def _run_name(run: RunSummary) -> str:
     unfinished = run.epochs is not None and run.epochs[0] < run.epochs[1]
-    flags = ("<span class=flag> collapsed</span>" if run.collapsed else "") + (
-        f"<span class=flag> {run.epochs[0]}/{run.epochs[1]} epochs</span>" if unfinished else "")
+    flags = ("<div class=flag>collapsed</div>" if run.collapsed else "") + (
+        f"<div class=flag>{run.epochs[0]}/{run.epochs[1]} epochs</div>" if unfinished else "")
     return f'<th title="{escape(run.about)}">{escape(run.name)}{flags}</th>'
 
 
@@ -163,10 +169,11 @@ def metric_keys(runs: list[RunSummary]) -> list[str]:
     return sorted(keys, key=lambda k: KIND_ORDER[entry(k).kind])
 
 
-def constant(values: list) -> bool:
-    """At least two runs have the metric, and all that have it have the same value."""
-    present = [repr(v) for v in values if v is not None]
-    return len(present) >= 2 and len(set(present)) == 1
+def constant(values: list, e: Entry) -> bool:
+    """A reference or bookkeeping row that every run has, with one value (two runs at least): shown once.
+    A run's own metric always keeps its row."""
+    return (e.kind != "own" and len(values) >= 2 and None not in values
+            and len({repr(v) for v in values}) == 1)
 
 
 def metric_table(runs: list[RunSummary]) -> str:
@@ -177,8 +184,8 @@ def metric_table(runs: list[RunSummary]) -> str:
     for key in keys:
         values = [(r.metrics or {}).get(key) for r in runs]
         e = entry(key)
-        if constant(values):
-            same.append(f"{_name_cell(key)} {escape(format_value(next(v for v in values if v is not None)))}")
+        if constant(values, e):
+            same.append(f"{_name_cell(key)} {escape(format_value(values[0]))}")
             continue
         marked = best_columns(values, e, _eligible(runs, e))
         cls = {"own": "", "reference": " class=ref", "info": " class=info"}[e.kind]
@@ -253,9 +260,12 @@ def picture_rows(runs: list[RunSummary]) -> str:
 
 
 def findings_list(runs: list[RunSummary]) -> str:
-    icons = {"pass": ("\u2713", "pass"), "fail": ("\u2717", "fail"), "note": ("\u2022", "seen")}
-    items = "".join(f"<li class={icons[f.verdict][1]}><span class=icon>{icons[f.verdict][0]}</span> {escape(f.text)}</li>"
-                    for f in findings(runs))
+    """Warnings about runs (collapsed, unfinished, not evaluated) first, then the checked claims and notes."""
+    icons = {"warn": ("\u26a0", "warn"), "pass": ("\u2713", "pass"), "fail": ("\u2717", "fail"),
+             "note": ("\u2022", "seen")}
+    found = sorted(findings(runs), key=lambda f: f.verdict != "warn")
+    items = "".join(f"<li class={icons[f.verdict][1]}><span class=icon>{icons[f.verdict][0]}</span> {_code(f.text)}</li>"
+                    for f in found)
     return f"<ul class=findings>{items}</ul>" if items else "<p class=note>Nothing to compare yet.</p>"
 
 
@@ -274,7 +284,7 @@ thead th{background:#eef1f5;text-align:center;vertical-align:bottom}
 tbody th{text-align:left;font-weight:500;position:sticky;left:0;background:#f4f4f4}
 thead th:first-child{position:sticky;left:0;z-index:1}
 table.full thead th{white-space:normal;min-width:90px;max-width:170px;overflow-wrap:anywhere}
-table.headline tbody th{position:static}
+table.headline tbody th{position:static;white-space:normal;overflow-wrap:anywhere;max-width:220px}
 tr.ref th,tr.ref td{color:#666;background:#f7f7f7;font-style:italic}
 tr.info th,tr.info td{color:#888}
 td.best{background:#dff3e3;font-weight:700}
@@ -292,7 +302,7 @@ figure img.interpolation{max-width:360px}
 p.note,p.same{padding:4px 0;max-width:none}p.same{font-size:12px;color:#555}
 ul.findings{list-style:none;padding:0;margin:0;max-width:1100px}ul.findings li{margin:4px 0}
 .icon{display:inline-block;width:1.2em;font-weight:700}li.pass .icon{color:#1e7b34}li.fail .icon{color:#b3261e}
-li.seen .icon{color:#777}
+li.seen .icon{color:#777}li.warn .icon{color:#b26a00}
 details summary{cursor:pointer;font-size:16px;margin:28px 0 8px;border-bottom:1px solid #ddd;font-weight:700}
 dl.glossary{max-width:1100px}dl.glossary dt{font-weight:700;margin-top:8px}dl.glossary dd{margin:2px 0 0 20px}
 </style>
