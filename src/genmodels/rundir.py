@@ -259,7 +259,8 @@ class RunDir:
                                 "genmodels cannot load by that name; from Python pass the same data as data= "
                                 f"(load_run or resume_run), or train the run again on a data source.")
             data = load_data(source, cfg.data.data_dir)
-            fix = fix or f"point data.source in {self.config_file} back at the data it was trained on"
+            fix = fix or (f"point data.source in {self.config_file} back at the data it was trained on (or restore "
+                          "those data), or train a new run")
         self.check_data(cfg, data, fix or "pass the data it was trained on")
         return data
 
