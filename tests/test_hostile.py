@@ -119,7 +119,7 @@ def test_a_run_missing_its_config_is_not_cleared_without_overwrite(done, capsys)
     (done / "config.json").rename(done / "config.bak")
     before = snapshot(done)
     assert cli("train", "vae", "--data", "digits", "--epochs", 1, "--out", done, *TINY) == 2
-    one_sentence(capsys, "already holds a run (model.safetensors)", "--overwrite to replace it")
+    one_sentence(capsys, "already holds a run (model.safetensors)", "--overwrite (overwrite=True) to replace it")
     assert snapshot(done) == before
 
 

@@ -209,8 +209,6 @@ def _train(args: argparse.Namespace) -> None:
     from .config import merge, read_toml, shown as shown_value
     from .engine import resume_run, train
 
-    if args.resume:  # the run's saved config, read once by resume_run; only --epochs may extend it
-        return _print_run(resume_run(args.out, getattr(args, "train.epochs"), progress=not args.no_progress))
     base = read_toml(args.config) if args.config else {}
     if base.get("family", args.family) != args.family:
         raise GenmodelsError(f"{args.config} is for family {shown_value(base['family'])}, not {args.family!r}; "
@@ -218,6 +216,9 @@ def _train(args: argparse.Namespace) -> None:
     values = merge(base, {"family": args.family, **_collect(args, family_flags(args.family))})
     if values.get("data", {}).get("source") and Path(values["data"]["source"]).exists():
         values["data"]["source"] = str(Path(values["data"]["source"]).resolve())  # runs outlive the cwd
+    if args.resume:  # the run's saved config; resume_run refuses a given setting that differs, --epochs may extend it
+        return _print_run(resume_run(args.out, values.get("train", {}).get("epochs"), progress=not args.no_progress,
+                                     settings=values))
     config = build_run_config(values)
     _print_run(train(config, args.out, overwrite=args.overwrite, progress=not args.no_progress))
 

@@ -37,6 +37,10 @@ class DataConfig(Strict):
                         description="digits | fashion-mnist | mnist | path to an IDX folder, .npy/.npz or image folder")
     data_dir: str | None = Field(None, description="folder of IDX files for fashion-mnist or mnist; "
                                                    "none: fashion-mnist's Debian folder")
+    fingerprint: str | None = Field(
+        None, pattern=r"^[0-9a-f]{64}$",
+        description="sha256 (hex) of the data the run was trained on (genmodels.data.fingerprint); none: not recorded",
+        json_schema_extra={"config_only": "recorded by training from the data it reads; later commands check it"})
 
 
 class TrainConfig(Strict):

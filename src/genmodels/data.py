@@ -11,6 +11,7 @@ themselves by `datafiles`), and every bad input raises a one-sentence
 
 from __future__ import annotations
 
+import hashlib
 import os
 import stat
 from dataclasses import dataclass
@@ -22,13 +23,17 @@ import torch
 
 from .datafiles import MAX_BYTES, MAX_CLASSES, list_folder, one_line, read_idx, read_image, read_npy, read_npz
 from .errors import DataError
-from .fileio import GiB, atomic_write, write_error
+from .fileio import GiB, MiB, atomic_write, write_error
 
 FASHION_MNIST_DIR = "/usr/share/datasets/fashion-mnist"
 # Fashion-MNIST's class names in label order, as its README lists them (/usr/share/doc/dataset-fashion-mnist).
 FASHION_MNIST_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
                          "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp")
+BUILT_IN = ("digits", "fashion-mnist", "mnist")  # the sources load_data knows by name
+# Data of at most FINGERPRINT_WHOLE stored image bytes (every built-in source) are fingerprinted whole; larger
+# ones by about FINGERPRINT_SAMPLE bytes of evenly spaced images, so a big memory-mapped file is not read through.
+FINGERPRINT_WHOLE, FINGERPRINT_SAMPLE = 256 * MiB, 32 * MiB
 ACCEPTED = ("digits, fashion-mnist, mnist (with a data directory), a folder of IDX files, "
             "a folder of images (flat or one subfolder per class), or a .npy/.npz file")
 
@@ -118,6 +123,46 @@ class DataSplits:
         """max label + 1 over both splits; None when neither split has labels."""
         tops = [int(d.labels.max()) for d in (self.train, self.test) if d.labels is not None and len(d)]
         return max(tops) + 1 if tops else None
+
+
+def fingerprint(data: DataSplits) -> str:
+    """sha256 (hex) over the train and test images' and labels' shapes, dtypes and bytes. Above
+    FINGERPRINT_WHOLE image bytes, the images hashed are a sample of evenly spaced rows (about
+    FINGERPRINT_SAMPLE bytes), beside each split's size and every label: a change to other images goes unseen."""
+    splits = (data.train, data.test)
+    total = sum(len(s) * s.images[0].numel() * s.images.element_size() for s in splits)
+    whole = total <= FINGERPRINT_WHOLE
+    h = hashlib.sha256()
+    if not whole:
+        h.update(b"sampled")
+    for split in splits:
+        images = split.stored() if whole else _sample_rows(split, FINGERPRINT_SAMPLE * len(split) // total)
+        if not whole:
+            h.update(f"{len(split)}:".encode())
+        for t in (images, split.labels):
+            if t is None:
+                h.update(b"none")
+                continue
+            t = t.detach().to("cpu").contiguous()
+            h.update(f"{tuple(t.shape)}{t.dtype}".encode())
+            h.update(t.numpy().tobytes())
+    return h.hexdigest()
+
+
+def _sample_rows(split: Dataset, k: int) -> torch.Tensor:
+    """k (at least 1) evenly spaced images of the split as stored, read alone from a memory map."""
+    n = len(split)
+    k = max(1, min(n, k))
+    pick = torch.arange(k, dtype=torch.int64) * (n - 1) // max(k - 1, 1)
+    rows = pick if split.rows is None else split.rows.cpu()[pick]
+    return split.images.index_select(0, rows.to(split.images.device))
+
+
+def in_memory_name(source: str) -> bool:
+    """Whether `source` names no data load_data could read: not a built-in name, no path (no separator) and
+    no such file here; the name a Python caller gave data passed in memory (DataSplits.source)."""
+    return (source not in BUILT_IN and "/" not in source and os.sep not in source
+            and not os.path.lexists(Path(source).expanduser()))
 
 
 def load_data(source: str, data_dir: str | None = None, *, test_fraction: float = 0.2,

@@ -11,6 +11,7 @@ curve and a picture).
 from __future__ import annotations
 
 import contextlib
+import json
 import math
 import signal
 import threading
@@ -18,16 +19,19 @@ import time
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import torch
+from pydantic import BaseModel
 from tqdm.auto import tqdm
 
 from . import distributed as ddp
-from .data import Batch, DataSplits, Dataset, load_data
-from .errors import CheckpointError, GenmodelsError, TrainingError, TrainingInterrupted
+from .config import merge, shown
+from .data import Batch, DataSplits, Dataset, fingerprint, load_data
+from .errors import CheckpointError, ConfigError, GenmodelsError, TrainingError, TrainingInterrupted
 from .fileio import FileError
 from .images import save_grid, save_pairs
-from .models import Model, RunConfig, build_model
+from .models import Model, RunConfig, build_model, build_run_config
 from .optim import StepContext, set_epoch_lr
 from .metrics import LOW_DIVERSITY, diversity
 from .plots import plot_curves
@@ -48,12 +52,18 @@ def train(config: RunConfig, run_dir: str | Path, *, resume: bool = False, overw
     """Train a model as `config` describes, writing everything into `run_dir`.
 
     resume: continue from run_dir's checkpoint with its saved config, trained for config.train.epochs
-    in all (see `resume_run`). data: already loaded data (tests, benchmarks); otherwise config.data is loaded."""
+    in all (see `resume_run`; any other setting of `config` that differs from the saved one is refused).
+    data: already loaded data (tests, benchmarks; their `source` is recorded as data.source); otherwise
+    config.data is loaded."""
     if resume:
-        return resume_run(run_dir, config.train.epochs, progress=progress, data=data)
+        settings = json.loads(config.to_json())
+        del settings["train"]["epochs"], settings["shape"], settings["version"]
+        if data is not None:  # the data's own name, not the config's, is what the run recorded
+            settings["data"]["source"] = data.source
+        return resume_run(run_dir, config.train.epochs, progress=progress, data=data, settings=settings)
     run = RunDir(run_dir)
     dist, device = ddp.setup(resolve_device(config.train.device))
-    data = _checked_data(config, data, run)  # bad data or settings: refused before the run directory is touched
+    config, data = _checked_data(config, data, run)  # bad data or settings: refused before the run directory is touched
     with _writer(run, dist):
         if dist.main:  # under torchrun, rank 0 alone writes files
             run.prepare(resume=False, overwrite=overwrite)
@@ -62,32 +72,86 @@ def train(config: RunConfig, run_dir: str | Path, *, resume: bool = False, overw
 
 
 def resume_run(run_dir: str | Path, epochs: int | None = None, *, progress: bool = True,
-               data: DataSplits | None = None) -> TrainResult:
+               data: DataSplits | None = None, settings: dict[str, Any] | None = None) -> TrainResult:
     """Continue the run in `run_dir` from its last checkpoint, with the config saved there (read here,
-    once); epochs: the new total (None keeps the saved number), the one setting a resumed run may change."""
+    once); epochs: the new total (None keeps the saved number), the one setting a resumed run may change.
+    settings: {"family", "model", "train", "data"} as given for the resumed run (None values: not given); one
+    that differs from the saved config is refused, so no setting is silently ignored."""
     run = RunDir(run_dir)
     run.prepare(resume=True, overwrite=False)  # only checks there is a checkpoint to resume
     saved = run.read_config()
+    _check_unchanged(run, saved, settings or {})
     config = saved.with_epochs(epochs or saved.train.epochs)
     dist, device = ddp.setup(resolve_device(config.train.device))
     if _finished(run, saved, config, epochs):  # nothing to train, so nothing is rewritten
         model, _ = run.load_model(device)
         return TrainResult(model, run.path, run.read_history())
-    data = _checked_data(config, data, run)
+    config, data = _checked_data(config, data, run, resume=True)
     with _writer(run, dist):
         return _train(config, run, dist, device, progress, data, resume=True)
 
 
-def _checked_data(config: RunConfig, data: DataSplits | None, run: RunDir) -> DataSplits:
-    """The data, loaded, of the run's shape (when resuming), and accepted by the model the config builds."""
-    data = data or load_data(config.data.source, config.data.data_dir)
-    if config.shape is not None and tuple(data.shape) != tuple(config.shape):
-        raise GenmodelsError(f"The data hold images of shape {tuple(data.shape)}, but the run in {run} was trained on "
-                             f"{tuple(config.shape)}; resume it with the data it was trained on.")
+def _check_unchanged(run: RunDir, saved: RunConfig, settings: dict[str, Any]) -> None:
+    """A one-sentence ConfigError naming every setting in `settings` (but train.epochs) that differs from
+    the saved config's, as its flag and its config key."""
+    family = settings.get("family")
+    if family is not None and family != saved.family:
+        raise ConfigError(f"The run in {run} is a {saved.family} run, not {shown(family)}; resume it with "
+                          f"`genmodels train {saved.family} --out {run} --resume` (family {saved.family!r}).")
+    given = {section: {k: v for k, v in (settings.get(section) or {}).items() if v is not None}
+             for section in ("model", "train", "data")}
+    if not any(given.values()):
+        return
+    asked = build_run_config(merge(json.loads(saved.to_json()), given), "the settings given to resume")  # valid?
+    differ = []
+    for section, values in given.items():
+        for key in values:
+            if (section, key) == ("train", "epochs"):  # the one setting a resumed run may change
+                continue
+            was, now = getattr(getattr(saved, section), key), getattr(getattr(asked, section), key)
+            if was != now:
+                differ.append(f"{_as_flag(getattr(asked, section), key, now)} ({section}.{key}) differs from the "
+                              f"run's {_as_text(was)}")
+    if differ:
+        raise ConfigError(f"The run in {run} resumes with its saved settings, but {', and '.join(differ)}; resume "
+                          f"without {'it' if len(differ) == 1 else 'them'} (--epochs may extend the run) or train "
+                          "a new run into another folder.")
+
+
+def _as_text(value: Any) -> str:
+    """A setting as one types it on the command line."""
+    if isinstance(value, (list, tuple)):
+        return ",".join(str(v) for v in value) or "none"
+    return "none" if value is None else shown(value) if isinstance(value, str) else str(value)
+
+
+def _as_flag(section: BaseModel, key: str, value: Any) -> str:
+    """The flag (and value) that gives `key` of a config section, as the command line derives it (cli.config_flags)."""
+    extra = type(section).model_fields[key].json_schema_extra or {}
+    if "config_only" in extra:
+        return f"{key} {_as_text(value)}"
+    flag = extra.get("flag", "--" + key.replace("_", "-"))
+    if isinstance(value, bool):
+        return flag if value else "--no-" + flag[2:]
+    return f"{flag} {_as_text(value)}"
+
+
+def _checked_data(config: RunConfig, data: DataSplits | None, run: RunDir,
+                  resume: bool = False) -> tuple[RunConfig, DataSplits]:
+    """The data, loaded, of the shape and fingerprint the run recorded (when resuming), accepted by the model the
+    config builds; and the config with the data's shape, source name and fingerprint to record."""
+    fix = "resume it with the data it was trained on, or train a new run into another folder"
+    if resume:
+        data = run.run_data(config, data, fix)
+        found = fingerprint(data) if config.data.fingerprint is None else config.data.fingerprint
+    else:
+        data = data or load_data(config.data.source, config.data.data_dir)
+        found = run.check_data(config, data, fix)
     model = build_model(config.family, config.model, data.shape)
     model.check_data(data.train)
     model.check_data(data.test)
-    return data
+    recorded = config.data.model_copy(update={"source": data.source, "fingerprint": found})
+    return config.model_copy(update={"shape": data.shape, "data": recorded}), data
 
 
 @contextlib.contextmanager
@@ -109,10 +173,10 @@ def _finished(run: RunDir, saved: RunConfig, config: RunConfig, epochs: int | No
         return False
     if epochs is None or epochs == saved.train.epochs:
         warnings.warn(f"The run in {run} has already trained all its {saved.train.epochs} epochs, so there is nothing "
-                      "to resume; pass --epochs with a larger total to train it longer.", RuntimeWarning, stacklevel=3)
+                      "to resume; pass a larger total of --epochs (epochs=) to train it longer.", RuntimeWarning, stacklevel=3)
         return True
     raise GenmodelsError(f"The run in {run} has trained {done} epochs, so --epochs {epochs} would not extend it; "
-                         "pass a larger total or drop --resume.")
+                         "pass a larger total (epochs=) or drop --resume (resume=True).")
 
 
 def _train(config: RunConfig, run: RunDir, dist: ddp.Dist, device: torch.device, progress: bool,
@@ -120,7 +184,6 @@ def _train(config: RunConfig, run: RunDir, dist: ddp.Dist, device: torch.device,
     set_threads(config.train.threads)
     keep_freed_memory()
     torch.manual_seed(config.train.seed)
-    config = config.model_copy(update={"shape": data.shape})
     t = Training.start(config, run, data, dist, device, resume, progress)
     epoch = t.epoch
     try:

@@ -37,7 +37,8 @@ def evaluate(run: Run, importance_samples: int = 1000, seed: int = 0, batch_size
     probe_train: training images the linear and k-NN probes are fitted on (0: no probes).
     Any model that samples also gets the Parzen-window estimate from `parzen_samples` samples (0: none),
     and the sample-quality metrics from `quality_samples` samples (0: none) in the feature space of
-    `features` (a directory or a FeatureNetwork; None: runs/features/<data source> if it exists)."""
+    `features` (a directory or a FeatureNetwork; None: the feature network beside the run,
+    RUN/../features, if trained on its data, else runs/features/<data source> if it exists)."""
     if not 1 <= importance_samples <= 5000:
         raise GenmodelsError(f"--importance-samples must be between 1 and 5000, got {importance_samples}.")
     if probe_train < 0:
@@ -162,17 +163,19 @@ def sample_quality(run: Run, features=None, samples: int = 10_000, seed: int = 0
     """FID, KID, precision/recall, density/coverage and the class histogram of `samples` model samples
     (`drawn`: samples already drawn by draw_samples) against the test images, in a feature network's
     space (genmodels.metrics, genmodels.features).
-    With features None and no runs/features/<source>, returns {} (and says how to get them if progress)."""
+    With features None: the run's zoo's feature network or runs/features/<source> (features.find_features);
+    with neither, returns {} (and says how to get them if progress)."""
     from . import metrics
-    from .features import FeatureNetwork, default_features_dir, load_features
+    from .features import FeatureNetwork, default_features_dir, find_features, load_features
 
     if not isinstance(features, FeatureNetwork):
-        if features is None and not (default_features_dir(run.data.source)).is_dir():
+        features = features or find_features(run.dir.path, run.data, run.config.data.fingerprint)
+        if features is None:
             if progress:
                 print(f"no feature network in {default_features_dir(run.data.source)}, so no FID, KID, precision/recall "
                       f"or density/coverage; get them with `genmodels features train --data {run.data.source}`")
             return {}
-        features = load_features(features or default_features_dir(run.data.source), run.data, run.device)
+        features = load_features(features, run.data, run.device)
     test = run.data.test
     real = features.features(test.batch(slice(0, len(test))))
     drawn = draw_samples(run, samples, seed) if drawn is None else drawn[:samples]

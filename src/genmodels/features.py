@@ -9,7 +9,6 @@ FID and friends computed in this feature space are NOT comparable with Inception
 
 from __future__ import annotations
 
-import hashlib
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,9 +17,9 @@ from typing import Any
 import torch
 
 from .config import merge
-from .data import DataSplits, load_data
+from .data import DataSplits, fingerprint, load_data
 from .engine import train as run_training
-from .errors import CheckpointError
+from .errors import CheckpointError, GenmodelsError
 from .models import Classifier, build_run_config
 from .rundir import RunDir
 
@@ -34,18 +33,19 @@ def default_features_dir(source: str) -> Path:
     return FEATURES_ROOT / (re.sub(r"[^A-Za-z0-9._-]", "_", name) or "data")
 
 
-def fingerprint(data: DataSplits) -> str:
-    """sha256 over the train and test images' and labels' shapes, dtypes and bytes (hex)."""
-    h = hashlib.sha256()
-    for split in (data.train, data.test):
-        for t in (split.stored(), split.labels):
-            if t is None:
-                h.update(b"none")
-                continue
-            t = t.detach().to("cpu").contiguous()
-            h.update(f"{tuple(t.shape)}{t.dtype}".encode())
-            h.update(t.numpy().tobytes())
-    return h.hexdigest()
+def find_features(run_dir: str | Path, data: DataSplits, recorded: str | None = None) -> Path | None:
+    """The feature network `evaluate` uses when given none: RUN/../features (where a zoo keeps the one of its
+    runs) if it was trained on the same data (recorded: the run's data fingerprint, if known), else
+    default_features_dir(data.source) if it exists (load_features checks its data); None if neither."""
+    beside = Path(run_dir).parent / "features"
+    try:
+        record = RunDir(beside).read_features_record()
+    except (GenmodelsError, ValueError):  # unreadable or damaged: not this run's
+        record = None
+    if record is not None and record.get("fingerprint") == (recorded or fingerprint(data)):
+        return beside
+    default = default_features_dir(data.source)
+    return default if default.is_dir() else None
 
 
 @dataclass

@@ -38,7 +38,9 @@ from typing import IO, Any
 import torch
 
 from . import checkpoint as ckpt
-from .errors import CheckpointError, ConfigError, GenmodelsError
+from .config import shown
+from .data import DataSplits, fingerprint, in_memory_name, load_data
+from .errors import CheckpointError, ConfigError, DataError, GenmodelsError
 from .fileio import JSON_LIMIT, TEXT_LIMIT, FileError, atomic_write, read_bounded, write_error
 from .models import Model, RunConfig, build_model, build_run_config
 
@@ -192,12 +194,12 @@ class RunDir:
         if resume:
             if not self.checkpoint.exists():
                 raise CheckpointError(f"Nothing to resume in {path}: it has no {self.CHECKPOINT}; "
-                                      "drop --resume to start afresh.")
+                                      "train afresh without --resume (resume=True).")
             return
         kept = [name for name in self.FILES if (path / name).exists()]
         if kept and not overwrite:  # a run, or part of one (its config lost): never cleared unasked
-            raise CheckpointError(f"{path} already holds a run ({kept[0]}); pass --resume to continue it or "
-                                  "--overwrite to replace it.")
+            raise CheckpointError(f"{path} already holds a run ({kept[0]}); pass --resume (resume=True) to continue "
+                                  "it or --overwrite (overwrite=True) to replace it.")
         self.clear()  # with no run file there: only temporary files and pictures of a run killed at its start
 
     def ours(self) -> list[Path]:
@@ -244,6 +246,36 @@ class RunDir:
         if values is None:
             raise ConfigError(f"{path} does not exist; is {self.path} a genmodels run directory?")
         return build_run_config(values, where=str(path))
+
+    # -- the data it was trained on --------------------------------------------------------------------
+    def run_data(self, cfg: RunConfig, data: DataSplits | None = None, fix: str | None = None) -> DataSplits:
+        """The run's data: `data` if given, else those cfg.data names, checked against its recorded shape and
+        fingerprint (check_data; fix: the way out its sentence gives). Data given in memory under a name
+        load_data cannot read are asked for in one sentence."""
+        if data is None:
+            source = cfg.data.source
+            if in_memory_name(source):
+                raise DataError(f"The run in {self} was trained on in-memory data named {shown(source)}, which "
+                                "genmodels cannot load by that name; from Python pass the same data as data= "
+                                f"(load_run or resume_run), or train the run again on a data source.")
+            data = load_data(source, cfg.data.data_dir)
+            fix = fix or (f"point data.source in {self.config_file} back at the data it was trained on (or restore "
+                          "those data), or train a new run")
+        self.check_data(cfg, data, fix or "pass the data it was trained on")
+        return data
+
+    def check_data(self, cfg: RunConfig, data: DataSplits, fix: str) -> str:
+        """data's fingerprint, after checking its shape and fingerprint against those cfg recorded (None: not
+        recorded, as in a run from before fingerprints); one sentence ending in `fix` where they differ."""
+        if cfg.shape is not None and tuple(data.shape) != tuple(cfg.shape):
+            raise DataError(f"The data {shown(data.source)} hold images of shape {tuple(data.shape)}, but the run in "
+                            f"{self} was trained on {tuple(cfg.shape)}; {fix}.")
+        found = fingerprint(data)
+        if cfg.data.fingerprint is not None and found != cfg.data.fingerprint:
+            raise DataError(f"The data {shown(data.source)} (fingerprint {found[:12]}) are not the data the run in "
+                            f"{self} was trained on ({shown(cfg.data.source)}, fingerprint "
+                            f"{cfg.data.fingerprint[:12]}); {fix}.")
+        return found
 
     # -- weights and checkpoints -----------------------------------------------------------------------
     def save(self, model: Model, optimizers: dict[str, torch.optim.Optimizer], state: dict[str, Any],

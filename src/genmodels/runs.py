@@ -1,6 +1,6 @@
 """What the commands do with a trained run directory: sample, reconstruct, interpolate, encode and
-plot the latent space. Each reads only the run directory (and the data source its config names) and
-writes only the file it is asked for. Each first checks the capability its model class declares
+plot the latent space. Each reads only the run directory (and the data its config records, or those
+a Python caller passes to load_run) and writes only the file it is asked for. Each first checks the capability its model class declares
 (docs/ARCHITECTURE.md, "Capabilities"), so a run of the wrong family gets one sentence, not a traceback."""
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ import numpy as np
 import torch
 
 from .config import check_seed, shown
-from .data import DataSplits, Dataset, load_data
-from .errors import CheckpointError, DataError, GenmodelsError
+from .data import DataSplits, Dataset
+from .errors import CheckpointError, GenmodelsError
 from .fileio import atomic_write, write_error
 from .images import grid_array, save_grid, save_pairs
 from .models import Model, RunConfig, families_that
@@ -42,12 +42,8 @@ class Run:
 
     @cached_property
     def data(self) -> DataSplits:
-        data = load_data(self.config.data.source, self.config.data.data_dir)
-        if self.config.shape is not None and tuple(data.shape) != tuple(self.config.shape):
-            raise DataError(f"The data {shown(self.config.data.source)} hold images of shape {tuple(data.shape)}, but "
-                            f"the run in {self.dir} was trained on {tuple(self.config.shape)}; point data.source in "
-                            f"{self.dir.config_file} back at the data it was trained on.")
-        return data
+        """The data the run was trained on, as config.json records them (shape and fingerprint checked)."""
+        return self.dir.run_data(self.config)
 
     def split(self, name: str) -> Dataset:
         if name not in ("train", "test"):
@@ -59,12 +55,17 @@ class Run:
         return next(itertools.chain(self.model.parameters(), self.model.buffers())).device
 
 
-def load_run(run_dir: str | Path | RunDir, device: str = "cpu") -> Run:
+def load_run(run_dir: str | Path | RunDir, device: str = "cpu", data: DataSplits | None = None) -> Run:
+    """The run in run_dir. data: its data, already loaded or given in memory (checked against the shape and
+    fingerprint the run recorded); otherwise Run.data loads what config.json names when first asked."""
     rd = run_dir if isinstance(run_dir, RunDir) else RunDir(run_dir)
     if rd.path.exists() and not rd.path.is_dir():
         raise CheckpointError(f"{rd.path} is a file, not a run directory; pass the --out folder of a training run.")
     model, config = rd.load_model(resolve_device(device))
-    return Run(rd, config, model)
+    run = Run(rd, config, model)
+    if data is not None:
+        run.data = rd.run_data(config, data)
+    return run
 
 
 def check_count(value, flag: str, high: int, low: int = 1, why: str = "") -> int:

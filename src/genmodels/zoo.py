@@ -91,6 +91,7 @@ def _comparable(cfg: RunConfig) -> dict:
     settings is resumed) and where or on how many threads it ran."""
     values = json.loads(cfg.to_json())
     values.pop("shape", None)
+    values["data"].pop("fingerprint", None)  # recorded by training; resuming checks it against the data
     for key in ("epochs", "threads", "device"):
         values["train"].pop(key, None)
     return values
@@ -183,8 +184,7 @@ def _train_and_evaluate(config: RunConfig, run_dir: Path, splits, overwrite: boo
     saved = RunDir(run_dir).read_eval() if state == "done" else None
     if saved is not None:
         return saved
-    run = load_run(run_dir)
-    run.data = splits  # already loaded: spare evaluate a second read
+    run = load_run(run_dir, data=splits)  # already loaded: spare evaluate a second read
     # train_seconds: wall time of this call's training (absent for kept runs); not part of the saved metrics.
     return {**evaluate(run, **options), **({"train_seconds": round(seconds, 1)} if seconds else {})}
 
