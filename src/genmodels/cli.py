@@ -8,6 +8,9 @@ description, its shown default the value a run really gets (the family's trainin
 from __future__ import annotations
 
 import argparse
+import difflib
+import importlib.metadata
+import re
 import sys
 import types
 import warnings
@@ -125,8 +128,64 @@ def _collect(args: argparse.Namespace, flags: list[Flag]) -> dict:
     return values
 
 
+def did_you_mean(word: str, names, cutoff: float = 0.6) -> str:
+    """'; did you mean NAME?' for the name closest to a misspelled `word`, or '' when none is close."""
+    close = difflib.get_close_matches(word, [str(n) for n in names], n=1, cutoff=cutoff)
+    return f"; did you mean {close[0]}?" if close else ""
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse that suggests the closest subcommand, family or flag to a misspelled one (Python 3.11's argparse
+    does not); subcommands are Parsers too, through add_subparsers' default parser class."""
+
+    def _check_value(self, action: argparse.Action, value: Any) -> None:
+        # argparse's own check of a value against `choices` (a private hook, in every Python 3), with a suggestion.
+        if action.choices is not None and value not in action.choices:
+            names = [str(c) for c in action.choices]
+            raise argparse.ArgumentError(action, f"invalid choice {value!r}{did_you_mean(str(value), names)} "
+                                                 f"(choose from {', '.join(names)})")
+
+    def parse_args(self, args=None, namespace=None) -> argparse.Namespace:
+        parsed, extra = self.parse_known_args(args, namespace)
+        if extra:  # said by the subcommand they were given to, with its usage, and the flags it has
+            chosen = self._chosen(parsed)
+            known = [s for a in chosen._actions for s in a.option_strings]
+            hints = []
+            for word in extra:
+                flag = word.split("=", 1)[0]
+                if re.match(r"--?[A-Za-z]", flag):
+                    fixed = flag.replace("_", "-")
+                    # 0.7: every flag shares its "--", so a lower cutoff pairs --foo with --out
+                    hint = did_you_mean(fixed, known, cutoff=0.7).removeprefix("; did you mean ").removesuffix("?")
+                    if hint:
+                        hints.append((flag, hint))
+            text = "; did you mean " + " and ".join(
+                h if len(hints) == 1 else f"{h} for {f}" for f, h in hints) + "?" if hints else ""
+            chosen.error(f"unrecognized arguments: {' '.join(extra)}{text}")
+        return parsed
+
+    def _chosen(self, parsed: argparse.Namespace) -> argparse.ArgumentParser:
+        """The innermost subcommand's parser that `parsed` went through."""
+        parser: argparse.ArgumentParser = self
+        while True:
+            sub = next((a for a in parser._actions if isinstance(a, argparse._SubParsersAction)), None)
+            name = getattr(parsed, sub.dest, None) if sub is not None else None
+            if name not in (sub.choices if sub is not None else {}):
+                return parser
+            parser = sub.choices[name]
+
+
+def version() -> str:
+    """The installed package's version."""
+    try:
+        return importlib.metadata.version("genmodels")
+    except importlib.metadata.PackageNotFoundError:  # imported from a source tree that was never installed
+        return "(version unknown: not installed)"
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="genmodels", description="Train, sample, evaluate and compare deep generative models.")
+    p = Parser(prog="genmodels", description="Train, sample, evaluate and compare deep generative models.")
+    p.add_argument("--version", action="version", version=f"%(prog)s {version()}")
     sub = p.add_subparsers(dest="command", required=True)
 
     train = sub.add_parser("train", help="train a model into a run directory")
@@ -154,49 +213,60 @@ def build_parser() -> argparse.ArgumentParser:
         "convert", help="write a data source as uncompressed IDX files, which later runs memory-map")
     conv.add_argument("source", help="digits | fashion-mnist | mnist | an IDX folder, .npy/.npz or image folder")
     conv.add_argument("--out", type=Path, required=True, help="folder to write the IDX files into")
-    conv.add_argument("--data-dir", default=None, help="folder of IDX files for fashion-mnist / mnist")
+    conv.add_argument("--data-dir", default=None, help="folder of IDX files for fashion-mnist / mnist "
+                                                       "(default none: fashion-mnist's Debian folder)")
 
     def run_cmd(name: str, help_: str) -> argparse.ArgumentParser:
         c = sub.add_parser(name, help=help_)
         c.add_argument("run", type=Path, help="a run directory written by genmodels train")
-        c.add_argument("--device", default="cpu", help="cpu | cuda | cuda:N")
+        c.add_argument("--device", default="cpu", help="cpu | cuda | cuda:N (default cpu)")
         return c
+
+    def split(c: argparse.ArgumentParser, what: str) -> None:
+        c.add_argument("--split", default="test", help=f"train | test: the split whose {what} (default test)")
+
+    def seed(c: argparse.ArgumentParser, what: str) -> None:
+        c.add_argument("--seed", type=int, default=0, help=f"seeds the {what} (default 0)")
 
     c = run_cmd("sample", "draw samples from the model into an image grid")
     c.add_argument("-n", type=int, default=64, help="number of samples (default 64)")
-    c.add_argument("--seed", type=int, default=0)
+    seed(c, "noise the samples are drawn from")
     c.add_argument("--out", type=Path, default=None, help=f"PNG to write (default {RUN.samples_png('{N}')})")
     c = run_cmd("reconstruct", "held-out images above their reconstructions")
-    c.add_argument("-n", type=int, default=16)
-    c.add_argument("--split", default="test")
+    c.add_argument("-n", type=int, default=16, help="number of images, the first of the split (default 16)")
+    split(c, "images are reconstructed")
     c.add_argument("--out", type=Path, default=None, help=f"PNG to write (default {RUN.reconstructions_png})")
     c = run_cmd("interpolate", "walks in latent space between pairs of codes")
-    c.add_argument("--pairs", type=int, default=8)
-    c.add_argument("--steps", type=int, default=10)
-    c.add_argument("--mode", default="linear", help="linear | slerp")
-    c.add_argument("--seed", type=int, default=0)
+    c.add_argument("--pairs", type=int, default=8, help="number of walks, one row each: between the codes of the "
+                   "first 2 x pairs test images, or prior draws for a model that does not encode (default 8)")
+    c.add_argument("--steps", type=int, default=10, help="images per walk, both ends included (default 10)")
+    c.add_argument("--mode", default="linear", help="linear | slerp: straight lines or great circles (default linear)")
+    seed(c, "prior draws of a model that does not encode")
     c.add_argument("--out", type=Path, default=None, help=f"PNG to write (default {RUN.interpolation_png})")
     c = run_cmd("encode", "codes of a split as .npz (codes, labels)")
-    c.add_argument("--split", default="test")
+    split(c, "images are encoded")
     c.add_argument("--out", type=Path, default=None, help=f".npz to write (default {RUN.codes('{split}')})")
     c = run_cmd("latent", "scatter of codes coloured by label (and the decoded manifold for 2-D codes)")
-    c.add_argument("--split", default="test")
+    split(c, "codes are drawn")
     c.add_argument("--out", type=Path, default=None, help=f"PNG to write (default {RUN.latent_png})")
     c = run_cmd("evaluate", f"test metrics, printed and written to {RUN.eval_file}")
-    c.add_argument("--importance-samples", type=int, default=1000, help="K of the importance-weighted bound (1..5000)")
+    c.add_argument("--importance-samples", type=int, default=1000,
+                   help="K of the importance-weighted bound, 1..5000 (default 1000)")
     c.add_argument("--probe-train", type=int, default=10_000,
-                   help="training images the linear and 5-NN probes of the codes are fitted on (0: no probes)")
+                   help="training images the linear and 5-NN probes of the codes are fitted on (default 10000; "
+                        "0: no probes)")
     c.add_argument("--parzen-samples", type=int, default=10000,
                    help="model samples for the Parzen-window log-likelihood (default 10000; 0: skip it)")
     c.add_argument("--features", type=Path, default=None,
                    help="feature network for FID, KID, precision/recall, density/coverage (default runs/features/<data>)")
     c.add_argument("--quality-samples", type=int, default=10000,
                    help="model samples for those sample-quality metrics (default 10000; 0: skip them)")
-    c.add_argument("--seed", type=int, default=0)
+    seed(c, "evaluation's random draws (importance samples, model samples, probe subsets)")
+    c.add_argument("--no-progress", action="store_true", help="no progress bar")
     c = sub.add_parser("compare", help="several runs side by side in one self-contained HTML report")
     c.add_argument("runs", type=Path, nargs="+", metavar="RUN", help="run directories written by genmodels train")
     c.add_argument("--out", type=Path, default=Path("report.html"), help="HTML file to write (default report.html)")
-    c.add_argument("--device", default="cpu", help="cpu | cuda | cuda:N")
+    c.add_argument("--device", default="cpu", help="cpu | cuda | cuda:N (default cpu)")
     c = sub.add_parser("zoo", help="train, evaluate and compare every family on one dataset (the lecture in one command)")
     c.add_argument("--data", default="digits", help="digits | fashion-mnist (default digits)")
     c.add_argument("--out", type=Path, default=Path("runs/zoo"), help="folder of the runs and report.html (default runs/zoo)")
@@ -294,7 +364,7 @@ def _run_command(args: argparse.Namespace) -> None:
                     v = " ".join(f"{e:.3f}" if isinstance(e, float) else str(e) for e in v)
                 print(f"{k:<{width}}  {v:.4f}" if isinstance(v, float) else f"{k:<{width}}  {v}")
 
-        evaluate(run, importance_samples=args.importance_samples, seed=args.seed, progress=True,
+        evaluate(run, importance_samples=args.importance_samples, seed=args.seed, progress=not args.no_progress,
                  probe_train=args.probe_train, parzen_samples=args.parzen_samples, features=args.features,
                  quality_samples=args.quality_samples, show=show)
         out = run.dir.eval_file

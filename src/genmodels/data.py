@@ -11,6 +11,7 @@ themselves by `datafiles`), and every bad input raises a one-sentence
 
 from __future__ import annotations
 
+import difflib
 import os
 import stat
 from dataclasses import dataclass
@@ -29,6 +30,7 @@ FASHION_MNIST_DIR = "/usr/share/datasets/fashion-mnist"
 FASHION_MNIST_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
                          "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp")
+NAMES = ("digits", "fashion-mnist", "mnist")  # the sources known by name
 ACCEPTED = ("digits, fashion-mnist, mnist (with a data directory), a folder of IDX files, "
             "a folder of images (flat or one subfolder per class), or a .npy/.npz file")
 
@@ -150,8 +152,9 @@ def load_data(source: str, data_dir: str | None = None, *, test_fraction: float 
     try:
         is_dir = stat.S_ISDIR(os.stat(path).st_mode)
     except (FileNotFoundError, NotADirectoryError):
-        raise DataError(f"data source {name!r} is not a known name and no such file or folder exists; "
-                        f"use {ACCEPTED}.") from None
+        close = difflib.get_close_matches(name.lower().replace("_", "-"), NAMES, n=1, cutoff=0.6)
+        use = f"did you mean {close[0]}? (use {ACCEPTED})" if close else f"use {ACCEPTED}."
+        raise DataError(f"data source {name!r} is not a known name and no such file or folder exists; {use}") from None
     except OSError as e:
         raise DataError(f"data source {path} could not be reached ({(e.strerror or one_line(e)).lower()}); "
                         "check its permissions and those of the folders above it.") from None
