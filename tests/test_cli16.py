@@ -106,3 +106,41 @@ def test_a_misspelled_data_name_gets_a_suggestion(tmp_path, capsys):
     assert main(["train", "vae", "--data", "Digits", "--out", str(tmp_path / "run")]) == 2
     assert "did you mean digits?" in capsys.readouterr().err
     assert not (tmp_path / "run").exists()  # refused before the run directory is made
+
+
+# -- TOML errors --------------------------------------------------------------------------------------------
+def _error_line(capsys) -> str:
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err, err
+    return err
+
+
+def test_a_toml_file_with_several_mistakes_names_the_file_and_every_mistake(tmp_path, capsys):
+    toml = tmp_path / "bad.toml"
+    toml.write_text('[model]\nlatent_dim = -1\nhidden = "x"\n[train]\nepochs = 0\n')
+    assert main(["train", "vae", "--config", str(toml), "--out", str(tmp_path / "run")]) == 2
+    err = _error_line(capsys)
+    assert f"Bad config in {toml}: " in err
+    for mistake in ("model.latent_dim = -1", "model.hidden = 'x'", "train.epochs = 0"):  # model's and train's
+        assert mistake in err, mistake
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_toml_file_and_flags_are_both_named(tmp_path, capsys):
+    toml = tmp_path / "bad.toml"
+    toml.write_text("[model]\nlatent_dim = -1\n")
+    assert main(["train", "vae", "--config", str(toml), "--lr", "-1", "--out", str(tmp_path / "run")]) == 2
+    err = _error_line(capsys)
+    assert f"Bad config in {toml} and the command-line flags: " in err and "model.latent_dim = -1" in err
+    assert "train.lr = -1.0" in err
+    assert main(["train", "vae", "--latent-dim", "0", "--out", str(tmp_path / "run")]) == 2
+    assert "Bad config in the command-line flags: model.latent_dim = 0" in _error_line(capsys)
+
+
+def test_a_toml_file_of_another_family_is_refused(tmp_path, capsys):
+    toml = tmp_path / "gan.toml"
+    toml.write_text('family = "gan"\n[model]\nlatent_dim = 4\n')
+    assert main(["train", "vae", "--config", str(toml), "--out", str(tmp_path / "run")]) == 2
+    err = _error_line(capsys)
+    assert f"{toml} is for family 'gan', not 'vae'" in err and "genmodels train gan" in err
+    assert not (tmp_path / "run").exists()

@@ -288,8 +288,17 @@ def _train(args: argparse.Namespace) -> None:
     values = merge(base, {"family": args.family, **_collect(args, family_flags(args.family))})
     if values.get("data", {}).get("source") and Path(values["data"]["source"]).exists():
         values["data"]["source"] = str(Path(values["data"]["source"]).resolve())  # runs outlive the cwd
-    config = build_run_config(values)
+    config = build_run_config(values, _settings_source(args))
     _print_run(train(config, args.out, overwrite=args.overwrite, progress=not args.no_progress))
+
+
+def _settings_source(args: argparse.Namespace) -> str:
+    """Where `genmodels train`'s settings came from, as its config errors name it: the file, the flags or both."""
+    flagged = any(v is not None for section in _collect(args, family_flags(args.family)).values()
+                  for v in section.values())
+    if not args.config:
+        return "the command-line flags"
+    return f"{args.config} and the command-line flags" if flagged else str(args.config)
 
 
 def _features(args: argparse.Namespace) -> None:

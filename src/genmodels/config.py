@@ -101,12 +101,15 @@ def check_seed(seed: Any, flag: str = "--seed") -> int:
     return int(seed)
 
 
-def one_sentence(err: ValidationError, where: str, prefix: tuple = ()) -> str:
-    """A pydantic ValidationError as the one sentence a user reads: every bad value, located
-    (long inputs and keys cut short, so a hostile file cannot fill the message)."""
+def one_sentence(err: ValidationError | list[tuple[ValidationError, tuple]], where: str, prefix: tuple = ()) -> str:
+    """A pydantic ValidationError (or several, each with its location prefix) as the one sentence a user
+    reads: every bad value, located (at most 10; long inputs and keys cut short, so a hostile file cannot fill
+    the message)."""
+    found = [(e, pre) for one, pre in ([(err, prefix)] if isinstance(err, ValidationError) else err)
+             for e in one.errors()]
     items = []
-    for e in err.errors()[:10]:
-        loc = ".".join(str(p)[:40] for p in (*prefix, *e["loc"])) or "config"
+    for e, pre in found[:10]:
+        loc = ".".join(str(p)[:40] for p in (*pre, *e["loc"])) or "config"
         msg = e["msg"].removeprefix("Value error, ")[:200]
         items.append(f"{loc} ({msg})" if "input" not in e else f"{loc} = {shown(e['input'])} ({msg})")
     return f"Bad config in {where}: {'; '.join(items)}; fix these values and run again."
