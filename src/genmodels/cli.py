@@ -26,6 +26,8 @@ from .models import FAMILIES, build_run_config
 from .rundir import RunDir
 
 RUN = RunDir("RUN")  # the run directory as the help text names it
+NO_PROGRESS = ("no progress bar, a line per epoch instead, as when the output is not a terminal (a bar shows "
+               "a line every tenth of the run)")
 
 
 def widths(text: str) -> list[int]:
@@ -38,6 +40,11 @@ def floats(text: str) -> tuple[float, ...]:
     return tuple(float(v) for v in text.split(","))
 
 
+def names(text: str) -> list[str]:
+    """'csv, tensorboard' -> ['csv', 'tensorboard']."""
+    return [v.strip() for v in text.split(",") if v.strip()]
+
+
 @dataclass(frozen=True)
 class Flag:
     """One command-line flag, derived from one config field."""
@@ -46,7 +53,8 @@ class Flag:
     section: str  # model | train | data: where the value goes in the run config
     key: str  # the field's name
     parse: Callable[[str], Any] | None  # the text a user types -> the value (None for a switch)
-    kind: str  # "store", "append" (repeatable, values compose in order) or "switch" (--x / --no-x)
+    kind: str  # "store", "append" (repeatable, values compose in order), "list" (a comma list, repeatable)
+    # or "switch" (--x / --no-x)
     choices: tuple | None  # shown in the usage; checked by the config, whose error names the field
     help: str  # the field's description and the default a run gets without the flag
 
@@ -70,6 +78,8 @@ def _value_type(annotation: Any) -> tuple[Callable[[str], Any] | None, str, tupl
         return widths, "store", None
     if origin is list and args == (str,):
         return str, "append", None
+    if origin is list and len(args) == 1 and get_origin(args[0]) is Literal:
+        return names, "list", get_args(args[0])
     if origin is tuple and set(args) == {float}:
         return floats, "store", None
     raise TypeError(f"no command-line form for a field of type {annotation!r}; give it one in genmodels.cli")
@@ -116,8 +126,8 @@ def _add_flags(p: argparse.ArgumentParser, flags: list[Flag], family: str) -> No
             g.add_argument(f.flag, dest=f.dest, action=argparse.BooleanOptionalAction, default=None, help=f.help)
         else:
             metavar = "{" + ",".join(f.choices) + "}" if f.choices else f.flag[2:].replace("-", "_").upper()
-            g.add_argument(f.flag, dest=f.dest, type=f.parse, default=None, help=f.help, metavar=metavar,
-                           action="append" if f.kind == "append" else "store")
+            action = {"append": "append", "list": "extend"}.get(f.kind, "store")
+            g.add_argument(f.flag, dest=f.dest, type=f.parse, default=None, help=f.help, metavar=metavar, action=action)
 
 
 def _collect(args: argparse.Namespace, flags: list[Flag]) -> dict:
@@ -198,7 +208,7 @@ def build_parser() -> argparse.ArgumentParser:
         f.add_argument("--config", type=Path, help="TOML file with [model], [data], [train] tables; flags override it")
         f.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint, with its saved config (--epochs may extend it)")
         f.add_argument("--overwrite", action="store_true", help="replace the run already in --out")
-        f.add_argument("--no-progress", action="store_true", help="no progress bar")
+        f.add_argument("--no-progress", action="store_true", help=NO_PROGRESS)
         _add_flags(f, family_flags(name), name)
 
     feats = sub.add_parser("features", help="the feature network of FID, KID, precision/recall, density/coverage")
@@ -206,7 +216,7 @@ def build_parser() -> argparse.ArgumentParser:
         "train", help="train the feature classifier of a dataset (default --out runs/features/<data>)")
     f.add_argument("--out", type=Path, default=None, help="directory to write (default runs/features/<data source name>)")
     f.add_argument("--overwrite", action="store_true", help="replace the feature network already in --out")
-    f.add_argument("--no-progress", action="store_true", help="no progress bar")
+    f.add_argument("--no-progress", action="store_true", help=NO_PROGRESS)
     _add_flags(f, family_flags("classifier"), "classifier")
 
     conv = sub.add_parser("data", help="data tools").add_subparsers(dest="data_command", required=True).add_parser(
@@ -280,7 +290,7 @@ def _train(args: argparse.Namespace) -> None:
     from .engine import resume_run, train
 
     if args.resume:  # the run's saved config, read once by resume_run; only --epochs may extend it
-        return _print_run(resume_run(args.out, getattr(args, "train.epochs"), progress=not args.no_progress))
+        return _print_run(resume_run(args.out, getattr(args, "train.epochs"), progress=_progress(args)))
     base = read_toml(args.config) if args.config else {}
     if base.get("family", args.family) != args.family:
         raise GenmodelsError(f"{args.config} is for family {shown_value(base['family'])}, not {args.family!r}; "
@@ -289,7 +299,12 @@ def _train(args: argparse.Namespace) -> None:
     if values.get("data", {}).get("source") and Path(values["data"]["source"]).exists():
         values["data"]["source"] = str(Path(values["data"]["source"]).resolve())  # runs outlive the cwd
     config = build_run_config(values, _settings_source(args))
-    _print_run(train(config, args.out, overwrite=args.overwrite, progress=not args.no_progress))
+    _print_run(train(config, args.out, overwrite=args.overwrite, progress=_progress(args)))
+
+
+def _progress(args: argparse.Namespace) -> bool | str:
+    """A bar on a terminal, else a line per epoch (engine.Progress); --no-progress: the lines alone."""
+    return "lines" if args.no_progress else True
 
 
 def _settings_source(args: argparse.Namespace) -> str:
@@ -308,7 +323,7 @@ def _features(args: argparse.Namespace) -> None:
     data = values["data"]["source"] or "digits"
     data = str(Path(data).resolve()) if Path(data).exists() else data  # runs outlive the cwd
     net = train_features(data, args.out, data_dir=values["data"]["data_dir"], model=values["model"],
-                         train=values["train"], overwrite=args.overwrite, progress=not args.no_progress)
+                         train=values["train"], overwrite=args.overwrite, progress=_progress(args))
     print(f"feature network: {net.dir}\n  test accuracy:   {net.accuracy:.4f}")
 
 

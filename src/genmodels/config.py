@@ -58,6 +58,15 @@ class TrainConfig(Strict):
     compile: bool = Field(False, description="torch.compile the model's forward for the training steps "
                                              "(costs a compile up front; see the README's Performance section)")
 
+    log: list[Literal["csv", "tensorboard"]] = Field(
+        [], description="logs of the metrics beside the JSON-lines one, a comma list or the flag repeated: csv (a table, "
+                        "one row per record), tensorboard (event files; needs pip install 'genmodels[tensorboard]')")
+
+    @field_validator("log")
+    @classmethod
+    def _once_each(cls, log: list[str]) -> list[str]:
+        return list(dict.fromkeys(log))
+
     @field_validator("seed")
     @classmethod
     def _check_seed(cls, seed: int) -> int:
