@@ -138,10 +138,10 @@ def _collect(args: argparse.Namespace, flags: list[Flag]) -> dict:
     return values
 
 
-def did_you_mean(word: str, names, cutoff: float = 0.6) -> str:
-    """'; did you mean NAME?' for the name closest to a misspelled `word`, or '' when none is close."""
+def closest(word: str, names, cutoff: float = 0.6) -> str | None:
+    """The name closest to a misspelled `word`, or None when none is close."""
     close = difflib.get_close_matches(word, [str(n) for n in names], n=1, cutoff=cutoff)
-    return f"; did you mean {close[0]}?" if close else ""
+    return close[0] if close else None
 
 
 class Parser(argparse.ArgumentParser):
@@ -152,7 +152,8 @@ class Parser(argparse.ArgumentParser):
         # argparse's own check of a value against `choices` (a private hook, in every Python 3), with a suggestion.
         if action.choices is not None and value not in action.choices:
             names = [str(c) for c in action.choices]
-            raise argparse.ArgumentError(action, f"invalid choice {value!r}{did_you_mean(str(value), names)} "
+            near = closest(str(value), names)
+            raise argparse.ArgumentError(action, f"invalid choice {value!r}{f'; did you mean {near}?' if near else ''} "
                                                  f"(choose from {', '.join(names)})")
 
     def parse_args(self, args=None, namespace=None) -> argparse.Namespace:
@@ -160,18 +161,14 @@ class Parser(argparse.ArgumentParser):
         if extra:  # said by the subcommand they were given to, with its usage, and the flags it has
             chosen = self._chosen(parsed)
             known = [s for a in chosen._actions for s in a.option_strings]
-            hints = []
-            for word in extra:
-                flag = word.split("=", 1)[0]
-                if re.match(r"--?[A-Za-z]", flag):
-                    fixed = flag.replace("_", "-")
-                    # 0.7: every flag shares its "--", so a lower cutoff pairs --foo with --out
-                    hint = did_you_mean(fixed, known, cutoff=0.7).removeprefix("; did you mean ").removesuffix("?")
-                    if hint:
-                        hints.append((flag, hint))
-            text = "; did you mean " + " and ".join(
-                h if len(hints) == 1 else f"{h} for {f}" for f, h in hints) + "?" if hints else ""
-            chosen.error(f"unrecognized arguments: {' '.join(extra)}{text}")
+            hints = {}  # misspelled flag -> the flag meant
+            for flag in (word.split("=", 1)[0] for word in extra if re.match(r"--?[A-Za-z]", word)):
+                # 0.7: every flag shares its "--", so a lower cutoff pairs --foo with --out
+                near = closest(flag.replace("_", "-"), known, cutoff=0.7)
+                if near:
+                    hints[flag] = near
+            meant = " and ".join(m if len(hints) == 1 else f"{m} for {f}" for f, m in hints.items())
+            chosen.error(f"unrecognized arguments: {' '.join(extra)}{f'; did you mean {meant}?' if hints else ''}")
         return parsed
 
     def _chosen(self, parsed: argparse.Namespace) -> argparse.ArgumentParser:
