@@ -8,7 +8,8 @@ STAMP := $(VENV)/.installed
 
 install: $(STAMP)
 
-# torch first, pinned, so pip never resolves a CUDA build.
+# torch first, pinned to the version the tests run on, so pip never resolves a CUDA build
+# (pyproject.toml allows a range, so an existing environment keeps its own torch).
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q torch==2.13.0

@@ -54,14 +54,16 @@ def test_the_layer_contract_fails_on_an_upward_import_or_a_cycle(tmp_path, modul
 
 
 def test_only_rundir_spells_a_run_files_name():
-    # "images" alone is too common a word (an .npz key, a count); its files are matched as "images/...".
+    # "images" and "tensorboard" alone are too common words (an .npz key, a count, a --log choice); their files
+    # are matched as "images/..." and "tensorboard/...".
     names = {RunDir.CONFIG, RunDir.WEIGHTS, RunDir.CHECKPOINT, RunDir.METRICS, RunDir.LOSS_PLOT, RunDir.EVAL,
-             RunDir.FEATURES}
+             RunDir.FEATURES, RunDir.METRICS_CSV}
+    assert set(RunDir.FILES) <= names
     spelled = {}
     for path in SRC.rglob("*.py"):
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.Constant) and isinstance(node.value, str):
-                if node.value in names or node.value.startswith(f"{RunDir.IMAGES}/"):
+                if node.value in names or node.value.startswith((f"{RunDir.IMAGES}/", f"{RunDir.TENSORBOARD}/")):
                     spelled.setdefault(path.relative_to(SRC).as_posix(), set()).add(node.value)
     assert set(spelled) == {"rundir.py"}, spelled
 

@@ -8,6 +8,9 @@ description, its shown default the value a run really gets (the family's trainin
 from __future__ import annotations
 
 import argparse
+import difflib
+import importlib.metadata
+import re
 import sys
 import types
 import warnings
@@ -23,6 +26,8 @@ from .models import FAMILIES, build_run_config
 from .rundir import RunDir
 
 RUN = RunDir("RUN")  # the run directory as the help text names it
+NO_PROGRESS = ("no progress bar, a line per epoch instead, as when the output is not a terminal (a bar shows "
+               "a line every tenth of the run)")
 
 
 def widths(text: str) -> list[int]:
@@ -35,6 +40,11 @@ def floats(text: str) -> tuple[float, ...]:
     return tuple(float(v) for v in text.split(","))
 
 
+def names(text: str) -> list[str]:
+    """'csv, tensorboard' -> ['csv', 'tensorboard']."""
+    return [v.strip() for v in text.split(",") if v.strip()]
+
+
 @dataclass(frozen=True)
 class Flag:
     """One command-line flag, derived from one config field."""
@@ -43,7 +53,8 @@ class Flag:
     section: str  # model | train | data: where the value goes in the run config
     key: str  # the field's name
     parse: Callable[[str], Any] | None  # the text a user types -> the value (None for a switch)
-    kind: str  # "store", "append" (repeatable, values compose in order) or "switch" (--x / --no-x)
+    kind: str  # "store", "append" (repeatable, values compose in order), "list" (a comma list, repeatable)
+    # or "switch" (--x / --no-x)
     choices: tuple | None  # shown in the usage; checked by the config, whose error names the field
     help: str  # the field's description and the default a run gets without the flag
 
@@ -67,6 +78,8 @@ def _value_type(annotation: Any) -> tuple[Callable[[str], Any] | None, str, tupl
         return widths, "store", None
     if origin is list and args == (str,):
         return str, "append", None
+    if origin is list and len(args) == 1 and get_origin(args[0]) is Literal:
+        return names, "list", get_args(args[0])
     if origin is tuple and set(args) == {float}:
         return floats, "store", None
     raise TypeError(f"no command-line form for a field of type {annotation!r}; give it one in genmodels.cli")
@@ -113,8 +126,8 @@ def _add_flags(p: argparse.ArgumentParser, flags: list[Flag], family: str) -> No
             g.add_argument(f.flag, dest=f.dest, action=argparse.BooleanOptionalAction, default=None, help=f.help)
         else:
             metavar = "{" + ",".join(f.choices) + "}" if f.choices else f.flag[2:].replace("-", "_").upper()
-            g.add_argument(f.flag, dest=f.dest, type=f.parse, default=None, help=f.help, metavar=metavar,
-                           action="append" if f.kind == "append" else "store")
+            action = {"append": "append", "list": "extend"}.get(f.kind, "store")
+            g.add_argument(f.flag, dest=f.dest, type=f.parse, default=None, help=f.help, metavar=metavar, action=action)
 
 
 def _collect(args: argparse.Namespace, flags: list[Flag]) -> dict:
@@ -125,8 +138,61 @@ def _collect(args: argparse.Namespace, flags: list[Flag]) -> dict:
     return values
 
 
+def closest(word: str, names, cutoff: float = 0.6) -> str | None:
+    """The name closest to a misspelled `word`, or None when none is close."""
+    close = difflib.get_close_matches(word, [str(n) for n in names], n=1, cutoff=cutoff)
+    return close[0] if close else None
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse that suggests the closest subcommand, family or flag to a misspelled one (Python 3.11's argparse
+    does not); subcommands are Parsers too, through add_subparsers' default parser class."""
+
+    def _check_value(self, action: argparse.Action, value: Any) -> None:
+        # argparse's own check of a value against `choices` (a private hook, in every Python 3), with a suggestion.
+        if action.choices is not None and value not in action.choices:
+            names = [str(c) for c in action.choices]
+            near = closest(str(value), names)
+            raise argparse.ArgumentError(action, f"invalid choice {value!r}{f'; did you mean {near}?' if near else ''} "
+                                                 f"(choose from {', '.join(names)})")
+
+    def parse_args(self, args=None, namespace=None) -> argparse.Namespace:
+        parsed, extra = self.parse_known_args(args, namespace)
+        if extra:  # said by the subcommand they were given to, with its usage, and the flags it has
+            chosen = self._chosen(parsed)
+            known = [s for a in chosen._actions for s in a.option_strings]
+            hints = {}  # misspelled flag -> the flag meant
+            for flag in (word.split("=", 1)[0] for word in extra if re.match(r"--?[A-Za-z]", word)):
+                # 0.7: every flag shares its "--", so a lower cutoff pairs --foo with --out
+                near = closest(flag.replace("_", "-"), known, cutoff=0.7)
+                if near:
+                    hints[flag] = near
+            meant = " and ".join(m if len(hints) == 1 else f"{m} for {f}" for f, m in hints.items())
+            chosen.error(f"unrecognized arguments: {' '.join(extra)}{f'; did you mean {meant}?' if hints else ''}")
+        return parsed
+
+    def _chosen(self, parsed: argparse.Namespace) -> argparse.ArgumentParser:
+        """The innermost subcommand's parser that `parsed` went through."""
+        parser: argparse.ArgumentParser = self
+        while True:
+            sub = next((a for a in parser._actions if isinstance(a, argparse._SubParsersAction)), None)
+            name = getattr(parsed, sub.dest, None) if sub is not None else None
+            if name not in (sub.choices if sub is not None else {}):
+                return parser
+            parser = sub.choices[name]
+
+
+def version() -> str:
+    """The installed package's version."""
+    try:
+        return importlib.metadata.version("genmodels")
+    except importlib.metadata.PackageNotFoundError:  # imported from a source tree that was never installed
+        return "(version unknown: not installed)"
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="genmodels", description="Train, sample, evaluate and compare deep generative models.")
+    p = Parser(prog="genmodels", description="Train, sample, evaluate and compare deep generative models.")
+    p.add_argument("--version", action="version", version=f"%(prog)s {version()}")
     sub = p.add_subparsers(dest="command", required=True)
 
     train = sub.add_parser("train", help="train a model into a run directory")
@@ -139,7 +205,7 @@ def build_parser() -> argparse.ArgumentParser:
         f.add_argument("--config", type=Path, help="TOML file with [model], [data], [train] tables; flags override it")
         f.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint, with its saved config (--epochs may extend it)")
         f.add_argument("--overwrite", action="store_true", help="replace the run already in --out")
-        f.add_argument("--no-progress", action="store_true", help="no progress bar")
+        f.add_argument("--no-progress", action="store_true", help=NO_PROGRESS)
         _add_flags(f, family_flags(name), name)
 
     feats = sub.add_parser("features", help="the feature network of FID, KID, precision/recall, density/coverage")
@@ -147,56 +213,67 @@ def build_parser() -> argparse.ArgumentParser:
         "train", help="train the feature classifier of a dataset (default --out runs/features/<data>)")
     f.add_argument("--out", type=Path, default=None, help="directory to write (default runs/features/<data source name>)")
     f.add_argument("--overwrite", action="store_true", help="replace the feature network already in --out")
-    f.add_argument("--no-progress", action="store_true", help="no progress bar")
+    f.add_argument("--no-progress", action="store_true", help=NO_PROGRESS)
     _add_flags(f, family_flags("classifier"), "classifier")
 
     conv = sub.add_parser("data", help="data tools").add_subparsers(dest="data_command", required=True).add_parser(
         "convert", help="write a data source as uncompressed IDX files, which later runs memory-map")
     conv.add_argument("source", help="digits | fashion-mnist | mnist | an IDX folder, .npy/.npz or image folder")
     conv.add_argument("--out", type=Path, required=True, help="folder to write the IDX files into")
-    conv.add_argument("--data-dir", default=None, help="folder of IDX files for fashion-mnist / mnist")
+    conv.add_argument("--data-dir", default=None, help="folder of IDX files for fashion-mnist / mnist "
+                                                       "(default none: fashion-mnist's Debian folder)")
 
     def run_cmd(name: str, help_: str) -> argparse.ArgumentParser:
         c = sub.add_parser(name, help=help_)
         c.add_argument("run", type=Path, help="a run directory written by genmodels train")
-        c.add_argument("--device", default="cpu", help="cpu | cuda | cuda:N")
+        c.add_argument("--device", default="cpu", help="cpu | cuda | cuda:N (default cpu)")
         return c
+
+    def split(c: argparse.ArgumentParser, what: str) -> None:
+        c.add_argument("--split", default="test", help=f"train | test: the split whose {what} (default test)")
+
+    def seed(c: argparse.ArgumentParser, what: str) -> None:
+        c.add_argument("--seed", type=int, default=0, help=f"seeds the {what} (default 0)")
 
     c = run_cmd("sample", "draw samples from the model into an image grid")
     c.add_argument("-n", type=int, default=64, help="number of samples (default 64)")
-    c.add_argument("--seed", type=int, default=0)
+    seed(c, "noise the samples are drawn from")
     c.add_argument("--out", type=Path, default=None, help=f"PNG to write (default {RUN.samples_png('{N}')})")
     c = run_cmd("reconstruct", "held-out images above their reconstructions")
-    c.add_argument("-n", type=int, default=16)
-    c.add_argument("--split", default="test")
+    c.add_argument("-n", type=int, default=16, help="number of images, the first of the split (default 16)")
+    split(c, "images are reconstructed")
     c.add_argument("--out", type=Path, default=None, help=f"PNG to write (default {RUN.reconstructions_png})")
     c = run_cmd("interpolate", "walks in latent space between pairs of codes")
-    c.add_argument("--pairs", type=int, default=8)
-    c.add_argument("--steps", type=int, default=10)
-    c.add_argument("--mode", default="linear", help="linear | slerp")
-    c.add_argument("--seed", type=int, default=0)
+    c.add_argument("--pairs", type=int, default=8, help="number of walks, one row each: between the codes of the "
+                   "first 2 x pairs test images, or prior draws for a model that does not encode (default 8)")
+    c.add_argument("--steps", type=int, default=10, help="images per walk, both ends included (default 10)")
+    c.add_argument("--mode", default="linear", help="linear | slerp: straight lines or great circles (default linear)")
+    seed(c, "prior draws of a model that does not encode")
     c.add_argument("--out", type=Path, default=None, help=f"PNG to write (default {RUN.interpolation_png})")
     c = run_cmd("encode", "codes of a split as .npz (codes, labels)")
-    c.add_argument("--split", default="test")
+    split(c, "images are encoded")
     c.add_argument("--out", type=Path, default=None, help=f".npz to write (default {RUN.codes('{split}')})")
     c = run_cmd("latent", "scatter of codes coloured by label (and the decoded manifold for 2-D codes)")
-    c.add_argument("--split", default="test")
+    split(c, "codes are drawn")
     c.add_argument("--out", type=Path, default=None, help=f"PNG to write (default {RUN.latent_png})")
     c = run_cmd("evaluate", f"test metrics, printed and written to {RUN.eval_file}")
-    c.add_argument("--importance-samples", type=int, default=1000, help="K of the importance-weighted bound (1..5000)")
+    c.add_argument("--importance-samples", type=int, default=1000,
+                   help="K of the importance-weighted bound, 1..5000 (default 1000)")
     c.add_argument("--probe-train", type=int, default=10_000,
-                   help="training images the linear and 5-NN probes of the codes are fitted on (0: no probes)")
+                   help="training images the linear and 5-NN probes of the codes are fitted on (default 10000; "
+                        "0: no probes)")
     c.add_argument("--parzen-samples", type=int, default=10000,
                    help="model samples for the Parzen-window log-likelihood (default 10000; 0: skip it)")
     c.add_argument("--features", type=Path, default=None,
                    help="feature network for FID, KID, precision/recall, density/coverage (default runs/features/<data>)")
     c.add_argument("--quality-samples", type=int, default=10000,
                    help="model samples for those sample-quality metrics (default 10000; 0: skip them)")
-    c.add_argument("--seed", type=int, default=0)
+    seed(c, "evaluation's random draws (importance samples, model samples, probe subsets)")
+    c.add_argument("--no-progress", action="store_true", help="no progress bar")
     c = sub.add_parser("compare", help="several runs side by side in one self-contained HTML report")
     c.add_argument("runs", type=Path, nargs="+", metavar="RUN", help="run directories written by genmodels train")
     c.add_argument("--out", type=Path, default=Path("report.html"), help="HTML file to write (default report.html)")
-    c.add_argument("--device", default="cpu", help="cpu | cuda | cuda:N")
+    c.add_argument("--device", default="cpu", help="cpu | cuda | cuda:N (default cpu)")
     c = sub.add_parser("zoo", help="train, evaluate and compare every family on one dataset (the lecture in one command)")
     c.add_argument("--data", default="digits", help="digits | fashion-mnist (default digits)")
     c.add_argument("--out", type=Path, default=Path("runs/zoo"), help="folder of the runs and report.html (default runs/zoo)")
@@ -217,10 +294,24 @@ def _train(args: argparse.Namespace) -> None:
     if values.get("data", {}).get("source") and Path(values["data"]["source"]).exists():
         values["data"]["source"] = str(Path(values["data"]["source"]).resolve())  # runs outlive the cwd
     if args.resume:  # the run's saved config; resume_run refuses a given setting that differs, --epochs may extend it
-        return _print_run(resume_run(args.out, values.get("train", {}).get("epochs"), progress=not args.no_progress,
+        return _print_run(resume_run(args.out, values.get("train", {}).get("epochs"), progress=_progress(args),
                                      settings=values))
-    config = build_run_config(values)
-    _print_run(train(config, args.out, overwrite=args.overwrite, progress=not args.no_progress))
+    config = build_run_config(values, _settings_source(args))
+    _print_run(train(config, args.out, overwrite=args.overwrite, progress=_progress(args)))
+
+
+def _progress(args: argparse.Namespace) -> bool | str:
+    """A bar on a terminal, else a line per epoch (engine.Progress); --no-progress: the lines alone."""
+    return "lines" if args.no_progress else True
+
+
+def _settings_source(args: argparse.Namespace) -> str:
+    """Where `genmodels train`'s settings came from, as its config errors name it: the file, the flags or both."""
+    flagged = any(v is not None for section in _collect(args, family_flags(args.family)).values()
+                  for v in section.values())
+    if not args.config:
+        return "the command-line flags"
+    return f"{args.config} and the command-line flags" if flagged else str(args.config)
 
 
 def _features(args: argparse.Namespace) -> None:
@@ -230,7 +321,7 @@ def _features(args: argparse.Namespace) -> None:
     data = values["data"]["source"] or "digits"
     data = str(Path(data).resolve()) if Path(data).exists() else data  # runs outlive the cwd
     net = train_features(data, args.out, data_dir=values["data"]["data_dir"], model=values["model"],
-                         train=values["train"], overwrite=args.overwrite, progress=not args.no_progress)
+                         train=values["train"], overwrite=args.overwrite, progress=_progress(args))
     print(f"feature network: {net.dir}\n  test accuracy:   {net.accuracy:.4f}")
 
 
@@ -295,7 +386,7 @@ def _run_command(args: argparse.Namespace) -> None:
                     v = " ".join(f"{e:.3f}" if isinstance(e, float) else str(e) for e in v)
                 print(f"{k:<{width}}  {v:.4f}" if isinstance(v, float) else f"{k:<{width}}  {v}")
 
-        evaluate(run, importance_samples=args.importance_samples, seed=args.seed, progress=True,
+        evaluate(run, importance_samples=args.importance_samples, seed=args.seed, progress=not args.no_progress,
                  probe_train=args.probe_train, parzen_samples=args.parzen_samples, features=args.features,
                  quality_samples=args.quality_samples, show=show)
         out = run.dir.eval_file

@@ -62,6 +62,15 @@ class TrainConfig(Strict):
     compile: bool = Field(False, description="torch.compile the model's forward for the training steps "
                                              "(costs a compile up front; see the README's Performance section)")
 
+    log: list[Literal["csv", "tensorboard"]] = Field(
+        [], description="logs of the metrics beside the JSON-lines one, a comma list or the flag repeated: csv (a table, "
+                        "one row per record), tensorboard (event files; needs pip install 'genmodels[tensorboard]')")
+
+    @field_validator("log")
+    @classmethod
+    def _once_each(cls, log: list[str]) -> list[str]:
+        return list(dict.fromkeys(log))
+
     @field_validator("seed")
     @classmethod
     def _check_seed(cls, seed: int) -> int:
@@ -105,12 +114,15 @@ def check_seed(seed: Any, flag: str = "--seed") -> int:
     return int(seed)
 
 
-def one_sentence(err: ValidationError, where: str, prefix: tuple = ()) -> str:
-    """A pydantic ValidationError as the one sentence a user reads: every bad value, located
-    (long inputs and keys cut short, so a hostile file cannot fill the message)."""
+def one_sentence(err: ValidationError | list[tuple[ValidationError, tuple]], where: str, prefix: tuple = ()) -> str:
+    """A pydantic ValidationError (or several, each with its location prefix) as the one sentence a user
+    reads: every bad value, located (at most 10; long inputs and keys cut short, so a hostile file cannot fill
+    the message)."""
+    found = [(e, pre) for one, pre in ([(err, prefix)] if isinstance(err, ValidationError) else err)
+             for e in one.errors()]
     items = []
-    for e in err.errors()[:10]:
-        loc = ".".join(str(p)[:40] for p in (*prefix, *e["loc"])) or "config"
+    for e, pre in found[:10]:
+        loc = ".".join(str(p)[:40] for p in (*pre, *e["loc"])) or "config"
         msg = e["msg"].removeprefix("Value error, ")[:200]
         items.append(f"{loc} ({msg})" if "input" not in e else f"{loc} = {shown(e['input'])} ({msg})")
     return f"Bad config in {where}: {'; '.join(items)}; fix these values and run again."

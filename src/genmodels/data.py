@@ -11,6 +11,7 @@ themselves by `datafiles`), and every bad input raises a one-sentence
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import os
 import stat
@@ -195,8 +196,9 @@ def load_data(source: str, data_dir: str | None = None, *, test_fraction: float 
     try:
         is_dir = stat.S_ISDIR(os.stat(path).st_mode)
     except (FileNotFoundError, NotADirectoryError):
-        raise DataError(f"data source {name!r} is not a known name and no such file or folder exists; "
-                        f"use {ACCEPTED}.") from None
+        close = difflib.get_close_matches(name.lower().replace("_", "-"), BUILT_IN, n=1, cutoff=0.6)
+        use = f"did you mean {close[0]}? (use {ACCEPTED})" if close else f"use {ACCEPTED}."
+        raise DataError(f"data source {name!r} is not a known name and no such file or folder exists; {use}") from None
     except OSError as e:
         raise DataError(f"data source {path} could not be reached ({(e.strerror or one_line(e)).lower()}); "
                         "check its permissions and those of the folders above it.") from None

@@ -14,12 +14,13 @@ import contextlib
 import json
 import math
 import signal
+import sys
 import threading
 import time
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import torch
 from pydantic import BaseModel
@@ -35,8 +36,13 @@ from .models import Model, RunConfig, build_model, build_run_config
 from .optim import StepContext, set_epoch_lr
 from .metrics import LOW_DIVERSITY, diversity
 from .plots import plot_curves
-from .rundir import MetricsLog, RunDir
+from .rundir import MetricsLog, RunDir, check_logs
 from .runtime import keep_freed_memory, resolve_device, set_threads
+
+
+# What training prints: True, a progress bar on a terminal and elsewhere (a file, a pipe) a line per epoch;
+# "lines", a line per epoch and never a bar; False, nothing.
+Progress = bool | Literal["lines"]
 
 
 @dataclass
@@ -48,19 +54,20 @@ class TrainResult:
 
 
 def train(config: RunConfig, run_dir: str | Path, *, resume: bool = False, overwrite: bool = False,
-          progress: bool = True, data: DataSplits | None = None) -> TrainResult:
+          progress: Progress = True, data: DataSplits | None = None) -> TrainResult:
     """Train a model as `config` describes, writing everything into `run_dir`.
 
     resume: continue from run_dir's checkpoint with its saved config, trained for config.train.epochs
     in all (see `resume_run`; any other setting of `config` that differs from the saved one is refused).
-    data: already loaded data (tests, benchmarks; their `source` is recorded as data.source); otherwise
-    config.data is loaded."""
+    progress: see `Progress`. data: already loaded data (tests, benchmarks; their `source` is recorded as
+    data.source); otherwise config.data is loaded."""
     if resume:
         settings = json.loads(config.to_json())
         del settings["train"]["epochs"], settings["shape"], settings["version"]
         if data is not None:  # the data's own name, not the config's, is what the run recorded
             settings["data"]["source"] = data.source
         return resume_run(run_dir, config.train.epochs, progress=progress, data=data, settings=settings)
+    check_logs(config.train.log)
     run = RunDir(run_dir)
     dist, device = ddp.setup(resolve_device(config.train.device))
     config, data = _checked_data(config, data, run)  # bad data or settings: refused before the run directory is touched
@@ -71,7 +78,7 @@ def train(config: RunConfig, run_dir: str | Path, *, resume: bool = False, overw
         return _train(config, run, dist, device, progress, data, resume=False)
 
 
-def resume_run(run_dir: str | Path, epochs: int | None = None, *, progress: bool = True,
+def resume_run(run_dir: str | Path, epochs: int | None = None, *, progress: Progress = True,
                data: DataSplits | None = None, settings: dict[str, Any] | None = None) -> TrainResult:
     """Continue the run in `run_dir` from its last checkpoint, with the config saved there (read here,
     once); epochs: the new total (None keeps the saved number), the one setting a resumed run may change.
@@ -86,6 +93,7 @@ def resume_run(run_dir: str | Path, epochs: int | None = None, *, progress: bool
     if _finished(run, saved, config, epochs):  # nothing to train, so nothing is rewritten
         model, _ = run.load_model(device)
         return TrainResult(model, run.path, run.read_history())
+    check_logs(config.train.log)
     config, data = _checked_data(config, data, run, resume=True)
     with _writer(run, dist):
         return _train(config, run, dist, device, progress, data, resume=True)
@@ -179,7 +187,7 @@ def _finished(run: RunDir, saved: RunConfig, config: RunConfig, epochs: int | No
                          "pass a larger total (epochs=) or drop --resume (resume=True).")
 
 
-def _train(config: RunConfig, run: RunDir, dist: ddp.Dist, device: torch.device, progress: bool,
+def _train(config: RunConfig, run: RunDir, dist: ddp.Dist, device: torch.device, progress: Progress,
            data: DataSplits, resume: bool) -> TrainResult:
     set_threads(config.train.threads)
     keep_freed_memory()
@@ -223,7 +231,8 @@ class Training:
     batch: int = 0
     history: list[dict] = field(default_factory=list)
     metrics: MetricsLog | None = None  # metrics.jsonl, open on rank 0
-    bar: tqdm | None = None
+    bar: tqdm | None = None  # shown on a terminal; it writes an epoch's line every tenth of the run
+    lines: bool = False  # no bar: print every epoch's line
     seconds: list[float] = field(default_factory=list)  # wall time of each epoch's training steps
     seconds_before: float | None = 0.0  # training time before this process resumed it (None: not recorded)
     epoch_start: float = 0.0
@@ -235,7 +244,7 @@ class Training:
 
     @classmethod
     def start(cls, config: RunConfig, run: RunDir, data: DataSplits, dist: ddp.Dist, device: torch.device,
-              resume: bool, progress: bool) -> "Training":
+              resume: bool, progress: Progress) -> "Training":
         """Build the model and its optimizers, restore the checkpoint when resuming, open the log."""
         tc = config.train
         train_set, test_set = data.train.to(device), data.test.to(device)
@@ -262,10 +271,13 @@ class Training:
             torch.manual_seed(tc.seed + 7919 * (dist.rank + 1) + t.step)
         if dist.main:
             run.write_config(config)
-            t.metrics = run.open_history(t.history)  # drops records logged past the checkpoint
+            # drops records logged past the checkpoint
+            t.metrics = run.open_history(t.history, tc.log, resumed_at=t.step if resume else None)
+        shown = progress is not False and dist.main
+        bar = shown and progress is True and _terminal(sys.stderr)  # tqdm draws on stderr
         t.bar = tqdm(total=t.epochs * math.ceil(len(train_set) / tc.batch_size), initial=t.step,
-                     disable=not (progress and dist.main), unit="step", desc=f"{config.family} {run.name}",
-                     dynamic_ncols=True)
+                     disable=not bar, unit="step", desc=f"{config.family} {run.name}", dynamic_ncols=True)
+        t.lines = shown and not bar
         return t
 
     def close(self) -> None:
@@ -374,9 +386,14 @@ class Training:
         self._check_finite(test, "held-out ")  # before the record and the checkpoint
         self.log({"step": self.step, "epoch": epoch + 1, "split": "test", **test, **picture})
         self._check_diversity(epoch, picture.get("diversity"), last)
-        if not self.bar.disable and ((epoch + 1) % max(1, self.epochs // 10) == 0 or last):
+        if self.lines or (not self.bar.disable and ((epoch + 1) % max(1, self.epochs // 10) == 0 or last)):
             shown = {**{f"test {k}": v for k, v in test.items()}, **picture}
-            self.bar.write(f"epoch {epoch + 1}/{self.epochs}  " + "  ".join(f"{k} {v:.3f}" for k, v in shown.items()))
+            line = (f"epoch {epoch + 1}/{self.epochs}  " + "  ".join(f"{k} {v:.3f}" for k, v in shown.items())
+                    + f"  {self.seconds[-1]:.1f} s")
+            if self.lines:
+                print(line, flush=True)
+            else:
+                self.bar.write(line)
         self.run.save(self.model, self.optimizers, {"epoch": epoch + 1, "step": self.step, **self._seconds()},
                       _rng_state(self.order))
         if last or time.perf_counter() - self.last_plot > 10:  # a plot costs ~0.25 s: not every short epoch
@@ -419,6 +436,13 @@ class Training:
             self.low_diversity = True
         elif not low:
             self.low_diversity, self.varied = False, True
+
+
+def _terminal(stream) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):  # no such method, or a closed stream
+        return False
 
 
 @torch.inference_mode()

@@ -96,7 +96,7 @@ def _retrain_hint(out: Path, source: str) -> str:
 
 
 def train_features(data: str | DataSplits, out: str | Path | None = None, *, epochs: int | None = None,
-                   progress: bool = True, overwrite: bool = False, data_dir: str | None = None,
+                   progress: bool | str = True, overwrite: bool = False, data_dir: str | None = None,
                    model: dict[str, Any] | None = None, train: dict[str, Any] | None = None) -> FeatureNetwork:
     """Train the feature classifier on `data` (a source name or loaded splits) into `out` (default
     runs/features/<source>) and write its features record; model and train override the config's sections."""

@@ -8,6 +8,7 @@ module asks it for a path or has it read or write the file:
   model.safetensors        the latest weights (inference)
   checkpoint.safetensors   weights + optimizer states + RNG states, training position in its metadata
   metrics.jsonl            one JSON record per logged interval and per evaluation
+  metrics.csv, tensorboard/  the same records as a table and as TensorBoard event files (train.log asks)
   loss.png, images/        the loss curve and the pictures of the last epoch and of later commands
   eval.json                the test metrics of `genmodels evaluate`
   features.json            (feature networks only) the data's fingerprint and test accuracy
@@ -23,7 +24,9 @@ a run directory; genmodels deletes nothing anywhere else, and inside one only th
 from __future__ import annotations
 
 import contextlib
+import csv
 import errno
+import io
 import json
 import os
 import re
@@ -53,6 +56,8 @@ MARKER_TEXT = b'{"genmodels": "run directory", "format": 1}\n'
 # Pictures genmodels writes under images/ (RunDir.image): the only files --overwrite removes there.
 _OUR_PICTURES = re.compile(r"(samples|samples_n\d+|reconstructions|interpolation|latent)\.png")
 _OUR_CODES = re.compile(r"codes_(train|test)\.npz")
+# TensorBoard's event files (SummaryWriter: events.out.tfevents.<time>.<host>.<pid>.<n>): all --overwrite removes there.
+_OUR_EVENTS = re.compile(r"events\.out\.tfevents\.[^/]+")
 
 
 def _json_object(path: Path, what: str) -> dict | None:
@@ -82,10 +87,11 @@ class RunDir:
 
     CONFIG, WEIGHTS, CHECKPOINT, METRICS = "config.json", "model.safetensors", "checkpoint.safetensors", "metrics.jsonl"
     LOSS_PLOT, IMAGES, EVAL, FEATURES = "loss.png", "images", "eval.json", "features.json"
+    METRICS_CSV, TENSORBOARD = "metrics.csv", "tensorboard"
     MARKER, LOCK = ".genmodels", ".genmodels.lock"
-    # What --overwrite removes: these, the pictures and codes genmodels wrote (_OUR_PICTURES, _OUR_CODES), and
-    # the temporary files of all of them.
-    FILES = (CONFIG, WEIGHTS, CHECKPOINT, METRICS, LOSS_PLOT, EVAL, FEATURES)
+    # What --overwrite removes: these, the pictures, codes and event files genmodels wrote (_OUR_PICTURES,
+    # _OUR_CODES, _OUR_EVENTS), and the temporary files of all of them.
+    FILES = (CONFIG, WEIGHTS, CHECKPOINT, METRICS, LOSS_PLOT, EVAL, FEATURES, METRICS_CSV)
 
     path: Path
 
@@ -107,6 +113,8 @@ class RunDir:
     weights = property(lambda self: self.path / self.WEIGHTS)
     checkpoint = property(lambda self: self.path / self.CHECKPOINT)
     metrics = property(lambda self: self.path / self.METRICS)
+    metrics_csv = property(lambda self: self.path / self.METRICS_CSV)
+    tensorboard = property(lambda self: self.path / self.TENSORBOARD)
     loss_plot = property(lambda self: self.path / self.LOSS_PLOT)
     eval_file = property(lambda self: self.path / self.EVAL)
     features_file = property(lambda self: self.path / self.FEATURES)
@@ -205,11 +213,13 @@ class RunDir:
     def ours(self) -> list[Path]:
         """Every file in this run directory that genmodels wrote (by name) and --overwrite would remove."""
         found = []
-        images = self.path / self.IMAGES
-        if images.is_symlink():
-            raise CheckpointError(f"{images} is a symbolic link, which genmodels never makes; "
-                                  "remove the link or choose another --out.")
-        for folder, names, pattern in ((self.path, self.FILES, _OUR_CODES), (images, (), _OUR_PICTURES)):
+        images, events = self.path / self.IMAGES, self.tensorboard
+        for folder in (images, events):
+            if folder.is_symlink():
+                raise CheckpointError(f"{folder} is a symbolic link, which genmodels never makes; "
+                                      "remove the link or choose another --out.")
+        for folder, names, pattern in ((self.path, self.FILES, _OUR_CODES), (images, (), _OUR_PICTURES),
+                                       (events, (), _OUR_EVENTS)):
             if not folder.is_dir():
                 continue
             for entry in folder.iterdir():
@@ -223,12 +233,13 @@ class RunDir:
 
     def clear(self) -> None:
         """Remove what `ours` lists (nothing else, and nothing if any of it cannot be told apart), then
-        images/ if that leaves it empty."""
+        images/ and tensorboard/ if that leaves them empty."""
         try:
             for p in self.ours():
                 p.unlink()
-            with contextlib.suppress(OSError):  # not empty: it holds files that are not ours
-                (self.path / self.IMAGES).rmdir()
+            for folder in (self.path / self.IMAGES, self.tensorboard):
+                with contextlib.suppress(OSError):  # not empty: it holds files that are not ours
+                    folder.rmdir()
         except OSError as err:
             raise write_error(self.path, err, "clear the run in") from None
 
@@ -345,12 +356,22 @@ class RunDir:
                           "they were dropped and the rest of the log is kept.", RuntimeWarning, stacklevel=2)
         return records if upto_step is None else [r for r in records if r["step"] <= upto_step]
 
-    def open_history(self, records: list[dict]) -> "MetricsLog":
-        """Rewrite the log with `records` (dropping any past the checkpoint) and open it to append to."""
+    def open_history(self, records: list[dict], logs: tuple[str, ...] | list[str] = (),
+                     resumed_at: int | None = None) -> "MetricsLog":
+        """Rewrite the log with `records` (dropping any past the checkpoint) and open it to append to; logs:
+        the other logs of each record (train.log: "csv", "tensorboard"); resumed_at: the checkpoint's step when
+        resuming, past which TensorBoard hides what a stopped process logged."""
         atomic_write(self.metrics, "".join(json.dumps(r) + "\n" for r in records).encode())
+        others: list = []
         try:
-            return MetricsLog(open(self.metrics, "a"), self.metrics)
+            if "csv" in logs:
+                others.append(CsvLog(self.metrics_csv, records))
+            if "tensorboard" in logs:
+                others.append(TensorBoardLog(self.tensorboard, None if resumed_at is None else resumed_at + 1))
+            return MetricsLog(open(self.metrics, "a"), self.metrics, others)
         except OSError as err:
+            for log in others:
+                log.close()
             raise write_error(self.metrics, err, "open") from None
 
     # -- JSON records of later commands ----------------------------------------------------------------
@@ -423,10 +444,11 @@ class RunLock:
 
 class MetricsLog:
     """metrics.jsonl open for appending: one JSON record a line, flushed as written, so a crash loses
-    at most the line being written (and the next resume drops that torn line)."""
+    at most the line being written (and the next resume drops that torn line); each record also goes to
+    the other logs train.log asks for (CsvLog, TensorBoardLog)."""
 
-    def __init__(self, file: IO[str], path: Path):
-        self.file, self.path = file, path
+    def __init__(self, file: IO[str], path: Path, others: list | None = None):
+        self.file, self.path, self.others = file, path, others or []
 
     def write(self, record: dict) -> None:
         try:
@@ -434,7 +456,101 @@ class MetricsLog:
             self.file.flush()
         except OSError as err:
             raise write_error(self.path, err, "append to") from None
+        for log in self.others:
+            log.write(record)
 
     def close(self) -> None:
         with contextlib.suppress(OSError):  # a full disk at the last flush: the torn line is dropped on resume
             self.file.close()
+        for log in self.others:
+            log.close()
+
+
+class CsvLog:
+    """metrics.csv: the records as a table, one row each, its columns the union of their keys in the order
+    first seen (a train record has the training terms, a test record the held-out ones: a cell a record lacks
+    is empty). A row is appended and flushed as written; a record with a new key rewrites the whole file
+    atomically under the wider header, which happens in the first epoch or two. Rebuilt from metrics.jsonl
+    when a run resumes, so a row torn by a crash is gone then."""
+
+    def __init__(self, path: Path, records: list[dict]):
+        self.path, self.rows, self.columns, self.file = path, [], [], None
+        for record in records:
+            self._add(record)
+        self._rewrite()
+
+    def _add(self, record: dict) -> bool:
+        """Keep the record; whether it brought a new column."""
+        self.rows.append(record)
+        new = [k for k in record if k not in self.columns]
+        self.columns += new
+        return bool(new)
+
+    def _line(self, *rows: list) -> str:
+        text = io.StringIO()
+        csv.writer(text, lineterminator="\n").writerows(rows)
+        return text.getvalue()
+
+    def _cells(self, record: dict) -> list:
+        return [json.dumps(v) if isinstance(v, (list, dict)) else v for v in (record.get(k, "") for k in self.columns)]
+
+    def _rewrite(self) -> None:
+        self.close()
+        atomic_write(self.path, self._line(self.columns, *(self._cells(r) for r in self.rows)).encode())
+        try:
+            self.file = open(self.path, "a", newline="")
+        except OSError as err:
+            raise write_error(self.path, err, "open") from None
+
+    def write(self, record: dict) -> None:
+        if self._add(record):
+            self._rewrite()
+            return
+        try:
+            self.file.write(self._line(self._cells(record)))
+            self.file.flush()
+        except OSError as err:
+            raise write_error(self.path, err, "append to") from None
+
+    def close(self) -> None:
+        if self.file is not None:
+            with contextlib.suppress(OSError):
+                self.file.close()
+            self.file = None
+
+
+TENSORBOARD_MISSING = ("--log tensorboard needs the tensorboard package, which is not installed; install it with "
+                       "pip install 'genmodels[tensorboard]' (or pip install tensorboard), or drop tensorboard from --log.")
+
+
+def check_logs(logs: tuple[str, ...] | list[str]) -> None:
+    """Refuse, in one sentence and before a run starts, a log whose package is not installed."""
+    if "tensorboard" in logs:
+        try:
+            from torch.utils.tensorboard import SummaryWriter  # noqa: F401
+        except ImportError:
+            raise ConfigError(TENSORBOARD_MISSING) from None
+
+
+class TensorBoardLog:
+    """RUN/tensorboard/: each record's numbers as scalars named <split>/<key> at its step (TensorBoard's
+    own event files, appended by its writer; flushed at each held-out record, once an epoch). purge_step:
+    on resuming, the first new step; TensorBoard hides what a stopped process logged from there on."""
+
+    def __init__(self, folder: Path, purge_step: int | None):
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+        except ImportError:
+            raise ConfigError(TENSORBOARD_MISSING) from None
+        self.writer = SummaryWriter(str(folder), purge_step=purge_step)
+
+    def write(self, record: dict) -> None:
+        split = record.get("split", "train")
+        for key, value in record.items():
+            if key not in ("step", "epoch", "split") and isinstance(value, (int, float)) and not isinstance(value, bool):
+                self.writer.add_scalar(f"{split}/{key}", value, record["step"])
+        if split == "test":
+            self.writer.flush()
+
+    def close(self) -> None:
+        self.writer.close()

@@ -119,11 +119,16 @@ def build_run_config(values: dict[str, Any], where: str = "the given settings") 
     train = values.get("train", {})
     if isinstance(train, dict):
         values = {**values, "train": {**fam.train_defaults, **train}}
+    errors: list[tuple[ValidationError, tuple]] = []  # every mistake, the model's and the other sections', at once
     try:
         values = {**values, "model": _model_config(fam.name, values.get("model"))}
     except ValidationError as err:
-        raise ConfigError(one_sentence(err, where, ("model",))) from None
+        errors.append((err, ("model",)))
+        values = {**values, "model": fam.config()}  # the defaults stand in while the rest is checked
     try:
-        return RunConfig.model_validate(values)
+        config = RunConfig.model_validate(values)
     except ValidationError as err:
-        raise ConfigError(one_sentence(err, where)) from None
+        errors.append((err, ()))
+    if errors:
+        raise ConfigError(one_sentence(errors, where)) from None
+    return config

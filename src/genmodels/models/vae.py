@@ -154,7 +154,8 @@ class VAE(GenerativeModel):
         """Test ELBO and importance-weighted log-likelihood, nats per image (higher is better)."""
         elbo, iw = [], []
         starts = range(0, x.shape[0], batch_size)
-        for i in tqdm(starts, desc=f"log p(x), K={importance_samples}", unit="batch", disable=not progress):
+        for i in tqdm(starts, desc=f"log p(x), K={importance_samples}", unit="batch",
+                      disable=None if progress else True):  # None: a bar on a terminal only
             xb = x[i : i + batch_size]
             elbo.append(self.elbo(xb))
             iw.append(self.importance_weighted_bound(xb, importance_samples))
