@@ -143,6 +143,19 @@ def test_big_data_are_fingerprinted_by_a_bounded_sample(digits, monkeypatch):
     labels = digits.train.labels.clone()
     labels[1] = (labels[1] + 1) % 10  # every label is hashed
     assert fingerprint(changed(digits.train.images, labels)) != sampled
+    # What is read of the images: contiguous runs of stored rows, in storage order, within the sample's bytes.
+    monkeypatch.setattr(data_module, "FINGERPRINT_SAMPLE", 64 * 256 * 4)  # 4 digits a block
+    blocks = data_module._blocks(digits.train.images)
+    starts = [b.data_ptr() for b in blocks]
+    assert len(blocks) == 64 and all(len(b) == 4 for b in blocks) and starts == sorted(starts)
+    assert sum(b.numel() * b.element_size() for b in blocks) <= 64 * 256 * 4
+
+
+def test_an_empty_split_is_fingerprinted():
+    import torch
+
+    empty = DataSplits(Dataset(torch.rand(5, 1, 4, 4), None, "a"), Dataset(torch.rand(0, 1, 4, 4), None, "b"), "mine")
+    assert len(fingerprint(empty)) == 64
 
 
 # -- 2. resume is explicit -------------------------------------------------------------------------------
@@ -210,3 +223,19 @@ def test_an_existing_run_is_refused_naming_arguments_and_flags(digits, tmp_path,
     with pytest.raises(Exception, match=r"--epochs 1 would not extend it; pass a larger total \(epochs=\) or drop "
                                         r"--resume \(resume=True\)"):
         resume_run(out, 1, progress=False, data=digits)
+
+
+def test_resume_takes_new_runtime_settings_and_a_new_run_records_its_own_data(tmp_path, digits):
+    """--threads, --device, --log... say how a run is carried out, not what it computes: a resume may change
+    them. A new run from a config copied from another run records its own data, never checks the copy's."""
+    from genmodels.engine import resume_run
+    from genmodels.rundir import RunDir
+
+    out = tmp_path / "run"
+    train(tiny_vae_config(), out, progress=False, data=digits)
+    resume_run(out, 3, progress=False, data=digits, settings={"train": {"threads": 1, "log_every": 7}})
+    saved = RunDir(out).read_config()
+    assert saved.train.threads == 1 and saved.train.log_every == 7 and RunDir(out).trained_epochs() == 3
+    copied = saved.model_copy(update={"data": saved.data.model_copy(update={"fingerprint": "0" * 64})})
+    train(copied.with_epochs(1), tmp_path / "new", progress=False, data=digits)
+    assert RunDir(tmp_path / "new").read_config().data.fingerprint == saved.data.fingerprint

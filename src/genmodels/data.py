@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import difflib
 import hashlib
+import math
 import os
 import stat
 from dataclasses import dataclass
@@ -33,8 +34,9 @@ FASHION_MNIST_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp")
 BUILT_IN = ("digits", "fashion-mnist", "mnist")  # the sources load_data knows by name
 # Data of at most FINGERPRINT_WHOLE stored image bytes (every built-in source) are fingerprinted whole; larger
-# ones by about FINGERPRINT_SAMPLE bytes of evenly spaced images, so a big memory-mapped file is not read through.
-FINGERPRINT_WHOLE, FINGERPRINT_SAMPLE = 256 * MiB, 32 * MiB
+# ones by FINGERPRINT_BLOCKS runs of consecutive rows, about FINGERPRINT_SAMPLE bytes, so a big memory-mapped
+# file is read only there.
+FINGERPRINT_WHOLE, FINGERPRINT_SAMPLE, FINGERPRINT_BLOCKS = 256 * MiB, 32 * MiB, 64
 ACCEPTED = ("digits, fashion-mnist, mnist (with a data directory), a folder of IDX files, "
             "a folder of images (flat or one subfolder per class), or a .npy/.npz file")
 
@@ -128,35 +130,36 @@ class DataSplits:
 
 def fingerprint(data: DataSplits) -> str:
     """sha256 (hex) over the train and test images' and labels' shapes, dtypes and bytes. Above
-    FINGERPRINT_WHOLE image bytes, the images hashed are a sample of evenly spaced rows (about
-    FINGERPRINT_SAMPLE bytes), beside each split's size and every label: a change to other images goes unseen."""
+    FINGERPRINT_WHOLE image bytes, the images hashed are FINGERPRINT_BLOCKS runs of consecutive stored rows at
+    evenly spaced places (about FINGERPRINT_SAMPLE bytes in all, so a memory-mapped file is read only there),
+    beside each split's size, its rows and every label: a change to other images goes unseen."""
     splits = (data.train, data.test)
-    total = sum(len(s) * s.images[0].numel() * s.images.element_size() for s in splits)
+    total = sum(len(s) * math.prod(s.images.shape[1:]) * s.images.element_size() for s in splits)
     whole = total <= FINGERPRINT_WHOLE
     h = hashlib.sha256()
     if not whole:
         h.update(b"sampled")
     for split in splits:
-        images = split.stored() if whole else _sample_rows(split, FINGERPRINT_SAMPLE * len(split) // total)
+        parts = [split.stored()] if whole else [*_blocks(split.images), split.rows]
         if not whole:
             h.update(f"{len(split)}:".encode())
-        for t in (images, split.labels):
+        for t in (*parts, split.labels):
             if t is None:
                 h.update(b"none")
                 continue
             t = t.detach().to("cpu").contiguous()
             h.update(f"{tuple(t.shape)}{t.dtype}".encode())
-            h.update(t.numpy().tobytes())
+            h.update(t.numpy().reshape(-1).view(np.uint8))  # the bytes, without a copy
     return h.hexdigest()
 
 
-def _sample_rows(split: Dataset, k: int) -> torch.Tensor:
-    """k (at least 1) evenly spaced images of the split as stored, read alone from a memory map."""
-    n = len(split)
-    k = max(1, min(n, k))
-    pick = torch.arange(k, dtype=torch.int64) * (n - 1) // max(k - 1, 1)
-    rows = pick if split.rows is None else split.rows.cpu()[pick]
-    return split.images.index_select(0, rows.to(split.images.device))
+def _blocks(images: torch.Tensor) -> list[torch.Tensor]:
+    """FINGERPRINT_BLOCKS runs of consecutive stored rows, evenly spaced, about FINGERPRINT_SAMPLE bytes in all."""
+    n = images.shape[0]
+    row = max(1, math.prod(images.shape[1:]) * images.element_size())
+    per = max(1, min(n, FINGERPRINT_SAMPLE // FINGERPRINT_BLOCKS // row))
+    starts = sorted({i * max(n - per, 0) // max(FINGERPRINT_BLOCKS - 1, 1) for i in range(FINGERPRINT_BLOCKS)})
+    return [images[s : s + per] for s in starts]
 
 
 def in_memory_name(source: str) -> bool:

@@ -87,8 +87,9 @@ def resume_run(run_dir: str | Path, epochs: int | None = None, *, progress: Prog
     run = RunDir(run_dir)
     run.prepare(resume=True, overwrite=False)  # only checks there is a checkpoint to resume
     saved = run.read_config()
-    _check_unchanged(run, saved, settings or {})
+    runtime = _check_unchanged(run, saved, settings or {})
     config = saved.with_epochs(epochs or saved.train.epochs)
+    config = config.model_copy(update={"train": config.train.model_copy(update=runtime)})
     dist, device = ddp.setup(resolve_device(config.train.device))
     if _finished(run, saved, config, epochs):  # nothing to train, so nothing is rewritten
         model, _ = run.load_model(device)
@@ -99,9 +100,13 @@ def resume_run(run_dir: str | Path, epochs: int | None = None, *, progress: Prog
         return _train(config, run, dist, device, progress, data, resume=True)
 
 
-def _check_unchanged(run: RunDir, saved: RunConfig, settings: dict[str, Any]) -> None:
-    """A one-sentence ConfigError naming every setting in `settings` (but train.epochs) that differs from
-    the saved config's, as its flag and its config key."""
+# Settings of how a run is carried out, not of what it computes: a resumed run may take new ones.
+RUNTIME = ("device", "threads", "log", "log_every", "eval_batch_size", "compile")
+
+
+def _check_unchanged(run: RunDir, saved: RunConfig, settings: dict[str, Any]) -> dict[str, Any]:
+    """A one-sentence ConfigError naming every setting in `settings` (but train.epochs and the RUNTIME ones)
+    that differs from the saved config's, as its flag and its config key; the RUNTIME settings given."""
     family = settings.get("family")
     if family is not None and family != saved.family:
         raise ConfigError(f"The run in {run} is a {saved.family} run, not {shown(family)}; resume it with "
@@ -109,12 +114,12 @@ def _check_unchanged(run: RunDir, saved: RunConfig, settings: dict[str, Any]) ->
     given = {section: {k: v for k, v in (settings.get(section) or {}).items() if v is not None}
              for section in ("model", "train", "data")}
     if not any(given.values()):
-        return
+        return {}
     asked = build_run_config(merge(json.loads(saved.to_json()), given), "the settings given to resume")  # valid?
     differ = []
     for section, values in given.items():
         for key in values:
-            if (section, key) == ("train", "epochs"):  # the one setting a resumed run may change
+            if section == "train" and (key == "epochs" or key in RUNTIME):  # what a resumed run may change
                 continue
             was, now = getattr(getattr(saved, section), key), getattr(getattr(asked, section), key)
             if was != now:
@@ -124,6 +129,7 @@ def _check_unchanged(run: RunDir, saved: RunConfig, settings: dict[str, Any]) ->
         raise ConfigError(f"The run in {run} resumes with its saved settings, but {', and '.join(differ)}; resume "
                           f"without {'it' if len(differ) == 1 else 'them'} (--epochs may extend the run) or train "
                           "a new run into another folder.")
+    return {key: getattr(asked.train, key) for key in given["train"] if key in RUNTIME}
 
 
 def _as_text(value: Any) -> str:
@@ -149,16 +155,21 @@ def _checked_data(config: RunConfig, data: DataSplits | None, run: RunDir,
     """The data, loaded, of the shape and fingerprint the run recorded (when resuming), accepted by the model the
     config builds; and the config with the data's shape, source name and fingerprint to record."""
     fix = "resume it with the data it was trained on, or train a new run into another folder"
+    source = config.data.source
     if resume:
         data = run.run_data(config, data, fix)
         found = fingerprint(data) if config.data.fingerprint is None else config.data.fingerprint
-    else:
-        data = data or load_data(config.data.source, config.data.data_dir)
-        found = run.check_data(config, data, fix)
+    else:  # a new run records its data, whatever a config copied from another run says
+        if data is None:
+            data = load_data(source, config.data.data_dir)
+            source = str(Path(source).resolve()) if Path(source).exists() else source  # runs outlive the cwd
+        else:
+            source = data.source
+        found = fingerprint(data)
     model = build_model(config.family, config.model, data.shape)
     model.check_data(data.train)
     model.check_data(data.test)
-    recorded = config.data.model_copy(update={"source": data.source, "fingerprint": found})
+    recorded = config.data.model_copy(update={"source": source, "fingerprint": found})
     return config.model_copy(update={"shape": data.shape, "data": recorded}), data
 
 
@@ -439,6 +450,9 @@ class Training:
 
 
 def _terminal(stream) -> bool:
+    """Whether a person watches `stream` live: a terminal, or a Jupyter kernel (where tqdm draws a widget)."""
+    if "ipykernel" in sys.modules:
+        return True
     try:
         return stream.isatty()
     except (AttributeError, ValueError):  # no such method, or a closed stream

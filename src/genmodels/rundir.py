@@ -218,8 +218,10 @@ class RunDir:
             if folder.is_symlink():
                 raise CheckpointError(f"{folder} is a symbolic link, which genmodels never makes; "
                                       "remove the link or choose another --out.")
-        for folder, names, pattern in ((self.path, self.FILES, _OUR_CODES), (images, (), _OUR_PICTURES),
-                                       (events, (), _OUR_EVENTS)):
+        folders = [(self.path, self.FILES, _OUR_CODES), (images, (), _OUR_PICTURES)]
+        if "tensorboard" in self._logs():  # event files are ours only where this run wrote them
+            folders.append((events, (), _OUR_EVENTS))
+        for folder, names, pattern in folders:
             if not folder.is_dir():
                 continue
             for entry in folder.iterdir():
@@ -230,6 +232,13 @@ class RunDir:
                                               "or choose another --out.")
                     found.append(entry)
         return found
+
+    def _logs(self) -> tuple[str, ...]:
+        """The logs the run's config asks for (train.log); none where there is no readable config."""
+        try:
+            return tuple(self.read_config().train.log)
+        except GenmodelsError:
+            return ()
 
     def clear(self) -> None:
         """Remove what `ours` lists (nothing else, and nothing if any of it cannot be told apart), then
