@@ -265,7 +265,7 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--parzen-samples", type=int, default=10000,
                    help="model samples for the Parzen-window log-likelihood (default 10000; 0: skip it)")
     c.add_argument("--features", type=Path, default=None,
-                   help="feature network for FID, KID, precision/recall, density/coverage (default runs/features/<data>)")
+                   help="feature network for FID, KID, precision/recall, density/coverage (default RUN/../features when it was trained on the same data, as a zoo leaves it, else runs/features/<data>)")
     c.add_argument("--quality-samples", type=int, default=10000,
                    help="model samples for those sample-quality metrics (default 10000; 0: skip them)")
     seed(c, "evaluation's random draws (importance samples, model samples, probe subsets)")

@@ -58,9 +58,9 @@ class TrainConfig(Strict):
     log_every: int = Field(50, ge=1, description="steps between logged records (one host sync each)")
     eval_batch_size: int = Field(1000, ge=1, description="images per batch of each epoch's held-out evaluation")
     # Opt-in, as a compile costs 12 s for the MLP VAE on 2 CPU cores (cold cache) and paid 1.07x for
-    # the MLP VAE but lost for the conv VAE and the DCGAN (README, Performance).
+    # the MLP VAE but lost for the conv VAE and the DCGAN (docs/benchmarks.md, Performance).
     compile: bool = Field(False, description="torch.compile the model's forward for the training steps "
-                                             "(costs a compile up front; see the README's Performance section)")
+                                             "(costs a compile up front; see docs/benchmarks.md, Performance)")
 
     log: list[Literal["csv", "tensorboard"]] = Field(
         [], description="logs of the metrics beside the JSON-lines one, a comma list or the flag repeated: csv (a table, "

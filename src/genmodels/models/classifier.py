@@ -108,6 +108,6 @@ class Classifier(Model):
         return {"test_accuracy": right / x.shape[0]}
 
 
-# 5 cosine-annealed epochs reach >= 0.90 test accuracy on Fashion-MNIST (README, "Sample quality").
+# 5 cosine-annealed epochs reach >= 0.90 test accuracy on Fashion-MNIST (docs/guide.md, "Sample quality").
 FAMILY = Family("classifier", Classifier, ClassifierConfig, "the feature network of FID, KID and precision/recall",
                 {"epochs": 5, "lr_schedule": "cosine"}, trained_by_train_command=False)
