@@ -3,7 +3,6 @@ the file and every mistake, the training log (epoch lines, csv, tensorboard), an
 
 import argparse
 import csv
-import importlib.metadata
 import re
 import tomllib
 from pathlib import Path
@@ -65,12 +64,21 @@ def test_version_prints_the_package_version(capsys):
     with pytest.raises(SystemExit) as exit_:
         main(["--version"])
     assert exit_.value.code == 0
-    assert capsys.readouterr().out.strip() == f"genmodels {importlib.metadata.version('genmodels')}"
+    import tomllib  # the version pyproject.toml declares, not the one the metadata repeats
+
+    declared = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
+    assert capsys.readouterr().out.strip() == f"genmodels {declared}"
 
 
-def test_evaluate_takes_no_progress():
-    args = build_parser().parse_args(["evaluate", "RUN", "--no-progress"])
-    assert args.no_progress is True
+def test_evaluate_no_progress_draws_no_bar(tmp_path, capsys, monkeypatch):
+    run = tmp_path / "run"
+    assert _train(run, "--epochs", "1") == 0
+    monkeypatch.setattr("sys.stderr.isatty", lambda: True, raising=False)  # as on a terminal
+    capsys.readouterr()
+    args = ["evaluate", str(run), "--parzen-samples", "0", "--quality-samples", "0", "--probe-train", "0",
+            "--importance-samples", "5"]
+    assert main([*args, "--no-progress"]) == 0
+    assert "log p(x), K=5" not in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("argv, said", [
