@@ -8,11 +8,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from genmodels import GenmodelsError
 from genmodels.report.glossary import GLOSSARY
-from genmodels.zoo import PRESETS, run_state, run_zoo, summary_table
+from genmodels.cli import main
+from genmodels.models import build_model
+from genmodels.zoo import MAX_EPOCHS, PRESETS, derive_plan, rescaled_epochs, run_state, run_zoo, summary_table
 
 from test_report import CHROMIUM_FLAGS, _chromium
 
@@ -108,5 +111,125 @@ def test_zoo_trains_evaluates_reports_and_skips_finished_runs(zoo):
 
 
 def test_unknown_dataset_is_one_sentence(tmp_path):
-    with pytest.raises(GenmodelsError, match="presets for digits and fashion-mnist"):
+    with pytest.raises(GenmodelsError, match="not a known name and no such file"):
         run_zoo("cifar", tmp_path / "zoo")
+
+
+FAMILIES = {"pca": "pca", "ae": "ae", "denoising-ae": "ae", "contractive-ae": "ae", "sparse-ae": "ae",
+            "stacked-dae": "sdae", "vae": "vae", "gan": "gan"}
+
+
+@pytest.mark.parametrize("shape", [(1, 8, 8), (1, 16, 16), (3, 32, 32), (3, 12, 20)])
+def test_derived_presets_follow_the_shape(shape):
+    """The eight runs, the GAN a DCGAN from 16 px a side (arch auto's rule), every model built for
+    the data's channels and giving images of its shape."""
+    plan = derive_plan(shape, 200, 50, 0.2)
+    assert {n: p.family for n, p in plan.presets.items()} == FAMILIES
+    assert plan.presets["gan"].model["arch"] == ("conv" if min(shape[1:]) >= 16 else "mlp")
+    assert set(plan.seconds) == {"features", *FAMILIES} and len(plan.lines()) == 10
+    for p in plan.presets.values():
+        cfg = p.config("data.npy")
+        model = build_model(p.family, cfg.model, shape)
+        if model.encodes:
+            x = torch.rand(2, *shape)
+            assert model.reconstruct(x).shape == x.shape
+        if model.samples:
+            assert model.sample(2).shape == (2, *shape)
+
+
+def test_a_larger_budget_never_gives_fewer_epochs_or_samples():
+    budgets = [0.05, 0.2, 1, 2, 3, 5, 7.5, 10, 15, 30, 60, 240, 10_000]
+    for shape, n_train, n_test in [((1, 28, 28), 8000, 2000), ((3, 32, 32), 50_000, 10_000), ((1, 16, 16), 200, 50)]:
+        plans = [derive_plan(shape, n_train, n_test, b) for b in budgets]
+        for name in FAMILIES:
+            epochs = [p.presets[name].train.get("epochs", 1) for p in plans]
+            assert epochs == sorted(epochs), (shape, name, epochs)
+        for key in ("probe_train", "parzen_samples", "quality_samples", "importance_samples"):
+            values = [p.evaluate[key] for p in plans]
+            assert values == sorted(values), (shape, key, values)
+    short, long = derive_plan((1, 28, 28), 8000, 2000, 10), derive_plan((1, 28, 28), 8000, 2000, 60)
+    assert long.presets["gan"].train["epochs"] > short.presets["gan"].train["epochs"] > 1
+    # A slower machine (the pilot's factor) never gets more epochs.
+    slower = [derive_plan((1, 28, 28), 8000, 2000, 10, speed=v) for v in (0.5, 1, 2, 4)]
+    for name in FAMILIES:
+        epochs = [p.presets[name].train.get("epochs", 1) for p in slower]
+        assert epochs == sorted(epochs, reverse=True), (name, epochs)
+    # The GAN and the VAE get the largest shares of the training time.
+    seconds = {n: s for n, s in short.seconds.items() if n not in ("features", "pca")}
+    assert sorted(seconds, key=seconds.get)[-2:] == ["vae", "gan"]
+
+
+def test_the_time_left_is_re_split_as_the_zoo_goes():
+    """A machine slower than the plan thought leaves the GAN fewer epochs, a faster one more; none gets 0."""
+    plan = derive_plan((1, 28, 28), 8000, 2000, 10)
+    planned, own = plan.presets["gan"].train["epochs"], plan.seconds["gan"]
+    ae = plan.train_seconds["ae"]
+    assert rescaled_epochs(plan, "gan", own, {"ae": ae}) == planned
+    assert rescaled_epochs(plan, "gan", own, {"ae": 3 * ae}) < planned < rescaled_epochs(plan, "gan", own, {"ae": ae / 3})
+    assert rescaled_epochs(plan, "gan", -60, {"ae": ae}) == 1
+    assert rescaled_epochs(plan, "gan", 1e9, {}) == MAX_EPOCHS
+
+
+@pytest.mark.parametrize("budget", [0, -1.0, float("nan"), float("inf"), "10", True])
+def test_a_bad_budget_is_one_sentence(tmp_path, budget):
+    with pytest.raises(GenmodelsError, match=r"^--budget must be a number of minutes above 0, got .*; give e.g."):
+        run_zoo(str(tmp_path / "none.npy"), tmp_path / "zoo", budget=budget)
+
+
+@pytest.mark.parametrize("budget", ["0", "-2", "nan"])
+def test_a_bad_budget_on_the_command_line_is_one_sentence(tmp_path, capsys, budget):
+    assert main(["zoo", "--data", str(tmp_path / "x.npy"), "--out", str(tmp_path / "zoo"), f"--budget={budget}"]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and err.count("\n") == 1 and "--budget must be a number of minutes above 0" in err
+
+
+def test_fixed_presets_refuse_a_budget(tmp_path):
+    with pytest.raises(GenmodelsError, match="digits has fixed presets.*drop it"):
+        run_zoo("digits", tmp_path / "zoo", budget=5)
+
+
+def _colour_folder(root: Path, n: int = 40, size: int = 16) -> Path:
+    """n colour PNGs in two class folders: reddish squares and bluish discs."""
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[:size, :size]
+    for i in range(n):
+        cls = i % 2
+        img = rng.integers(0, 60, (size, size, 3), dtype=np.uint8)
+        mask = (abs(yy - size / 2) < size / 4) & (abs(xx - size / 2) < size / 4) if cls == 0 else \
+            (yy - size / 2) ** 2 + (xx - size / 2) ** 2 < (size / 3) ** 2
+        img[mask, 0 if cls == 0 else 2] = 220
+        (root / f"c{cls}").mkdir(parents=True, exist_ok=True)
+        Image.fromarray(img).save(root / f"c{cls}" / f"{i}.png")
+    return root
+
+
+@pytest.mark.parametrize("kind", ["npy", "colour-folder"])
+def test_the_zoo_on_any_data_writes_a_report_with_every_family(tmp_path, kind):
+    """A tiny budget: presets derived from the data, the plan printed, every run trained and evaluated."""
+    if kind == "npy":
+        rng = np.random.default_rng(0)
+        data = tmp_path / "tiny.npy"
+        np.save(data, (rng.random((200, 16, 16)) ** 2 * 255).astype(np.uint8))
+        channels = 1
+    else:
+        data, channels = _colour_folder(tmp_path / "colour"), 3
+    lines = []
+    report, results = run_zoo(str(data), tmp_path / "zoo", progress=False, budget=0.2, log=lines.append)
+    assert lines[0].startswith("[pilot]") and lines[1].startswith("[plan]") and f"16x16x{channels}" in lines[1]
+    assert any(line.split()[:2] == ["gan", "gan"] and "conv" in line for line in lines)
+    assert lines[-1].startswith("[zoo] 8 runs") and " min " in lines[-1]
+    html = report.read_text()
+    for name in FAMILIES:
+        assert f"<th>{name}<" in html and (tmp_path / "zoo" / name / "eval.json").is_file()
+    assert results["gan"]["family"] == "gan" and "parzen_log_likelihood" in results["vae"]
+    if kind == "npy":  # no labels: no feature network, no probes, no FID
+        assert not (tmp_path / "zoo" / "features").exists() and "fid" not in results["gan"]
+    else:
+        assert "fid" in results["gan"] and "linear_probe_accuracy" in results["ae"]
+        assert "linear_probe_accuracy_pixels" in results["ae"]
+    # The same call again keeps every run, or resumes one the pilot now finds time for: none is retrained.
+    lines.clear()
+    run_zoo(str(data), tmp_path / "zoo", progress=False, budget=0.2, log=lines.append)
+    assert sum("finished run kept" in line or "resumed" in line for line in lines) == 8
+    assert not any(line.strip().startswith("trained") for line in lines)
+    assert not list((tmp_path / "zoo").glob(".pilot-*"))

@@ -275,7 +275,11 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--out", type=Path, default=Path("report.html"), help="HTML file to write (default report.html)")
     c.add_argument("--device", default="cpu", help="cpu | cuda | cuda:N (default cpu)")
     c = sub.add_parser("zoo", help="train, evaluate and compare every family on one dataset (the lecture in one command)")
-    c.add_argument("--data", default="digits", help="digits | fashion-mnist (default digits)")
+    c.add_argument("--data", default="digits", help="digits | fashion-mnist (their fixed presets) | an IDX folder, "
+                   ".npy/.npz file or image folder (presets derived from its images; default digits)")
+    c.add_argument("--budget", type=float, default=None, metavar="MINUTES",
+                   help="minutes the whole zoo may take on derived presets, which set epochs and evaluation to fit "
+                        "(default 10); digits and fashion-mnist keep their fixed presets and refuse it")
     c.add_argument("--out", type=Path, default=Path("runs/zoo"), help="folder of the runs and report.html (default runs/zoo)")
     c.add_argument("--overwrite", action="store_true", help="retrain every run (finished runs are kept otherwise)")
     c.add_argument("--no-progress", action="store_true", help="no progress bars")
@@ -356,7 +360,8 @@ def _compare(args: argparse.Namespace) -> None:
 def _zoo(args: argparse.Namespace) -> None:
     from .zoo import run_zoo, summary_table
 
-    report, results = run_zoo(args.data, args.out, overwrite=args.overwrite, progress=not args.no_progress)
+    report, results = run_zoo(args.data, args.out, overwrite=args.overwrite, progress=not args.no_progress,
+                              budget=args.budget)
     print(summary_table(results))
     print(f"report: {report}")
 

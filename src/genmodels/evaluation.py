@@ -8,6 +8,7 @@ the Parzen-window log-likelihood and the sample-quality metrics in a feature net
 
 from __future__ import annotations
 
+import hashlib
 import math
 from typing import Callable
 
@@ -30,7 +31,8 @@ COLLAPSED_ENTROPY_FRACTION, COLLAPSED_RECALL = 0.5, 0.05
 
 def evaluate(run: Run, importance_samples: int = 1000, seed: int = 0, batch_size: int = 100,
              progress: bool = False, probe_train: int = 10_000, parzen_samples: int = 10_000,
-             features=None, quality_samples: int = 10_000, show: Callable[[dict], None] | None = None) -> dict:
+             features=None, quality_samples: int = 10_000, show: Callable[[dict], None] | None = None,
+             baselines: dict | None = None) -> dict:
     """The run's test metrics; written to RUN/eval.json and returned. show: called with the results before
     they are written, so they are seen even where they cannot be saved (a read-only or full disk).
 
@@ -38,7 +40,9 @@ def evaluate(run: Run, importance_samples: int = 1000, seed: int = 0, batch_size
     Any model that samples also gets the Parzen-window estimate from `parzen_samples` samples (0: none),
     and the sample-quality metrics from `quality_samples` samples (0: none) in the feature space of
     `features` (a directory or a FeatureNetwork; None: the feature network beside the run,
-    RUN/../features, if trained on its data, else runs/features/<data source> if it exists)."""
+    RUN/../features, if trained on its data, else runs/features/<data source> if it exists).
+    baselines: a dict shared by the evaluations of several runs on the same data (the zoo), in which the
+    raw-pixel and PCA probes are kept, so each is fitted once, not once per run."""
     if not 1 <= importance_samples <= 5000:
         raise GenmodelsError(f"--importance-samples must be between 1 and 5000, got {importance_samples}.")
     if probe_train < 0:
@@ -62,7 +66,7 @@ def evaluate(run: Run, importance_samples: int = 1000, seed: int = 0, batch_size
             results.update(run.model.evaluate(x, labels=labels, importance_samples=importance_samples,
                                               batch_size=batch_size, progress=progress))
         if run.model.encodes:
-            results.update(code_metrics(run, x, probe_train, seed))
+            results.update(code_metrics(run, x, probe_train, seed, baselines))
         if run.model.encodes and metrics.laplacian_fits(real):
             results["reconstruction_sharpness"] = metrics.sharpness(batched(run.model.reconstruct, x[:PIXEL_IMAGES]), real)
         if run.model.samples:
@@ -102,11 +106,12 @@ def collapse_verdict(results: dict) -> dict:
     return {}
 
 
-def code_metrics(run: Run, x: torch.Tensor, probe_train: int = 10_000, seed: int = 0) -> dict:
+def code_metrics(run: Run, x: torch.Tensor, probe_train: int = 10_000, seed: int = 0,
+                 baselines: dict | None = None) -> dict:
     """For a model that encodes: test squared reconstruction error per image (summed over pixels, as
     Hinton & Salakhutdinov 2006) beside PCA's at the same code size, and linear-probe and 5-NN test
     accuracy of its codes beside raw pixels and PCA codes. Both PCA and the probes are fitted on the
-    training split (probes on a seeded subset of probe_train images)."""
+    training split (probes on a seeded subset of probe_train images). baselines: see `evaluate`."""
     from .metrics import knn_accuracy, linear_probe_accuracy
     from .models.pca import fit_pca
 
@@ -124,14 +129,25 @@ def code_metrics(run: Run, x: torch.Tensor, probe_train: int = 10_000, seed: int
     pick = seeded_rows(len(train), probe_train, seed)
     x_fit = model.eval_input(train.batch(pick).to(run.device))
     y_fit, y_test = train.labels[pick].numpy(), run.data.test.labels.numpy()
-    features = {"": (batched(model.encode, x_fit), codes), "_pixels": (x_fit.flatten(1).cpu(), x.flatten(1).cpu())}
+    features = {"": lambda: (batched(model.encode, x_fit), codes),
+                "_pixels": lambda: (x_fit.flatten(1).cpu(), x.flatten(1).cpu())}
     if pca is not None:
-        features["_pca"] = (batched(pca.encode, x_fit), batched(pca.encode, x))
+        features["_pca"] = lambda: (batched(pca.encode, x_fit), batched(pca.encode, x))
     out["probe_train_images"] = len(pick)
-    for suffix, (fit, test) in features.items():
-        fit, test = fit.double().numpy(), test.double().numpy()
-        out[f"linear_probe_accuracy{suffix}"] = linear_probe_accuracy(fit, y_fit, test, y_test)
-        out[f"knn_accuracy{suffix}"] = knn_accuracy(fit, y_fit, test, y_test)
+    # A baseline's probes depend only on the images probed (as the model sees them) and PCA's code size.
+    seen = hashlib.blake2b(b"".join(a.tobytes() for a in (x_fit.cpu().numpy(), x.cpu().numpy(), y_fit, y_test)),
+                           digest_size=16).hexdigest()
+    for suffix, pair in features.items():
+        key = (suffix, seen, codes.shape[1] if suffix == "_pca" else None)
+        if suffix and baselines is not None and key in baselines:
+            out.update(baselines[key])
+            continue
+        fit, test = (t.double().numpy() for t in pair())
+        probes = {f"linear_probe_accuracy{suffix}": linear_probe_accuracy(fit, y_fit, test, y_test),
+                  f"knn_accuracy{suffix}": knn_accuracy(fit, y_fit, test, y_test)}
+        out.update(probes)
+        if suffix and baselines is not None:
+            baselines[key] = probes
     return out
 
 
