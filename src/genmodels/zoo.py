@@ -232,6 +232,8 @@ def derive_plan(shape: tuple[int, int, int], n_train: int, n_test: int, budget: 
         "gan": Preset("gan", {"arch": "conv", "channels": GAN_CHANNELS} if conv else {"arch": "mlp"},
                       {"epochs": epochs["gan"]}),
     }
+    # The GAN and the VAE first: the largest shares, so a run that overruns later costs a cheap one its epochs.
+    presets = {name: presets[name] for name in ("gan", "vae", *[n for n in presets if n not in ("gan", "vae")])}
     cost = {name: per_epoch[name] * epochs[name] + first[name] for name in SHARES}
     estimate = {**({"features": features} if labelled else {}),
                 "pca": 1.0 + evaluation["pca"], **{name: cost[name] + evaluation[name] for name in SHARES}}
@@ -243,14 +245,15 @@ def rescaled_epochs(plan: Plan, name: str, seconds_left: float, spent: dict[str,
     """Epochs for run `name` now that the runs before it have shown how fast the machine is (a shared
     machine's load changes): their training took `spent` seconds (by name) against the plan's estimate,
     and that ratio (0.25..4) rescales what the runs still to come need; `name`'s planned epochs are
-    scaled by the time left over that need (its evaluation estimate kept), 1 to MAX_EPOCHS."""
+    scaled by the time left over that need (its evaluation estimate kept), 1 to its planned epochs."""
     estimated = sum(plan.train_seconds[n] for n in spent)
     ratio = min(4.0, max(0.25, sum(spent.values()) / estimated)) if estimated > 0 else 1.0
     names = list(plan.presets)
     coming = [n for n in names[names.index(name):] if n in plan.train_seconds]
     need = sum(plan.train_seconds[n] * ratio + plan.seconds[n] - plan.train_seconds[n] for n in coming)
     planned = plan.presets[name].train["epochs"]
-    return max(1, min(MAX_EPOCHS, int(planned * max(0.0, seconds_left) / need + 1e-9))) if need > 0 else planned
+    # Never above the plan: time to spare is the budget's, not a cheap run's to take.
+    return max(1, min(planned, int(planned * max(0.0, seconds_left) / need + 1e-9))) if need > 0 else planned
 
 
 def _scales(shape: tuple[int, int, int], conv: bool) -> dict[str, float]:
