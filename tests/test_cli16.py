@@ -266,3 +266,22 @@ def test_log_tensorboard_writes_each_records_numbers_as_scalars(tmp_path, capsys
         got = [(e.step, e.value) for e in events.Scalars(f"{split}/{key}")]
         assert [s for s, _ in got] == [s for s, _ in want]
         assert [v for _, v in got] == pytest.approx([v for _, v in want], rel=1e-6)  # stored as float32
+
+
+def test_packaging_keeps_a_users_torch_and_says_its_licence():
+    """pyproject allows a range of torch (installing genmodels never swaps a user's build), the Makefile
+    still installs the pinned CPU wheel first, and the licence pyproject names is in the repository."""
+    import tomllib
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    torch_req = next(d for d in project["dependencies"] if d.startswith("torch"))
+    assert "==" not in torch_req and ">=" in torch_req and "<" in torch_req, torch_req
+    assert "pip install -q torch==2.13.0" in (ROOT / "Makefile").read_text()
+    assert project["license"]["text"] == "MIT" and "MIT License" in (ROOT / "LICENSE").read_text()
+
+
+def test_the_readme_starts_short():
+    readme = (ROOT / "README.md").read_text()
+    assert len(readme.splitlines()) <= 250
+    assert "## Set-up" in readme and "## A five-minute tour" in readme
+    assert (ROOT / "docs" / "benchmarks.md").is_file() and "docs/benchmarks.md" in readme
