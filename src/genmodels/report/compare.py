@@ -74,9 +74,13 @@ def _same_data(loaded: list[runs.Run], dirs: list[Path]) -> None:
     def where(run: runs.Run) -> str:
         return run.config.data.source + (f" in {run.config.data.data_dir}" if run.config.data.data_dir else "")
 
-    first = fingerprint(loaded[0].data)
+    def images(run: runs.Run) -> str:  # run.data is checked against the recorded fingerprint: no second hash
+        data = run.data
+        return run.config.data.fingerprint or fingerprint(data)
+
+    first = images(loaded[0])
     for run, d in zip(loaded[1:], dirs[1:]):
-        if fingerprint(run.data) != first:
+        if images(run) != first:
             raise GenmodelsError(f"{d} and {dirs[0]} were trained on different data ({where(run)}, {where(loaded[0])}: "
                                  "other images), so their metrics are measured on different test images; compare "
                                  "runs of one dataset at a time.")
