@@ -191,7 +191,7 @@ def sample_quality(run: Run, features=None, samples: int = 10_000, seed: int = 0
                 print(f"no feature network in {default_features_dir(run.data.source)}, so no FID, KID, precision/recall "
                       f"or density/coverage; get them with `genmodels features train --data {run.data.source}`")
             return {}
-        features = load_features(features, run.data, run.device)
+        features = load_features(features, run.data, run.device, recorded=run.config.data.fingerprint)
     test = run.data.test
     real = features.features(test.batch(slice(0, len(test))))
     drawn = draw_samples(run, samples, seed) if drawn is None else drawn[:samples]

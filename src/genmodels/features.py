@@ -123,8 +123,10 @@ def train_features(data: str | DataSplits, out: str | Path | None = None, *, epo
     return FeatureNetwork(net, out, accuracy, record["fingerprint"])
 
 
-def load_features(dir: str | Path, data: DataSplits | None = None, device: str | torch.device = "cpu") -> FeatureNetwork:
-    """The feature network in `dir`; with `data`, also check it was trained on exactly that data."""
+def load_features(dir: str | Path, data: DataSplits | None = None, device: str | torch.device = "cpu",
+                  recorded: str | None = None) -> FeatureNetwork:
+    """The feature network in `dir`; with `data`, also check it was trained on exactly that data (recorded: the
+    fingerprint of `data` where it is already known, so they are not hashed again)."""
     dir = Path(dir)
     rd = RunDir(dir)
     damaged = f"{rd.features_file} is damaged; {_retrain_hint(dir, 'X')} --overwrite."
@@ -144,7 +146,7 @@ def load_features(dir: str | Path, data: DataSplits | None = None, device: str |
     if not isinstance(model, Classifier):
         raise CheckpointError(f"{dir} holds a {cfg.family} run, not a feature network; "
                               f"{_retrain_hint(dir, cfg.data.source)} into another folder.")
-    if data is not None and fingerprint(data) != stored:
+    if data is not None and (recorded or fingerprint(data)) != stored:  # recorded: data's known fingerprint
         raise CheckpointError(f"The features in {dir} were trained on another dataset ({meta.get('source')}, "
                               f"fingerprint {stored[:8]}); {_retrain_hint(dir, data.source)} --overwrite, "
                               "or pass --features naming a feature network trained on this data.")
