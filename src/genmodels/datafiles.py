@@ -12,6 +12,7 @@ from __future__ import annotations
 import gzip
 import math
 import os
+import re
 import warnings
 import zipfile
 import zlib
@@ -230,23 +231,34 @@ def _read_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, path: Path) -> np.n
 def read_image(path: Path) -> tuple[np.ndarray, bool]:
     """One 8-bit image file as (H, W) grey or (H, W, 3) RGB pixels, and whether its mode is grey; its
     pixel count is checked from the header before it is decoded."""
-    from PIL import Image  # imported here: only image folders need Pillow
+    with open_data(path, "image") as file:
+        return image_pixels(file, str(path), "replace or remove the file")
 
-    with open_data(path, "image") as file, warnings.catch_warnings():
+
+def image_pixels(file: BinaryIO, where: str, fix: str, on_white: bool = False) -> tuple[np.ndarray, bool]:
+    """The image in an open file (or io.BytesIO) as read_image gives it; `where` names it and `fix` ends
+    each error's sentence (what the user does about a bad file). on_white: transparent pixels are drawn
+    on white, as an image viewer shows them (else their colour values are kept, as data folders are read)."""
+    from PIL import Image  # imported here: only image files need Pillow
+
+    with warnings.catch_warnings():
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # the check below is stricter
         try:
             with Image.open(file) as im:
                 (w, h), mode = im.size, im.mode
                 if w * h > MAX_IMAGE_PIXELS:
-                    raise DataError(f"{path} is {w}x{h} pixels, over the {MAX_IMAGE_PIXELS:,} (4096x4096) genmodels "
+                    raise DataError(f"{where} is {w}x{h} pixels, over the {MAX_IMAGE_PIXELS:,} (4096x4096) genmodels "
                                     "decodes per image; resize it smaller or remove it.")
                 if mode in ("I", "F") or mode.startswith("I;"):
-                    raise DataError(f"{path} is a {mode} (16/32-bit) image but only 8-bit images are supported; "
+                    raise DataError(f"{where} is a {mode} (16/32-bit) image but only 8-bit images are supported; "
                                     "convert it to 8-bit.")
                 grey = mode in ("1", "L", "LA")
+                if on_white and ("A" in mode or "transparency" in im.info):
+                    im = Image.alpha_composite(Image.new("RGBA", im.size, "white"), im.convert("RGBA"))
                 return np.asarray(im.convert("L" if grey else "RGB")), grey
         except Image.DecompressionBombError:  # Pillow refuses it at open, before its size can be read
-            raise DataError(f"{path} is an image of far more than {MAX_IMAGE_PIXELS:,} (4096x4096) pixels, the most "
+            raise DataError(f"{where} is an image of far more than {MAX_IMAGE_PIXELS:,} (4096x4096) pixels, the most "
                             "genmodels decodes per image; resize it smaller or remove it.") from None
         except (SyntaxError, ValueError, *READ_ERRORS) as e:
-            raise DataError(f"{path} could not be read as an image ({one_line(e)}); replace or remove the file.") from None
+            why = re.sub(r"<[^<>]* at 0x[0-9a-f]+>", "it", one_line(e))  # Pillow names an in-memory file by its repr
+            raise DataError(f"{where} could not be read as an image ({why}); {fix}.") from None
