@@ -26,15 +26,16 @@ demo: install
 test: install browser
 	$(PY) -m pytest -q
 
-# tests/test_report.py renders the report in headless Chromium. As root with apt-get (CI on a fresh
-# Debian machine) install it when missing; elsewhere do nothing, and that one test is skipped.
+# tests/test_report.py renders the report in headless Chromium and tests/test_explore_browser.py drives
+# the explorer through chromedriver. As root with apt-get (CI on a fresh Debian machine) install both
+# when missing; elsewhere do nothing, and those browser tests are skipped with the reason.
 browser:
-	@if ! command -v chromium >/dev/null 2>&1 && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-		echo "installing chromium for the report's browser test (apt-get)"; \
+	@if ! { command -v chromium && command -v chromedriver; } >/dev/null 2>&1 && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		echo "installing chromium and chromium-driver for the browser tests (apt-get)"; \
 		export DEBIAN_FRONTEND=noninteractive; \
-		apt-get install -y -qq chromium >/dev/null 2>&1 || \
-		{ apt-get update -qq && apt-get install -y -qq chromium >/dev/null; } || \
-		echo "could not install chromium: the browser test will be skipped"; \
+		apt-get install -y -qq chromium chromium-driver >/dev/null 2>&1 || \
+		{ apt-get update -qq && apt-get install -y -qq chromium chromium-driver >/dev/null; } || \
+		echo "could not install chromium: the browser tests will be skipped"; \
 	fi
 
 clean:

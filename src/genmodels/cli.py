@@ -274,6 +274,12 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("runs", type=Path, nargs="+", metavar="RUN", help="run directories written by genmodels train")
     c.add_argument("--out", type=Path, default=Path("report.html"), help="HTML file to write (default report.html)")
     c.add_argument("--device", default="cpu", help="cpu | cuda | cuda:N (default cpu)")
+    c = sub.add_parser("explore", help="a local web page to explore runs' latent spaces: map, sliders, "
+                       "interpolation, sampling, your own image")
+    c.add_argument("runs", type=Path, nargs="+", metavar="RUN", help="run directories written by genmodels train")
+    c.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
+    c.add_argument("--port", type=int, default=0, help="port to listen on (default 0: a free one, printed)")
+    c.add_argument("--device", default="cpu", help="cpu | cuda | cuda:N (default cpu)")
     c = sub.add_parser("zoo", help="train, evaluate and compare every family on one dataset (the lecture in one command)")
     c.add_argument("--data", default="digits", help="digits | fashion-mnist (their fixed presets) | an IDX folder, "
                    ".npy/.npz file or image folder (presets derived from its images; default digits)")
@@ -357,6 +363,12 @@ def _compare(args: argparse.Namespace) -> None:
     print(f"wrote {compare(args.runs, args.out, device=args.device)}")
 
 
+def _explore(args: argparse.Namespace) -> None:
+    from .explore import serve
+
+    serve(args.runs, host=args.host, port=args.port, device=args.device)
+
+
 def _zoo(args: argparse.Namespace) -> None:
     from .zoo import run_zoo, summary_table
 
@@ -415,7 +427,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     shown_before, warnings.showwarning = warnings.showwarning, _show_warning
     try:
-        commands = {"train": _train, "features": _features, "compare": _compare, "zoo": _zoo, "data": _data}
+        commands = {"train": _train, "features": _features, "compare": _compare, "zoo": _zoo, "data": _data,
+                    "explore": _explore}
         commands.get(args.command, _run_command)(args)
     except TrainingInterrupted as err:
         print(f"genmodels: {err}", file=sys.stderr)

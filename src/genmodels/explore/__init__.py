@@ -1,0 +1,82 @@
+"""`genmodels explore RUN [RUN ...]`: a local web page to touch the latent space of trained runs
+(docs/ARCHITECTURE.md, "Explorer"). latent.py does the model's work, server.py answers the page,
+static/ holds the page itself (plain HTML, CSS and JavaScript: no build step, nothing from the internet)."""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+import warnings
+from pathlib import Path
+
+from ..errors import GenmodelsError
+from ..runs import load_run
+
+
+def run_names(paths: list[Path]) -> list[str]:
+    """Short distinct names for runs: the folder's name, with its parent's where two share one."""
+    names = [Path(p).resolve().name for p in paths]
+    return [f"{Path(p).resolve().parent.name}/{n}" if names.count(n) > 1 else n for p, n in zip(paths, names)]
+
+
+def load_runs(paths: list[Path], device: str = "cpu", say=None) -> list:
+    """Each run loaded with its data and its map worked out; a run that cannot be explored is refused."""
+    from .latent import ExploredRun
+
+    if len(set(Path(p).resolve() for p in paths)) != len(paths):
+        raise GenmodelsError("The same run is given twice; give each run directory once.")
+    explored = []
+    for i, (path, name) in enumerate(zip(paths, run_names(paths))):
+        if say:
+            say(f"loading {path}")
+        run = load_run(path, device)
+        if not run.model.decodes:
+            raise GenmodelsError(f"The {run.config.family} run in {path} has no latent space to explore; "
+                                 "give runs of families that encode or sample (pca, the autoencoders, vae, gan).")
+        explored.append(ExploredRun(run, str(i), name))
+    return explored
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """A listening socket on host:port (port 0: a free one), with a warning when it is reachable from
+    other machines; a one-sentence error when the address cannot be used."""
+    try:
+        loopback = ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = host == "localhost"
+    if not loopback:
+        warnings.warn(f"--host {host} lets other machines reach the explorer and decode with your models; "
+                      "use 127.0.0.1 unless you mean to share it.", stacklevel=2)
+    if not 0 <= port <= 65535:
+        raise GenmodelsError(f"--port must be from 0 (a free port) to 65535, got {port}.")
+    try:
+        info = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+        sock = socket.socket(info[0], socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(info[4])
+        sock.listen(128)
+    except OSError as err:
+        raise GenmodelsError(f"Cannot listen on {host}:{port} ({(err.strerror or str(err)).lower()}); "
+                             "choose another --port (0 picks a free one) or --host.") from None
+    return sock
+
+
+def serve(paths: list[Path], host: str = "127.0.0.1", port: int = 0, device: str = "cpu") -> None:
+    """Load the runs, then serve the explorer until interrupted (Ctrl-C)."""
+    import uvicorn
+
+    from .server import Explorer, build_app
+
+    sock = bind(host, port)
+    try:
+        app = build_app(Explorer(load_runs(paths, device, say=lambda line: print(line, flush=True))))
+        # limit_concurrency: past that many open connections and tasks, uvicorn answers 503 itself.
+        config = uvicorn.Config(app, log_level="warning", limit_concurrency=512, timeout_keep_alive=30)
+        address = sock.getsockname()
+        shown = f"[{address[0]}]" if ":" in address[0] else address[0]
+        print(f"genmodels explore: open http://{shown}:{address[1]}/ (Ctrl-C stops it)", flush=True)
+        uvicorn.Server(config).run(sockets=[sock])  # until Ctrl-C (SIGINT) or SIGTERM
+    except KeyboardInterrupt:  # uvicorn shuts down cleanly, then raises the signal it caught again
+        pass
+    finally:
+        sock.close()

@@ -1,0 +1,202 @@
+"""What the explorer asks of one trained run, with no web in it: the map of its test codes, the sliders'
+dimensions and ranges, decoding codes and map points into PNG images, walks between codes, prior samples,
+and a user's own image encoded (docs/ARCHITECTURE.md, "Explorer").
+
+Every method takes plain numbers already checked by the server (explore/server.py) and runs the model
+under inference mode; nothing here writes a file, so the run directory is only ever read.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from PIL import Image
+
+from ..datafiles import image_pixels
+from ..errors import DataError
+from ..runs import Run, batched, slerp
+
+MAX_POINTS = 2000  # test images on the map: enough to see the classes, few enough to draw and send at once
+SLIDERS = 8  # latent dimensions given a slider: all of a small code, the most varied of a wide one
+SPAN = 3.0  # a prior's sliders run over +-3 standard deviations
+
+
+def png_url(image: torch.Tensor) -> str:
+    """One image (C, H, W) in [0, 1] as a data: URL of a PNG at its own size (the page enlarges it)."""
+    pixels = (image.detach().float().clamp(0, 1) * 255).round().to(torch.uint8).cpu()
+    arr = pixels[0].numpy() if pixels.shape[0] == 1 else pixels.permute(1, 2, 0).numpy()
+    buffer = io.BytesIO()
+    Image.fromarray(arr).save(buffer, format="PNG", compress_level=1)  # tiny images: speed over a few bytes
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
+
+
+@dataclass
+class Projection:
+    """Codes (N, D) to the map's 2-D plane and back: the codes themselves when D = 2, else their first two
+    principal axes (Pearson 1901), a map point standing for the code at the mean along the other axes."""
+
+    mean: torch.Tensor  # (D,)
+    axes: torch.Tensor  # (2, D), orthonormal rows; the identity for 2-D codes
+    explained: tuple[float, float] | None  # the share of the codes' variance along each axis; None: no PCA
+
+    @classmethod
+    def fit(cls, codes: torch.Tensor) -> Projection:
+        codes = codes.double()
+        if codes.shape[1] == 2:
+            return cls(torch.zeros(2, dtype=torch.float64), torch.eye(2, dtype=torch.float64), None)
+        if codes.shape[1] == 1:  # a 1-D code is drawn along x, the y axis spreads nothing
+            return cls(torch.zeros(1, dtype=torch.float64), torch.tensor([[1.0], [0.0]], dtype=torch.float64), None)
+        mean = codes.mean(0)
+        _, s, vh = torch.linalg.svd(codes - mean, full_matrices=False)  # rows of vh: the principal axes
+        var = s.square()
+        share = (var[:2] / var.sum().clamp_min(1e-300)).tolist()
+        return cls(mean, vh[:2], (share[0], share[1]))
+
+    def to_map(self, codes: torch.Tensor) -> torch.Tensor:
+        return (codes.double() - self.mean) @ self.axes.T  # (N, 2)
+
+    def to_code(self, points: torch.Tensor) -> torch.Tensor:
+        return self.mean + points.double() @ self.axes  # (N, D)
+
+    @property
+    def note(self) -> str:
+        if self.explained is None:
+            return "The map shows the codes as they are."
+        a, b = self.explained
+        return (f"The codes have {self.axes.shape[1]} dimensions: the map shows their first two principal axes "
+                f"({a:.0%} and {b:.0%} of the variance); a point on it decodes the code at the mean along the others.")
+
+
+class ExploredRun:
+    """A loaded run and what the explorer has worked out about it once, at start-up."""
+
+    def __init__(self, run: Run, key: str, name: str):
+        self.run, self.key, self.name = run, key, name
+        model = run.model
+        self.dim = model.latent_dim
+        self.test = run.data.test
+        self.shown = min(MAX_POINTS, len(self.test))
+        self.prior_range = self._prior_range()
+        self.projection = self.map = None
+        if model.encodes:
+            codes = batched(model.encode, self.test.batch(slice(0, self.shown)).to(run.device)).float()  # (shown, D)
+            self.codes = codes
+            self.projection = Projection.fit(codes)
+            self.map = self.projection.to_map(codes).float()
+            spread = codes.std(0) if len(codes) > 1 else torch.ones(self.dim)
+            self.dims = spread.argsort(descending=True)[:SLIDERS].tolist()
+            lo, hi = codes.min(0).values, codes.max(0).values
+            pad = (hi - lo).clamp_min(1e-3) * 0.1
+            self.ranges = torch.stack([lo - pad, hi + pad], 1)  # (D, 2): the codes' extent and a tenth more
+            self.centre = codes.mean(0)
+        else:
+            self.dims = list(range(min(SLIDERS, self.dim)))
+            self.ranges = torch.tensor([self.prior_range] * self.dim)
+            self.centre = torch.zeros(self.dim)
+        self.dark = _border(self.test.batch(slice(0, min(256, len(self.test))))) < 0.5
+
+    def _prior_range(self) -> tuple[float, float] | None:
+        if not self.run.model.samples:
+            return None
+        return (-1.0, 1.0) if getattr(self.run.config.model, "prior", "normal") == "uniform" else (-SPAN, SPAN)
+
+    def describe(self) -> dict:
+        """What the page needs to draw this run: capabilities, the map, the sliders."""
+        c, h, w = self.run.model.shape
+        classes = self.run.data.classes
+        info = {"key": self.key, "name": self.name, "family": self.run.config.family, "dim": self.dim,
+                "shape": [c, h, w], "encodes": self.run.model.encodes, "samples": self.run.model.samples,
+                "centre": self.centre.tolist(), "ranges": self.ranges.tolist(),
+                "sliders": self.dims, "ema": getattr(self.run.model, "generator_ema", None) is not None}
+        if self.map is not None:
+            labels = self.test.labels[: self.shown].tolist() if self.test.labels is not None else None
+            info["map"] = {"points": [[round(x, 5), round(y, 5)] for x, y in self.map.tolist()], "labels": labels,
+                           "classes": list(classes) if classes else None, "note": self.projection.note,
+                           "of": len(self.test)}
+        return info
+
+    # -- the model's work, under inference mode -------------------------------------------------------------
+    def decode(self, codes: torch.Tensor) -> list[str]:
+        """Codes (B, D) decoded, each as a PNG data URL."""
+        with torch.inference_mode():
+            images = self.run.model.decode(codes.to(self.run.device, torch.float32))
+        return [png_url(im) for im in images]
+
+    def points_to_codes(self, points: torch.Tensor) -> torch.Tensor:
+        return self.projection.to_code(points).float()
+
+    def test_image(self, index: int) -> str:
+        return png_url(self.test.batch(slice(index, index + 1))[0])
+
+    def code_of(self, index: int) -> torch.Tensor:
+        """The code of test image `index` (the map's, when it is on the map)."""
+        if index < self.shown:
+            return self.codes[index]
+        x = self.test.batch(slice(index, index + 1)).to(self.run.device)
+        with torch.inference_mode():
+            return self.run.model.encode(x)[0].float().cpu()
+
+    def to_map(self, codes: torch.Tensor) -> list[list[float]] | None:
+        return self.projection.to_map(codes).tolist() if self.projection is not None else None
+
+    def walk(self, a: torch.Tensor, b: torch.Tensor, steps: int, mode: str) -> torch.Tensor:
+        """Codes on the way from a to b (D,), both ends included: (steps, D)."""
+        t = torch.linspace(0, 1, steps)
+        if mode == "slerp":
+            return slerp(a[None], b[None], t)[0]
+        return a[None] + t[:, None] * (b - a)[None]
+
+    def draw(self, n: int, seed: int) -> tuple[list[list[float]], list[str]]:
+        """n codes from the prior, seeded, and their images (a GAN's from its averaged weights, as sampling)."""
+        with torch.inference_mode():
+            z = self.run.model.prior_sample(n, generator=torch.Generator(device=self.run.device).manual_seed(seed))
+        return z.float().cpu().tolist(), self.decode(z)
+
+    def own_image(self, data: bytes, invert: str) -> dict:
+        """A user's PNG or JPEG: fitted to the run's shape, then (for a model that encodes) encoded,
+        reconstructed and placed on the map. invert: auto | yes | no (auto: when its border is light and
+        the data's is dark, or the reverse, as a photo of ink on paper is to MNIST-like data)."""
+        pixels, _ = image_pixels(io.BytesIO(data), "The file", "drop a PNG or JPEG image", on_white=True)
+        x = fit_image(pixels, self.run.model.shape)  # (1, C, H, W)
+        inverted = invert == "yes" or (invert == "auto" and (_border(x) < 0.5) != self.dark)
+        if inverted:
+            x = 1 - x
+        out = {"input": png_url(x[0]), "inverted": inverted}
+        if self.run.model.encodes:
+            with torch.inference_mode():
+                code = self.run.model.encode(x.to(self.run.device)).float().cpu()
+            out |= {"code": code[0].tolist(), "image": self.decode(code)[0], "point": self.to_map(code)[0]}
+        return out
+
+
+def fit_image(pixels: np.ndarray, shape: tuple[int, int, int]) -> torch.Tensor:
+    """Pixels (H, W) or (H, W, 3), uint8, as one image of `shape` (1, C, H, W) in [0, 1]: padded to the
+    run's aspect with its own border colour (never stretched), then resized with a Lanczos filter."""
+    c, h, w = shape
+    im = Image.fromarray(pixels).convert("L" if c == 1 else "RGB")
+    if c not in (1, 3):
+        raise DataError(f"This run's images have {c} channels; only grey and RGB runs take an image file.")
+    ih, iw = im.height, im.width
+    if ih * w != iw * h:  # pad the short side so the content keeps its proportions
+        arr = np.asarray(im)
+        edge = np.concatenate([arr[0], arr[-1], arr[:, 0], arr[:, -1]]).reshape(-1, *arr.shape[2:])
+        fill = tuple(int(v) for v in np.median(edge, axis=0).reshape(-1))
+        size = (max(iw, -(-ih * w // h)), max(ih, -(-iw * h // w)))
+        canvas = Image.new(im.mode, size, fill[0] if c == 1 else fill)
+        canvas.paste(im, ((size[0] - iw) // 2, (size[1] - ih) // 2))
+        im = canvas
+    im = im.resize((w, h), Image.Resampling.LANCZOS)
+    arr = np.asarray(im, dtype=np.float32) / 255.0
+    x = torch.from_numpy(arr.copy())
+    x = x[None] if c == 1 else x.permute(2, 0, 1)
+    return x[None]
+
+
+def _border(x: torch.Tensor) -> float:
+    """The mean of the outermost pixels of images (N, C, H, W): the background's brightness."""
+    edges = torch.cat([x[..., 0, :], x[..., -1, :], x[..., :, 0], x[..., :, -1]], -1)
+    return float(edges.float().mean())

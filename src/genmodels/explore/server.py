@@ -1,0 +1,256 @@
+"""The explorer's web server: a Starlette app (served by uvicorn) that answers the page's JSON requests
+by asking explore/latent.py, for one or several runs loaded once at start-up (docs/ARCHITECTURE.md, "Explorer").
+
+Requests carry codes, map points and test-image indices, never file paths. Every body is read up to a
+limit and parsed by a strict pydantic model, so a malformed request gets a 4xx with one sentence and the
+server goes on. The model runs on one worker thread, one request at a time (torch uses every core for
+each), and at most MAX_PENDING requests may wait for it: past that the server answers 503 at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from concurrent.futures import ThreadPoolExecutor
+from importlib import resources
+from typing import Annotated, Literal
+
+import torch
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from ..errors import GenmodelsError
+from .latent import ExploredRun
+
+MAX_JSON = 64 * 1024  # a request's JSON body: 64 codes of 100 numbers fit many times over
+MAX_UPLOAD = 8 * 1024 * 1024  # a dropped image file
+MAX_CODES = 64  # codes decoded by one request
+MAX_STEPS = 32  # images on one interpolation path
+MAX_SAMPLES = 64  # images of one sample grid
+MAX_PENDING = 64  # requests waiting for the model at once; more get 503 (the rate bound)
+MAX_VALUE = 1e4  # a code's entries: far beyond any trained code, small enough to stay finite through a net
+
+Number = Annotated[float, Field(allow_inf_nan=False, ge=-MAX_VALUE, le=MAX_VALUE)]
+Index = Annotated[int, Field(ge=0, le=2**31)]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class Target(Strict):
+    """One place in latent space: a code, a point of the map, or the code of a test image."""
+
+    code: list[Number] | None = Field(None, max_length=4096)
+    point: list[Number] | None = Field(None, min_length=2, max_length=2)
+    index: Index | None = None
+
+    @model_validator(mode="after")
+    def _one(self) -> Target:
+        if sum(v is not None for v in (self.code, self.point, self.index)) != 1:
+            raise ValueError("give exactly one of code, point or index")
+        return self
+
+
+class Decode(Strict):
+    targets: list[Target] = Field(min_length=1, max_length=MAX_CODES)
+
+
+class Walk(Strict):
+    a: Target
+    b: Target
+    steps: int = Field(10, ge=2, le=MAX_STEPS)
+    mode: Literal["linear", "slerp"] = "linear"
+
+
+class Sample(Strict):
+    seed: int = Field(0, ge=0, le=2**63 - 1)
+    n: int = Field(16, ge=1, le=MAX_SAMPLES)
+
+
+class RequestError(Exception):
+    """A bad request: its HTTP status and the one sentence the page shows."""
+
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status = status
+
+
+class Explorer:
+    """The loaded runs and the one thread their models run on."""
+
+    def __init__(self, runs: list[ExploredRun]):
+        self.runs = {r.key: r for r in runs}
+        self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="genmodels-model")
+        self.pending = 0
+        static = resources.files("genmodels.explore") / "static"
+        self.static = {name: (static / name).read_bytes() for name in ("index.html", "explore.js", "explore.css")}
+
+    async def work(self, fn, *args):
+        """fn(*args) on the model's thread; 503 when MAX_PENDING requests already wait."""
+        if self.pending >= MAX_PENDING:
+            raise RequestError(503, f"The explorer is busy with {MAX_PENDING} requests; try again in a moment.")
+        self.pending += 1
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self.pool, fn, *args)
+        finally:
+            self.pending -= 1
+
+    def run(self, request: Request) -> ExploredRun:
+        key = request.path_params["key"]
+        if key not in self.runs:
+            raise RequestError(404, f"There is no run {key[:40]!r} in this explorer; reload the page.")
+        return self.runs[key]
+
+    def codes(self, run: ExploredRun, targets: list[Target]) -> torch.Tensor:
+        """The codes (B, D) that targets name, each checked against the run."""
+        rows = []
+        for t in targets:
+            if t.code is not None:
+                if len(t.code) != run.dim:
+                    raise RequestError(400, f"A code has {len(t.code)} numbers but the {run.name} run's codes have "
+                                            f"{run.dim}; send codes of that length.")
+                rows.append(torch.tensor(t.code, dtype=torch.float32))
+            elif t.point is not None:
+                if run.projection is None:
+                    raise RequestError(400, f"The {run.name} run has no map (its model does not encode); "
+                                            "send codes instead of points.")
+                rows.append(run.points_to_codes(torch.tensor([t.point]))[0])
+            else:
+                if t.index >= len(run.test):
+                    raise RequestError(400, f"Test image {t.index} does not exist: the {run.name} run's test split "
+                                            f"holds {len(run.test)} images.")
+                if not run.run.model.encodes:
+                    raise RequestError(400, f"The {run.name} run cannot encode images; send codes instead.")
+                rows.append(run.code_of(t.index))
+        return torch.stack(rows)
+
+
+async def _body(request: Request, limit: int, what: str) -> bytes:
+    """The request's body, refused with 413 past `limit` bytes (read no further than that)."""
+    declared = request.headers.get("content-length")
+    if declared is not None and (not declared.isdigit() or int(declared) > limit):
+        raise RequestError(413, f"The {what} is larger than the {limit // 1024:,} KiB the explorer accepts; "
+                                "send a smaller one.")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise RequestError(413, f"The {what} is larger than the {limit // 1024:,} KiB the explorer accepts; "
+                                    "send a smaller one.")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def _parse(request: Request, model: type[Strict]) -> Strict:
+    body = await _body(request, MAX_JSON, "request")
+    try:
+        return model.model_validate(json.loads(body))
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
+        raise RequestError(400, "The request is not valid JSON; send a JSON object.") from None
+    except ValidationError as err:
+        first = err.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "body"
+        raise RequestError(400, f"The request's {where} is wrong ({first['msg'].lower()}); "
+                                f"see the explorer's page for what it sends.") from None
+
+
+def build_app(explorer: Explorer) -> Starlette:
+    """The routes of the explorer; every answer to /api is JSON or a PNG."""
+
+    def static(name: str, kind: str):
+        async def endpoint(request: Request) -> Response:
+            return Response(explorer.static[name], media_type=kind)
+        return endpoint
+
+    async def runs(request: Request) -> Response:
+        return JSONResponse({"runs": [r.describe() for r in explorer.runs.values()],
+                             "limits": {"codes": MAX_CODES, "steps": MAX_STEPS, "samples": MAX_SAMPLES,
+                                        "upload": MAX_UPLOAD}})
+
+    async def image(request: Request) -> Response:
+        run = explorer.run(request)
+        index = request.path_params["index"]
+        if index >= len(run.test):
+            raise RequestError(404, f"Test image {index} does not exist: the split holds {len(run.test)}.")
+        return JSONResponse({"image": await explorer.work(run.test_image, index)})
+
+    async def decode(request: Request) -> Response:
+        run = explorer.run(request)
+        req = await _parse(request, Decode)
+        codes = explorer.codes(run, req.targets)
+        images = await explorer.work(run.decode, codes)
+        return JSONResponse({"images": images, "codes": codes.tolist(), "points": run.to_map(codes)})
+
+    async def interpolate(request: Request) -> Response:
+        run = explorer.run(request)
+        req = await _parse(request, Walk)
+        a, b = explorer.codes(run, [req.a, req.b])
+        path = run.walk(a, b, req.steps, req.mode)
+        images = await explorer.work(run.decode, path)
+        return JSONResponse({"images": images, "codes": path.tolist(), "points": run.to_map(path)})
+
+    async def sample(request: Request) -> Response:
+        run = explorer.run(request)
+        if not run.run.model.samples:
+            raise RequestError(400, f"The {run.name} run ({run.run.config.family}) has no prior to sample from; "
+                                    "pick a VAE or GAN run.")
+        req = await _parse(request, Sample)
+        codes, images = await explorer.work(run.draw, req.n, req.seed)
+        return JSONResponse({"images": images, "codes": codes, "points": run.to_map(torch.tensor(codes))})
+
+    async def upload(request: Request) -> Response:
+        run = explorer.run(request)
+        invert = request.query_params.get("invert", "auto")
+        if invert not in ("auto", "yes", "no"):
+            raise RequestError(400, "invert must be auto, yes or no.")
+        data = await _body(request, MAX_UPLOAD, "image file")
+        if not data:
+            raise RequestError(400, "The file is empty; drop a PNG or JPEG image.")
+        try:
+            return JSONResponse(await explorer.work(run.own_image, data, invert))
+        except GenmodelsError as err:
+            raise RequestError(400, str(err)) from None
+
+    async def refused(request: Request, exc: RequestError) -> Response:
+        return JSONResponse({"error": str(exc)}, status_code=exc.status)
+
+    async def failed(request: Request, exc: Exception) -> Response:  # a bug: one sentence, never a traceback
+        return JSONResponse({"error": f"The explorer failed on this request ({type(exc).__name__}); "
+                                      "try another, and report the bug if it repeats."}, status_code=500)
+
+    routes = [
+        Route("/", static("index.html", "text/html; charset=utf-8")),
+        Route("/explore.js", static("explore.js", "text/javascript; charset=utf-8")),
+        Route("/explore.css", static("explore.css", "text/css; charset=utf-8")),
+        Route("/api/runs", runs),
+        Route("/api/runs/{key}/images/{index:int}", image),
+        Route("/api/runs/{key}/decode", decode, methods=["POST"]),
+        Route("/api/runs/{key}/interpolate", interpolate, methods=["POST"]),
+        Route("/api/runs/{key}/sample", sample, methods=["POST"]),
+        Route("/api/runs/{key}/upload", upload, methods=["POST"]),
+    ]
+    return _Headers(Starlette(routes=routes, exception_handlers={RequestError: refused, Exception: failed}))
+
+
+class _Headers:
+    """ASGI middleware adding the same headers to every response: nothing is fetched from elsewhere (the
+    page works offline, and no injected script could run), and nothing is cached (a run may be retrained)."""
+
+    HEADERS = [(b"content-security-policy", b"default-src 'self'; img-src 'self' data: blob:; object-src 'none'; "
+                                            b"frame-ancestors 'none'"),
+               (b"x-content-type-options", b"nosniff"), (b"cache-control", b"no-store")]
+
+    def __init__(self, app: Starlette):
+        self.app = app
+
+    async def __call__(self, scope, receive, send) -> None:
+        async def with_headers(message) -> None:
+            if message["type"] == "http.response.start":
+                message = {**message, "headers": [*message.get("headers", []), *self.HEADERS]}
+            await send(message)
+
+        await self.app(scope, receive, with_headers if scope["type"] == "http" else send)
