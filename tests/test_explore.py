@@ -391,6 +391,12 @@ def test_the_page_in_headless_chromium(server, tmp_path):
         _until(lambda: idle() and decoded() != first, "the map click to decode a new image")
         after_click = decoded()
 
+        # the same code side by side in the other run with 2-d codes
+        d.find_element(By.CSS_SELECTOR, "#compare input[type=checkbox]").click()
+        captions = lambda: [c.text for c in d.find_elements(By.CSS_SELECTOR, "#decoded figcaption")]  # noqa: E731
+        _until(lambda: idle() and captions()[-2:] == ["vae", "ae"], "the ae run's image beside the vae's")
+        after_click = decoded()
+
         # move a slider: the image changes again
         slider = d.find_elements(By.CSS_SELECTOR, "#sliders input[type=range]")[0]
         slider.send_keys(*[Keys.ARROW_LEFT] * 40)
