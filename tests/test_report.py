@@ -199,3 +199,14 @@ def test_report_renders_in_headless_chromium(report, tmp_path):
         values = np.asarray(im.convert("L"))
     assert len(np.unique(values)) > 20  # not one flat colour
     assert 0.05 < (values < 240).mean() < 0.95  # drawn on, but not a black page
+
+
+def test_the_page_gives_the_explore_command_for_the_runs_that_decode(report, two_runs):
+    page = report.read_text()
+    vae, pca = two_runs
+    assert f"<pre class=command>genmodels explore {vae} {pca}</pre>" in page
+    runs = [RunSummary("my vae", path="runs/my vae"), RunSummary("a classifier"), RunSummary("gan", path="runs/gan")]
+    html = render(runs)
+    assert "genmodels explore &#x27;runs/my vae&#x27; runs/gan</pre>" in html  # quoted for the shell
+    assert "a classifier:" not in html and "<li>gan: <code>genmodels explore runs/gan</code></li>" in html
+    assert "Explore in the browser" not in render([RunSummary("a classifier")])

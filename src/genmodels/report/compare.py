@@ -97,9 +97,10 @@ def compare(run_dirs: list[str | Path], out: str | Path, device: str = "cpu",
     _same_data(loaded, dirs)
     summaries = []
     with tempfile.TemporaryDirectory(prefix="genmodels-compare-") as tmp:
-        for run, name in zip(loaded, labels(dirs)):
+        for run, name, d in zip(loaded, labels(dirs), dirs):
             run_tmp = Path(tmp) / str(len(summaries))
             run_tmp.mkdir()
             summaries.append(summarise(run, name, run_tmp))
+            summaries[-1].path = str(d) if run.model.decodes else None  # what `genmodels explore` can open
     atomic_write(out, render(summaries, title).encode("utf-8"))
     return out

@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import math
 import re
+import shlex
 from fnmatch import fnmatch
 from html import escape
 from string import Template
@@ -259,6 +260,20 @@ def picture_rows(runs: list[RunSummary]) -> str:
     return "".join(parts)
 
 
+def explore_commands(runs: list[RunSummary]) -> str:
+    """The `genmodels explore` command that opens these runs' latent spaces in the browser (a static page
+    cannot start the server itself), and one command per run."""
+    paths = [(r.name, r.path) for r in runs if r.path]
+    if not paths:
+        return ""
+    command = lambda ps: "genmodels explore " + " ".join(shlex.quote(p) for p in ps)  # noqa: E731
+    each = "".join(f"<li>{escape(name)}: <code>{escape(command([p]))}</code></li>" for name, p in paths)
+    return ("<h2>Explore in the browser</h2><p class=note>Run this from the folder the runs were named from; it "
+            "prints a local address to open: the latent map, sliders, interpolation, samples and your own image. "
+            f"Codes of the same size decode side by side.</p><pre class=command>{escape(command([p for _, p in paths]))}"
+            f"</pre><details class=each><summary>one run at a time</summary><ul>{each}</ul></details>")
+
+
 def findings_list(runs: list[RunSummary]) -> str:
     """Warnings about runs (collapsed, unfinished, not evaluated) first, then the checked claims and notes."""
     icons = {"warn": ("\u26a0", "warn"), "pass": ("\u2713", "pass"), "fail": ("\u2717", "fail"),
@@ -304,6 +319,8 @@ ul.findings{list-style:none;padding:0;margin:0;max-width:1100px}ul.findings li{m
 .icon{display:inline-block;width:1.2em;font-weight:700}li.pass .icon{color:#1e7b34}li.fail .icon{color:#b3261e}
 li.seen .icon{color:#777}li.warn .icon{color:#b26a00}
 details summary{cursor:pointer;font-size:16px;margin:28px 0 8px;border-bottom:1px solid #ddd;font-weight:700}
+pre.command{background:#fff;border:1px solid #e2e2e2;padding:8px 12px;white-space:pre-wrap;overflow-wrap:anywhere;max-width:1100px}
+details.each summary{font-size:13px;margin:6px 0;border:0;font-weight:400}
 dl.glossary{max-width:1100px}dl.glossary dt{font-weight:700;margin-top:8px}dl.glossary dd{margin:2px 0 0 20px}
 </style>
 <script>
@@ -331,6 +348,7 @@ a collapsed model's sample metrics are never marked best either.</p>
 $table
 </details>
 $pictures
+$explore
 <h2>Glossary</h2>
 $glossary
 </main></body></html>
@@ -342,4 +360,4 @@ def render(runs: list[RunSummary], title: str = "genmodels comparison") -> str:
     subtitle = f"{len(runs)} run{'s' if len(runs) != 1 else ''}: " + ", ".join(r.name for r in runs)
     return PAGE.substitute(title=escape(title), subtitle=escape(subtitle), dash=MISSING,
                            headline=headline_table(runs), findings=findings_list(runs), table=metric_table(runs),
-                           pictures=picture_rows(runs), glossary=glossary(runs))
+                           pictures=picture_rows(runs), explore=explore_commands(runs), glossary=glossary(runs))
