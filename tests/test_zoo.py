@@ -87,6 +87,8 @@ def test_zoo_trains_evaluates_reports_and_skips_finished_runs(zoo):
     for name in presets:
         assert (tmp_path / "zoo" / name / "eval.json").is_file()
         assert f"<th>{name}<" in html
+    command = "genmodels explore " + " ".join(str(tmp_path / "zoo" / name) for name in presets)
+    assert f"<pre class=command>{command}</pre>" in html  # every zoo run opens in the explorer
     assert sum(line.strip().startswith("trained") for line in lines) == 8
     assert "elbo" in results["vae"] and "parzen_log_likelihood" in results["gan"]
     table = summary_table(results)

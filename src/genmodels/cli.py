@@ -11,6 +11,7 @@ import argparse
 import difflib
 import importlib.metadata
 import re
+import shlex
 import sys
 import types
 import warnings
@@ -376,6 +377,8 @@ def _zoo(args: argparse.Namespace) -> None:
                               budget=args.budget)
     print(summary_table(results))
     print(f"report: {report}")
+    print("explore the latent spaces in the browser: genmodels explore "
+          + " ".join(shlex.quote(str(Path(args.out) / name)) for name in results))
 
 
 def _run_command(args: argparse.Namespace) -> None:
