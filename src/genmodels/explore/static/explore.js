@@ -78,7 +78,7 @@ async function choose(key) {
   if (hasMap) { fitView(); drawMap(); legend(); }
   say(hasMap ? "Ready: click the map, move a slider, or drop an image." :
                "Ready: this model has no encoder, so there is no map of the data; draw samples and move z.");
-  await setCode(run.centre.slice(), null, "the centre of the codes");
+  await setCode(run.centre.slice(), null, centreName(run));
 }
 
 function buildCompare() {
@@ -312,6 +312,10 @@ async function walk() {
   } catch (err) { failed(err); }
 }
 
+function centreName(run) {
+  return run.encodes ? "the mean of the test codes" : "the prior's centre, z = 0";
+}
+
 function setEnd(which) {
   state[which] = { code: state.code.slice() };
   $(`${which}img`).src = state.image;
@@ -361,7 +365,7 @@ function wire() {
   map.addEventListener("mousemove", hover);
   map.addEventListener("mouseleave", () => { $("tip").hidden = true; state.hover = -1; });
   map.addEventListener("click", click);
-  $("centre").addEventListener("click", () => setCode(state.run.centre.slice(), null, "the centre of the codes"));
+  $("centre").addEventListener("click", () => setCode(state.run.centre.slice(), null, centreName(state.run)));
   $("seta").addEventListener("click", () => setEnd("a"));
   $("setb").addEventListener("click", () => setEnd("b"));
   $("walk").addEventListener("click", walk);
