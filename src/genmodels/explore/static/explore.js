@@ -356,7 +356,8 @@ async function upload(file) {
       if (state.run.map) drawMap();
     }
     say(`Your image was ${answer.inverted ? "inverted to match the data's background, " : ""}resized to ` +
-        `${state.run.shape[1]}×${state.run.shape[2]}${answer.code ? " and encoded; the star marks it on the map" : ""}.`);
+        `${state.run.shape[1]}×${state.run.shape[2]}` + (answer.code ? " and encoded; the star marks it on the map."
+        : "; this model has no encoder, so it cannot be reconstructed or placed."));
   } catch (err) { failed(err); }
 }
 
