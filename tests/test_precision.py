@@ -177,3 +177,20 @@ def test_cuda_paths_take_their_arguments_on_the_cpu(monkeypatch, tmp_path):
     assert check_precision("fp16-mixed", cuda) == "fp16-mixed"
     with pytest.raises(GenmodelsError, match="no CUDA GPU is visible"):
         train(tiny_vae_config(train={"device": "cuda", "precision": "bf16-mixed"}), tmp_path / "run", progress=False)
+
+
+def test_evaluate_runs_the_model_in_the_precision_asked(digits, tmp_path, capsys):
+    train(tiny_vae_config(train={"epochs": 1, "precision": "bf16-mixed"}), tmp_path / "run", progress=False,
+          data=digits)
+    quick = ["--importance-samples", "20", "--probe-train", "0", "--parzen-samples", "0", "--quality-samples", "0"]
+    found = {}
+    for asked in (None, "fp32"):
+        assert main(["evaluate", str(tmp_path / "run"), *quick, *(["--precision", asked] if asked else [])]) == 0
+        found[asked] = json.loads((tmp_path / "run" / "eval.json").read_text())
+    assert found[None]["eval_precision"] == "bf16-mixed"  # by default the run's own precision
+    assert found["fp32"]["eval_precision"] == "fp32"
+    assert found[None]["log_likelihood_iw"] == pytest.approx(found["fp32"]["log_likelihood_iw"], rel=0.01)
+    capsys.readouterr()
+    assert main(["evaluate", str(tmp_path / "run"), *quick, "--precision", "bf16"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == "genmodels: error: Unknown precision 'bf16'; use fp32, bf16-mixed or fp16-mixed (--precision)."
