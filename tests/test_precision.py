@@ -194,3 +194,18 @@ def test_evaluate_runs_the_model_in_the_precision_asked(digits, tmp_path, capsys
     assert main(["evaluate", str(tmp_path / "run"), *quick, "--precision", "bf16"]) == 2
     err = capsys.readouterr().err.strip()
     assert err == "genmodels: error: Unknown precision 'bf16'; use fp32, bf16-mixed or fp16-mixed (--precision)."
+
+
+def test_a_forward_after_a_step_in_the_same_autocast_region_sees_the_new_weights():
+    """A GAN's train_step is one autocast region holding D's step and then G's forward through D: autocast's
+    cache of bf16 weight copies must not outlive the step that changed the weights."""
+    torch.manual_seed(0)
+    layer = torch.nn.Linear(8, 8)
+    ctx = StepContext(layer, {"main": torch.optim.SGD(layer.parameters(), lr=0.5)}, precision="bf16-mixed")
+    x = torch.randn(4, 8)
+    with ctx.autocast():
+        ctx.step(layer(x).float().pow(2).sum())
+        after = layer(x)
+    with ctx.autocast():
+        fresh = layer(x)
+    assert torch.equal(after, fresh)

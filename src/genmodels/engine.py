@@ -409,8 +409,8 @@ class Training:
         if not self.dist.main:
             return
         last = epoch + 1 == self.epochs
-        with self.ctx.autocast():  # held-out figures in the precision the run trains in
-            picture = self._epoch_picture()
+        picture = self._epoch_picture()
+        with self.ctx.autocast():  # the model's held-out terms in the precision it trains in (losses in float32)
             test = evaluate_parts(self.model, self.test_set, self.config.train.eval_batch_size, self.config.train.seed)
         self._check_finite(test, "held-out ")  # before the record and the checkpoint
         self.log({"step": self.step, "epoch": epoch + 1, "split": "test", **test, **picture})
@@ -439,14 +439,17 @@ class Training:
         with torch.inference_mode():
             if model.samples:
                 self.noise.manual_seed(self.config.train.seed + 1)
-                samples = model.sample(64, generator=self.noise).float()  # bf16 under autocast
+                with self.ctx.autocast():  # the model in its precision; the diversity's distances in float32
+                    samples = model.sample(64, generator=self.noise).float()
                 save_grid(samples, self.run.samples_png())
                 real = self.test_set.batch(slice(0, 64))
                 if len(real) > 1:
                     found["diversity"] = diversity(samples, real)
             elif model.encodes:
                 x = model.eval_input(self.test_set.batch(slice(0, 16)))
-                save_pairs(x, model.reconstruct(x).float(), self.run.reconstructions_png)
+                with self.ctx.autocast():
+                    reconstructions = model.reconstruct(x).float()
+                save_pairs(x, reconstructions, self.run.reconstructions_png)
         model.train()
         return found
 

@@ -76,7 +76,7 @@ class StepContext:
     def step(self, loss: torch.Tensor, name: str = "main") -> None:
         opt, scaler = self.optimizers[name], self.scaler
         opt.zero_grad(set_to_none=True)
-        with full_precision(self.device):
+        with full_precision(self.precision, self.device):
             (loss if scaler is None else scaler.scale(loss)).backward()
             # Gradients are gathered, and for fp16 unscaled first (so clipping and logged norms see true values;
             # AMP examples, "Gradient clipping"), only where something reads them.
@@ -92,3 +92,7 @@ class StepContext:
             else:  # skips the step if a gradient overflowed; the fused Adam reads the scale on the device
                 scaler.step(opt)
                 scaler.update()  # after each optimizer's step: one scale shared by the GAN's D and G steps
+        if self.precision != "fp32":
+            # Autocast caches each weight's bf16 copy for the rest of its region, and a GAN's train_step is one
+            # region with two steps in it: the weights just changed, so the next forward must cast them afresh.
+            torch.clear_autocast_cache()

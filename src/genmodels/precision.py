@@ -53,10 +53,12 @@ def autocast(precision: str, device: torch.device):
     return torch.autocast(device.type, dtype=_DTYPES[precision])
 
 
-def full_precision(device: torch.device):
+def full_precision(precision: str, device: torch.device):
     """Autocast off: backward and the optimizer step run outside it (the AMP examples: "Backward passes under
     autocast are not recommended"; on the CPU the backward runs on the calling thread, whose autocast state
-    would otherwise apply to it)."""
+    would otherwise apply to it). Nothing for fp32, where autocast was never on."""
+    if precision == "fp32":
+        return contextlib.nullcontext()
     return torch.autocast(device.type, enabled=False)
 
 
