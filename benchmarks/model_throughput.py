@@ -26,6 +26,16 @@ contender runs in a fresh process (genmodels' allocator tuning is process-wide),
 the same threads; the best of --repeats epochs of each is reported. Both run one epoch, so the
 time includes the first steps' warm-up on both sides.
 
+genmodels is also timed with `train.precision = "bf16-mixed"` (the forward under torch.autocast(bfloat16),
+float32 weights and Adam), and each model's summary line is followed by
+
+    MODEL bf16 / fp32: X.XX
+
+(genmodels' bf16 throughput over its fp32 throughput, from the same run; the issue's target (#18): >= 1.3
+for the conv VAE and the DCGAN). --channels-last also times both precisions with `train.channels_last`
+(convolutions in NHWC layout) and prints `MODEL fp32 channels-last / fp32: X.XX` and
+`MODEL bf16 channels-last / bf16: X.XX`: the measurement that decides whether channels-last pays.
+
 --check builds each genmodels model, copies its weights into the hand-written one, and takes two
 steps on the same two batches with the same random noise through genmodels' own train_step and
 optimisers and through the hand-written step: the losses must agree up to rounding, and so must the
@@ -34,7 +44,7 @@ the largest: its biases right before BatchNorm have a zero gradient in exact ari
 turns the rounding noise of that gradient into steps of about lr).
 
     .venv/bin/python benchmarks/model_throughput.py [--models convvae,deepae,dcgan] [--images 60000]
-        [--repeats 3] [--threads N] [--check] [--compile]
+        [--repeats 3] [--threads N] [--check] [--compile] [--channels-last]
 """
 
 from __future__ import annotations
@@ -68,9 +78,17 @@ CONFIGS: dict[str, dict] = {
 }
 
 
-def run_config(name: str, epochs: int = 1, compile_: bool = False):
+# genmodels' contenders: kind -> (train.compile, train.precision, train.channels_last).
+GENMODELS = {"genmodels": (False, "fp32", False), "genmodels-bf16": (False, "bf16-mixed", False),
+             "genmodels-cl": (False, "fp32", True), "genmodels-bf16-cl": (False, "bf16-mixed", True),
+             "genmodels-compile": (True, "fp32", False)}
+
+
+def run_config(name: str, epochs: int = 1, compile_: bool = False, precision: str = "fp32",
+               channels_last: bool = False):
     values = CONFIGS[name]
-    train_values = {**values.get("train", {}), "epochs": epochs, "batch_size": 100, "compile": compile_}
+    train_values = {**values.get("train", {}), "epochs": epochs, "batch_size": 100, "compile": compile_,
+                    "precision": precision, "channels_last": channels_last}
     return build_run_config({**values, "train": train_values})
 
 
@@ -202,11 +220,13 @@ def subset(data: DataSplits, n: int) -> DataSplits:
                       Dataset(te.images[:m], labels(te, m), f"{te.name}[:{m}]"), data.source)
 
 
-def genmodels_epoch(name: str, data: DataSplits, compile_: bool = False) -> float:
-    """Seconds of genmodels' training steps in one epoch (result.epoch_seconds); with compile_ the
-    train.compile opt-in, timed in its second epoch, as the first pays for the compilation."""
+def genmodels_epoch(name: str, data: DataSplits, kind: str = "genmodels") -> float:
+    """Seconds of genmodels' training steps in one epoch (result.epoch_seconds) for a GENMODELS kind; with
+    train.compile timed in its second epoch, as the first pays for the compilation."""
+    compile_, precision, channels_last = GENMODELS[kind]
     with tempfile.TemporaryDirectory() as tmp:
-        cfg = run_config(name, epochs=2 if compile_ else 1, compile_=compile_)
+        cfg = run_config(name, epochs=2 if compile_ else 1, compile_=compile_, precision=precision,
+                         channels_last=channels_last)
         result = train(cfg, f"{tmp}/run", progress=False, data=data)
     return result.epoch_seconds[-1]
 
@@ -265,7 +285,7 @@ def worker(kind: str, name: str, n: int, threads: int | None) -> None:
     if kind == "minimal":
         seconds = minimal_loop(name, data.train.images)
     else:
-        seconds = genmodels_epoch(name, data, compile_=kind == "genmodels-compile")
+        seconds = genmodels_epoch(name, data, kind)
     print(json.dumps({"epoch": seconds}))
 
 
@@ -277,7 +297,9 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--check", action="store_true", help="first check that both sides compute the same step")
     ap.add_argument("--compile", action="store_true", help="also time genmodels with train.compile (torch.compile)")
-    ap.add_argument("--worker", choices=["minimal", "genmodels", "genmodels-compile"], help=argparse.SUPPRESS)
+    ap.add_argument("--channels-last", action="store_true",
+                    help="also time genmodels with train.channels_last, in fp32 and in bf16")
+    ap.add_argument("--worker", choices=["minimal", *GENMODELS], help=argparse.SUPPRESS)
     args = ap.parse_args()
     models = [m.strip() for m in args.models.split(",") if m.strip()]
     unknown = [m for m in models if m not in MINIMAL]
@@ -297,7 +319,8 @@ def main() -> None:
     print(f"{'model':10}{'minimal img/s':>15}{'genmodels img/s':>17}{'ratio':>8}   target"
           + (f"{'compiled img/s':>17}{'ratio':>8}" if args.compile else ""))
     for name in models:
-        kinds = ["minimal", "genmodels"] + ["genmodels-compile"] * args.compile
+        kinds = (["minimal", "genmodels", "genmodels-bf16"] + ["genmodels-cl", "genmodels-bf16-cl"] * args.channels_last
+                 + ["genmodels-compile"] * args.compile)
         threads = ["--threads", str(args.threads)] if args.threads else []
         results = run_alternating({kind: [sys.executable, __file__, "--worker", kind, "--models", name,
                                           "--images", str(n), *threads] for kind in kinds}, args.repeats)
@@ -309,6 +332,12 @@ def main() -> None:
             compiled = min(runs["genmodels-compile"])
             line += f"{n / compiled:>10.0f}{ref / compiled:>8.2f}"
         print(line, flush=True)
+        best = {kind: min(seconds) for kind, seconds in runs.items()}
+        print(f"{name} bf16 / fp32: {best['genmodels'] / best['genmodels-bf16']:.2f}", flush=True)
+        if args.channels_last:
+            print(f"{name} fp32 channels-last / fp32: {best['genmodels'] / best['genmodels-cl']:.2f}")
+            print(f"{name} bf16 channels-last / bf16: {best['genmodels-bf16'] / best['genmodels-bf16-cl']:.2f}",
+                  flush=True)
 
 
 if __name__ == "__main__":

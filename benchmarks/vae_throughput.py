@@ -1,4 +1,4 @@
-"""Training throughput of the MLP VAE: genmodels against pythae 0.1.2, a minimal hand-written loop and the matmul floor.
+"""Training throughput of the MLP VAE: genmodels in fp32 and bf16 against pythae 0.1.2, a minimal loop and the matmul floors.
 
 The model is pythae's default MLP VAE: encoder 784-512 (ReLU) with 16-d mean and
 log-variance heads, decoder 16-512-784 with a sigmoid output, loss 0.5 * summed
@@ -18,11 +18,26 @@ the best of --repeats epochs of each is reported:
 - genmodels' engine (`genmodels.train`): the epoch's training steps, and the whole
   call with its test evaluation, checkpoint and pictures; with --compile also the
   `train.compile` opt-in (torch.compile of the model's forward);
+- genmodels with `train.precision = "bf16-mixed"` (`--precision bf16-mixed`): the same
+  epoch's steps with the forward under torch.autocast(bfloat16), float32 weights and Adam;
 - the matmul floor: the matrix products alone of one training step (forward x W^T for
   the five linear layers, and in backward the weight gradients g^T x and the input
   gradients g W, but none for the first layer's input, as autograd skips it) on
   preallocated buffers, 600 times. No loop that computes this model can beat it on
-  this machine's BLAS.
+  this machine's BLAS;
+- the bf16 floor: the same products on bfloat16 buffers, the floor of a bf16-mixed step
+  (whose products autocast runs in bf16; the casts, Adam and the rest come on top).
+
+Prints the table, then exactly these lines (throughput ratios, each from this one run):
+
+    genmodels fp32 / matmul floor: X.XX
+    genmodels fp32 / pythae: X.XX
+    genmodels bf16 / pythae: X.XX
+    genmodels bf16 / fp32: X.XX
+    genmodels bf16 / bf16 floor: X.XX
+
+The issue's targets (#18): fp32 / floor >= 0.65, bf16 / pythae >= 2.5, bf16 / fp32 >= 1.4. Without
+pythae (--no-pythae) its two lines say n/a.
 
     .venv/bin/python benchmarks/vae_throughput.py [--repeats 3] [--threads N] [--compile] [--no-pythae]
 """
@@ -91,18 +106,19 @@ def minimal_loop(x_train: torch.Tensor, epochs: int = 1, seed: int = 0) -> float
     return seconds
 
 
-def matmul_floor(rounds: int = 5) -> float:
+def matmul_floor(rounds: int = 5, dtype: torch.dtype = torch.float32) -> float:
     """Seconds for one epoch's matrix products alone (best of `rounds`): 600 steps of the 5 forward,
-    5 weight-gradient and 4 input-gradient products of LAYERS at batch 100, into preallocated outputs."""
+    5 weight-gradient and 4 input-gradient products of LAYERS at batch 100, into preallocated outputs,
+    all in `dtype` (bfloat16: the bf16 floor)."""
     g = torch.Generator().manual_seed(0)
     products = []
     for k, (fan_in, fan_out) in enumerate(LAYERS):
-        x, w = torch.rand(BATCH, fan_in, generator=g), torch.rand(fan_out, fan_in, generator=g)
-        dy = torch.rand(BATCH, fan_out, generator=g)
-        products.append((x, w.t(), torch.empty(BATCH, fan_out)))  # forward: y = x W^T
-        products.append((dy.t(), x, torch.empty(fan_out, fan_in)))  # backward: dW = dy^T x
+        x, w = torch.rand(BATCH, fan_in, generator=g).to(dtype), torch.rand(fan_out, fan_in, generator=g).to(dtype)
+        dy = torch.rand(BATCH, fan_out, generator=g).to(dtype)
+        products.append((x, w.t(), torch.empty(BATCH, fan_out, dtype=dtype)))  # forward: y = x W^T
+        products.append((dy.t(), x, torch.empty(fan_out, fan_in, dtype=dtype)))  # backward: dW = dy^T x
         if k > 0:  # backward: dx = dy W (the data needs no gradient)
-            products.append((dy, w, torch.empty(BATCH, fan_in)))
+            products.append((dy, w, torch.empty(BATCH, fan_in, dtype=dtype)))
     steps = N_IMAGES // BATCH
     best = float("inf")
     for _ in range(rounds + 1):  # the first round warms up
@@ -114,15 +130,17 @@ def matmul_floor(rounds: int = 5) -> float:
     return best
 
 
-def genmodels_epoch(data, compile_: bool = False) -> tuple[float, float]:
+def genmodels_epoch(data, compile_: bool = False, precision: str = "fp32") -> tuple[float, float]:
     """Seconds of genmodels' training epoch, and of the whole train() call (eval, checkpoints, images).
-    With compile_ (train.compile) two epochs: the second's steps, and the first's extra for compiling."""
+    With compile_ (train.compile) two epochs: the second's steps, and the first's extra for compiling.
+    precision: train.precision."""
     from genmodels import build_run_config, train
 
     cfg = build_run_config({
         "family": "vae",
         "model": {"arch": "mlp", "hidden": [512], "latent_dim": 16, "likelihood": "gaussian", "gaussian_std": 1.0},
-        "train": {"epochs": 2 if compile_ else 1, "batch_size": BATCH, "lr": 1e-4, "compile": compile_},
+        "train": {"epochs": 2 if compile_ else 1, "batch_size": BATCH, "lr": 1e-4, "compile": compile_,
+                  "precision": precision},
     })
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()
@@ -156,8 +174,8 @@ def worker(kind: str, threads: int | None, images_npy: str) -> None:
         torch.set_num_threads(threads)
     if kind == "pythae":
         print(json.dumps({"epoch": pythae_epoch(images_npy)}))
-    elif kind == "floor":
-        print(json.dumps({"epoch": matmul_floor()}))
+    elif kind in ("floor", "floor-bf16"):
+        print(json.dumps({"epoch": matmul_floor(dtype=torch.bfloat16 if kind == "floor-bf16" else torch.float32)}))
     else:
         from genmodels import load_data
 
@@ -165,7 +183,8 @@ def worker(kind: str, threads: int | None, images_npy: str) -> None:
         if kind == "minimal":
             print(json.dumps({"epoch": minimal_loop(data.train.images)}))
         else:
-            epoch, total = genmodels_epoch(data, compile_=kind == "genmodels-compile")
+            epoch, total = genmodels_epoch(data, compile_=kind == "genmodels-compile",
+                                           precision="bf16-mixed" if kind == "genmodels-bf16" else "fp32")
             print(json.dumps({"epoch": epoch, "total": total}))
 
 
@@ -182,7 +201,8 @@ def main() -> None:
         return worker(args.worker, args.threads, args.images_npy)
     from genmodels import load_data
 
-    kinds = ["floor", "minimal", "genmodels"] + ["genmodels-compile"] * args.compile + ["pythae"] * (not args.no_pythae)
+    kinds = (["floor", "floor-bf16", "minimal", "genmodels", "genmodels-bf16"] + ["genmodels-compile"] * args.compile
+             + ["pythae"] * (not args.no_pythae))
     pythons = {k: sys.executable for k in kinds}
     with tempfile.TemporaryDirectory() as tmp:
         images_npy = f"{tmp}/train.npy"  # pythae's process reads the same uint8 images, without genmodels
@@ -196,28 +216,38 @@ def main() -> None:
                                        "--images-npy", images_npy] for kind in kinds}, args.repeats)
     best = {k: min(r["epoch"] for r in v) for k, v in runs.items()}
     rows = [("matmul floor (the step's matrix products alone)", best["floor"]),
+            ("bf16 floor (the same products in bf16)", best["floor-bf16"]),
             ("minimal hand-written loop", best["minimal"])]
     if "pythae" in best:
         rows.append(("pythae 0.1.2", best["pythae"]))
-    rows.append(("genmodels (training steps)", best["genmodels"]))
+    rows.append(("genmodels fp32 (training steps)", best["genmodels"]))
+    rows.append(("genmodels bf16-mixed (training steps)", best["genmodels-bf16"]))
     if "genmodels-compile" in best:
-        rows.append(("genmodels, train.compile (steps of epoch 2)", best["genmodels-compile"]))
+        rows.append(("genmodels fp32, train.compile (steps of epoch 2)", best["genmodels-compile"]))
     total = min(r["total"] for r in runs["genmodels"])
-    rows.append(("genmodels (whole train() call)", total))
+    rows.append(("genmodels fp32 (whole train() call)", total))
     print(f"{'':50}{'images/s':>10}{'s/epoch':>9}")
     for name, seconds in rows:
         print(f"{name:50}{N_IMAGES / seconds:>10.0f}{seconds:>9.2f}")
-    ours = best["genmodels"]
     print("(the whole call adds the test evaluation, a checkpoint and the pictures)")
-    print(f"genmodels / matmul floor: {best['floor'] / ours:.2f}  (target >= 0.60)")
-    if "pythae" in best:
-        print(f"genmodels / pythae:       {best['pythae'] / ours:.2f}  (target >= 2.5)")
-    print(f"genmodels / minimal loop: {best['minimal'] / ours:.2f}")
     if "genmodels-compile" in best:
         compiling = min(r["total"] for r in runs["genmodels-compile"])
-        print(f"train.compile / default:  {ours / best['genmodels-compile']:.2f}  (above 1: compile pays; "
+        print(f"train.compile / default: {best['genmodels'] / best['genmodels-compile']:.2f}  (above 1: compile pays; "
               f"timed in its second epoch, the first spent {compiling:.1f} s more compiling)")
+    print("\n".join(ratio_lines(best)))
 
+
+def ratio_lines(best: dict[str, float]) -> list[str]:
+    """The five ratios of the issue (#18), each a throughput ratio (seconds of the second over the first) from
+    the same run; pythae's n/a where it was not run."""
+    def ratio(ours: str, ref: str) -> str:
+        return f"{best[ref] / best[ours]:.2f}" if ref in best else "n/a (--no-pythae)"
+
+    return [f"genmodels fp32 / matmul floor: {ratio('genmodels', 'floor')}",
+            f"genmodels fp32 / pythae: {ratio('genmodels', 'pythae')}",
+            f"genmodels bf16 / pythae: {ratio('genmodels-bf16', 'pythae')}",
+            f"genmodels bf16 / fp32: {ratio('genmodels-bf16', 'genmodels')}",
+            f"genmodels bf16 / bf16 floor: {ratio('genmodels-bf16', 'floor-bf16')}"]
 
 if __name__ == "__main__":
     main()
