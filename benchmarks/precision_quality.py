@@ -22,7 +22,8 @@ guide, not a benchmark), then the summary lines:
     convvae test -ELBO fp32: ...
     dcgan FID fp32 seeds 0,1,2: A, B, C (range R1-R2, spread S)  bf16 seed 0: D  within the fp32 range: yes|no
 
-About 1 hour 15 minutes on two CPU cores with the defaults: the DCGAN's four 10-epoch runs are most of it.
+About an hour on two CPU cores with the defaults: the DCGAN's four 10-epoch runs are most of it. With
+--epochs 1 --images 1000 --seeds 0 1 it runs end to end in about 3 minutes.
 """
 
 from __future__ import annotations
