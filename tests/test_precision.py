@@ -209,3 +209,21 @@ def test_a_forward_after_a_step_in_the_same_autocast_region_sees_the_new_weights
     with ctx.autocast():
         fresh = layer(x)
     assert torch.equal(after, fresh)
+
+
+@pytest.mark.parametrize("precision", ["bf16-mixed", "fp16-mixed"])
+@pytest.mark.parametrize("family, model", [
+    ("gan", {"arch": "conv", "channels": [8], "latent_dim": 4}),  # BatchNorm, two optimizers, the moving average
+    ("ae", {"latent_dim": 4, "hidden": [16], "code_activation": "sigmoid", "contractive": 0.1, "sparse_kl": 0.1}),
+    ("sdae", {"layers": [16, 8], "pretrain_epochs": 1}),
+])
+def test_every_trained_family_learns_in_mixed_precision_with_float32_weights(digits, tmp_path, family, model, precision):
+    from genmodels import build_run_config
+
+    cfg = build_run_config({"family": family, "model": model, "data": {"source": "digits"},
+                            "train": {"epochs": 2, "batch_size": 64, "precision": precision}})
+    result = train(cfg, tmp_path / "run", progress=False, data=digits)
+    test = [r for r in result.history if r["split"] == "test"]
+    assert all(torch.isfinite(torch.tensor(r["loss"])) for r in test)
+    assert {p.dtype for p in result.model.parameters()} == {torch.float32}
+    assert _float_dtypes(tmp_path / "run" / "checkpoint.safetensors") == {torch.float32}
