@@ -108,7 +108,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--epochs", type=int, default=10, help="epochs of each VAE (default 10)")
     ap.add_argument("--gan-epochs", type=int, default=None, help="epochs of each DCGAN (default --epochs)")
-    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="the DCGAN's fp32 seeds; bf16 takes the first")
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2],
+                    help="the DCGAN's fp32 seeds; bf16 takes the first")
     ap.add_argument("--data", default="fashion-mnist", help="a genmodels data source (default fashion-mnist)")
     ap.add_argument("--images", type=int, default=None, help="train on the first N training images only")
     ap.add_argument("--models", default=",".join(MODELS), help="comma-separated subset of " + ", ".join(MODELS))

@@ -87,7 +87,8 @@ def test_fp16_mixed_scales_the_loss_and_resumes_with_its_scale(digits, tmp_path,
     assert StepContext(torch.nn.Linear(2, 2), {}, precision="bf16-mixed").scaler is None  # bf16 needs none
     steps = []
     original = torch.amp.GradScaler.step
-    monkeypatch.setattr(torch.amp.GradScaler, "step", lambda self, opt, *a, **k: (steps.append(1), original(self, opt, *a, **k))[1])
+    monkeypatch.setattr(torch.amp.GradScaler, "step",
+                        lambda self, opt, *a, **k: (steps.append(1), original(self, opt, *a, **k))[1])
     cfg = tiny_vae_config(train={"epochs": 1, "precision": "fp16-mixed"})
     result = train(cfg, tmp_path / "run", progress=False, data=digits)
     assert len(steps) == -(-len(digits.train) // 64)  # every optimizer step went through the scaler
@@ -217,7 +218,8 @@ def test_a_forward_after_a_step_in_the_same_autocast_region_sees_the_new_weights
     ("ae", {"latent_dim": 4, "hidden": [16], "code_activation": "sigmoid", "contractive": 0.1, "sparse_kl": 0.1}),
     ("sdae", {"layers": [16, 8], "pretrain_epochs": 1}),
 ])
-def test_every_trained_family_learns_in_mixed_precision_with_float32_weights(digits, tmp_path, family, model, precision):
+def test_every_trained_family_learns_in_mixed_precision_with_float32_weights(digits, tmp_path, family, model,
+                                                                             precision):
     from genmodels import build_run_config
 
     cfg = build_run_config({"family": family, "model": model, "data": {"source": "digits"},

@@ -94,7 +94,7 @@ class Classifier(Model):
         if labels is None:
             raise DataError("The classifier's loss needs the batch's labels; pass them as forward(x, labels).")
         logits = self.logits(x)
-        xent = F.cross_entropy(upcast(logits), labels)  # in float32 under mixed precision  # mean -log softmax(logits)[label]
+        xent = F.cross_entropy(upcast(logits), labels)  # mean -log softmax(logits)[label], in float32
         error = (logits.argmax(1) != labels).float().mean()
         return StepOutput(xent, {"loss": xent.detach(), "xent": xent.detach(), "error": error})
 
