@@ -26,7 +26,7 @@ def _float_dtypes(path):
     return {v.dtype for k, v in tensors.items() if v.is_floating_point()}
 
 
-def test_bf16_run_autocasts_the_forward_and_keeps_float32_everywhere_else(digits, tmp_path):
+def test_bf16_run_autocasts_the_forward_and_keeps_float32_everywhere_else(digits, tmp_path, monkeypatch):
     seen = {}
 
     def record(module, args, out):  # the encoder's first Linear, inside the training steps
@@ -44,12 +44,10 @@ def test_bf16_run_autocasts_the_forward_and_keeps_float32_everywhere_else(digits
         next(m for m in self.encoder.modules() if isinstance(m, torch.nn.Linear)).register_forward_hook(record)
         self.register_forward_hook(record_loss)
 
-    VAE.__init__ = hooked
-    try:
-        result = train(tiny_vae_config(train={"epochs": 1, "precision": "bf16-mixed"}), tmp_path / "run",
-                       progress=False, data=digits)
-    finally:
-        VAE.__init__ = original
+    monkeypatch.setattr(VAE, "__init__", hooked)
+    result = train(tiny_vae_config(train={"epochs": 1, "precision": "bf16-mixed"}), tmp_path / "run",
+                   progress=False, data=digits)
+    monkeypatch.undo()
     assert seen["linear"] == torch.bfloat16  # autocast is active in the forward
     assert seen["loss"] == torch.float32 and seen["parts"] == {torch.float32}  # losses in float32
     assert {p.dtype for p in result.model.parameters()} == {torch.float32}  # master weights
