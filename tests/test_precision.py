@@ -227,3 +227,37 @@ def test_every_trained_family_learns_in_mixed_precision_with_float32_weights(dig
     assert all(torch.isfinite(torch.tensor(r["loss"])) for r in test)
     assert {p.dtype for p in result.model.parameters()} == {torch.float32}
     assert _float_dtypes(tmp_path / "run" / "checkpoint.safetensors") == {torch.float32}
+
+
+def test_fp16_gradient_norms_are_of_the_true_gradients(digits):
+    """The GAN's logged norm under fp16-mixed equals the norm without loss scaling (the scale is 65536)."""
+    from genmodels.data import Batch
+    from genmodels.models import build_model
+    from test_gan import tiny_gan_config
+
+    cfg = tiny_gan_config()
+    norms = {}
+    for precision in ("fp32", "fp16-mixed"):
+        torch.manual_seed(0)
+        model = build_model(cfg.family, cfg.model, (1, 8, 8))
+        ctx = StepContext(model, model.make_optimizers(cfg.train, CPU), precision=precision)
+        ctx.steps_to_log = 0
+        with ctx.autocast():
+            norms[precision] = model.train_step(Batch(digits.train.batch(slice(0, 64))), ctx)["d_grad_norm"]
+    assert norms["fp16-mixed"].item() == pytest.approx(norms["fp32"].item(), rel=0.02)
+
+
+def test_fp16_clips_the_unscaled_gradients():
+    """With --grad-clip, fp16's gradients are unscaled before clipping: clipped while still scaled (by 1024
+    here), the step would be 1024 times too short."""
+    torch.manual_seed(0)
+    layer = torch.nn.Linear(8, 1)
+    start = [p.detach().clone() for p in layer.parameters()]
+    ctx = StepContext(layer, {"main": torch.optim.SGD(layer.parameters(), lr=1.0)}, grad_clip=1.0,
+                      precision="fp16-mixed")
+    restore_scaler(ctx.scaler, {"grad_scale": [1024.0, 0]}, "test")  # 65536 would overflow fp16 at once
+    with ctx.autocast():
+        loss = (layer(torch.randn(16, 8)).float() - 10).pow(2).mean()  # a gradient norm of about 20
+    ctx.step(loss)
+    moved = torch.cat([(p - s).flatten() for p, s in zip(layer.parameters(), start)]).norm()
+    assert 0.99 < moved <= 1.0 + 1e-4  # SGD with lr 1 moves by the clipped norm, 1

@@ -78,19 +78,17 @@ class StepContext:
         opt.zero_grad(set_to_none=True)
         with full_precision(self.precision, self.device):
             (loss if scaler is None else scaler.scale(loss)).backward()
-            # Gradients are gathered, and for fp16 unscaled first (so clipping and logged norms see true values;
-            # AMP examples, "Gradient clipping"), only where something reads them.
-            if self.dist.active or self.grad_clip is not None or (scaler is not None and self.logged):
+            if self.dist.active or self.grad_clip is not None:  # one process, no clipping: nothing to gather
                 params = [p for group in opt.param_groups for p in group["params"]]
                 ddp.average_gradients(params, self.dist)
-                if scaler is not None:
-                    scaler.unscale_(opt)
+                if scaler is not None and self.grad_clip is not None:  # clip the true gradients, not the scaled
+                    scaler.unscale_(opt)  # ones (AMP examples, "Gradient clipping")
                 if self.grad_clip is not None:  # no host sync: the norm and the scaling stay on the device
                     torch.nn.utils.clip_grad_norm_(params, self.grad_clip, foreach=True)
             if scaler is None:
                 opt.step()
-            else:  # skips the step if a gradient overflowed; the fused Adam reads the scale on the device
-                scaler.step(opt)
+            else:  # skips the step if a gradient overflowed; the fused Adam reads the scale on the device and
+                scaler.step(opt)  # leaves the gradients unscaled, so a norm logged after the step is the true one
                 scaler.update()  # after each optimizer's step: one scale shared by the GAN's D and G steps
         if self.precision != "fp32":
             # Autocast caches each weight's bf16 copy for the rest of its region, and a GAN's train_step is one
