@@ -26,6 +26,16 @@ contender runs in a fresh process (genmodels' allocator tuning is process-wide),
 the same threads; the best of --repeats epochs of each is reported. Both run one epoch, so the
 time includes the first steps' warm-up on both sides.
 
+genmodels is also timed with `train.precision = "bf16-mixed"` (the forward under torch.autocast(bfloat16),
+float32 weights and Adam), and each model's summary line is followed by
+
+    MODEL bf16 / fp32: X.XX
+
+(genmodels' bf16 throughput over its fp32 throughput, from the same run; the issue's target (#18): >= 1.3
+for the conv VAE and the DCGAN). --channels-last also times both precisions with `train.channels_last`
+(convolutions in NHWC layout) and prints `MODEL fp32 channels-last / fp32: X.XX` and
+`MODEL bf16 channels-last / bf16: X.XX`: the measurement that decides whether channels-last pays.
+
 --check builds each genmodels model, copies its weights into the hand-written one, and takes two
 steps on the same two batches with the same random noise through genmodels' own train_step and
 optimisers and through the hand-written step: the losses must agree up to rounding, and so must the
@@ -34,7 +44,10 @@ the largest: its biases right before BatchNorm have a zero gradient in exact ari
 turns the rounding noise of that gradient into steps of about lr).
 
     .venv/bin/python benchmarks/model_throughput.py [--models convvae,deepae,dcgan] [--images 60000]
-        [--repeats 3] [--threads N] [--check] [--compile]
+        [--repeats 3] [--threads N] [--check] [--compile] [--channels-last] [--device cpu|cuda]
+
+--device cuda trains both sides on the GPU (the timings end with a torch.cuda.synchronize(); --check
+stays on the CPU).
 """
 
 from __future__ import annotations
@@ -53,6 +66,8 @@ from torch import nn
 
 from genmodels import build_run_config, load_data, train
 from genmodels.data import DataSplits, Dataset
+from genmodels.errors import GenmodelsError
+from genmodels.runtime import resolve_device
 
 from _alternate import run_alternating  # benchmarks/_alternate.py
 
@@ -68,9 +83,17 @@ CONFIGS: dict[str, dict] = {
 }
 
 
-def run_config(name: str, epochs: int = 1, compile_: bool = False):
+# genmodels' contenders: kind -> (train.compile, train.precision, train.channels_last).
+GENMODELS = {"genmodels": (False, "fp32", False), "genmodels-bf16": (False, "bf16-mixed", False),
+             "genmodels-cl": (False, "fp32", True), "genmodels-bf16-cl": (False, "bf16-mixed", True),
+             "genmodels-compile": (True, "fp32", False)}
+
+
+def run_config(name: str, epochs: int = 1, compile_: bool = False, precision: str = "fp32",
+               channels_last: bool = False):
     values = CONFIGS[name]
-    train_values = {**values.get("train", {}), "epochs": epochs, "batch_size": 100, "compile": compile_}
+    train_values = {**values.get("train", {}), "epochs": epochs, "batch_size": 100, "compile": compile_,
+                    "precision": precision, "channels_last": channels_last}
     return build_run_config({**values, "train": train_values})
 
 
@@ -152,7 +175,7 @@ def minimal_dcgan(lr: float, betas: tuple[float, float]) -> Minimal:
     def step(x):
         b = x.shape[0]
         with torch.no_grad():
-            fake = G(torch.randn(b, 100))
+            fake = G(torch.randn(b, 100, device=x.device))
         real_logits, fake_logits = D(x), D(fake)
         # -log D(x) - log(1 - D(G(z))) on logits: log D = -softplus(-l), log(1 - D) = -softplus(l)
         d_loss = F.binary_cross_entropy_with_logits(real_logits, torch.ones_like(real_logits)) \
@@ -161,7 +184,7 @@ def minimal_dcgan(lr: float, betas: tuple[float, float]) -> Minimal:
         d_loss.backward()
         opt_d.step()
         D.requires_grad_(False)  # G's step: no gradient for D's weights (genmodels does the same)
-        logits = D(G(torch.randn(b, 100)))
+        logits = D(G(torch.randn(b, 100, device=x.device)))
         g_loss = F.softplus(-logits).mean()  # non-saturating: -log D(G(z))
         opt_g.zero_grad()
         g_loss.backward()
@@ -178,17 +201,26 @@ def minimal_dcgan(lr: float, betas: tuple[float, float]) -> Minimal:
 MINIMAL = {"convvae": minimal_convvae, "deepae": minimal_deepae, "dcgan": minimal_dcgan}
 
 
-def minimal_loop(name: str, x_train: torch.Tensor, seed: int = 0) -> float:
+def synchronize(device: str) -> None:
+    """Wait for the GPU's queued work, so a timing covers it (nothing on the CPU)."""
+    if device.startswith("cuda"):
+        torch.cuda.synchronize(device)
+
+
+def minimal_loop(name: str, x_train: torch.Tensor, seed: int = 0, device: str = "cpu") -> float:
     """One epoch of the hand-written loop; returns its seconds."""
     torch.manual_seed(seed)
     tc = run_config(name).train
-    step = MINIMAL[name](tc.lr, tc.betas).step
-    x_all = x_train.float() / 255  # (N, 1, 28, 28) float32 in [0, 1], once
+    mini = MINIMAL[name](tc.lr, tc.betas)
+    mini.net.to(device)  # the same Parameter objects, moved: the optimizer (no state yet) keeps them
+    x_all = x_train.to(device).float() / 255  # (N, 1, 28, 28) float32 in [0, 1], once
     n = len(x_all)
+    synchronize(device)
     t0 = time.perf_counter()
-    perm = torch.randperm(n)
+    perm = torch.randperm(n, device=device)
     for i in range(0, n, 100):
-        step(x_all[perm[i : i + 100]])
+        mini.step(x_all[perm[i : i + 100]])
+    synchronize(device)
     return time.perf_counter() - t0
 
 
@@ -202,11 +234,14 @@ def subset(data: DataSplits, n: int) -> DataSplits:
                       Dataset(te.images[:m], labels(te, m), f"{te.name}[:{m}]"), data.source)
 
 
-def genmodels_epoch(name: str, data: DataSplits, compile_: bool = False) -> float:
-    """Seconds of genmodels' training steps in one epoch (result.epoch_seconds); with compile_ the
-    train.compile opt-in, timed in its second epoch, as the first pays for the compilation."""
+def genmodels_epoch(name: str, data: DataSplits, kind: str = "genmodels", device: str = "cpu") -> float:
+    """Seconds of genmodels' training steps in one epoch (result.epoch_seconds) for a GENMODELS kind; with
+    train.compile timed in its second epoch, as the first pays for the compilation."""
+    compile_, precision, channels_last = GENMODELS[kind]
     with tempfile.TemporaryDirectory() as tmp:
-        cfg = run_config(name, epochs=2 if compile_ else 1, compile_=compile_)
+        cfg = run_config(name, epochs=2 if compile_ else 1, compile_=compile_, precision=precision,
+                         channels_last=channels_last)
+        cfg = cfg.model_copy(update={"train": cfg.train.model_copy(update={"device": device})})
         result = train(cfg, f"{tmp}/run", progress=False, data=data)
     return result.epoch_seconds[-1]
 
@@ -258,14 +293,14 @@ def check(name: str, images: torch.Tensor) -> str:
             f"|w_genmodels - w_minimal| / |w_genmodels - w_start| after 2 steps {(apart / moved) ** 0.5:.1e}")
 
 
-def worker(kind: str, name: str, n: int, threads: int | None) -> None:
+def worker(kind: str, name: str, n: int, threads: int | None, device: str = "cpu") -> None:
     if threads:
         torch.set_num_threads(threads)
     data = subset(load_data("fashion-mnist"), n)
     if kind == "minimal":
-        seconds = minimal_loop(name, data.train.images)
+        seconds = minimal_loop(name, data.train.images, device=device)
     else:
-        seconds = genmodels_epoch(name, data, compile_=kind == "genmodels-compile")
+        seconds = genmodels_epoch(name, data, kind, device)
     print(json.dumps({"epoch": seconds}))
 
 
@@ -277,14 +312,21 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--check", action="store_true", help="first check that both sides compute the same step")
     ap.add_argument("--compile", action="store_true", help="also time genmodels with train.compile (torch.compile)")
-    ap.add_argument("--worker", choices=["minimal", "genmodels", "genmodels-compile"], help=argparse.SUPPRESS)
+    ap.add_argument("--channels-last", action="store_true",
+                    help="also time genmodels with train.channels_last, in fp32 and in bf16")
+    ap.add_argument("--device", default="cpu", help="cpu | cuda | cuda:N: where both sides train (default cpu)")
+    ap.add_argument("--worker", choices=["minimal", *GENMODELS], help=argparse.SUPPRESS)
     args = ap.parse_args()
     models = [m.strip() for m in args.models.split(",") if m.strip()]
     unknown = [m for m in models if m not in MINIMAL]
     if unknown or not models:
         ap.error(f"unknown model(s) {', '.join(unknown) or '(none given)'}; choose from {', '.join(MINIMAL)}")
     if args.worker:
-        return worker(args.worker, models[0], args.images, args.threads)
+        return worker(args.worker, models[0], args.images, args.threads, args.device)
+    try:  # one sentence, before any worker starts, where there is no such GPU
+        resolve_device(args.device)
+    except GenmodelsError as err:
+        sys.exit(f"model_throughput.py: {err}")
     if args.threads:
         torch.set_num_threads(args.threads)
     if args.check:
@@ -293,14 +335,17 @@ def main() -> None:
             print("check", check(name, images))
     n = min(args.images, 60_000)
     print(f"Fashion-MNIST train, first {n} images, batch 100, one epoch, torch {torch.__version__}, "
-          f"{args.threads or torch.get_num_threads()} threads, best of {args.repeats}")
+          f"{args.threads or torch.get_num_threads()} threads, "
+          f"{torch.cuda.get_device_name(args.device) if args.device.startswith('cuda') else 'CPU'}, best of {args.repeats}")
     print(f"{'model':10}{'minimal img/s':>15}{'genmodels img/s':>17}{'ratio':>8}   target"
           + (f"{'compiled img/s':>17}{'ratio':>8}" if args.compile else ""))
     for name in models:
-        kinds = ["minimal", "genmodels"] + ["genmodels-compile"] * args.compile
+        kinds = (["minimal", "genmodels", "genmodels-bf16"] + ["genmodels-cl", "genmodels-bf16-cl"] * args.channels_last
+                 + ["genmodels-compile"] * args.compile)
         threads = ["--threads", str(args.threads)] if args.threads else []
         results = run_alternating({kind: [sys.executable, __file__, "--worker", kind, "--models", name,
-                                          "--images", str(n), *threads] for kind in kinds}, args.repeats)
+                                          "--images", str(n), "--device", args.device, *threads] for kind in kinds},
+                                  args.repeats)
         runs = {kind: [r["epoch"] for r in rs] for kind, rs in results.items()}
         ref, ours = min(runs["minimal"]), min(runs["genmodels"])
         ratio = ref / ours  # genmodels images/s over the minimal loop's
@@ -309,6 +354,12 @@ def main() -> None:
             compiled = min(runs["genmodels-compile"])
             line += f"{n / compiled:>10.0f}{ref / compiled:>8.2f}"
         print(line, flush=True)
+        best = {kind: min(seconds) for kind, seconds in runs.items()}
+        print(f"{name} bf16 / fp32: {best['genmodels'] / best['genmodels-bf16']:.2f}", flush=True)
+        if args.channels_last:
+            print(f"{name} fp32 channels-last / fp32: {best['genmodels'] / best['genmodels-cl']:.2f}")
+            print(f"{name} bf16 channels-last / bf16: {best['genmodels-bf16'] / best['genmodels-bf16-cl']:.2f}",
+                  flush=True)
 
 
 if __name__ == "__main__":

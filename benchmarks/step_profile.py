@@ -10,10 +10,15 @@ and sorts every aten operator's self CPU time into:
 - optimizer: the fused Adam kernel plus the Python of Optimizer.step and zero_grad;
 - everything else: activations, losses, autograd bookkeeping, the batch gather.
 
+--precision bf16-mixed (or fp16-mixed) runs each step as `genmodels train --precision` does, the
+train_step under autocast; the float32 <-> bf16 casts then show up in "everything else" (aten::_to_copy,
+aten::copy_), and --top N lists the N operators with the most self time, to see which.
+
 The profiler adds its own overhead per operator, so the shares are a guide, not a timing; the
 throughput benchmarks give the timings.
 
     .venv/bin/python benchmarks/step_profile.py [--models mlpvae,convvae,deepae,dcgan] [--steps 100] [--threads N]
+        [--precision fp32|bf16-mixed|fp16-mixed] [--top N]
 """
 
 from __future__ import annotations
@@ -50,18 +55,21 @@ def category(name: str) -> str:
     return "everything else"
 
 
-def profile_model(name: str, images: torch.Tensor, warmup: int, steps: int) -> tuple[float, dict[str, float]]:
-    """Milliseconds per step without the profiler, and each category's share of the profiled self time."""
+def profile_model(name: str, images: torch.Tensor, warmup: int, steps: int, precision: str = "fp32",
+                  top: int = 0) -> tuple[float, dict[str, float]]:
+    """Milliseconds per step without the profiler, and each category's share of the profiled self time;
+    prints the `top` operators with the most self time."""
     cfg = build_run_config({**CONFIGS[name], "train": {**CONFIGS[name].get("train", {}), "batch_size": 100}})
     torch.manual_seed(0)
     model = build_model(cfg.family, cfg.model, (1, 28, 28))
-    ctx = StepContext(model, model.make_optimizers(cfg.train, torch.device("cpu")))
+    ctx = StepContext(model, model.make_optimizers(cfg.train, torch.device("cpu")), precision=precision)
     perm = torch.randperm(len(images))
 
     def run(first: int, n: int) -> None:
         for i in range(first, first + n):
             idx = perm[(i * 100) % len(images) :][:100]
-            model.train_step(Batch(images.index_select(0, idx).float().div_(255)), ctx)
+            with ctx.autocast():  # as the engine runs it; nothing for fp32
+                model.train_step(Batch(images.index_select(0, idx).float().div_(255)), ctx)
 
     run(0, warmup)
     t0 = time.perf_counter()
@@ -73,6 +81,8 @@ def profile_model(name: str, images: torch.Tensor, warmup: int, steps: int) -> t
     for event in prof.key_averages():
         shares[category(event.key)] = shares.get(category(event.key), 0.0) + event.self_cpu_time_total
     total = sum(shares.values())
+    for event in sorted(prof.key_averages(), key=lambda e: -e.self_cpu_time_total)[:top]:
+        print(f"  {name} {event.key:40}{event.self_cpu_time_total / total:>7.1%}")
     return ms, {k: v / total for k, v in shares.items()}
 
 
@@ -82,6 +92,8 @@ def main() -> None:
     ap.add_argument("--warmup", type=int, default=20)
     ap.add_argument("--steps", type=int, default=100)
     ap.add_argument("--threads", type=int, default=None)
+    ap.add_argument("--precision", default="fp32", choices=["fp32", "bf16-mixed", "fp16-mixed"])
+    ap.add_argument("--top", type=int, default=0, help="also list the N operators with the most self time")
     args = ap.parse_args()
     models = [m for m in args.models.split(",") if m]
     if not models or any(m not in CONFIGS for m in models):
@@ -91,11 +103,11 @@ def main() -> None:
     keep_freed_memory()  # as genmodels.train does
     images = load_data("fashion-mnist").train.images
     cats = ["matrix products", "convolutions", "optimizer", "everything else"]
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {args.steps} steps of batch 100; "
-          "share of the profiled self CPU time")
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {args.precision}, {args.steps} steps of "
+          "batch 100; share of the profiled self CPU time")
     print(f"{'model':10}{'ms/step':>9}" + "".join(f"{c:>17}" for c in cats))
     for name in models:
-        ms, shares = profile_model(name, images, args.warmup, args.steps)
+        ms, shares = profile_model(name, images, args.warmup, args.steps, args.precision, args.top)
         print(f"{name:10}{ms:>9.2f}" + "".join(f"{shares.get(c, 0.0):>17.0%}" for c in cats), flush=True)
 
 

@@ -1,4 +1,4 @@
-"""Training throughput of the MLP VAE: genmodels against pythae 0.1.2, a minimal hand-written loop and the matmul floor.
+"""Training throughput of the MLP VAE: genmodels in fp32 and bf16 against pythae 0.1.2, a minimal loop and the matmul floors.
 
 The model is pythae's default MLP VAE: encoder 784-512 (ReLU) with 16-d mean and
 log-variance heads, decoder 16-512-784 with a sigmoid output, loss 0.5 * summed
@@ -18,13 +18,32 @@ the best of --repeats epochs of each is reported:
 - genmodels' engine (`genmodels.train`): the epoch's training steps, and the whole
   call with its test evaluation, checkpoint and pictures; with --compile also the
   `train.compile` opt-in (torch.compile of the model's forward);
+- genmodels with `train.precision = "bf16-mixed"` (`--precision bf16-mixed`): the same
+  epoch's steps with the forward under torch.autocast(bfloat16), float32 weights and Adam;
 - the matmul floor: the matrix products alone of one training step (forward x W^T for
   the five linear layers, and in backward the weight gradients g^T x and the input
   gradients g W, but none for the first layer's input, as autograd skips it) on
   preallocated buffers, 600 times. No loop that computes this model can beat it on
-  this machine's BLAS.
+  this machine's BLAS;
+- the bf16 floor: the same products on bfloat16 buffers, the floor of a bf16-mixed step
+  (whose products autocast runs in bf16; the casts, Adam and the rest come on top).
+
+Prints the table, then exactly these lines (throughput ratios, each from this one run):
+
+    genmodels fp32 / matmul floor: X.XX
+    genmodels fp32 / pythae: X.XX
+    genmodels bf16 / pythae: X.XX
+    genmodels bf16 / fp32: X.XX
+    genmodels bf16 / bf16 floor: X.XX
+
+The issue's targets (#18): fp32 / floor >= 0.65, bf16 / pythae >= 2.5, bf16 / fp32 >= 1.4. Without
+pythae (--no-pythae) its two lines say n/a.
+
+--device cuda runs every contender on the GPU (pythae with its own CUDA switch); each timing then ends
+with a torch.cuda.synchronize(), and genmodels' epoch ends with its last logged step's read-back.
 
     .venv/bin/python benchmarks/vae_throughput.py [--repeats 3] [--threads N] [--compile] [--no-pythae]
+        [--device cpu|cuda]
 """
 
 from __future__ import annotations
@@ -63,19 +82,28 @@ def pythae_python() -> Path:
     return py
 
 
-def minimal_loop(x_train: torch.Tensor, epochs: int = 1, seed: int = 0) -> float:
+def synchronize(device: str) -> None:
+    """Wait for the GPU's queued work, so a timing covers it (nothing on the CPU)."""
+    if device.startswith("cuda"):
+        torch.cuda.synchronize(device)
+
+
+def minimal_loop(x_train: torch.Tensor, epochs: int = 1, seed: int = 0, device: str = "cpu") -> float:
     """The loop a careful user writes by hand: float data in memory, index-slice batches, stock Adam.
     Returns seconds for the last epoch."""
     torch.manual_seed(seed)
     enc, mu_head, lv_head = nn.Sequential(nn.Linear(784, 512), nn.ReLU()), nn.Linear(512, 16), nn.Linear(512, 16)
     dec = nn.Sequential(nn.Linear(16, 512), nn.ReLU(), nn.Linear(512, 784), nn.Sigmoid())
+    for module in (enc, mu_head, lv_head, dec):
+        module.to(device)
     params = [*enc.parameters(), *mu_head.parameters(), *lv_head.parameters(), *dec.parameters()]
     opt = torch.optim.Adam(params, lr=1e-4)
-    x_all = x_train.reshape(len(x_train), -1).float() / 255
+    x_all = x_train.reshape(len(x_train), -1).to(device).float() / 255
     n = len(x_all)
     for _ in range(epochs):
+        synchronize(device)
         t0 = time.perf_counter()
-        perm = torch.randperm(n)
+        perm = torch.randperm(n, device=device)
         for i in range(0, n, BATCH):
             x = x_all[perm[i : i + BATCH]]
             h = enc(x)
@@ -87,42 +115,49 @@ def minimal_loop(x_train: torch.Tensor, epochs: int = 1, seed: int = 0) -> float
             opt.zero_grad()
             loss.backward()
             opt.step()
+        synchronize(device)
         seconds = time.perf_counter() - t0
     return seconds
 
 
-def matmul_floor(rounds: int = 5) -> float:
+def matmul_floor(rounds: int = 5, dtype: torch.dtype = torch.float32, device: str = "cpu") -> float:
     """Seconds for one epoch's matrix products alone (best of `rounds`): 600 steps of the 5 forward,
-    5 weight-gradient and 4 input-gradient products of LAYERS at batch 100, into preallocated outputs."""
+    5 weight-gradient and 4 input-gradient products of LAYERS at batch 100, into preallocated outputs,
+    all in `dtype` (bfloat16: the bf16 floor)."""
     g = torch.Generator().manual_seed(0)
     products = []
     for k, (fan_in, fan_out) in enumerate(LAYERS):
-        x, w = torch.rand(BATCH, fan_in, generator=g), torch.rand(fan_out, fan_in, generator=g)
-        dy = torch.rand(BATCH, fan_out, generator=g)
-        products.append((x, w.t(), torch.empty(BATCH, fan_out)))  # forward: y = x W^T
-        products.append((dy.t(), x, torch.empty(fan_out, fan_in)))  # backward: dW = dy^T x
+        x = torch.rand(BATCH, fan_in, generator=g).to(device, dtype)
+        w = torch.rand(fan_out, fan_in, generator=g).to(device, dtype)
+        dy = torch.rand(BATCH, fan_out, generator=g).to(device, dtype)
+        products.append((x, w.t(), torch.empty(BATCH, fan_out, dtype=dtype, device=device)))  # forward: y = x W^T
+        products.append((dy.t(), x, torch.empty(fan_out, fan_in, dtype=dtype, device=device)))  # backward: dW = dy^T x
         if k > 0:  # backward: dx = dy W (the data needs no gradient)
-            products.append((dy, w, torch.empty(BATCH, fan_in)))
+            products.append((dy, w, torch.empty(BATCH, fan_in, dtype=dtype, device=device)))
     steps = N_IMAGES // BATCH
     best = float("inf")
     for _ in range(rounds + 1):  # the first round warms up
+        synchronize(device)
         t0 = time.perf_counter()
         for _ in range(steps):
             for a, b, out in products:
                 torch.mm(a, b, out=out)
+        synchronize(device)
         best = min(best, time.perf_counter() - t0)
     return best
 
 
-def genmodels_epoch(data, compile_: bool = False) -> tuple[float, float]:
+def genmodels_epoch(data, compile_: bool = False, precision: str = "fp32", device: str = "cpu") -> tuple[float, float]:
     """Seconds of genmodels' training epoch, and of the whole train() call (eval, checkpoints, images).
-    With compile_ (train.compile) two epochs: the second's steps, and the first's extra for compiling."""
+    With compile_ (train.compile) two epochs: the second's steps, and the first's extra for compiling.
+    precision, device: train.precision, train.device."""
     from genmodels import build_run_config, train
 
     cfg = build_run_config({
         "family": "vae",
         "model": {"arch": "mlp", "hidden": [512], "latent_dim": 16, "likelihood": "gaussian", "gaussian_std": 1.0},
-        "train": {"epochs": 2 if compile_ else 1, "batch_size": BATCH, "lr": 1e-4, "compile": compile_},
+        "train": {"epochs": 2 if compile_ else 1, "batch_size": BATCH, "lr": 1e-4, "compile": compile_,
+                  "precision": precision, "device": device},
     })
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()
@@ -133,7 +168,7 @@ def genmodels_epoch(data, compile_: bool = False) -> tuple[float, float]:
     return result.epoch_seconds[-1], total
 
 
-def pythae_epoch(images_npy: str) -> float:
+def pythae_epoch(images_npy: str, device: str = "cpu") -> float:
     """Seconds of one epoch of pythae 0.1.2's own training loop (runs inside its virtual environment)."""
     from pythae.data.datasets import BaseDataset
     from pythae.models import VAE, VAEConfig
@@ -143,29 +178,33 @@ def pythae_epoch(images_npy: str) -> float:
     model = VAE(VAEConfig(input_dim=(1, 28, 28), latent_dim=16, reconstruction_loss="mse"))
     with tempfile.TemporaryDirectory() as tmp:
         cfg = BaseTrainerConfig(output_dir=tmp, num_epochs=1, learning_rate=1e-4, per_device_train_batch_size=BATCH,
-                                per_device_eval_batch_size=BATCH, no_cuda=True)
+                                per_device_eval_batch_size=BATCH, no_cuda=device == "cpu")
         trainer = BaseTrainer(model, BaseDataset(x, torch.zeros(len(x))), training_config=cfg)
         trainer.prepare_training()
         t0 = time.perf_counter()
         trainer.train_step(epoch=1)
+        synchronize(device)
         return time.perf_counter() - t0
 
 
-def worker(kind: str, threads: int | None, images_npy: str) -> None:
+def worker(kind: str, threads: int | None, images_npy: str, device: str = "cpu") -> None:
     if threads:
         torch.set_num_threads(threads)
     if kind == "pythae":
-        print(json.dumps({"epoch": pythae_epoch(images_npy)}))
-    elif kind == "floor":
-        print(json.dumps({"epoch": matmul_floor()}))
+        print(json.dumps({"epoch": pythae_epoch(images_npy, device)}))
+    elif kind in ("floor", "floor-bf16"):
+        dtype = torch.bfloat16 if kind == "floor-bf16" else torch.float32
+        print(json.dumps({"epoch": matmul_floor(dtype=dtype, device=device)}))
     else:
         from genmodels import load_data
 
         data = load_data("fashion-mnist")
         if kind == "minimal":
-            print(json.dumps({"epoch": minimal_loop(data.train.images)}))
+            print(json.dumps({"epoch": minimal_loop(data.train.images, device=device)}))
         else:
-            epoch, total = genmodels_epoch(data, compile_=kind == "genmodels-compile")
+            epoch, total = genmodels_epoch(data, compile_=kind == "genmodels-compile",
+                                           precision="bf16-mixed" if kind == "genmodels-bf16" else "fp32",
+                                           device=device)
             print(json.dumps({"epoch": epoch, "total": total}))
 
 
@@ -175,14 +214,24 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--compile", action="store_true", help="also measure genmodels with train.compile (torch.compile)")
     ap.add_argument("--no-pythae", action="store_true", help="skip pythae (no virtual environment is made)")
+    ap.add_argument("--device", default="cpu", help="cpu | cuda | cuda:N: where every contender trains (default cpu)")
     ap.add_argument("--worker", help=argparse.SUPPRESS)
     ap.add_argument("--images-npy", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.worker:
-        return worker(args.worker, args.threads, args.images_npy)
+        return worker(args.worker, args.threads, args.images_npy, args.device)
+    if args.device != "cpu":
+        from genmodels.errors import GenmodelsError
+        from genmodels.runtime import resolve_device
+
+        try:  # one sentence, before any worker starts, where there is no such GPU
+            resolve_device(args.device)
+        except GenmodelsError as err:
+            sys.exit(f"vae_throughput.py: {err}")
     from genmodels import load_data
 
-    kinds = ["floor", "minimal", "genmodels"] + ["genmodels-compile"] * args.compile + ["pythae"] * (not args.no_pythae)
+    kinds = (["floor", "floor-bf16", "minimal", "genmodels", "genmodels-bf16"] + ["genmodels-compile"] * args.compile
+             + ["pythae"] * (not args.no_pythae))
     pythons = {k: sys.executable for k in kinds}
     with tempfile.TemporaryDirectory() as tmp:
         images_npy = f"{tmp}/train.npy"  # pythae's process reads the same uint8 images, without genmodels
@@ -190,34 +239,46 @@ def main() -> None:
         if "pythae" in kinds:
             pythons["pythae"] = str(pythae_python())
         threads = args.threads or torch.get_num_threads()
+        where = torch.cuda.get_device_name(args.device) if args.device.startswith("cuda") else "CPU"
         print(f"Fashion-MNIST train {N_IMAGES} images, batch {BATCH}, torch {torch.__version__}, {threads} threads, "
-              f"best of {args.repeats}")
+              f"{where}, best of {args.repeats}")
         runs = run_alternating({kind: [pythons[kind], __file__, "--worker", kind, "--threads", str(threads),
-                                       "--images-npy", images_npy] for kind in kinds}, args.repeats)
+                                       "--images-npy", images_npy, "--device", args.device] for kind in kinds},
+                               args.repeats)
     best = {k: min(r["epoch"] for r in v) for k, v in runs.items()}
     rows = [("matmul floor (the step's matrix products alone)", best["floor"]),
+            ("bf16 floor (the same products in bf16)", best["floor-bf16"]),
             ("minimal hand-written loop", best["minimal"])]
     if "pythae" in best:
         rows.append(("pythae 0.1.2", best["pythae"]))
-    rows.append(("genmodels (training steps)", best["genmodels"]))
+    rows.append(("genmodels fp32 (training steps)", best["genmodels"]))
+    rows.append(("genmodels bf16-mixed (training steps)", best["genmodels-bf16"]))
     if "genmodels-compile" in best:
-        rows.append(("genmodels, train.compile (steps of epoch 2)", best["genmodels-compile"]))
+        rows.append(("genmodels fp32, train.compile (steps of epoch 2)", best["genmodels-compile"]))
     total = min(r["total"] for r in runs["genmodels"])
-    rows.append(("genmodels (whole train() call)", total))
+    rows.append(("genmodels fp32 (whole train() call)", total))
     print(f"{'':50}{'images/s':>10}{'s/epoch':>9}")
     for name, seconds in rows:
         print(f"{name:50}{N_IMAGES / seconds:>10.0f}{seconds:>9.2f}")
-    ours = best["genmodels"]
     print("(the whole call adds the test evaluation, a checkpoint and the pictures)")
-    print(f"genmodels / matmul floor: {best['floor'] / ours:.2f}  (target >= 0.60)")
-    if "pythae" in best:
-        print(f"genmodels / pythae:       {best['pythae'] / ours:.2f}  (target >= 2.5)")
-    print(f"genmodels / minimal loop: {best['minimal'] / ours:.2f}")
     if "genmodels-compile" in best:
         compiling = min(r["total"] for r in runs["genmodels-compile"])
-        print(f"train.compile / default:  {ours / best['genmodels-compile']:.2f}  (above 1: compile pays; "
+        print(f"train.compile / default: {best['genmodels'] / best['genmodels-compile']:.2f}  (above 1: compile pays; "
               f"timed in its second epoch, the first spent {compiling:.1f} s more compiling)")
+    print("\n".join(ratio_lines(best)))
 
+
+def ratio_lines(best: dict[str, float]) -> list[str]:
+    """The five ratios of the issue (#18), each a throughput ratio (seconds of the second over the first) from
+    the same run; pythae's n/a where it was not run."""
+    def ratio(ours: str, ref: str) -> str:
+        return f"{best[ref] / best[ours]:.2f}" if ref in best else "n/a (--no-pythae)"
+
+    return [f"genmodels fp32 / matmul floor: {ratio('genmodels', 'floor')}",
+            f"genmodels fp32 / pythae: {ratio('genmodels', 'pythae')}",
+            f"genmodels bf16 / pythae: {ratio('genmodels-bf16', 'pythae')}",
+            f"genmodels bf16 / fp32: {ratio('genmodels-bf16', 'genmodels')}",
+            f"genmodels bf16 / bf16 floor: {ratio('genmodels-bf16', 'floor-bf16')}"]
 
 if __name__ == "__main__":
     main()

@@ -270,6 +270,8 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--quality-samples", type=int, default=10000,
                    help="model samples for those sample-quality metrics (default 10000; 0: skip them)")
     seed(c, "evaluation's random draws (importance samples, model samples, probe subsets)")
+    c.add_argument("--precision", default=None, help="fp32 | bf16-mixed | fp16-mixed: what the model's forward runs "
+                   "in (the metrics stay float32; default: the run's train.precision)")
     c.add_argument("--no-progress", action="store_true", help="no progress bar")
     c = sub.add_parser("compare", help="several runs side by side in one self-contained HTML report")
     c.add_argument("runs", type=Path, nargs="+", metavar="RUN", help="run directories written by genmodels train")
@@ -408,7 +410,7 @@ def _run_command(args: argparse.Namespace) -> None:
 
         evaluate(run, importance_samples=args.importance_samples, seed=args.seed, progress=not args.no_progress,
                  probe_train=args.probe_train, parzen_samples=args.parzen_samples, features=args.features,
-                 quality_samples=args.quality_samples, show=show)
+                 quality_samples=args.quality_samples, show=show, precision=args.precision)
         out = run.dir.eval_file
     print(f"wrote {out}")
 

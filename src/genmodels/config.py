@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from .errors import ConfigError
 from .fileio import MiB, read_bounded
+from .precision import Precision
 
 TOML_LIMIT = 1 * MiB  # a config file of a few tables is a few KiB
 # torch's generators take 64-bit seeds; the engine adds small offsets to the training seed.
@@ -62,6 +63,15 @@ class TrainConfig(Strict):
     compile: bool = Field(False, description="torch.compile the model's forward for the training steps "
                                              "(costs a compile up front; see docs/benchmarks.md, Performance)")
 
+    # fp32 stays the default until docs/benchmarks.md ("Mixed precision (bf16) on the CPU") shows bf16 meeting its
+    # targets: it can pay only where the processor has native bf16 products (avx512_bf16, AMX, a recent GPU), and
+    # issue #18 measured convolutions gaining little from it (docs/ARCHITECTURE.md, "Precision").
+    precision: Precision = Field(
+        "fp32", description="fp32 | bf16-mixed | fp16-mixed: the forward under autocast in bf16 or fp16 with float32 "
+                            "weights, optimizer state, losses and checkpoints (fp16 adds a gradient scaler); "
+                            "bf16-mixed can be faster where the CPU has native bf16 (avx512_bf16, amx_bf16) or on a GPU")
+    channels_last: bool = Field(False, description="convolutions in channels-last (NHWC) memory layout; measure it "
+                                                   "with benchmarks/model_throughput.py --channels-last")
     log: list[Literal["csv", "tensorboard"]] = Field(
         [], description="logs of the metrics beside the JSON-lines one, a comma list or the flag repeated: csv (a table, "
                         "one row per record), tensorboard (event files; needs pip install 'genmodels[tensorboard]')")

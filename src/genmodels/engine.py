@@ -34,6 +34,7 @@ from .fileio import FileError
 from .images import save_grid, save_pairs
 from .models import Model, RunConfig, build_model, build_run_config
 from .optim import StepContext, set_epoch_lr
+from .precision import check_precision, restore_scaler, scaler_state
 from .metrics import LOW_DIVERSITY, diversity
 from .plots import plot_curves
 from .rundir import MetricsLog, RunDir, check_logs
@@ -70,6 +71,7 @@ def train(config: RunConfig, run_dir: str | Path, *, resume: bool = False, overw
     check_logs(config.train.log)
     run = RunDir(run_dir)
     dist, device = ddp.setup(resolve_device(config.train.device))
+    check_precision(config.train.precision, device)
     config, data = _checked_data(config, data, run)  # bad data or settings: refused before the run directory is touched
     with _writer(run, dist):
         if dist.main:  # under torchrun, rank 0 alone writes files
@@ -91,6 +93,7 @@ def resume_run(run_dir: str | Path, epochs: int | None = None, *, progress: Prog
     config = saved.with_epochs(epochs or saved.train.epochs)
     config = config.model_copy(update={"train": config.train.model_copy(update=runtime)})
     dist, device = ddp.setup(resolve_device(config.train.device))
+    check_precision(config.train.precision, device)
     if _finished(run, saved, config, epochs):  # nothing to train, so nothing is rewritten
         model, _ = run.load_model(device)
         return TrainResult(model, run.path, run.read_history())
@@ -101,7 +104,9 @@ def resume_run(run_dir: str | Path, epochs: int | None = None, *, progress: Prog
 
 
 # Settings of how a run is carried out, not of what it computes: a resumed run may take new ones.
-RUNTIME = ("device", "threads", "log", "log_every", "eval_batch_size", "compile")
+# The precision among them: weights, optimizer state and checkpoints are float32 whatever it is, so a run
+# trained in fp32 may continue in bf16-mixed (say) and config.json then records the precision it trains in now.
+RUNTIME = ("device", "threads", "log", "log_every", "eval_batch_size", "compile", "precision", "channels_last")
 
 
 def _check_unchanged(run: RunDir, saved: RunConfig, settings: dict[str, Any]) -> dict[str, Any]:
@@ -260,12 +265,15 @@ class Training:
         tc = config.train
         train_set, test_set = data.train.to(device), data.test.to(device)
         model = build_model(config.family, config.model, data.shape).to(device)
+        if tc.channels_last:  # before the optimizers, so Adam's state takes the weights' layout
+            model.to(memory_format=torch.channels_last)
         model.check_data(train_set)
         model.check_data(test_set)
         ddp.broadcast_module(model, dist)
         optimizers = model.make_optimizers(tc, device)
         # train.compile: the steps call a compiled forward that shares the model's parameters.
-        ctx = StepContext(torch.compile(model) if tc.compile else model, optimizers, tc.grad_clip, dist)
+        ctx = StepContext(torch.compile(model) if tc.compile else model, optimizers, tc.grad_clip, dist,
+                          precision=tc.precision, device=device)
         t = cls(config, run, model, optimizers, ctx, train_set, test_set,
                 order=torch.Generator(device=device).manual_seed(tc.seed), dist=dist,
                 epochs=model.total_epochs(tc.epochs),
@@ -275,6 +283,7 @@ class Training:
             _set_rng_state(rng, t.order, device, run.checkpoint)
             # batch > 0: an interrupted epoch; `order` holds its start state, so the same permutation comes back.
             t.epoch, t.step, t.batch = state["epoch"], state["step"], state.get("batch", 0)
+            restore_scaler(ctx.scaler, state, run.checkpoint)  # fp16-mixed: the scale it had reached
             t.seconds_before = float(state["seconds"]) if "seconds" in state else None  # older checkpoints
             t.history = run.read_history(t.step)
             t.varied = any(r.get("diversity", 0.0) >= LOW_DIVERSITY for r in t.history)
@@ -317,14 +326,21 @@ class Training:
         for i in range(self.batch * tc.batch_size, len(data), tc.batch_size):
             idx = ddp.shard(perm[i : i + tc.batch_size], self.dist)  # this rank's share of the global batch
             batch = data.take(idx, labels=model.needs_labels)
-            parts = model.train_step(batch, self.ctx)
+            if tc.channels_last and batch.x.dim() == 4:
+                batch = Batch(batch.x.contiguous(memory_format=torch.channels_last), batch.labels)
+            # Steps after this one until the next record: at each log_every-th step and the epoch's last.
+            left = math.ceil((len(data) - i) / tc.batch_size) - 1  # batches after this one in the epoch
+            self.ctx.steps_to_log = min(-(self.step + 1) % tc.log_every, left)
+            logged = self.ctx.logged
+            with self.ctx.autocast():  # fp32: nothing; else the forward in bf16/fp16, ctx.step leaves it
+                parts = model.train_step(batch, self.ctx)
             for k, v in parts.items():
                 sums[k] = sums[k] + v if k in sums else v.clone()
                 seen[k] = seen.get(k, 0) + 1
             count += 1
             self.step += 1
             self.bar.update(1)
-            if self.step % tc.log_every == 0 or i + tc.batch_size >= len(data):
+            if logged:
                 means = {k: v.item() / seen[k] for k, v in ddp.average_parts(sums, self.dist).items()}
                 self._check_finite(means)
                 model.check_logged(means)
@@ -381,7 +397,8 @@ class Training:
         rng["data"] = epoch_start_rng
         if self.dist.main:
             run.save(self.model, self.optimizers, {"epoch": epoch, "step": self.step, "batch": batch,
-                                                   **self._seconds(time.perf_counter() - self.epoch_start)}, rng)
+                                                   **self._seconds(time.perf_counter() - self.epoch_start),
+                                                   **scaler_state(self.ctx.scaler)}, rng)
         raise TrainingInterrupted(f"{self.stop_signal} stopped training at step {self.step} (epoch {epoch + 1}), "
                                   f"saved in {run.checkpoint}; {how}.")
 
@@ -393,7 +410,8 @@ class Training:
             return
         last = epoch + 1 == self.epochs
         picture = self._epoch_picture()
-        test = evaluate_parts(self.model, self.test_set, self.config.train.eval_batch_size, self.config.train.seed)
+        with self.ctx.autocast():  # the model's held-out terms in the precision it trains in (losses in float32)
+            test = evaluate_parts(self.model, self.test_set, self.config.train.eval_batch_size, self.config.train.seed)
         self._check_finite(test, "held-out ")  # before the record and the checkpoint
         self.log({"step": self.step, "epoch": epoch + 1, "split": "test", **test, **picture})
         self._check_diversity(epoch, picture.get("diversity"), last)
@@ -405,8 +423,8 @@ class Training:
                 print(line, flush=True)
             else:
                 self.bar.write(line)
-        self.run.save(self.model, self.optimizers, {"epoch": epoch + 1, "step": self.step, **self._seconds()},
-                      _rng_state(self.order))
+        self.run.save(self.model, self.optimizers, {"epoch": epoch + 1, "step": self.step, **self._seconds(),
+                                                    **scaler_state(self.ctx.scaler)}, _rng_state(self.order))
         if last or time.perf_counter() - self.last_plot > 10:  # a plot costs ~0.25 s: not every short epoch
             plot_curves(self.history, self.run.loss_plot, self.model.curves)
             self.last_plot = time.perf_counter()
@@ -421,14 +439,17 @@ class Training:
         with torch.inference_mode():
             if model.samples:
                 self.noise.manual_seed(self.config.train.seed + 1)
-                samples = model.sample(64, generator=self.noise)
+                with self.ctx.autocast():  # the model in its precision; the diversity's distances in float32
+                    samples = model.sample(64, generator=self.noise).float()
                 save_grid(samples, self.run.samples_png())
                 real = self.test_set.batch(slice(0, 64))
                 if len(real) > 1:
                     found["diversity"] = diversity(samples, real)
             elif model.encodes:
                 x = model.eval_input(self.test_set.batch(slice(0, 16)))
-                save_pairs(x, model.reconstruct(x), self.run.reconstructions_png)
+                with self.ctx.autocast():
+                    reconstructions = model.reconstruct(x).float()
+                save_pairs(x, reconstructions, self.run.reconstructions_png)
         model.train()
         return found
 
@@ -474,7 +495,7 @@ def evaluate_parts(model: Model, test: Dataset, batch_size: int, seed: int) -> d
             batch = test.take(slice(i, i + batch_size), labels=model.needs_labels)
             batch = Batch(model.eval_input(batch.x), batch.labels)
             for k, v in model.eval_parts(batch).items():
-                sums[k] = sums.get(k, 0.0) + v * batch.x.shape[0]
+                sums[k] = sums.get(k, 0.0) + v.float() * batch.x.shape[0]
     model.train(was_training)
     return {k: (v / len(test)).item() for k, v in sums.items()}
 

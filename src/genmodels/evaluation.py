@@ -8,6 +8,7 @@ the Parzen-window log-likelihood and the sample-quality metrics in a feature net
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import math
 from typing import Callable
@@ -18,6 +19,7 @@ from . import losses, metrics
 from .config import check_seed
 from .data import Dataset
 from .errors import GenmodelsError
+from .precision import autocast, check_precision
 from .runs import Run, batched, draw_samples
 
 
@@ -32,7 +34,7 @@ COLLAPSED_ENTROPY_FRACTION, COLLAPSED_RECALL = 0.5, 0.05
 def evaluate(run: Run, importance_samples: int = 1000, seed: int = 0, batch_size: int = 100,
              progress: bool = False, probe_train: int = 10_000, parzen_samples: int = 10_000,
              features=None, quality_samples: int = 10_000, show: Callable[[dict], None] | None = None,
-             baselines: dict | None = None) -> dict:
+             baselines: dict | None = None, precision: str | None = None) -> dict:
     """The run's test metrics; written to RUN/eval.json and returned. show: called with the results before
     they are written, so they are seen even where they cannot be saved (a read-only or full disk).
 
@@ -42,7 +44,10 @@ def evaluate(run: Run, importance_samples: int = 1000, seed: int = 0, batch_size
     `features` (a directory or a FeatureNetwork; None: the feature network beside the run,
     RUN/../features, if trained on its data, else runs/features/<data source> if it exists).
     baselines: a dict shared by the evaluations of several runs on the same data (the zoo), in which the
-    raw-pixel and PCA probes are kept, so each is fitted once, not once per run."""
+    raw-pixel and PCA probes are kept, so each is fitted once, not once per run.
+    precision: fp32 | bf16-mixed | fp16-mixed, what the model's own forward runs in (its ELBO, log-likelihood,
+    codes, reconstructions and samples); None: the run's train.precision. The metrics computed from those
+    outputs (probes, FID and friends, Parzen, sharpness) are float32 or float64 whatever it is."""
     if not 1 <= importance_samples <= 5000:
         raise GenmodelsError(f"--importance-samples must be between 1 and 5000, got {importance_samples}.")
     if probe_train < 0:
@@ -52,6 +57,8 @@ def evaluate(run: Run, importance_samples: int = 1000, seed: int = 0, batch_size
     if quality_samples < 0:
         raise GenmodelsError(f"--quality-samples must be 0 (no sample-quality metrics) or more, got {quality_samples}.")
     check_seed(seed)
+    precision = check_precision(precision or run.config.train.precision, run.device)
+    in_precision = functools.partial(autocast, precision, run.device)  # around the model's own calls only
     # The writer's lock while the metrics are measured and written: no training or --overwrite can start in the
     # folder meanwhile. A folder we may not write needs none.
     with run.dir.lock("evaluation", required=False):
@@ -61,16 +68,21 @@ def evaluate(run: Run, importance_samples: int = 1000, seed: int = 0, batch_size
         torch.manual_seed(seed)
         real = x[:PIXEL_IMAGES].cpu()  # as stored, before any binarisation: the reference of sharpness and diversity
         x = run.model.eval_input(x)
-        results: dict = {"family": run.config.family, "split": "test", "images": int(x.shape[0])}
-        with torch.inference_mode():
+        results: dict = {"family": run.config.family, "split": "test", "images": int(x.shape[0]),
+                         "eval_precision": precision}
+        with torch.inference_mode(), in_precision():
             results.update(run.model.evaluate(x, labels=labels, importance_samples=importance_samples,
                                               batch_size=batch_size, progress=progress))
         if run.model.encodes:
-            results.update(code_metrics(run, x, probe_train, seed, baselines))
+            with in_precision():  # the codes and reconstructions; PCA (float64) and the probes (numpy) are exact
+                results.update(code_metrics(run, x, probe_train, seed, baselines))
         if run.model.encodes and metrics.laplacian_fits(real):
-            results["reconstruction_sharpness"] = metrics.sharpness(batched(run.model.reconstruct, x[:PIXEL_IMAGES]), real)
+            with in_precision():
+                recon = batched(run.model.reconstruct, x[:PIXEL_IMAGES]).float()
+            results["reconstruction_sharpness"] = metrics.sharpness(recon, real)
         if run.model.samples:
-            drawn = draw_samples(run, max(parzen_samples, quality_samples, PIXEL_IMAGES), seed)  # once, for every estimate
+            with in_precision():  # once, for every estimate
+                drawn = draw_samples(run, max(parzen_samples, quality_samples, PIXEL_IMAGES), seed).float()
             results.update(pixel_quality(drawn[:PIXEL_IMAGES].cpu(), real))
             if parzen_samples:
                 results.update(parzen(run, parzen_samples, seed, drawn=drawn))

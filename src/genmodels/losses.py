@@ -3,6 +3,11 @@
 Shapes: `x`, `logits`, `mean` are (B, ...) image-shaped; every image
 log-likelihood sums over all non-batch dimensions and returns (B,) in nats.
 Latent densities take z of shape (..., D) and sum over the last dimension.
+
+Every function here computes in float32 (or float64 where given it): under mixed precision
+(genmodels.precision) the networks' outputs arrive in bf16 or fp16, and `upcast` turns them into float32
+first, since a sum over 784 pixels in bf16 (8-bit mantissa) loses whole nats. `upcast` returns float32 and
+float64 tensors themselves, at no cost.
 """
 
 from __future__ import annotations
@@ -15,21 +20,29 @@ import torch.nn.functional as F
 LOG_2PI = math.log(2.0 * math.pi)
 
 
+def upcast(t: torch.Tensor) -> torch.Tensor:
+    """t in float32 if it is a half-precision tensor (bf16, fp16), else t itself (float32, float64)."""
+    return t.float() if t.dtype in (torch.bfloat16, torch.float16) else t
+
+
 def gaussian_kl_standard(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
     """KL(N(mu, diag(exp(logvar))) || N(0, I)), (B, D) -> (B,).
 
     Kingma & Welling 2013, Appendix B: -KL = 1/2 sum_j (1 + log sigma_j^2 - mu_j^2 - sigma_j^2).
     """
+    mu, logvar = upcast(mu), upcast(logvar)
     return 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar).sum(-1)
 
 
 def log_standard_normal(z: torch.Tensor) -> torch.Tensor:
     """log N(z; 0, I), (..., D) -> (...): the VAE prior p(z)."""
+    z = upcast(z)
     return -0.5 * (z.pow(2) + LOG_2PI).sum(-1)
 
 
 def log_normal_diag(z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
     """log N(z; mu, diag(exp(logvar))), (..., D) -> (...): the encoder density q(z|x)."""
+    z, mu, logvar = upcast(z), upcast(mu), upcast(logvar)
     return -0.5 * ((z - mu).pow(2) * torch.exp(-logvar) + logvar + LOG_2PI).sum(-1)
 
 
@@ -44,6 +57,7 @@ def bernoulli_log_likelihood(logits: torch.Tensor, x: torch.Tensor) -> torch.Ten
 
     Kingma & Welling 2013, Appendix C.1: log p = sum_i x_i log y_i + (1 - x_i) log(1 - y_i),
     computed from logits for stability."""
+    logits, x = upcast(logits), upcast(x)
     if logits.dim() == x.dim():  # training's shapes: torch's fused kernel, and its fused backward
         return -F.binary_cross_entropy_with_logits(logits, x, reduction="none").flatten(1).sum(-1)
     # With y = sigmoid(l): log y = l - softplus(l) and log(1 - y) = -softplus(l), so each term is
@@ -60,6 +74,7 @@ def gaussian_log_likelihood(x: torch.Tensor, mean: torch.Tensor, log_std: torch.
 
     Kingma & Welling 2013, Appendix C.2 (Gaussian MLP decoder). A float log_std (fixed
     variance) takes a cheaper path: one scaled squared error plus a constant."""
+    x, mean = upcast(x), upcast(mean)
     if isinstance(log_std, float):
         sq = _image_sum((x - mean).pow(2), x)
         const = x[0].numel() * (log_std + 0.5 * LOG_2PI)
@@ -74,7 +89,7 @@ def reconstruction_error(out: torch.Tensor, x: torch.Tensor, kind: str) -> torch
     (kind "bce"; Vincent et al. 2010, eq. 3-4)."""
     if kind == "bce":
         return -bernoulli_log_likelihood(out, x)
-    return (out - x).pow(2).flatten(1).sum(1)
+    return (upcast(out) - upcast(x)).pow(2).flatten(1).sum(1)
 
 
 # -- GAN (Goodfellow et al. 2014), on discriminator logits l = logit D(.), so log D = -softplus(-l) and
@@ -95,6 +110,7 @@ def gan_discriminator_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor,
     hinge: E[max(0, 1 - D(x))] + E[max(0, 1 + D(G(z)))] (Lim & Ye 2017, "Geometric GAN"; Miyato et al. 2018, eq. 16).
     wgan-gp: E[D(G(z))] - E[D(x)], the critic's estimate of minus the Wasserstein-1 distance (Arjovsky et al.
         2017, eq. 3); its gradient penalty (`gradient_penalty`) is added by the caller (Gulrajani et al. 2017, eq. 3)."""
+    real_logits, fake_logits = upcast(real_logits), upcast(fake_logits)
     if kind in ("minimax", "non-saturating"):
         real = F.binary_cross_entropy_with_logits(real_logits, torch.full_like(real_logits, 1.0 - label_smoothing))
         return real + F.softplus(fake_logits).mean()  # -log(1 - D(G(z)))
@@ -113,6 +129,7 @@ def gan_generator_loss(fake_logits: torch.Tensor, kind: str) -> torch.Tensor:
     non-saturating: -log D(G(z)), the heuristic of section 3 ("maximize log D(G(z))"), same fixed point,
                     strong gradients early in training.
     hinge, wgan-gp: -E[D(G(z))] (Miyato et al. 2018, eq. 17; Gulrajani et al. 2017, Algorithm 1, line 11)."""
+    fake_logits = upcast(fake_logits)
     if kind == "minimax":
         return -F.softplus(fake_logits).mean()
     if kind == "non-saturating":
@@ -129,4 +146,4 @@ def gradient_penalty(critic, real: torch.Tensor, fake: torch.Tensor) -> torch.Te
     eps = torch.rand(real.shape[0], *([1] * (real.dim() - 1)), device=real.device, dtype=real.dtype)
     x_hat = (eps * real + (1 - eps) * fake).requires_grad_(True)
     (grad,) = torch.autograd.grad(critic(x_hat).sum(), x_hat, create_graph=True)
-    return (grad.flatten(1).norm(dim=1) - 1.0).pow(2).mean()
+    return (upcast(grad).flatten(1).norm(dim=1) - 1.0).pow(2).mean()

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 import torch
 
 from . import distributed as ddp
+from .precision import autocast, full_precision, grad_scaler
 
 if TYPE_CHECKING:
     from .config import TrainConfig
@@ -40,23 +41,56 @@ def set_epoch_lr(optimizers: dict[str, torch.optim.Optimizer], schedule: str, ep
 
 @dataclass
 class StepContext:
-    """What a model's train_step may use: its (possibly compiled) forward and the optimisers."""
+    """What a model's train_step may use: its (possibly compiled) forward and the optimisers.
+
+    precision (train.precision): the engine runs each train_step inside `autocast()`; `step` takes the
+    backward and the optimizer step out of it again, and for fp16-mixed scales the loss (docs/ARCHITECTURE.md,
+    "Precision"). steps_to_log: the steps after this one until the engine logs a record (0: it logs this one),
+    so a model computes diagnostics that cost a pass over its gradients (the GAN's gradient norms) only on the
+    steps a record will show."""
 
     module: torch.nn.Module
     optimizers: dict[str, torch.optim.Optimizer]
     grad_clip: float | None = None  # max L2 norm of each optimizer's gradients (train.grad_clip)
     dist: ddp.Dist = field(default_factory=ddp.Dist)  # under torchrun: gradients are averaged over ranks
+    precision: str = "fp32"
+    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
+    steps_to_log: int = 0
+    scaler: torch.amp.GradScaler | None = field(init=False, default=None)
+
+    def __post_init__(self) -> None:
+        self.scaler = grad_scaler(self.precision, self.device)
+
+    @property
+    def logged(self) -> bool:
+        """Whether the engine logs a record after this step."""
+        return self.steps_to_log == 0
+
+    def autocast(self):
+        """The context a training step's forward runs in (nothing for fp32)."""
+        return autocast(self.precision, self.device)
 
     def forward(self, *inputs: torch.Tensor | None):
         return self.module(*inputs)
 
     def step(self, loss: torch.Tensor, name: str = "main") -> None:
-        opt = self.optimizers[name]
+        opt, scaler = self.optimizers[name], self.scaler
         opt.zero_grad(set_to_none=True)
-        loss.backward()
-        if self.dist.active or self.grad_clip is not None:  # one process, no clipping: nothing to gather
-            params = [p for group in opt.param_groups for p in group["params"]]
-            ddp.average_gradients(params, self.dist)
-            if self.grad_clip is not None:  # no host sync: the norm and the scaling stay on the device
-                torch.nn.utils.clip_grad_norm_(params, self.grad_clip, foreach=True)
-        opt.step()
+        with full_precision(self.precision, self.device):
+            (loss if scaler is None else scaler.scale(loss)).backward()
+            if self.dist.active or self.grad_clip is not None:  # one process, no clipping: nothing to gather
+                params = [p for group in opt.param_groups for p in group["params"]]
+                ddp.average_gradients(params, self.dist)
+                if scaler is not None and self.grad_clip is not None:  # clip the true gradients, not the scaled
+                    scaler.unscale_(opt)  # ones (AMP examples, "Gradient clipping")
+                if self.grad_clip is not None:  # no host sync: the norm and the scaling stay on the device
+                    torch.nn.utils.clip_grad_norm_(params, self.grad_clip, foreach=True)
+            if scaler is None:
+                opt.step()
+            else:  # skips the step if a gradient overflowed; the fused Adam reads the scale on the device and
+                scaler.step(opt)  # leaves the gradients unscaled, so a norm logged after the step is the true one
+                scaler.update()  # after each optimizer's step: one scale shared by the GAN's D and G steps
+        if self.precision != "fp32":
+            # Autocast caches each weight's bf16 copy for the rest of its region, and a GAN's train_step is one
+            # region with two steps in it: the weights just changed, so the next forward must cast them afresh.
+            torch.clear_autocast_cache()

@@ -106,7 +106,7 @@ class AutoEncoder(GenerativeModel):
             h_clean = h if x_in is x else self.encoder(x)
             parts["contractive"] = c.contractive * self.contractive_penalty(x, h_clean)
         if c.sparse_l1:
-            parts["sparse_l1"] = c.sparse_l1 * h.abs().sum(1).mean()
+            parts["sparse_l1"] = c.sparse_l1 * losses.upcast(h).abs().sum(1).mean()
         if c.sparse_kl:
             parts["sparse_kl"] = c.sparse_kl * reg.sparse_kl(h, c.sparse_rho)
         loss = sum(parts.values())

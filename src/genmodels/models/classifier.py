@@ -23,6 +23,7 @@ from torch import nn
 
 from ..config import Strict, check_nets
 from ..errors import ConfigError, DataError
+from ..losses import upcast
 from ..nn import mlp, resolve_arch
 from .base import Family, Model, StepOutput, require_labels
 
@@ -93,7 +94,7 @@ class Classifier(Model):
         if labels is None:
             raise DataError("The classifier's loss needs the batch's labels; pass them as forward(x, labels).")
         logits = self.logits(x)
-        xent = F.cross_entropy(logits, labels)  # mean -log softmax(logits)[label]
+        xent = F.cross_entropy(upcast(logits), labels)  # mean -log softmax(logits)[label], in float32
         error = (logits.argmax(1) != labels).float().mean()
         return StepOutput(xent, {"loss": xent.detach(), "xent": xent.detach(), "error": error})
 

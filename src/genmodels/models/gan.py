@@ -194,7 +194,8 @@ class GAN(GenerativeModel):
         c = self.config
         with torch.no_grad():
             fake = self._fake(x.shape[0])
-        real_logits, fake_logits = self.discriminator(x), self.discriminator(fake)
+        # float32 logits under mixed precision: the losses and D's mean outputs are computed in float32.
+        real_logits, fake_logits = losses.upcast(self.discriminator(x)), losses.upcast(self.discriminator(fake))
         # The loss's paper and equation: losses.gan_discriminator_loss.
         d_loss = losses.gan_discriminator_loss(real_logits, fake_logits, c.loss, c.label_smoothing)
         score = torch.sigmoid if c.loss in PROBABILISTIC else (lambda t: t)  # D(x) as a probability, or the critic
@@ -223,7 +224,10 @@ class GAN(GenerativeModel):
         finally:
             self.discriminator.requires_grad_(True)
         self._update_average()
-        return {"g_loss": g_loss.detach(), "g_grad_norm": _grad_norm(self.generator)}
+        parts = {"g_loss": g_loss.detach()}
+        if ctx.steps_to_log < self.config.d_steps:  # G's last update before a record: a pass over every gradient
+            parts["g_grad_norm"] = _grad_norm(self.generator)  # that every other step is spared
+        return parts
 
     @torch.no_grad()
     def _update_average(self) -> None:
@@ -242,11 +246,14 @@ class GAN(GenerativeModel):
         """One discriminator update on the batch; every d_steps-th call also one generator update.
 
         Generator parts (g_loss, g_grad_norm) come only from the calls that update G; the engine
-        averages each part over the calls that returned it."""
+        averages each part over the calls that returned it. The gradient norms come only from the last D and G
+        updates before each record (ctx.steps_to_log), so a record holds those two norms, not an interval's mean."""
         x = batch.x
         out = ctx.forward(x)
         ctx.step(out.loss, "d")
-        parts = {**out.parts, "d_grad_norm": _grad_norm(self.discriminator)}
+        parts = dict(out.parts)
+        if ctx.logged:
+            parts["d_grad_norm"] = _grad_norm(self.discriminator)
         if self._host_d_updates is None:  # once after building or loading: the only read of the buffer
             self._host_d_updates = int(self.d_updates)
         self._host_d_updates += 1

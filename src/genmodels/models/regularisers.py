@@ -14,6 +14,7 @@ from torch import nn
 from torch.func import jacrev, vmap
 
 from ..errors import ConfigError
+from ..losses import upcast
 
 
 # -- corruptions (Vincent et al. 2008, section 2.3; composed left to right) ------------------------
@@ -82,8 +83,10 @@ def weight_decay(module: nn.Module) -> torch.Tensor:
 def contractive_sigmoid_closed_form(h: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
     """||J_f(x)||_F^2 for a one-layer sigmoid encoder h = sigmoid(W x + b), per image (B,).
 
-    Rifai et al. 2011, eq. 5: sum_i (h_i (1 - h_i))^2 sum_j W_ij^2. h: (B, D_code), weight: (D_code, D_in)."""
-    return (h * (1 - h)).pow(2) @ weight.pow(2).sum(1)
+    Rifai et al. 2011, eq. 5: sum_i (h_i (1 - h_i))^2 sum_j W_ij^2. h: (B, D_code), weight: (D_code, D_in).
+    In float32, and as a broadcast sum rather than a product, which autocast would run in bf16."""
+    h = upcast(h)
+    return ((h * (1 - h)).pow(2) * upcast(weight).pow(2).sum(1)).sum(-1)
 
 
 def contractive_exact(encode, x: torch.Tensor) -> torch.Tensor:
@@ -91,7 +94,7 @@ def contractive_exact(encode, x: torch.Tensor) -> torch.Tensor:
 
     encode maps a batch (B, C, H, W) to codes (B, D); the Jacobian of one image is (D, C, H, W)."""
     jac = vmap(jacrev(lambda xi: encode(xi.unsqueeze(0)).squeeze(0)))(x)  # (B, D, C, H, W)
-    return jac.pow(2).flatten(1).sum(1)
+    return upcast(jac).pow(2).flatten(1).sum(1)  # float32 under mixed precision
 
 
 def contractive_projection(encode, x: torch.Tensor, projections: int = 1) -> torch.Tensor:
@@ -104,12 +107,12 @@ def contractive_projection(encode, x: torch.Tensor, projections: int = 1) -> tor
     for _ in range(projections):
         v = torch.randn_like(h)
         (g,) = torch.autograd.grad(h, x, v, create_graph=True)
-        total = total + g.pow(2).flatten(1).sum(1)
+        total = total + upcast(g).pow(2).flatten(1).sum(1)
     return total / projections
 
 
 def sparse_kl(code: torch.Tensor, rho: float) -> torch.Tensor:
     """sum_j KL(rho || rho_hat_j), rho_hat_j the mean activation of sigmoid unit j over the batch (Ng, CS294A
     sparse autoencoder notes): rho log(rho / rho_hat) + (1 - rho) log((1 - rho) / (1 - rho_hat))."""
-    rho_hat = code.mean(0).clamp(1e-6, 1 - 1e-6)
+    rho_hat = upcast(code).mean(0).clamp(1e-6, 1 - 1e-6)  # float32 under mixed precision
     return (rho * torch.log(rho / rho_hat) + (1 - rho) * torch.log((1 - rho) / (1 - rho_hat))).sum()

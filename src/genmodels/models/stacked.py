@@ -144,7 +144,7 @@ class StackedDenoisingAutoEncoder(GenerativeModel):
             return self._pretrain_loss(x, self.phase)
         if self.head is not None:
             logits = self.head(self.encode(x))  # (B, classes)
-            xent = F.cross_entropy(logits, labels)
+            xent = F.cross_entropy(losses.upcast(logits), labels)  # in float32 under mixed precision
             error = (logits.argmax(1) != labels).float().mean()
             return StepOutput(xent, {"loss": xent.detach(), "xent": xent.detach(), "error": error})
         rec = losses.reconstruction_error(self._decode_logits(self.encode(x)), x, self.config.loss).mean()

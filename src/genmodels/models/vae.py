@@ -91,7 +91,7 @@ class VAE(GenerativeModel):
 
     def _terms(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """-log p(x|z) for one z ~ q(z|x), and KL(q(z|x) || p(z)), each per image (B,)."""
-        mu, logvar = self.posterior(x)
+        mu, logvar = map(losses.upcast, self.posterior(x))  # float32 under mixed precision: eps and z too
         # Reparameterisation (Kingma & Welling 2013, eq. 10): z = mu + sigma * eps, eps ~ N(0, I).
         z = mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)
         rec = -self.log_likelihood(x, self.decoder(z))  # -log p(x|z), one-sample estimate (eq. 10)
@@ -107,8 +107,8 @@ class VAE(GenerativeModel):
 
     # -- capabilities -------------------------------------------------------------
     def encode(self, x: torch.Tensor) -> torch.Tensor:
-        """The posterior mean, (B, D): the code used for plots and probes."""
-        return self.posterior(x)[0]
+        """The posterior mean, (B, D): the code used for plots and probes (float32 under mixed precision)."""
+        return losses.upcast(self.posterior(x)[0])
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         """The mean image E[x|z] in [0, 1], (B, C, H, W)."""
@@ -123,10 +123,11 @@ class VAE(GenerativeModel):
         """log p(x, z_k) - log q(z_k|x) for k posterior samples per image: (k, B).
         posterior: q(z|x)'s (mu, logvar) for x, when the caller has them already."""
         b = x.shape[0]
-        mu, logvar = self.posterior(x) if posterior is None else posterior
+        mu, logvar = map(losses.upcast, self.posterior(x) if posterior is None else posterior)
         z = mu + torch.exp(0.5 * logvar) * torch.randn(k, *mu.shape, device=mu.device)  # (k, B, D)
         out = self.decoder(z.reshape(k * b, -1)).reshape(k, b, *self.shape)  # (k, B, C, H, W)
         log_px_z = self.log_likelihood(x, out)  # (k, B): x broadcast over the k samples, not copied
+        # float32 whatever the precision (losses upcasts), so the log-sum-exp over K below is too.
         return log_px_z + losses.log_standard_normal(z) - losses.log_normal_diag(z, mu, logvar)
 
     def iw_chunk(self, batch: int) -> int:

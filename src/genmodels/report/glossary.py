@@ -137,6 +137,8 @@ GLOSSARY: dict[str, Entry] = {
     "parzen_samples": Entry("Model samples the Parzen density was fitted to.", kind="info", unit="samples"),
     "quality_samples": Entry("Model samples the sample-quality metrics were measured on.", kind="info",
                              unit="samples"),
+    "eval_precision": Entry("What the model's forward ran in during evaluation: fp32, or bf16-mixed / fp16-mixed "
+                            "(autocast; the metrics themselves are float32 or float64).", kind="info"),
     "features": Entry("The feature network of FID, KID, precision/recall, density/coverage and class entropy.",
                       kind="info"),
 }

@@ -1,0 +1,94 @@
+"""Mixed precision as a setting, not a fork (docs/ARCHITECTURE.md, "Precision").
+
+`train.precision` (the flag `--precision`) takes Lightning's names:
+
+- fp32: everything in float32, as before this setting existed (the default);
+- bf16-mixed: the forward under torch.autocast with bfloat16, so matrix products and convolutions run in
+  bf16 while the weights, their gradients and the optimizer state stay float32 (the "master weights");
+- fp16-mixed: the same with float16, plus a gradient scaler, since fp16's narrow exponent range flushes
+  small gradients to zero (Micikevicius et al. 2018, "Mixed Precision Training", section 3.2).
+
+Losses and log-sum-exps are computed in float32 whatever the precision: `genmodels.losses` upcasts its
+inputs, so a bf16 activation never meets a sum over 784 pixels in bf16's 8-bit mantissa. Checkpoints hold
+the float32 master weights, so a run resumes, samples and evaluates in any precision.
+
+PyTorch's recipe, which this follows: https://pytorch.org/docs/stable/amp.html (autocast on CPU and CUDA,
+which ops run in the lower precision) and https://pytorch.org/docs/stable/notes/amp_examples.html (the
+scaler with several optimizers, clipping unscaled gradients, backward outside autocast).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Literal
+
+import torch
+
+from .errors import CheckpointError, GenmodelsError
+
+Precision = Literal["fp32", "bf16-mixed", "fp16-mixed"]
+PRECISIONS: tuple[str, ...] = ("fp32", "bf16-mixed", "fp16-mixed")
+_DTYPES = {"bf16-mixed": torch.bfloat16, "fp16-mixed": torch.float16}
+
+
+def check_precision(precision: str, device: torch.device | None = None) -> str:
+    """precision, or a one-sentence GenmodelsError unless it is one of PRECISIONS and `device` can run it."""
+    if precision not in PRECISIONS:
+        raise GenmodelsError(f"Unknown precision {str(precision)[:40]!r}; use fp32, bf16-mixed or fp16-mixed "
+                             "(--precision).")
+    if device is not None and precision != "fp32":
+        if not torch.amp.is_autocast_available(device.type):
+            raise GenmodelsError(f"--precision {precision} needs torch.autocast, which this torch lacks on "
+                                 f"{device.type}; use --precision fp32.")
+        if precision == "bf16-mixed" and device.type == "cuda" and not torch.cuda.is_bf16_supported():
+            raise GenmodelsError(f"This GPU ({torch.cuda.get_device_name(device)}) has no bfloat16; use --precision "
+                                 "fp16-mixed or fp32.")
+    return precision
+
+
+def autocast(precision: str, device: torch.device):
+    """The context the forward runs in: torch.autocast in the precision's dtype, or nothing for fp32."""
+    if precision == "fp32":
+        return contextlib.nullcontext()
+    return torch.autocast(device.type, dtype=_DTYPES[precision])
+
+
+def full_precision(precision: str, device: torch.device):
+    """Autocast off: backward and the optimizer step run outside it (the AMP examples: "Backward passes under
+    autocast are not recommended"; on the CPU the backward runs on the calling thread, whose autocast state
+    would otherwise apply to it). Nothing for fp32, where autocast was never on."""
+    if precision == "fp32":
+        return contextlib.nullcontext()
+    return torch.autocast(device.type, enabled=False)
+
+
+def grad_scaler(precision: str, device: torch.device) -> torch.amp.GradScaler | None:
+    """A gradient scaler for fp16-mixed (loss scaling, Micikevicius et al. 2018), None otherwise: bf16 has
+    float32's exponent range and needs none."""
+    if precision != "fp16-mixed":
+        return None
+    return torch.amp.GradScaler(device.type)
+
+
+def scaler_state(scaler: torch.amp.GradScaler | None) -> dict:
+    """The scaler's position for the checkpoint's JSON state (its scale and growth count), {} without one, so a
+    resumed fp16 run continues with the same scale."""
+    if scaler is None:
+        return {}
+    sd = scaler.state_dict()
+    return {"grad_scale": [float(sd["scale"]), int(sd["_growth_tracker"])]}
+
+
+def restore_scaler(scaler: torch.amp.GradScaler | None, state: dict, path) -> bool:
+    """Put a checkpoint's scale back into `scaler`; False where there is no scaler or the checkpoint holds no
+    scale (a run trained in fp32 or bf16 resumed in fp16-mixed: the scaler starts afresh). A scale that is not
+    a positive finite number with a non-negative count is a damaged checkpoint (CheckpointError)."""
+    saved = state.get("grad_scale")
+    if scaler is None or saved is None:
+        return False
+    scale, tracker = saved if isinstance(saved, list) and len(saved) == 2 else (None, None)
+    if not (type(scale) in (int, float) and 0 < scale < float("inf") and type(tracker) is int and tracker >= 0):
+        raise CheckpointError(f"{path} holds no valid gradient scale; it is damaged, retrain the run.")
+    sd = scaler.state_dict()
+    scaler.load_state_dict({**sd, "scale": float(scale), "_growth_tracker": tracker})
+    return True
