@@ -213,6 +213,7 @@ def _train(config: RunConfig, run: RunDir, dist: ddp.Dist, device: torch.device,
                 start = time.perf_counter()
                 t.model.finish_epoch()  # PCA's eigendecomposition, say: part of the training time
                 t.seconds[-1] += time.perf_counter() - start
+                ddp.broadcast_buffers(t.model, dist)  # every rank holds what rank 0 evaluates and saves
                 t.end_epoch(epoch)
     except FileError as err:  # a full disk, say: the last complete checkpoint stands
         raise TrainingError(f"Training stopped in epoch {epoch + 1} because {err.cause or err}; {t.kept()}, "
@@ -265,7 +266,7 @@ class Training:
         ddp.broadcast_module(model, dist)
         optimizers = model.make_optimizers(tc, device)
         # train.compile: the steps call a compiled forward that shares the model's parameters.
-        ctx = StepContext(torch.compile(model) if tc.compile else model, optimizers, tc.grad_clip, dist)
+        ctx = StepContext(torch.compile(model) if tc.compile else model, optimizers, tc.grad_clip)
         t = cls(config, run, model, optimizers, ctx, train_set, test_set,
                 order=torch.Generator(device=device).manual_seed(tc.seed), dist=dist,
                 epochs=model.total_epochs(tc.epochs),
@@ -278,6 +279,7 @@ class Training:
             t.seconds_before = float(state["seconds"]) if "seconds" in state else None  # older checkpoints
             t.history = run.read_history(t.step)
             t.varied = any(r.get("diversity", 0.0) >= LOW_DIVERSITY for r in t.history)
+        ctx.replicas = ddp.replicate(model, optimizers, dist)  # under torchrun: one DDP per optimizer
         if dist.active:  # each rank its own noise (corruption, reparameterisation), from here on
             torch.manual_seed(tc.seed + 7919 * (dist.rank + 1) + t.step)
         if dist.main:
@@ -315,7 +317,9 @@ class Training:
         seen: dict[str, int] = {}
         count, t0 = 0, time.perf_counter()
         for i in range(self.batch * tc.batch_size, len(data), tc.batch_size):
-            idx = ddp.shard(perm[i : i + tc.batch_size], self.dist)  # this rank's share of the global batch
+            chosen = perm[i : i + tc.batch_size]
+            idx = ddp.shard(chosen, self.dist)  # this rank's share of the global batch
+            self.ctx.share = len(idx) * self.dist.world / len(chosen)  # its loss weight (StepContext.share)
             batch = data.take(idx, labels=model.needs_labels)
             parts = model.train_step(batch, self.ctx)
             for k, v in parts.items():

@@ -1,9 +1,10 @@
 """The optimisation step every family shares: Adam, the learning-rate schedule and `StepContext.step`.
 
-A model's `train_step` receives a StepContext and calls `ctx.step(loss, name)` once per optimizer
-it updates; gradient averaging under torchrun and clipping happen there, so a family with two
-optimisers (the GAN) or several phases (the stacked autoencoder) writes no trainer of its own
-(docs/ARCHITECTURE.md, "One training step").
+A model's `train_step` receives a StepContext, computes each optimizer's loss through `ctx.forward` or
+`ctx.run` (under torchrun, inside that optimizer's DistributedDataParallel wrapper) and calls
+`ctx.step(loss, name)` once per optimizer it updates; gradient averaging under torchrun and clipping
+happen there, so a family with two optimisers (the GAN) or several phases (the stacked autoencoder)
+writes no trainer of its own (docs/ARCHITECTURE.md, "One training step", "Many processes").
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from . import distributed as ddp
 
 if TYPE_CHECKING:
     from .config import TrainConfig
@@ -45,18 +45,37 @@ class StepContext:
     module: torch.nn.Module
     optimizers: dict[str, torch.optim.Optimizer]
     grad_clip: float | None = None  # max L2 norm of each optimizer's gradients (train.grad_clip)
-    dist: ddp.Dist = field(default_factory=ddp.Dist)  # under torchrun: gradients are averaged over ranks
+    # Under torchrun: each optimizer's DistributedDataParallel wrapper (distributed.replicate), and this rank's
+    # loss weight, world size x its share of the global batch, so the averaged gradient is the global batch's
+    # mean even where the last batch does not split evenly.
+    replicas: dict[str, torch.nn.Module] = field(default_factory=dict)
+    share: float = 1.0
+    _ran: set[str] = field(default_factory=set)  # optimizers whose loss went through their wrapper since their step
 
-    def forward(self, *inputs: torch.Tensor | None):
-        return self.module(*inputs)
+    def forward(self, *inputs: torch.Tensor | None, name: str = "main"):
+        """The model's forward on inputs, as the computation of optimizer `name`'s loss."""
+        return self.run(name, self.module, *inputs)
+
+    def run(self, name: str, fn, *args):
+        """fn(*args), the computation of optimizer `name`'s loss: under torchrun, inside that optimizer's
+        DistributedDataParallel wrapper, so backward averages its gradients over the ranks."""
+        replica = self.replicas.get(name)
+        if replica is None:
+            return fn(*args)
+        self._ran.add(name)
+        return replica(fn, *args)
 
     def step(self, loss: torch.Tensor, name: str = "main") -> None:
         opt = self.optimizers[name]
         opt.zero_grad(set_to_none=True)
-        loss.backward()
-        if self.dist.active or self.grad_clip is not None:  # one process, no clipping: nothing to gather
+        if self.replicas:
+            if name not in self._ran:  # a family's bug: its gradients would silently differ between ranks
+                raise RuntimeError(f"the loss of optimizer {name!r} was not computed through ctx.forward or "
+                                   f"ctx.run(name={name!r}, ...), so torchrun could not average its gradients.")
+            self._ran.discard(name)
+            loss = loss * self.share
+        loss.backward()  # under torchrun, DDP's hooks all-reduce gradient buckets while this runs
+        if self.grad_clip is not None:  # no host sync: the norm and the scaling stay on the device
             params = [p for group in opt.param_groups for p in group["params"]]
-            ddp.average_gradients(params, self.dist)
-            if self.grad_clip is not None:  # no host sync: the norm and the scaling stay on the device
-                torch.nn.utils.clip_grad_norm_(params, self.grad_clip, foreach=True)
+            torch.nn.utils.clip_grad_norm_(params, self.grad_clip, foreach=True)
         opt.step()

@@ -216,14 +216,16 @@ class GAN(GenerativeModel):
         one update of the moving average."""
         self.discriminator.requires_grad_(False)
         try:
-            fake_logits = self.discriminator(self._fake(n))
-            # The loss's paper and equation: losses.gan_generator_loss.
-            g_loss = losses.gan_generator_loss(fake_logits, self.config.loss)
+            g_loss = ctx.run("g", self._generator_loss, n)
             ctx.step(g_loss, "g")
         finally:
             self.discriminator.requires_grad_(True)
         self._update_average()
         return {"g_loss": g_loss.detach(), "g_grad_norm": _grad_norm(self.generator)}
+
+    def _generator_loss(self, n: int) -> torch.Tensor:
+        """G's loss on n fresh prior samples, through D (the loss's paper and equation: losses.gan_generator_loss)."""
+        return losses.gan_generator_loss(self.discriminator(self._fake(n)), self.config.loss)
 
     @torch.no_grad()
     def _update_average(self) -> None:
@@ -244,7 +246,7 @@ class GAN(GenerativeModel):
         Generator parts (g_loss, g_grad_norm) come only from the calls that update G; the engine
         averages each part over the calls that returned it."""
         x = batch.x
-        out = ctx.forward(x)
+        out = ctx.forward(x, name="d")
         ctx.step(out.loss, "d")
         parts = {**out.parts, "d_grad_norm": _grad_norm(self.discriminator)}
         if self._host_d_updates is None:  # once after building or loading: the only read of the buffer
