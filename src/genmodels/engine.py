@@ -97,6 +97,8 @@ def resume_run(run_dir: str | Path, epochs: int | None = None, *, progress: Prog
     check_logs(config.train.log)
     config, data = _checked_data(config, data, run, resume=True)
     with _writer(run, dist):
+        if dist.main:  # a kill between a temporary file's write and its rename left it: nobody renames it now
+            run.remove_dead_temps()
         return _train(config, run, dist, device, progress, data, resume=True)
 
 
@@ -409,11 +411,12 @@ class Training:
                 print(line, flush=True)
             else:
                 self.bar.write(line)
-        self.run.save(self.model, self.optimizers, {"epoch": epoch + 1, "step": self.step, **self._seconds()},
-                      _rng_state(self.order))
         if last or time.perf_counter() - self.last_plot > 10:  # a plot costs ~0.25 s: not every short epoch
             plot_curves(self.history, self.run.loss_plot, self.model.curves)
             self.last_plot = time.perf_counter()
+        # Last, so a crash in any write before it leaves the checkpoint an epoch behind: --resume redoes it all.
+        self.run.save(self.model, self.optimizers, {"epoch": epoch + 1, "step": self.step, **self._seconds()},
+                      _rng_state(self.order))
 
     def _epoch_picture(self) -> dict[str, float]:
         """A sample grid from the fixed noise, or for a model that cannot sample the reconstructions of

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import signal
 import stat
 from pathlib import Path
 from typing import BinaryIO
@@ -62,6 +63,7 @@ def atomic_write(path: Path, data: bytes, parents: bool = False) -> None:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
+        _test_fault(path)
         os.replace(tmp, path)
     except BaseException as err:  # a full disk, or an interrupt between write and rename
         with contextlib.suppress(OSError):
@@ -69,6 +71,25 @@ def atomic_write(path: Path, data: bytes, parents: bool = False) -> None:
         if isinstance(err, OSError):
             raise write_error(path, err) from None
         raise
+
+
+# Test-only fault injection (tests/test_crash_safety.py), read at every atomic write and unset in normal use:
+# GENMODELS_TEST_KILL_BEFORE_RENAME="NAME:N" makes the process SIGKILL itself in its N-th atomic write of a
+# file named NAME, after the temporary file is written and synced and before the rename: the one moment a
+# crash leaves a temporary file beside the previous complete file. A chosen point, not a timed kill.
+KILL_BEFORE_RENAME = "GENMODELS_TEST_KILL_BEFORE_RENAME"
+_writes: dict[str, int] = {}
+
+
+def _test_fault(path: Path) -> None:
+    spec = os.environ.get(KILL_BEFORE_RENAME)
+    if not spec:
+        return
+    name, _, count = spec.rpartition(":")
+    if path.name == name:
+        _writes[name] = _writes.get(name, 0) + 1
+        if str(_writes[name]) == count:
+            os.kill(os.getpid(), signal.SIGKILL)
 
 
 def temp_name(path: Path) -> Path:
