@@ -18,6 +18,14 @@ from genmodels.errors import GenmodelsError
 FUZZ = settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
+def test_examples_repeat_unless_asked_to_explore():
+    """The profile tests/conftest.py loads: the same examples on every run (a failure in CI repeats)."""
+    import os
+
+    assert FUZZ.derandomize == (os.environ.get("HYPOTHESIS_PROFILE", "ci") == "ci")
+    assert FUZZ.max_examples == 50
+
+
 def _readable(err: GenmodelsError) -> None:
     text = str(err)
     assert text and "\n" not in text and len(text) < 600, text
