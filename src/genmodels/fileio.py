@@ -13,7 +13,7 @@ import os
 import signal
 import stat
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, Iterable
 
 from .errors import GenmodelsError
 
@@ -49,10 +49,11 @@ def write_error(path: Path, err: OSError, what: str = "write") -> FileError:
     return error
 
 
-def atomic_write(path: Path, data: bytes, parents: bool = False) -> None:
-    """Write `data` to a temporary name beside `path`, fsync it and rename it into place, so a crash at
-    any moment leaves either the previous complete file or the new one, never a torn one. A failed write
-    (a full disk, say) removes its temporary file and raises a FileError; `path` is left as it was.
+def atomic_write(path: Path, data: bytes | Iterable[bytes], parents: bool = False) -> None:
+    """Write `data` (bytes, or chunks of bytes written one after another, so a large file need not be held
+    whole) to a temporary name beside `path`, fsync it and rename it into place, so a crash at any moment
+    leaves either the previous complete file or the new one, never a torn one. A failed write (a full disk,
+    say) removes its temporary file and raises a FileError; `path` is left as it was.
     parents: create the missing folders above `path` first."""
     path = Path(path)
     tmp = temp_name(path)
@@ -60,7 +61,8 @@ def atomic_write(path: Path, data: bytes, parents: bool = False) -> None:
         if parents:
             path.parent.mkdir(parents=True, exist_ok=True)
         with open(tmp, "wb") as f:
-            f.write(data)
+            for chunk in [data] if isinstance(data, (bytes, bytearray, memoryview)) else data:
+                f.write(chunk)
             f.flush()
             os.fsync(f.fileno())
         _test_fault(path)

@@ -248,11 +248,15 @@ class RunDir:
         """Remove the temporary files of ours (fileio.temp_name: `.NAME.tmpPID`) whose writer is no longer running:
         left by a process killed between writing one and renaming it. A live writer's (`genmodels sample` writes
         pictures here without the lock) is kept; a pid reused since only keeps a dead one a while longer."""
-        for p in self.ours():
-            temp = re.fullmatch(r"\..+\.tmp(\d+)", p.name)
-            if temp and not _running(int(temp[1])):
-                with contextlib.suppress(FileNotFoundError):
-                    p.unlink()
+        for folder, names, pattern in ((self.path, (*self.FILES, self.MARKER), _OUR_CODES),
+                                       (self.path / self.IMAGES, (), _OUR_PICTURES)):
+            if not folder.is_dir() or folder.is_symlink():
+                continue
+            for entry in folder.iterdir():
+                temp = re.fullmatch(r"\..+\.tmp(\d+)", entry.name)
+                if temp and _our_temp(entry.name, names, pattern) and entry.is_file() and not _running(int(temp[1])):
+                    with contextlib.suppress(FileNotFoundError):
+                        entry.unlink()
 
     def _logs(self) -> tuple[str, ...]:
         """The logs the run's config asks for (train.log); none where there is no readable config."""
