@@ -105,3 +105,21 @@ def test_evaluate_streams_a_split_larger_than_its_memory(big, tmp_path):
     held_out = [r for r in map(json.loads, (run / "metrics.jsonl").read_text().splitlines()) if r["split"] == "test"]
     assert results["reconstruction_sse"] == pytest.approx(held_out[-1]["rec"], rel=1e-4)
     assert np.isfinite(results["pca_reconstruction_sse"])
+
+
+def test_a_split_view_draws_each_rows_binarisation_once_however_it_is_sliced(digits):
+    """What lets evaluate read a VAE's binarised test images a slice at a time: the same images as a whole read."""
+    import torch
+
+    from genmodels.evaluation import SplitView
+
+    view = SplitView(digits.test, torch.device("cpu"), torch.bernoulli, seed=3)
+    assert view.shape == (len(digits.test), 1, 8, 8) and len(view) == 359
+    state = torch.get_rng_state()
+    whole = view[0 : len(view)]
+    assert torch.equal(torch.cat([view[i : i + 37] for i in range(0, len(view), 37)]), whole)
+    assert torch.equal(view[250:260], whole[250:260]) and view[400:500].shape == (0, 1, 8, 8)
+    assert torch.equal(torch.get_rng_state(), state)  # the draws leave training's and evaluation's RNG alone
+    assert set(whole.unique().tolist()) == {0.0, 1.0}
+    assert not torch.equal(SplitView(digits.test, torch.device("cpu"), torch.bernoulli, seed=4)[0:359], whole)
+    assert torch.equal(SplitView(digits.test, torch.device("cpu"))[5:9], digits.test.batch(slice(5, 9)))

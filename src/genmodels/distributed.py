@@ -11,6 +11,7 @@ rank 0's buffers again before each epoch's end, and does all file I/O, evaluatio
 rank 0 alone. The weights it saves are the plain model's, so they load without torchrun. With one
 process every function here is a no-op.
 """
+
 from __future__ import annotations
 
 import os
@@ -99,8 +100,8 @@ def replicate(model: nn.Module, optimizers: dict[str, torch.optim.Optimizer], d:
     prepares that optimizer's gradient buckets; the loss's backward then all-reduces each bucket as soon as
     its gradients are ready, overlapping communication with the rest of backward (Li et al. 2020, "PyTorch
     Distributed", section 3.2.3), and leaves the ranks' mean gradient. A wrapper whose forward did not run
-    ignores a backward: the hooks of a parameter shared by two optimizers (the stacked autoencoder's layers,
-    in pretraining and in fine-tuning) fire only for the one that ran. broadcast_buffers (DDP's default)
+    ignores a backward: a parameter shared by two optimizers (a stacked autoencoder's layer, in its pretraining
+    phase and in fine-tuning) is reduced only by the wrapper whose forward ran. broadcast_buffers (DDP's default)
     gives every rank rank 0's buffers before each forward; SyncBatchNorm would instead take batch statistics
     over the whole global batch, but torch implements it for GPUs only, and the gloo runs on CPUs need the
     same path (docs/ARCHITECTURE.md, "Many processes")."""
