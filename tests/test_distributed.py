@@ -160,8 +160,10 @@ def test_dcgan_ends_with_rank_0s_buffers_on_every_rank(tmp_path):
     them from its own shard, and DDP gives every rank rank 0's before each forward and the engine before each
     epoch's end, so both ranks end equal."""
     run = tmp_path / "gan"
-    _ok(_torchrun(tmp_path, "gan", "--data", "digits", "--arch", "conv", "--channels", "8,16", "--latent-dim", "8",
-                  "--d-steps", "2", "--epochs", "2", "--batch-size", "64", "--out", str(run)))
+    proc = _torchrun(tmp_path, "gan", "--data", "digits", "--arch", "conv", "--channels", "8,16", "--latent-dim", "8",
+                     "--d-steps", "2", "--epochs", "2", "--batch-size", "64", "--out", str(run))
+    _ok(proc)
+    assert proc.stdout.count("run directory:") == 1  # printed by rank 0 alone
     ranks = _ranks(run)
     stats = [k for k in ranks[0] if k.endswith("running_mean")]
     assert any(k.startswith("discriminator") for k in stats) and any(k.startswith("generator.") for k in stats)

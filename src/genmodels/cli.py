@@ -343,6 +343,10 @@ def _data(args: argparse.Namespace) -> None:
 
 
 def _print_run(result) -> None:
+    from .distributed import main_process
+
+    if not main_process():  # under torchrun, once, as rank 0 alone wrote the run
+        return
     run = RunDir(result.run_dir)
     print(f"run directory: {run}")
     for what, path in [("loss curve", run.loss_plot), ("samples", run.samples_png()),

@@ -147,6 +147,13 @@ def sum_over_ranks(tensors: list[torch.Tensor]) -> bool:
     return True
 
 
+def main_process() -> bool:
+    """Whether this process prints a command's results: rank 0 of torchrun's group, or the only process."""
+    import torch.distributed as dist
+
+    return not (dist.is_available() and dist.is_initialized()) or dist.get_rank() == 0
+
+
 def any_rank(flag: bool, d: Dist, device: torch.device) -> bool:
     """True on every rank if it is True on any (a stop asked for by a signal on one rank)."""
     if not d.active:
