@@ -140,15 +140,18 @@ def test_two_processes_equal_one_on_the_same_global_batch(ae_runs):
     assert records.count('"split": "test"') == 3  # one writer: rank 0 alone logs
 
 
-def test_sigterm_to_torchrun_saves_and_resuming_equals_an_uninterrupted_run(ae_runs, tmp_path):
-    two, _ = ae_runs
-    cut = tmp_path / "cut"
-    stopped = _torchrun(tmp_path, *AE, "--out", str(cut), stop_at=40)  # in the second epoch
+def test_sigterm_to_torchrun_saves_and_resuming_equals_an_uninterrupted_run(tmp_path):
+    """A denoising AE: each rank draws its own masking noise, so the checkpoint must hold every rank's RNG state."""
+    noisy = [*AE, "--corrupt", "mask:0.25"]
+    two, cut = tmp_path / "two", tmp_path / "cut"
+    _ok(_torchrun(tmp_path, *noisy, "--out", str(two)))
+    stopped = _torchrun(tmp_path, *noisy, "--out", str(cut), stop_at=40)  # in the second epoch
     assert stopped.returncode != 0
     assert "SIGTERM stopped training at step 40 (epoch 2)" in stopped.stderr, stopped.stderr[-3000:]
     state = json.loads(read_safetensors(cut / "checkpoint.safetensors")[1]["state"])
     assert (state["epoch"], state["step"], state["batch"]) == (1, 40, 8)
-    _ok(_torchrun(tmp_path, *AE, "--out", str(cut), "--resume"))
+    assert read_safetensors(cut / "checkpoint.safetensors")[0]["rng.torch.rank1"].dtype == torch.uint8
+    _ok(_torchrun(tmp_path, *noisy, "--out", str(cut), "--resume"))
     _assert_equal(_saved(cut), _saved(two))
     tests = lambda run: [r for r in map(json.loads, (run / "metrics.jsonl").read_text().splitlines())  # noqa: E731
                          if r["split"] == "test"]

@@ -147,6 +147,22 @@ def sum_over_ranks(tensors: list[torch.Tensor]) -> bool:
     return True
 
 
+def rank_rng_states(d: Dist, device: torch.device) -> dict[str, torch.Tensor]:
+    """Every other rank's CPU random-number state, as the "torch.rank<r>" entries of rank 0's checkpoint, so a
+    resumed run draws each rank's noise on where it stopped. A collective: every rank calls it. Nothing with
+    one process."""
+    if not d.active:
+        return {}
+    import torch.distributed as dist
+
+    state = torch.get_rng_state()
+    if device.type == "cuda":  # nccl gathers GPU tensors only
+        state = state.to(device)
+    states = [torch.empty_like(state) for _ in range(d.world)]
+    dist.all_gather(states, state)
+    return {f"torch.rank{r}": s.cpu() for r, s in enumerate(states) if r > 0}
+
+
 def main_process() -> bool:
     """Whether this process prints a command's results: rank 0 of torchrun's group, or the only process."""
     import torch.distributed as dist

@@ -273,6 +273,7 @@ class Training:
                 order=torch.Generator(device=device).manual_seed(tc.seed), dist=dist,
                 epochs=model.total_epochs(tc.epochs),
                 noise=torch.Generator(device=device).manual_seed(tc.seed + 1))
+        rng: dict[str, torch.Tensor] = {}
         if resume:
             state, rng = run.restore(model, optimizers)
             _set_rng_state(rng, t.order, device, run.checkpoint)
@@ -282,7 +283,9 @@ class Training:
             t.history = run.read_history(t.step)
             t.varied = any(r.get("diversity", 0.0) >= LOW_DIVERSITY for r in t.history)
         ctx.replicas = ddp.replicate(model, optimizers, dist)  # under torchrun: one DDP per optimizer
-        if dist.active:  # each rank its own noise (corruption, reparameterisation), from here on
+        # Each rank its own noise (corruption, reparameterisation): seeded by rank, or where the checkpoint holds
+        # every rank's state (saved by as many processes), each rank's own, so it continues where it stopped.
+        if dist.active and not (resume and _set_rank_rng_state(rng, dist, run.checkpoint)):
             torch.manual_seed(tc.seed + 7919 * (dist.rank + 1) + t.step)
         if dist.main:
             run.write_config(config)
@@ -383,7 +386,7 @@ class Training:
         if bad is not None:  # diverged since the last logged step: the last good checkpoint stays
             raise TrainingError(f"{self.stop_signal} stopped training at step {self.step}, but {bad} is no longer "
                                 f"finite; {self.kept()}, lower --lr and train again.")
-        rng = _rng_state(self.order)
+        rng = {**_rng_state(self.order), **ddp.rank_rng_states(self.dist, self.order.device)}  # every rank's noise
         rng["data"] = epoch_start_rng
         if self.dist.main:
             run.save(self.model, self.optimizers, {"epoch": epoch, "step": self.step, "batch": batch,
@@ -395,6 +398,7 @@ class Training:
     def end_epoch(self, epoch: int) -> None:
         """Draw the epoch's picture, evaluate, log, checkpoint (atomically) and redraw the curves: on rank 0
         alone under torchrun."""
+        others = ddp.rank_rng_states(self.dist, self.order.device)  # a collective, before rank 0 goes on alone
         if not self.dist.main:
             return
         last = epoch + 1 == self.epochs
@@ -416,7 +420,7 @@ class Training:
             self.last_plot = time.perf_counter()
         # Last, so a crash in any write before it leaves the checkpoint an epoch behind: --resume redoes it all.
         self.run.save(self.model, self.optimizers, {"epoch": epoch + 1, "step": self.step, **self._seconds()},
-                      _rng_state(self.order))
+                      {**_rng_state(self.order), **others})
 
     def _epoch_picture(self) -> dict[str, float]:
         """A sample grid from the fixed noise, or for a model that cannot sample the reconstructions of
@@ -505,6 +509,21 @@ def _set_rng_state(rng: dict[str, torch.Tensor], order: torch.Generator, device:
     order.set_state(rng["data"])
     if device.type == "cuda" and "cuda" in rng:
         torch.cuda.set_rng_state(rng["cuda"], device)
+
+
+def _set_rank_rng_state(rng: dict[str, torch.Tensor], dist: ddp.Dist, path: Path) -> bool:
+    """Under torchrun, each rank's own CPU random-number state from a checkpoint saved by as many processes
+    (rank 0's is "torch", already set; the others' "torch.rank<r>"); False, and nothing set, for a checkpoint
+    from one process, another number of them, or before they were kept."""
+    if any(f"torch.rank{r}" not in rng for r in range(1, dist.world)) or f"torch.rank{dist.world}" in rng:
+        return False
+    if dist.rank > 0:
+        value, now = rng[f"torch.rank{dist.rank}"], torch.get_rng_state()
+        if value.dtype != torch.uint8 or value.shape != now.shape:
+            raise CheckpointError(f"{path} holds no valid random-number state for rank {dist.rank}; it is damaged, "
+                                  "retrain the run.")
+        torch.set_rng_state(value)
+    return True
 
 
 @contextlib.contextmanager
