@@ -71,7 +71,9 @@ def big(tmp_path_factory, digits):
     _idx(folder / "t10k-images-idx3-ubyte", (TEST_IMAGES, 28, 28),
          (up[: min(len(up), TEST_IMAGES - i * len(up))] for i in range(reps)))
     _idx(folder / "t10k-labels-idx1-ubyte", (TEST_IMAGES,), [np.resize(labels, TEST_IMAGES)])
-    return folder
+    yield folder
+    for f in folder.iterdir():  # 361 MB: not left in pytest's kept temporary folders
+        f.unlink()
 
 
 def _capped(*args: str) -> subprocess.CompletedProcess:
@@ -91,6 +93,8 @@ def test_data_convert_streams_a_split_larger_than_its_memory(big, tmp_path):
     for name in ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte",
                  "t10k-labels-idx1-ubyte"):
         assert filecmp.cmp(big / name, out / name, shallow=False), name  # the same bytes
+    for f in out.iterdir():
+        f.unlink()
 
 
 def test_evaluate_streams_a_split_larger_than_its_memory(big, tmp_path):
