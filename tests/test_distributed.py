@@ -65,9 +65,10 @@ if "RANK" in os.environ:  # a torchrun worker (torchrun's own process has no RAN
 '''
 
 
-def _torchrun(tmp_path: Path, *args: str, stop_at: int | None = None) -> subprocess.CompletedProcess:
+def _torchrun(tmp_path: Path, *args: str, stop_at: int | None = None,
+              command: tuple[str, ...] = ("train",)) -> subprocess.CompletedProcess:
     """`torchrun --standalone --nproc_per_node=2 -m genmodels train ARGS` (torchrun as the venv's
-    `python -m torch.distributed.run`), with HOOK loaded by each worker."""
+    `python -m torch.distributed.run`; command: another subcommand that trains), with HOOK loaded by each worker."""
     hook = tmp_path / "hook"
     hook.mkdir(exist_ok=True)
     (hook / "sitecustomize.py").write_text(HOOK)
@@ -75,7 +76,7 @@ def _torchrun(tmp_path: Path, *args: str, stop_at: int | None = None) -> subproc
     if stop_at is not None:
         env["TEST_SIGTERM_AT_STEP"] = str(stop_at)
     return subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
-                           "-m", "genmodels", "train", *args, "--no-progress"],
+                           "-m", "genmodels", *command, *args, "--no-progress"],
                           env=env, capture_output=True, text=True, timeout=300)
 
 
@@ -179,16 +180,20 @@ def test_dcgan_ends_with_rank_0s_buffers_on_every_rank(tmp_path):
     ("ae", ["--latent-dim", "4", "--hidden", "16", "--code-activation", "sigmoid", "--contractive", "0.1"]),
     ("sdae", ["--layers", "32,8", "--pretrain-epochs", "1"]),  # a phase per layer, then fine-tuning: 3 optimizers
     ("pca", ["--latent-dim", "5"]),  # each rank sums its shard; the sums are reduced before the solve
+    ("classifier", ["--channels", "8,16"]),  # the feature network, trained by `genmodels features train`
 ])
 def test_every_family_trains_under_torchrun(tmp_path, digits, family, flags):
     run = tmp_path / family
-    _ok(_torchrun(tmp_path, family, "--data", "digits", *flags, "--epochs", "1", "--batch-size", "64",
-                  "--out", str(run)))
+    command = ("features", "train") if family == "classifier" else ("train", family)
+    _ok(_torchrun(tmp_path, "--data", "digits", *flags, "--epochs", "1", "--batch-size", "64", "--out", str(run),
+                  command=command))
     ranks = _ranks(run)
     _assert_equal(ranks[0], ranks[1])
     _assert_equal(ranks[0], _saved(run))
     tests = [r for r in map(json.loads, (run / "metrics.jsonl").read_text().splitlines()) if r["split"] == "test"]
     assert tests and all(torch.isfinite(torch.tensor(r["loss"])) for r in tests)
+    if family == "classifier":  # its record, written once, by rank 0
+        assert json.loads((run / "features.json").read_text())["test_accuracy"] > 0.2
     if family == "pca":  # exact, not approximate: the same components as one process
         from genmodels.models.pca import fit_pca
 
