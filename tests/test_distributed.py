@@ -200,3 +200,23 @@ def test_every_family_trains_under_torchrun(tmp_path, digits, family, flags):
         x = digits.test.batch(slice(0, len(digits.test)))
         expected = (fit_pca(digits.train, 5).reconstruct(x) - x).pow(2).flatten(1).sum(1).mean().item()
         assert tests[0]["rec"] == pytest.approx(expected, rel=1e-5)
+
+
+def test_a_loss_not_computed_through_its_optimizers_wrapper_is_refused():
+    """Under torchrun a family computes each optimizer's loss through ctx.forward or ctx.run; one that does not
+    would leave its gradients un-averaged, each rank's own: ctx.step says so instead of training apart."""
+    from torch import nn
+
+    from genmodels.optim import StepContext
+
+    class Wrapper(nn.Module):  # what distributed.replicate's DDP does with the function it is given
+        def forward(self, fn, *args):
+            return fn(*args)
+
+    model = nn.Linear(2, 1)
+    ctx = StepContext(model, {"main": torch.optim.Adam(model.parameters())}, replicas={"main": Wrapper()})
+    with pytest.raises(RuntimeError, match="not computed through ctx.forward or ctx.run"):
+        ctx.step(model(torch.ones(3, 2)).sum())
+    before = model.weight.detach().clone()
+    ctx.step(ctx.forward(torch.ones(3, 2)).sum())  # through the wrapper: a step
+    assert not torch.equal(before, model.weight)

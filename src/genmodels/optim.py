@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING
 
 import torch
 
-
 if TYPE_CHECKING:
     from .config import TrainConfig
 
