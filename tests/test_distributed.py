@@ -220,3 +220,19 @@ def test_a_loss_not_computed_through_its_optimizers_wrapper_is_refused():
     before = model.weight.detach().clone()
     ctx.step(ctx.forward(torch.ones(3, 2)).sum())  # through the wrapper: a step
     assert not torch.equal(before, model.weight)
+
+
+@pytest.mark.parametrize("batch_size, holds", [
+    (1, "--batch-size is 1"), (1437, "the last batch of each epoch holds 1 of the 1438 training images")])
+def test_a_batch_smaller_than_the_number_of_processes_is_refused(batch_size, holds):
+    """A rank with no image of a batch would average in an empty batch's loss (NaN): refused before training."""
+    from genmodels import ConfigError, build_run_config
+    from genmodels.distributed import Dist
+    from genmodels.engine import _check_shards
+
+    config = build_run_config({"family": "ae", "train": {"batch_size": batch_size}})
+    with pytest.raises(ConfigError, match=rf"With 2 processes every batch needs at least 2 images, but {holds}; "
+                                          r"choose a --batch-size \(train.batch_size\) of at least 2"):
+        _check_shards(config, 1438, Dist(rank=0, world=2))
+    _check_shards(config, 1438, Dist())  # one process: any batch
+    _check_shards(build_run_config({"family": "ae", "train": {"batch_size": 45}}), 1438, Dist(rank=1, world=2))

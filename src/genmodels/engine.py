@@ -71,6 +71,7 @@ def train(config: RunConfig, run_dir: str | Path, *, resume: bool = False, overw
     run = RunDir(run_dir)
     dist, device = ddp.setup(resolve_device(config.train.device))
     config, data = _checked_data(config, data, run)  # bad data or settings: refused before the run directory is touched
+    _check_shards(config, len(data.train), dist)
     with _writer(run, dist):
         if dist.main:  # under torchrun, rank 0 alone writes files
             run.prepare(resume=False, overwrite=overwrite)
@@ -96,6 +97,7 @@ def resume_run(run_dir: str | Path, epochs: int | None = None, *, progress: Prog
         return TrainResult(model, run.path, run.read_history())
     check_logs(config.train.log)
     config, data = _checked_data(config, data, run, resume=True)
+    _check_shards(config, len(data.train), dist)
     with _writer(run, dist):
         if dist.main:  # a kill between a temporary file's write and its rename left it: nobody renames it now
             run.remove_dead_temps()
@@ -173,6 +175,20 @@ def _checked_data(config: RunConfig, data: DataSplits | None, run: RunDir,
     model.check_data(data.test)
     recorded = config.data.model_copy(update={"source": source, "fingerprint": found})
     return config.model_copy(update={"shape": data.shape, "data": recorded}), data
+
+
+def _check_shards(config: RunConfig, images: int, dist: ddp.Dist) -> None:
+    """Under torchrun every rank needs at least one image of every global batch (a rank with none would average
+    in the loss of an empty batch, NaN): a one-sentence ConfigError where a batch, or the epoch's last, is smaller
+    than the number of processes."""
+    size, tail = config.train.batch_size, images % config.train.batch_size
+    if not dist.active or min(size, tail or size) >= dist.world:
+        return
+    found = f"--batch-size is {size}" if size < dist.world else \
+        f"the last batch of each epoch holds {tail} of the {images} training images"
+    raise ConfigError(f"With {dist.world} processes every batch needs at least {dist.world} images, but {found}; "
+                      f"choose a --batch-size (train.batch_size) of at least {dist.world} that leaves no smaller last "
+                      "batch, or fewer processes.")
 
 
 @contextlib.contextmanager

@@ -114,7 +114,8 @@ def evaluate(run: Run, importance_samples: int = 1000, seed: int = 0, batch_size
         test = run.data.test
         labels = None if test.labels is None else test.labels.to(run.device)
         torch.manual_seed(seed)
-        real = test.batch(slice(0, PIXEL_IMAGES))  # as stored, before any binarisation: the reference of sharpness and diversity
+        # As stored, before any binarisation: the reference of sharpness and diversity.
+        real = test.batch(slice(0, PIXEL_IMAGES))
         prepare = None if type(run.model).eval_input is Model.eval_input else run.model.eval_input
         x = SplitView(test, run.device, prepare, seed)  # as the model sees them, read a slice at a time
         results: dict = {"family": run.config.family, "split": "test", "images": int(x.shape[0])}
