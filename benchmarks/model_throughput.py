@@ -38,13 +38,17 @@ for the conv VAE and the DCGAN). --channels-last also times both precisions with
 
 --check builds each genmodels model, copies its weights into the hand-written one, and takes two
 steps on the same two batches with the same random noise through genmodels' own train_step and
-optimisers and through the hand-written step: the losses must agree up to rounding, and so must the
-weights afterwards, printed as |w_genmodels - w_minimal| / |w_genmodels - w_start| (the DCGAN's is
-the largest: its biases right before BatchNorm have a zero gradient in exact arithmetic, and Adam
-turns the rounding noise of that gradient into steps of about lr).
+optimisers and through the hand-written step: the losses must agree to LOSS_TOLERANCE (relative),
+and so must the weights afterwards, to WEIGHT_TOLERANCE in |w_genmodels - w_minimal| / |w_genmodels -
+w_start| (the DCGAN's is the largest, about 1e-4: its biases right before BatchNorm have a zero
+gradient in exact arithmetic, and Adam turns the rounding noise of that gradient into steps of about
+lr). A model beyond either exits with status 1, naming it; --check-only stops after the check
+(tests/test_benchmarks.py runs it on the bundled digits scaled to 28x28). --data: any genmodels data
+source of 28x28 grey images, for the check and the timing.
 
     .venv/bin/python benchmarks/model_throughput.py [--models convvae,deepae,dcgan] [--images 60000]
-        [--repeats 3] [--threads N] [--check] [--compile] [--channels-last] [--device cpu|cuda]
+        [--repeats 3] [--threads N] [--check | --check-only] [--compile] [--channels-last] [--data fashion-mnist]
+        [--device cpu|cuda]
 
 --device cuda trains both sides on the GPU (the timings end with a torch.cuda.synchronize(); --check
 stays on the CPU).
@@ -72,6 +76,8 @@ from genmodels.runtime import resolve_device
 from _alternate import run_alternating  # benchmarks/_alternate.py
 
 TARGET = 1.2  # issue 6: genmodels' images/s at least 1.2 x the minimal loop's
+LOSS_TOLERANCE = 1e-6  # --check: largest relative difference of the two sides' losses (docs/benchmarks.md)
+WEIGHT_TOLERANCE = 1e-3  # --check: |w_genmodels - w_minimal| / |w_genmodels - w_start|; the DCGAN measures 1e-4
 
 # genmodels' run config of each model; the minimal loops read lr and betas from it too.
 CONFIGS: dict[str, dict] = {
@@ -259,8 +265,9 @@ def matched(src: nn.Module, dst: Minimal) -> dict[str, torch.Tensor]:
     return out
 
 
-def check(name: str, images: torch.Tensor) -> str:
-    """Two steps on the same batches and noise, genmodels' train_step against the hand-written step."""
+def check(name: str, images: torch.Tensor) -> tuple[str, bool]:
+    """Two steps on the same batches and noise, genmodels' train_step against the hand-written step: the
+    figures in words, and whether both are within LOSS_TOLERANCE and WEIGHT_TOLERANCE."""
     from genmodels.data import Batch
     from genmodels.optim import StepContext
     from genmodels.models import build_model
@@ -289,14 +296,17 @@ def check(name: str, images: torch.Tensor) -> str:
             apart += (v.double() - mini_state[k].double()).pow(2).sum().item()
             moved += (v.double() - start[k].double()).pow(2).sum().item()
     losses = ", ".join(f"{k} {v.item():.4f}" for k, v in theirs.items())
-    return (f"{name}: step 2 {losses}; largest relative loss difference {loss_diff:.1e}; "
-            f"|w_genmodels - w_minimal| / |w_genmodels - w_start| after 2 steps {(apart / moved) ** 0.5:.1e}")
+    weights = (apart / moved) ** 0.5
+    ok = loss_diff <= LOSS_TOLERANCE and weights <= WEIGHT_TOLERANCE  # False for NaN too
+    return (f"{name}: step 2 {losses}; largest relative loss difference {loss_diff:.1e} (at most {LOSS_TOLERANCE:g}); "
+            f"|w_genmodels - w_minimal| / |w_genmodels - w_start| after 2 steps {weights:.1e} "
+            f"(at most {WEIGHT_TOLERANCE:g})"), ok
 
 
-def worker(kind: str, name: str, n: int, threads: int | None, device: str = "cpu") -> None:
+def worker(kind: str, name: str, n: int, threads: int | None, source: str, device: str = "cpu") -> None:
     if threads:
         torch.set_num_threads(threads)
-    data = subset(load_data("fashion-mnist"), n)
+    data = subset(load_data(source), n)
     if kind == "minimal":
         seconds = minimal_loop(name, data.train.images, device=device)
     else:
@@ -310,7 +320,10 @@ def main() -> None:
     ap.add_argument("--images", type=int, default=60_000, help="training images used (the first N)")
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--threads", type=int, default=None)
-    ap.add_argument("--check", action="store_true", help="first check that both sides compute the same step")
+    ap.add_argument("--check", action="store_true", help="first check that both sides compute the same step "
+                                                         "(exit status 1 if they do not)")
+    ap.add_argument("--check-only", action="store_true", help="the check alone, no timing")
+    ap.add_argument("--data", default="fashion-mnist", help="28x28 grey images: any genmodels data source")
     ap.add_argument("--compile", action="store_true", help="also time genmodels with train.compile (torch.compile)")
     ap.add_argument("--channels-last", action="store_true",
                     help="also time genmodels with train.channels_last, in fp32 and in bf16")
@@ -322,19 +335,26 @@ def main() -> None:
     if unknown or not models:
         ap.error(f"unknown model(s) {', '.join(unknown) or '(none given)'}; choose from {', '.join(MINIMAL)}")
     if args.worker:
-        return worker(args.worker, models[0], args.images, args.threads, args.device)
+        return worker(args.worker, models[0], args.images, args.threads, args.data, args.device)
     try:  # one sentence, before any worker starts, where there is no such GPU
         resolve_device(args.device)
     except GenmodelsError as err:
         sys.exit(f"model_throughput.py: {err}")
     if args.threads:
         torch.set_num_threads(args.threads)
-    if args.check:
-        images = load_data("fashion-mnist").train.images
+    if args.check or args.check_only:
+        images = load_data(args.data).train.images
+        failed = []
         for name in models:
-            print("check", check(name, images))
+            line, ok = check(name, images)
+            print("check", line if ok else "FAILED " + line)
+            failed += [] if ok else [name]
+        if failed:
+            sys.exit(f"--check: genmodels' step differs from the hand-written one for {', '.join(failed)} (above).")
+        if args.check_only:
+            return
     n = min(args.images, 60_000)
-    print(f"Fashion-MNIST train, first {n} images, batch 100, one epoch, torch {torch.__version__}, "
+    print(f"{args.data} train, first {n} images, batch 100, one epoch, torch {torch.__version__}, "
           f"{args.threads or torch.get_num_threads()} threads, "
           f"{torch.cuda.get_device_name(args.device) if args.device.startswith('cuda') else 'CPU'}, best of {args.repeats}")
     print(f"{'model':10}{'minimal img/s':>15}{'genmodels img/s':>17}{'ratio':>8}   target"
@@ -344,7 +364,8 @@ def main() -> None:
                  + ["genmodels-compile"] * args.compile)
         threads = ["--threads", str(args.threads)] if args.threads else []
         results = run_alternating({kind: [sys.executable, __file__, "--worker", kind, "--models", name,
-                                          "--images", str(n), "--device", args.device, *threads] for kind in kinds},
+                                          "--images", str(n), "--data", args.data, "--device", args.device,
+                                          *threads] for kind in kinds},
                                   args.repeats)
         runs = {kind: [r["epoch"] for r in rs] for kind, rs in results.items()}
         ref, ours = min(runs["minimal"]), min(runs["genmodels"])

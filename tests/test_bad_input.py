@@ -144,3 +144,19 @@ def test_overwrite_replaces_only_our_files(tmp_path, digits):
     assert (run / "my_notes.txt").read_text() == "keep me"
     assert [r["epoch"] for r in second.history if r["split"] == "test"] == [1, 2]
     assert first.history[0] != second.history[0]  # a new run, not a continuation
+
+
+def test_a_real_divergence_stops_with_the_promised_error(tmp_path, capsys):
+    """Nothing injected: a learning rate of 1e8 makes the weights overflow within a few steps."""
+    import re
+
+    from genmodels.cli import main
+
+    run = tmp_path / "run"
+    code = main(["train", "ae", "--data", "digits", "--hidden", "32", "--latent-dim", "4", "--lr", "1e8",
+                 "--epochs", "2", "--log-every", "5", "--out", str(run), "--no-progress"])
+    assert code == 1
+    err = capsys.readouterr().err
+    assert re.search(r"error: The \w+ term became (nan|inf|-inf) by step \d+; nothing was saved yet, lower --lr", err), err
+    assert err.count("\n") == 1
+    assert not (run / "checkpoint.safetensors").exists() and not (run / "model.safetensors").exists()

@@ -1,5 +1,7 @@
-"""Nothing lost on a crash: SIGINT/SIGTERM save the position inside the epoch, SIGKILL leaves the
-last complete checkpoint, and resuming either way ends with the weights of an uninterrupted run."""
+"""Nothing lost on a crash: SIGINT/SIGTERM save the position inside the epoch (in the first epoch or a later
+one), a second Ctrl-C stops at once, SIGKILL between any run file's temporary write and its rename leaves the
+last complete checkpoint and a temporary file the next training removes, and resuming ends with the weights
+and test metrics of an uninterrupted run."""
 
 import json
 import os
@@ -16,6 +18,7 @@ from genmodels.checkpoint import read_safetensors
 from genmodels.cli import main
 from genmodels.errors import TrainingInterrupted
 from genmodels.models import VAE
+from genmodels.rundir import RunDir
 
 from conftest import tiny_vae_config
 
@@ -76,28 +79,107 @@ def test_cli_exits_130_with_the_resume_command(tmp_path, monkeypatch, capsys):
     assert "\n" not in err and f"genmodels train vae --out {out} --resume" in err
 
 
-def test_sigkill_mid_training_then_resume_equals_uninterrupted(digits, tmp_path):
-    """A process killed outright (no handler runs) leaves its last complete, atomically written
-    checkpoint; --resume repeats the unfinished epoch and ends where an uninterrupted run ends."""
-    out, epochs = tmp_path / "killed", 60
-    args = ["train", "vae", "--data", "digits", "--hidden", "16", "--latent-dim", "2", "--batch-size", "64",
-            "--epochs", str(epochs), "--threads", "1", "--no-progress"]
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
-    proc = subprocess.Popen([sys.executable, "-m", "genmodels", *args, "--out", str(out)], env=env,
+# A VAE draws noise every step, so the RNG states a checkpoint keeps matter to an exact resume too.
+ARGS = ["train", "vae", "--data", "digits", "--hidden", "16", "--latent-dim", "2", "--batch-size", "64",
+        "--epochs", "3", "--threads", "1", "--log-every", "10", "--no-progress"]
+TINY_EVAL = {"importance_samples": 5, "probe_train": 200, "parzen_samples": 200, "quality_samples": 0}
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory):
+    """ARGS trained without a stop, and its test metrics: (run, eval results)."""
+    from genmodels.evaluation import evaluate
+
+    out = tmp_path_factory.mktemp("uninterrupted") / "run"
+    assert main([*ARGS, "--out", str(out)]) == 0
+    return out, evaluate(load_run(out), **TINY_EVAL)
+
+
+def _test_records(run) -> list[dict]:
+    return [r for r in map(json.loads, (run / "metrics.jsonl").read_text().splitlines()) if r["split"] == "test"]
+
+
+@pytest.mark.parametrize("name, write, trained", [
+    (".genmodels", 1, None),  # the marker, the very first file
+    ("config.json", 1, None),
+    ("samples.png", 2, 1),  # the epoch's picture
+    ("loss.png", 1, 2),  # the curves, drawn at the last epoch
+    ("model.safetensors", 3, 2),  # the last epoch's weights: the checkpoint is written after them
+    ("checkpoint.safetensors", 3, 2),
+])
+def test_sigkill_between_a_files_write_and_its_rename_then_resume_equals_uninterrupted(
+        uninterrupted, tmp_path, name, write, trained):
+    """The process kills itself (SIGKILL: no handler runs) in its `write`-th atomic write of `name`, after the
+    temporary file is complete and before the rename (fileio.KILL_BEFORE_RENAME, a test-only hook). The previous
+    complete files stay; the temporary file is left, then removed by the next training; the run, resumed (or
+    trained again where it had no checkpoint yet), ends with the weights and test metrics of an uninterrupted one."""
+    from genmodels.evaluation import evaluate
+    from genmodels.fileio import KILL_BEFORE_RENAME
+
+    out = tmp_path / "killed"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path), KILL_BEFORE_RENAME: f"{name}:{write}"}
+    proc = subprocess.Popen([sys.executable, "-m", "genmodels", *ARGS, "--out", str(out)], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    deadline = time.time() + 120
-    try:
-        while not (out / "checkpoint.safetensors").exists() and time.time() < deadline and proc.poll() is None:
-            time.sleep(0.05)
-        time.sleep(0.3)  # somewhere in a later epoch, possibly in the middle of writing a checkpoint
-    finally:
-        proc.send_signal(signal.SIGKILL)
-        proc.wait()
-    assert proc.returncode == -signal.SIGKILL, proc.stderr.read().decode()
-    assert main([*args, "--out", str(out), "--resume"]) == 0
-    full = tmp_path / "full"
-    assert main([*args, "--out", str(full)]) == 0
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode == -signal.SIGKILL, err.decode()[-2000:]
+    folder = out / "images" if name.endswith("samples.png") else out
+    assert (folder / f".{name}.tmp{proc.pid}").is_file()  # killed with the temporary file written, not renamed
+    if trained is None:  # its first write: there was no previous file to keep
+        assert not (folder / name).exists()
+    assert RunDir(out).trained_epochs() == trained  # the last complete checkpoint stands
+    resume = [] if trained is None else ["--resume"]
+    assert main([*ARGS, "--out", str(out), *resume]) == 0
+    assert not [p.name for p in out.rglob(".*.tmp*")]  # the leftover temporary file is gone
+    full, full_eval = uninterrupted
     _assert_same_weights(load_run(full).model, load_run(out).model)
+    assert _test_records(out) == _test_records(full)
+    assert evaluate(load_run(out), **TINY_EVAL) == full_eval
+    assert (out / "loss.png").is_file() and (out / "images" / "samples.png").is_file()
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_in_a_later_epoch_saves_there_and_resume_equals_uninterrupted(uninterrupted, tmp_path, monkeypatch,
+                                                                              sig):
+    """Step 60 of 69 (23 an epoch): inside the last epoch, with two epochs' checkpoints and records before it."""
+    out = tmp_path / "run"
+    with monkeypatch.context() as m:
+        _signal_at_step(m, VAE, 60, sig)
+        assert main([*ARGS, "--out", str(out)]) == 130
+    state = json.loads(read_safetensors(out / "checkpoint.safetensors")[1]["state"])
+    assert (state["epoch"], state["step"], state["batch"]) == (2, 60, 14)
+    assert main([*ARGS, "--out", str(out), "--resume"]) == 0
+    full, _ = uninterrupted
+    _assert_same_weights(load_run(full).model, load_run(out).model)
+    assert _test_records(out) == _test_records(full)
+
+
+def test_a_second_ctrl_c_stops_at_once_without_saving(tmp_path, monkeypatch):
+    """The first Ctrl-C asks to stop after the step; a second, before that step ends, stops at once: no
+    mid-epoch checkpoint is written, and the last complete one (epoch 1) stands."""
+    out, calls = tmp_path / "run", {"n": 0}
+    original = VAE.train_step
+
+    def step(self, batch, ctx):
+        calls["n"] += 1
+        if calls["n"] == 30:  # in the second epoch
+            stop, got = signal.getsignal(signal.SIGINT), []
+            signal.signal(signal.SIGINT, lambda *a: (got.append(1), stop(*a)))
+            os.kill(os.getpid(), signal.SIGINT)
+            while not got:  # the first has reached the engine's handler
+                time.sleep(0.001)
+            signal.signal(signal.SIGINT, stop)
+            os.kill(os.getpid(), signal.SIGINT)  # the second: raises here, before the step runs
+            time.sleep(1)  # a pause the second handler interrupts by raising KeyboardInterrupt: never completed
+        return original(self, batch, ctx)
+
+    monkeypatch.setattr(VAE, "train_step", step)
+    with pytest.raises(KeyboardInterrupt):
+        train(build_run_config({"family": "vae", "model": {"hidden": [16], "latent_dim": 2},
+                                "train": {"epochs": 3, "batch_size": 64}}), out, progress=False)
+    assert calls["n"] == 30
+    state = json.loads(read_safetensors(out / "checkpoint.safetensors")[1]["state"])
+    assert (state["epoch"], state["step"], state.get("batch", 0)) == (1, 23, 0)
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # the handlers are put back
 
 
 def test_grad_clip_bounds_every_step_and_rejects_bad_values(digits, tmp_path, monkeypatch):

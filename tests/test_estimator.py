@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+import torch
 from sklearn.base import clone
 from sklearn.datasets import load_digits
 from sklearn.exceptions import NotFittedError
@@ -77,3 +78,22 @@ def test_bad_parameter_gives_a_clear_error(xy):
         AutoEncoderTransformer(image_shape=(1, 4, 4), epochs=1).fit(xy[0])
     with pytest.raises(ConfigError, match="'gan' has no encoder.*vae, ae, sdae, pca"):  # before any training
         AutoEncoderTransformer(family="gan", latent_dim=4, epochs=1).fit(xy[0])
+
+
+def test_run_dir_keeps_the_run_and_refuses_to_overwrite_another(xy, tmp_path):
+    from genmodels import load_run
+
+    x, _ = xy
+    run = tmp_path / "run"
+    est = AutoEncoderTransformer(latent_dim=3, options={"hidden": [16]}, epochs=1, run_dir=str(run)).fit(x)
+    saved = (run / "model.safetensors").read_bytes()
+    with torch.inference_mode():  # the run in run_dir is the fitted model
+        codes = load_run(run).model.encode(torch.as_tensor(x[:5].reshape(-1, 1, 8, 8), dtype=torch.float32))
+    assert np.allclose(codes.numpy(), est.transform(x[:5]), atol=1e-6)
+    with pytest.raises(ConfigError, match=r"run_dir .*run already holds a run; give another run_dir, or "
+                                          r"overwrite=True to replace it\."):
+        AutoEncoderTransformer(latent_dim=3, options={"hidden": [16]}, epochs=1, seed=1, run_dir=str(run)).fit(x)
+    assert (run / "model.safetensors").read_bytes() == saved  # the first run untouched
+    AutoEncoderTransformer(latent_dim=3, options={"hidden": [16]}, epochs=1, seed=1, run_dir=str(run),
+                           overwrite=True).fit(x)
+    assert (run / "model.safetensors").read_bytes() != saved

@@ -8,6 +8,7 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -15,6 +16,14 @@ from genmodels import build_run_config, load_data
 from genmodels.errors import GenmodelsError
 
 FUZZ = settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+def test_examples_repeat_unless_asked_to_explore():
+    """The profile tests/conftest.py loads: the same examples on every run (a failure in CI repeats)."""
+    import os
+
+    assert FUZZ.derandomize == (os.environ.get("HYPOTHESIS_PROFILE", "ci") == "ci")
+    assert FUZZ.max_examples == 50
 
 
 def _readable(err: GenmodelsError) -> None:
@@ -103,9 +112,45 @@ _TRAIN_KEYS = ["epochs", "batch_size", "lr", "betas", "seed", "lr_schedule", "th
        train=st.one_of(st.dictionaries(st.sampled_from(_TRAIN_KEYS), _VALUES, max_size=3), _VALUES))
 def test_config_with_random_values(family, model, train):
     try:
-        build_run_config({"family": family, "model": model, "train": train})
+        config = build_run_config({"family": family, "model": model, "train": train})
     except GenmodelsError as err:
         _readable(err)
+        return
+    _sane(config)  # accepted: then every value in it must be one training can use
+
+
+def _sane(config) -> None:
+    """What an accepted config promises: finite numbers, a positive learning rate, Adam's betas in [0, 1)."""
+    import math
+
+    def floats(value):
+        if isinstance(value, float):
+            yield value
+        elif isinstance(value, dict):
+            for v in value.values():
+                yield from floats(v)
+        elif isinstance(value, (list, tuple)):
+            for v in value:
+                yield from floats(v)
+
+    assert all(math.isfinite(v) for v in floats(config.model_dump())), config
+    assert config.train.lr > 0 and all(0 <= b < 1 for b in config.train.betas)
+    assert config.train.epochs >= 1 and config.train.batch_size >= 1
+
+
+@pytest.mark.parametrize("family, section, key, value", [
+    ("vae", "train", "lr", float("inf")), ("vae", "train", "lr", float("nan")), ("vae", "train", "lr", -1e-3),
+    ("vae", "train", "lr", 0.0), ("vae", "train", "betas", (1.0, 0.999)), ("vae", "train", "betas", (-0.1, 0.9)),
+    ("vae", "train", "betas", (float("nan"), 0.9)), ("vae", "train", "grad_clip", float("inf")),
+    ("vae", "model", "beta", float("inf")), ("ae", "model", "contractive", float("nan")),
+    ("ae", "model", "weight_decay", float("inf")), ("ae", "model", "corrupt", ["gauss:inf"]),
+    ("gan", "model", "gp_weight", float("inf")), ("gan", "model", "lr_d", float("nan")),
+])
+def test_hostile_values_are_refused_by_name(family, section, key, value):
+    with pytest.raises(GenmodelsError) as err:
+        build_run_config({"family": family, section: {key: value}})
+    _readable(err.value)
+    assert key in str(err.value) or "Corruption" in str(err.value)
 
 
 @FUZZ

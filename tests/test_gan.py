@@ -118,6 +118,31 @@ def test_collapsed_discriminator_warns_once():
     assert model._collapsed == 0
 
 
+def test_collapse_warning_at_its_threshold_on_both_sides():
+    import warnings
+
+    from genmodels.models.gan import COLLAPSE_INTERVALS
+
+    def logged(model, values):
+        with warnings.catch_warnings(record=True) as record:
+            warnings.simplefilter("always")
+            for v in values:
+                model.check_logged({"d_fake": v})
+        return [str(w.message) for w in record]
+
+    assert COLLAPSE_INTERVALS == 5
+    model = GAN(GANConfig(latent_dim=2, hidden=[8]), (1, 8, 8))
+    # Four intervals outside, one inside: the count starts again. The bounds 0.01 and 0.99 are inside.
+    assert logged(model, [0.001] * 4 + [0.5] + [0.999] * 4 + [0.99] + [0.01] * 6 + [0.9999] * 4) == []
+    seen = logged(model, [0.9999])  # the fifth in a row above 0.99
+    assert len(seen) == 1 and "accepts every sample (mean D(G(z)) = 0.9999 for 5 logged intervals" in seen[0]
+    assert logged(model, [0.9999] * 3) == []  # once per stretch
+    seen = logged(model, [0.5] + [0.002] * 5)
+    assert len(seen) == 1 and "rejects every sample (mean D(G(z)) = 0.0020" in seen[0]
+    critic = GAN(GANConfig(latent_dim=2, hidden=[8], loss="hinge"), (1, 8, 8))  # a score, not a probability
+    assert logged(critic, [5.0] * 10) == []
+
+
 @pytest.mark.parametrize("bad, match", [({"d_steps": 0}, "d_steps"), ({"label_smoothing": 1.0}, "label_smoothing"),
                                         ({"label_smoothing": -0.1}, "label_smoothing"), ({"loss": "wasserstein"}, "loss"),
                                         ({"prior": "cauchy"}, "prior")])

@@ -161,12 +161,25 @@ def test_cosine_schedule_sets_each_epochs_lr_from_the_epoch_alone(digits, tmp_pa
     assert group["lr"] == pytest.approx(0.01 * (1 + math.cos(math.pi * 2 / 3)) / 2)  # the last of 3 epochs
 
 
-def test_compile_opt_in_trains_like_eager_and_saves_plain_weights(digits, tmp_path):
+def test_compile_opt_in_trains_like_eager_and_saves_plain_weights(digits, tmp_path, monkeypatch):
     # torch.compile draws the reparameterisation noise with its own generator, so the runs match in
     # quality, not bit for bit; the checkpoint holds the model's own weights, not the compiled wrapper's.
     eager = train(tiny_vae_config(train={"epochs": 3}), tmp_path / "eager", progress=False, data=digits)
+    # Every training step calls the compiled module (a hook counts the calls), and dynamo compiled a graph.
+    steps, compile_ = [], torch.compile
+
+    def counted_compile(model, **options):
+        compiled = compile_(model, **options)
+        compiled.register_forward_pre_hook(lambda *_: steps.append(1))
+        return compiled
+
+    monkeypatch.setattr(torch, "compile", counted_compile)
+    torch._dynamo.reset()
+    torch._dynamo.utils.counters.clear()
     compiled = train(tiny_vae_config(train={"epochs": 3, "compile": True}), tmp_path / "compiled", progress=False,
                      data=digits)
+    assert len(steps) == 3 * 23  # ceil(1438 / 64) steps an epoch
+    assert torch._dynamo.utils.counters["stats"]["unique_graphs"] >= 1
     tests = [r["loss"] for r in compiled.history if r["split"] == "test"]
     assert tests[-1] < tests[0]
     eager_final = [r["loss"] for r in eager.history if r["split"] == "test"][-1]

@@ -1,5 +1,6 @@
 """`genmodels zoo`: every family trained, evaluated and compared in one call; re-runs skip finished runs."""
 
+import json
 import os
 import re
 import subprocess
@@ -94,11 +95,15 @@ def test_zoo_trains_evaluates_reports_and_skips_finished_runs(zoo):
     table = summary_table(results)
     assert len(table.splitlines()) == 9 and "reconstruction_sse" in table
 
-    weights = {n: (tmp_path / "zoo" / n / "model.safetensors").stat().st_mtime_ns for n in presets}
+    assert sum(line.startswith("[features] training") for line in lines) == 1  # the feature network, once
+
+    weights = {n: (tmp_path / "zoo" / n / "model.safetensors").stat().st_mtime_ns for n in [*presets, "features"]}
     lines.clear()
     run_zoo("digits", tmp_path / "zoo", progress=False, presets=presets, evaluate_options=TINY_EVAL, log=lines.append)
     assert sum("finished run kept" in line for line in lines) == 8
-    assert weights == {n: (tmp_path / "zoo" / n / "model.safetensors").stat().st_mtime_ns for n in presets}
+    assert not any(line.startswith("[features]") for line in lines)  # the feature network reused, not retrained
+    assert weights == {n: (tmp_path / "zoo" / n / "model.safetensors").stat().st_mtime_ns
+                       for n in [*presets, "features"]}
 
     # A longer preset resumes the run; a changed one is refused with the way out.
     longer = {**presets, "vae": replace(presets["vae"], train={**presets["vae"].train, "epochs": 2})}
@@ -110,6 +115,62 @@ def test_zoo_trains_evaluates_reports_and_skips_finished_runs(zoo):
     wider = {"vae": replace(presets["vae"], model={**presets["vae"].model, "latent_dim": 3})}
     with pytest.raises(GenmodelsError, match="model.latent_dim is 8, the preset has 3.*--overwrite"):
         run_zoo("digits", tmp_path / "zoo", progress=False, presets=wider, evaluate_options=TINY_EVAL, log=lines.append)
+
+
+def test_the_zoos_fid_and_kid_come_from_its_feature_network_and_rank_samples_below_real_images(zoo, digits):
+    """FID and KID of the models that sample, measured in the feature network the zoo trained beside its runs
+    (OUT/features), and worse than the training images' own distance to the test images in that space."""
+    from genmodels import metrics
+    from genmodels.features import load_features
+
+    tmp_path, report, _, _ = zoo
+    net = load_features(tmp_path / "zoo" / "features", digits)
+    real = net.features(digits.test.batch(slice(0, len(digits.test))))
+    other = net.features(digits.train.batch(slice(0, len(digits.train))))
+    floor_fid = metrics.fid(real, other)
+    floor_kid = metrics.kid(real, other, generator=torch.Generator().manual_seed(0)).kid
+    html = report.read_text()
+    for name in ("vae", "gan"):
+        r = json.loads((tmp_path / "zoo" / name / "eval.json").read_text())  # as the other tests left the run
+        assert r["features"] == net.name  # the zoo's own network, not runs/features/digits
+        assert np.isfinite(r["fid"]) and np.isfinite(r["kid"])
+        assert r["fid"] > floor_fid > 0 and r["kid"] > floor_kid + 3 * r["kid_std"]
+        assert f"{r['fid']:.4g}"[:4] in html  # the report shows the number
+
+
+def test_zoo_overwrite_retrains_its_runs_keeps_the_feature_network_and_the_users_files(zoo):
+    tmp_path, _, _, _ = zoo
+    out = tmp_path / "zoo"
+    chosen = {name: preset for name, preset in tiny(PRESETS["digits"]).items() if name in ("pca", "vae")}
+    (out / "vae" / "my_notes.txt").write_text("keep me")
+    before = {n: (out / n / "model.safetensors").stat().st_mtime_ns for n in ("pca", "vae", "gan", "features")}
+    lines = []
+    run_zoo("digits", out, overwrite=True, progress=False, presets=chosen, evaluate_options=TINY_EVAL,
+            log=lines.append)
+    assert sum(line.strip().startswith("trained") for line in lines) == 2 and not any("kept" in ln for ln in lines)
+    assert not any(line.startswith("[features]") for line in lines)
+    after = {n: (out / n / "model.safetensors").stat().st_mtime_ns for n in before}
+    assert after["pca"] != before["pca"] and after["vae"] != before["vae"]  # retrained from scratch
+    assert after["gan"] == before["gan"] and after["features"] == before["features"]
+    assert (out / "vae" / "my_notes.txt").read_text() == "keep me"
+    history = [r for r in map(json.loads, (out / "vae" / "metrics.jsonl").read_text().splitlines())]
+    assert [r["epoch"] for r in history if r["split"] == "test"] == [1]  # a new run, not the resumed one
+
+
+def test_zoo_overwrite_flag_reaches_the_zoo(monkeypatch, tmp_path):
+    import genmodels.zoo
+
+    seen = {}
+
+    def fake_zoo(data, out, **options):
+        seen.update(options, data=data, out=out)
+        return tmp_path / "report.html", {}
+
+    monkeypatch.setattr(genmodels.zoo, "run_zoo", fake_zoo)
+    assert main(["zoo", "--data", "digits", "--out", str(tmp_path / "z"), "--overwrite", "--no-progress"]) == 0
+    assert seen["overwrite"] is True and seen["data"] == "digits"
+    assert main(["zoo", "--data", "digits", "--out", str(tmp_path / "z"), "--no-progress"]) == 0
+    assert seen["overwrite"] is False
 
 
 def test_unknown_dataset_is_one_sentence(tmp_path):

@@ -328,6 +328,7 @@ def _settings_source(args: argparse.Namespace) -> str:
 
 
 def _features(args: argparse.Namespace) -> None:
+    from .distributed import main_process
     from .features import train_features
 
     values = _collect(args, family_flags("classifier"))
@@ -335,7 +336,8 @@ def _features(args: argparse.Namespace) -> None:
     data = str(Path(data).resolve()) if Path(data).exists() else data  # runs outlive the cwd
     net = train_features(data, args.out, data_dir=values["data"]["data_dir"], model=values["model"],
                          train=values["train"], overwrite=args.overwrite, progress=_progress(args))
-    print(f"feature network: {net.dir}\n  test accuracy:   {net.accuracy:.4f}")
+    if main_process():  # under torchrun, once
+        print(f"feature network: {net.dir}\n  test accuracy:   {net.accuracy:.4f}")
 
 
 def _data(args: argparse.Namespace) -> None:
@@ -352,6 +354,10 @@ def _data(args: argparse.Namespace) -> None:
 
 
 def _print_run(result) -> None:
+    from .distributed import main_process
+
+    if not main_process():  # under torchrun, once, as rank 0 alone wrote the run
+        return
     run = RunDir(result.run_dir)
     print(f"run directory: {run}")
     for what, path in [("loss curve", run.loss_plot), ("samples", run.samples_png()),

@@ -29,8 +29,9 @@ SEEDS = "seeds must be integers in 0..2**63-1"
 
 
 class Strict(BaseModel):
-    # Unknown keys are errors, not silently ignored: a typo must not train the wrong model.
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    # Unknown keys are errors, not silently ignored: a typo must not train the wrong model. No setting
+    # means anything at infinity or NaN (an lr of inf accepted would train to NaN), so floats are finite.
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
 
 
 class DataConfig(Strict):

@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import difflib
 import hashlib
+import itertools
 import math
 import os
 import stat
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
@@ -282,7 +284,7 @@ def _load_idx_dir(folder: Path, source: str, tag: str) -> DataSplits:
         images_path = _find_idx(folder, split, "images", names)
         if images_path is None:
             raise DataError(f"{source} data was not found: {folder} has no {split}-images-idx3-ubyte[.gz]; {hint}.")
-        images = torch.from_numpy(read_idx(images_path, (3, 4)))  # memory-mapped if plain
+        images = _tensor(read_idx(images_path, (3, 4)))  # memory-mapped if plain
         images = images.unsqueeze(1) if images.ndim == 3 else images  # (N, C, H, W)
         _check_not_empty(images.shape, images_path)
         labels_path, labels = _find_idx(folder, split, "labels", names), None
@@ -302,7 +304,7 @@ def _load_idx_dir(folder: Path, source: str, tag: str) -> DataSplits:
 
 
 def _load_npy(path: Path, source: str, split: tuple[float, int]) -> DataSplits:
-    """A .npy file, memory-mapped (copy-on-write), so larger-than-memory arrays work; uint8 or
+    """A .npy file, memory-mapped (read-only), so larger-than-memory arrays work; uint8 or
     float32 images in (N, H, W) or (N, C, H, W) layout stay in the map, others are converted."""
     array = read_npy(path)
     images = _images_from_array(array, path, "the array")
@@ -363,13 +365,24 @@ def _images_from_array(a: np.ndarray, path: Path, what: str) -> torch.Tensor:
                         "with C = 1 or 3, so reshape it.")
     _check_not_empty(a.shape, f"{path} {what}")
     if a.dtype == np.uint8:
-        return torch.from_numpy(np.ascontiguousarray(a))
+        return _tensor(np.ascontiguousarray(a))
     # NaN fails both comparisons, so it is counted as bad along with +-inf and out-of-range values.
     bad = int(a.size - np.count_nonzero((a >= 0) & (a <= 1)))
     if bad:
         raise DataError(f"{path} {what} has {bad} values that are NaN, infinite or outside [0, 1]; "
                         "store 8-bit images as uint8 or scale float images into [0, 1].")
-    return torch.from_numpy(np.ascontiguousarray(a, dtype=np.float32))
+    return _tensor(np.ascontiguousarray(a, dtype=np.float32))
+
+
+def _tensor(a: np.ndarray) -> torch.Tensor:
+    """A tensor sharing a's memory. An array memory-mapped read-only (datafiles.read_idx, read_npy) gives a tensor
+    torch warns it cannot write to; genmodels never writes a dataset's images in place (Dataset.batch returns new
+    tensors), so that one warning is silenced, here only."""
+    if a.flags.writeable:
+        return torch.from_numpy(a)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
+        return torch.from_numpy(a)
 
 
 # --- folders of image files --------------------------------------------------------------------
@@ -496,12 +509,24 @@ def write_idx(data: DataSplits, folder: str | Path) -> list[Path]:
     written = []
     for name, source in files:
         if isinstance(source, Dataset):
-            stored = source.stored()
-            images = stored if stored.dtype == torch.uint8 else (stored * 255).round().to(torch.uint8)
-            array = (images[:, 0] if images.shape[1] == 1 else images).numpy()
+            c = source.shape[0]
+            dims = (len(source), *source.shape[1:]) if c == 1 else (len(source), *source.shape)
         else:
-            array = source.numpy().astype(np.uint8)
-        header = bytes([0, 0, 0x08, array.ndim]) + b"".join(int(d).to_bytes(4, "big") for d in array.shape)
-        atomic_write(folder / name, header + np.ascontiguousarray(array).tobytes())
+            dims = (len(source),)
+        header = bytes([0, 0, 0x08, len(dims)]) + b"".join(int(d).to_bytes(4, "big") for d in dims)
+        atomic_write(folder / name, itertools.chain([header], _idx_bytes(source)))  # chunk by chunk, never whole
         written.append(folder / name)
     return written
+
+
+def _idx_bytes(source: Dataset | torch.Tensor, chunk: int = 10_000):
+    """The IDX payload of a split's images (unsigned bytes, floats rounded to the nearest 1/255) or of its
+    labels, `chunk` images at a time, so a memory-mapped split larger than memory converts in bounded memory."""
+    if not isinstance(source, Dataset):
+        yield source.numpy().astype(np.uint8).tobytes()
+        return
+    for i in range(0, len(source), chunk):
+        index = slice(i, i + chunk) if source.rows is None else source.rows[i : i + chunk]
+        stored = source.images[index] if source.rows is None else source.images.index_select(0, index)
+        images = stored if stored.dtype == torch.uint8 else (stored * 255).round().to(torch.uint8)
+        yield np.ascontiguousarray(images.numpy()).tobytes()  # (n, C, H, W): grey files drop C, the same bytes

@@ -125,8 +125,9 @@ def read_idx(path: Path, ndims: tuple[int, ...]) -> np.ndarray:
                             "so it is truncated or corrupt; re-download or reinstall it.")
         if not count:
             return np.zeros(dims, np.uint8)
-        # Copy-on-write map: writable for torch, yet nothing is copied unless written (never, here).
-        return np.memmap(file, np.uint8, "c", offset=start, shape=dims)
+        # Mapped read-only and shared: the pages are the file's, dropped under memory pressure and counted
+        # against no memory limit (a copy-on-write map counts its whole size as data; tests/test_memory.py).
+        return np.memmap(file, np.uint8, "r", offset=start, shape=dims)
 
 
 def _read_idx_gz(file: BinaryIO, path: Path, ndims: tuple[int, ...], size: int) -> np.ndarray:
@@ -175,7 +176,7 @@ def _array_error(path: Path, err: BaseException, kind: str = "array", fix: str =
 
 
 def read_npy(path: Path) -> np.ndarray:
-    """A .npy file, memory-mapped copy-on-write (so larger-than-memory arrays work) once its header's
+    """A .npy file, memory-mapped read-only (so larger-than-memory arrays work) once its header's
     claim matches the file's size."""
     with open_data(path, ".npy file") as f:
         size = os.fstat(f.fileno()).st_size
@@ -187,7 +188,7 @@ def read_npy(path: Path) -> np.ndarray:
                                 f"needs {count:,}, so it is truncated or corrupt; save it again with numpy.save.")
             if not count:
                 return np.empty(shape, dtype)
-            return np.memmap(f, dtype, "c", offset=start, shape=shape, order="F" if fortran else "C")
+            return np.memmap(f, dtype, "r", offset=start, shape=shape, order="F" if fortran else "C")  # as read_idx
         except (ValueError, OverflowError, *READ_ERRORS) as e:
             raise _array_error(path, e) from None
 

@@ -2,11 +2,14 @@
 
 torchrun sets RANK, WORLD_SIZE, LOCAL_RANK and the rendezvous address; `setup` joins the
 process group (gloo on CPU, nccl on GPUs). The engine then gives each rank its own share of every
-global batch, averages the gradients of every optimizer step across ranks (after backward, so any
-model works as it is: a GAN's two optimisers, the stacked AE's phases, the contractive penalty's
-torch.func Jacobian), averages the logged parts once per logging interval, and does all file I/O,
-evaluation and checkpoints on rank 0 alone. The weights it saves are the plain model's, so they load
-without torchrun. With one process every function here is a no-op.
+global batch and trains through PyTorch's DistributedDataParallel (DDP): `replicate` wraps the
+parameters of each optimizer (a GAN's D and G apart, each phase of the stacked autoencoder apart) in
+its own DDP, whose hooks average the gradients bucket by bucket while backward still runs and which
+gives every rank rank 0's buffers (BatchNorm's running statistics, spectral norm's vectors) at the
+start of each forward. The engine averages the logged parts once per logging interval, gives every rank
+rank 0's buffers again before each epoch's end, and does all file I/O, evaluation and checkpoints on
+rank 0 alone. The weights it saves are the plain model's, so they load without torchrun. With one
+process every function here is a no-op.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import os
 from dataclasses import dataclass
 
 import torch
+from torch import nn
 
 
 @dataclass(frozen=True)
@@ -61,22 +65,62 @@ def broadcast_module(module: torch.nn.Module, d: Dist) -> None:
             dist.broadcast(t.data, 0)
 
 
-def average_gradients(params: list[torch.Tensor], d: Dist) -> None:
-    """Replace each gradient by its mean over ranks: one all-reduce over a flat buffer."""
-    if not d.active:
-        return
-    import torch.distributed as dist
+class _Updated(nn.Module):
+    """What one optimizer updates, as a module DDP can wrap: the largest submodules of the model whose
+    parameters that optimizer alone updates (with their buffers), plus any of its parameters held loose
+    beside others'. Its forward calls the function it is given, so a loss computed through modules it does
+    not hold (G's loss runs through a frozen D) still averages exactly these parameters' gradients."""
 
-    grads = [p.grad for p in params if p.grad is not None]
-    if not grads:
-        return
-    flat = torch.cat([g.reshape(-1) for g in grads])
-    dist.all_reduce(flat)
-    flat /= d.world
-    offset = 0
-    for g in grads:
-        g.copy_(flat[offset : offset + g.numel()].view_as(g))
-        offset += g.numel()
+    def __init__(self, model: nn.Module, updated: set[int]):
+        super().__init__()
+        owners: list[nn.Module] = []
+        loose: list[nn.Parameter] = []
+
+        def visit(module: nn.Module) -> None:
+            params = list(module.parameters())
+            if params and all(id(p) in updated for p in params):
+                owners.append(module)
+                return
+            loose.extend(p for p in module.parameters(recurse=False) if id(p) in updated)
+            for child in module.children():
+                visit(child)
+
+        visit(model)
+        self.owners = nn.ModuleList(owners)
+        self.loose = nn.ParameterList(loose)
+
+    def forward(self, fn, *args):
+        return fn(*args)
+
+
+def replicate(model: nn.Module, optimizers: dict[str, torch.optim.Optimizer], d: Dist) -> dict[str, nn.Module]:
+    """Under torchrun, one DistributedDataParallel wrapper per optimizer (nothing with one process).
+
+    A model computes optimizer `name`'s loss inside `wrapper(fn, *args)` (`optim.StepContext.run`), so DDP
+    prepares that optimizer's gradient buckets; the loss's backward then all-reduces each bucket as soon as
+    its gradients are ready, overlapping communication with the rest of backward (Li et al. 2020, "PyTorch
+    Distributed", section 3.2.3), and leaves the ranks' mean gradient. A wrapper whose forward did not run
+    ignores a backward: a parameter shared by two optimizers (a stacked autoencoder's layer, in its pretraining
+    phase and in fine-tuning) is reduced only by the wrapper whose forward ran. broadcast_buffers (DDP's default)
+    gives every rank rank 0's buffers before each forward; SyncBatchNorm would instead take batch statistics
+    over the whole global batch, but torch implements it for GPUs only, and the gloo runs on CPUs need the
+    same path (docs/ARCHITECTURE.md, "Many processes")."""
+    if not d.active:
+        return {}
+    from torch.nn.parallel import DistributedDataParallel
+
+    return {name: DistributedDataParallel(_Updated(model, {id(p) for g in opt.param_groups for p in g["params"]}))
+            for name, opt in optimizers.items()}
+
+
+def broadcast_buffers(module: nn.Module, d: Dist) -> None:
+    """Rank 0's buffers on every rank: each rank updates BatchNorm's running statistics from its own shard
+    between DDP's broadcasts, so before an epoch's evaluation and checkpoint every rank takes rank 0's."""
+    if d.active:
+        import torch.distributed as dist
+
+        for t in module.buffers():
+            dist.broadcast(t.data, 0)
 
 
 def average_parts(sums: dict[str, torch.Tensor], d: Dist) -> dict[str, torch.Tensor]:
@@ -101,6 +145,29 @@ def sum_over_ranks(tensors: list[torch.Tensor]) -> bool:
     for t in tensors:
         dist.all_reduce(t)
     return True
+
+
+def rank_rng_states(d: Dist, device: torch.device) -> dict[str, torch.Tensor]:
+    """Every other rank's CPU random-number state, as the "torch.rank<r>" entries of rank 0's checkpoint, so a
+    resumed run draws each rank's noise on where it stopped. A collective: every rank calls it. Nothing with
+    one process."""
+    if not d.active:
+        return {}
+    import torch.distributed as dist
+
+    state = torch.get_rng_state()
+    if device.type == "cuda":  # nccl gathers GPU tensors only
+        state = state.to(device)
+    states = [torch.empty_like(state) for _ in range(d.world)]
+    dist.all_gather(states, state)
+    return {f"torch.rank{r}": s.cpu() for r, s in enumerate(states) if r > 0}
+
+
+def main_process() -> bool:
+    """Whether this process prints a command's results: rank 0 of torchrun's group, or the only process."""
+    import torch.distributed as dist
+
+    return not (dist.is_available() and dist.is_initialized()) or dist.get_rank() == 0
 
 
 def any_rank(flag: bool, d: Dist, device: torch.device) -> bool:

@@ -73,6 +73,7 @@ def train(config: RunConfig, run_dir: str | Path, *, resume: bool = False, overw
     dist, device = ddp.setup(resolve_device(config.train.device))
     check_precision(config.train.precision, device)
     config, data = _checked_data(config, data, run)  # bad data or settings: refused before the run directory is touched
+    _check_shards(config, len(data.train), dist)
     with _writer(run, dist):
         if dist.main:  # under torchrun, rank 0 alone writes files
             run.prepare(resume=False, overwrite=overwrite)
@@ -99,7 +100,10 @@ def resume_run(run_dir: str | Path, epochs: int | None = None, *, progress: Prog
         return TrainResult(model, run.path, run.read_history())
     check_logs(config.train.log)
     config, data = _checked_data(config, data, run, resume=True)
+    _check_shards(config, len(data.train), dist)
     with _writer(run, dist):
+        if dist.main:  # a kill between a temporary file's write and its rename left it: nobody renames it now
+            run.remove_dead_temps()
         return _train(config, run, dist, device, progress, data, resume=True)
 
 
@@ -178,6 +182,20 @@ def _checked_data(config: RunConfig, data: DataSplits | None, run: RunDir,
     return config.model_copy(update={"shape": data.shape, "data": recorded}), data
 
 
+def _check_shards(config: RunConfig, images: int, dist: ddp.Dist) -> None:
+    """Under torchrun every rank needs at least one image of every global batch (a rank with none would average
+    in the loss of an empty batch, NaN): a one-sentence ConfigError where a batch, or the epoch's last, is smaller
+    than the number of processes."""
+    size, tail = config.train.batch_size, images % config.train.batch_size
+    if not dist.active or min(size, tail or size) >= dist.world:
+        return
+    found = f"--batch-size is {size}" if size < dist.world else \
+        f"the last batch of each epoch holds {tail} of the {images} training images"
+    raise ConfigError(f"With {dist.world} processes every batch needs at least {dist.world} images, but {found}; "
+                      f"choose a --batch-size (train.batch_size) of at least {dist.world} that leaves no smaller last "
+                      "batch, or fewer processes.")
+
+
 @contextlib.contextmanager
 def _writer(run: RunDir, dist: ddp.Dist):
     """The run directory's writer lock (created with its marker if new), held by rank 0 while it trains."""
@@ -218,6 +236,7 @@ def _train(config: RunConfig, run: RunDir, dist: ddp.Dist, device: torch.device,
                 start = time.perf_counter()
                 t.model.finish_epoch()  # PCA's eigendecomposition, say: part of the training time
                 t.seconds[-1] += time.perf_counter() - start
+                ddp.broadcast_buffers(t.model, dist)  # every rank holds what rank 0 evaluates and saves
                 t.end_epoch(epoch)
     except FileError as err:  # a full disk, say: the last complete checkpoint stands
         raise TrainingError(f"Training stopped in epoch {epoch + 1} because {err.cause or err}; {t.kept()}, "
@@ -272,12 +291,13 @@ class Training:
         ddp.broadcast_module(model, dist)
         optimizers = model.make_optimizers(tc, device)
         # train.compile: the steps call a compiled forward that shares the model's parameters.
-        ctx = StepContext(torch.compile(model) if tc.compile else model, optimizers, tc.grad_clip, dist,
+        ctx = StepContext(torch.compile(model) if tc.compile else model, optimizers, tc.grad_clip,
                           precision=tc.precision, device=device)
         t = cls(config, run, model, optimizers, ctx, train_set, test_set,
                 order=torch.Generator(device=device).manual_seed(tc.seed), dist=dist,
                 epochs=model.total_epochs(tc.epochs),
                 noise=torch.Generator(device=device).manual_seed(tc.seed + 1))
+        rng: dict[str, torch.Tensor] = {}
         if resume:
             state, rng = run.restore(model, optimizers)
             _set_rng_state(rng, t.order, device, run.checkpoint)
@@ -287,7 +307,10 @@ class Training:
             t.seconds_before = float(state["seconds"]) if "seconds" in state else None  # older checkpoints
             t.history = run.read_history(t.step)
             t.varied = any(r.get("diversity", 0.0) >= LOW_DIVERSITY for r in t.history)
-        if dist.active:  # each rank its own noise (corruption, reparameterisation), from here on
+        ctx.replicas = ddp.replicate(model, optimizers, dist)  # under torchrun: one DDP per optimizer
+        # Each rank its own noise (corruption, reparameterisation): seeded by rank, or where the checkpoint holds
+        # every rank's state (saved by as many processes), each rank's own, so it continues where it stopped.
+        if dist.active and not (resume and _set_rank_rng_state(rng, dist, run.checkpoint)):
             torch.manual_seed(tc.seed + 7919 * (dist.rank + 1) + t.step)
         if dist.main:
             run.write_config(config)
@@ -324,7 +347,9 @@ class Training:
         seen: dict[str, int] = {}
         count, t0 = 0, time.perf_counter()
         for i in range(self.batch * tc.batch_size, len(data), tc.batch_size):
-            idx = ddp.shard(perm[i : i + tc.batch_size], self.dist)  # this rank's share of the global batch
+            chosen = perm[i : i + tc.batch_size]
+            idx = ddp.shard(chosen, self.dist)  # this rank's share of the global batch
+            self.ctx.share = len(idx) * self.dist.world / len(chosen)  # its loss weight (StepContext.share)
             batch = data.take(idx, labels=model.needs_labels)
             if tc.channels_last and batch.x.dim() == 4:
                 batch = Batch(batch.x.contiguous(memory_format=torch.channels_last), batch.labels)
@@ -393,7 +418,7 @@ class Training:
         if bad is not None:  # diverged since the last logged step: the last good checkpoint stays
             raise TrainingError(f"{self.stop_signal} stopped training at step {self.step}, but {bad} is no longer "
                                 f"finite; {self.kept()}, lower --lr and train again.")
-        rng = _rng_state(self.order)
+        rng = {**_rng_state(self.order), **ddp.rank_rng_states(self.dist, self.order.device)}  # every rank's noise
         rng["data"] = epoch_start_rng
         if self.dist.main:
             run.save(self.model, self.optimizers, {"epoch": epoch, "step": self.step, "batch": batch,
@@ -406,6 +431,7 @@ class Training:
     def end_epoch(self, epoch: int) -> None:
         """Draw the epoch's picture, evaluate, log, checkpoint (atomically) and redraw the curves: on rank 0
         alone under torchrun."""
+        others = ddp.rank_rng_states(self.dist, self.order.device)  # a collective, before rank 0 goes on alone
         if not self.dist.main:
             return
         last = epoch + 1 == self.epochs
@@ -423,11 +449,12 @@ class Training:
                 print(line, flush=True)
             else:
                 self.bar.write(line)
-        self.run.save(self.model, self.optimizers, {"epoch": epoch + 1, "step": self.step, **self._seconds(),
-                                                    **scaler_state(self.ctx.scaler)}, _rng_state(self.order))
         if last or time.perf_counter() - self.last_plot > 10:  # a plot costs ~0.25 s: not every short epoch
             plot_curves(self.history, self.run.loss_plot, self.model.curves)
             self.last_plot = time.perf_counter()
+        # Last, so a crash in any write before it leaves the checkpoint an epoch behind: --resume redoes it all.
+        self.run.save(self.model, self.optimizers, {"epoch": epoch + 1, "step": self.step, **self._seconds(),
+                                                    **scaler_state(self.ctx.scaler)}, {**_rng_state(self.order), **others})
 
     def _epoch_picture(self) -> dict[str, float]:
         """A sample grid from the fixed noise, or for a model that cannot sample the reconstructions of
@@ -519,6 +546,21 @@ def _set_rng_state(rng: dict[str, torch.Tensor], order: torch.Generator, device:
     order.set_state(rng["data"])
     if device.type == "cuda" and "cuda" in rng:
         torch.cuda.set_rng_state(rng["cuda"], device)
+
+
+def _set_rank_rng_state(rng: dict[str, torch.Tensor], dist: ddp.Dist, path: Path) -> bool:
+    """Under torchrun, each rank's own CPU random-number state from a checkpoint saved by as many processes
+    (rank 0's is "torch", already set; the others' "torch.rank<r>"); False, and nothing set, for a checkpoint
+    from one process, another number of them, or before they were kept."""
+    if any(f"torch.rank{r}" not in rng for r in range(1, dist.world)) or f"torch.rank{dist.world}" in rng:
+        return False
+    if dist.rank > 0:
+        value, now = rng[f"torch.rank{dist.rank}"], torch.get_rng_state()
+        if value.dtype != torch.uint8 or value.shape != now.shape:
+            raise CheckpointError(f"{path} holds no valid random-number state for rank {dist.rank}; it is damaged, "
+                                  "retrain the run.")
+        torch.set_rng_state(value)
+    return True
 
 
 @contextlib.contextmanager

@@ -7,7 +7,8 @@
 
 scikit-learn conventions (docs/ARCHITECTURE.md, "House rules"): the constructor only stores its arguments,
 `fit` returns self, fitted attributes end in `_`, and transform checks the model is fitted.
-Training runs on genmodels' engine into a temporary run directory (or `run_dir`).
+Training runs on genmodels' engine into a temporary run directory (or `run_dir`, which must not hold a
+run already unless `overwrite=True`).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from .data import Dataset, DataSplits
 from .engine import train
 from .errors import ConfigError, DataError
 from .models import FAMILIES, build_run_config, families_that
+from .rundir import RunDir
 
 
 class AutoEncoderTransformer(TransformerMixin, BaseEstimator):
@@ -32,12 +34,14 @@ class AutoEncoderTransformer(TransformerMixin, BaseEstimator):
     family: ae | sdae | pca | vae. latent_dim sets the code size (for sdae, the last layer's width).
     options: any other model setting of that family, e.g. {"corrupt": ["mask:0.25"], "contractive": 0.1};
     for sdae, options["layers"] gives the widths below the code (default [1000, 500, 250]).
-    image_shape: (C, H, W) of one row of X; None infers (1, s, s) for D = s^2, else (1, 1, D)."""
+    image_shape: (C, H, W) of one row of X; None infers (1, s, s) for D = s^2, else (1, 1, D).
+    run_dir: keep the run there (config, weights, metrics) instead of in a temporary folder; a folder that
+    already holds a run is refused, unless overwrite=True replaces it."""
 
     def __init__(self, family: str = "ae", latent_dim: int = 30, options: dict | None = None, epochs: int = 20,
                  batch_size: int = 100, lr: float = 1e-3, seed: int = 0, device: str = "cpu",
                  image_shape: tuple[int, int, int] | None = None, run_dir: str | None = None,
-                 progress: bool = False):
+                 overwrite: bool = False, progress: bool = False):
         self.family = family
         self.latent_dim = latent_dim
         self.options = options
@@ -48,6 +52,7 @@ class AutoEncoderTransformer(TransformerMixin, BaseEstimator):
         self.device = device
         self.image_shape = image_shape
         self.run_dir = run_dir
+        self.overwrite = overwrite
         self.progress = progress
 
     # -- input checks ------------------------------------------------------------------
@@ -90,11 +95,13 @@ class AutoEncoderTransformer(TransformerMixin, BaseEstimator):
         labels = None if y is None else torch.as_tensor(np.asarray(y), dtype=torch.int64)
         data = Dataset(x, labels, "X")
         config = self._config()
+        if self.run_dir is not None and not self.overwrite and RunDir(self.run_dir).holds_run():
+            raise ConfigError(f"run_dir {self.run_dir} already holds a run; give another run_dir, or overwrite=True "
+                              "to replace it.")
         # The engine evaluates every epoch on a held-out split; here that is X itself (no data is held back).
         splits = DataSplits(data, data, "array")
         with tempfile.TemporaryDirectory(prefix="genmodels-") as tmp:
-            result = train(config, self.run_dir or tmp, overwrite=self.run_dir is not None,
-                           progress=self.progress, data=splits)
+            result = train(config, self.run_dir or tmp, overwrite=self.overwrite, progress=self.progress, data=splits)
         self.model_ = result.model.cpu().eval()
         self.history_ = result.history
         self.n_features_in_ = int(np.prod(x.shape[1:]))

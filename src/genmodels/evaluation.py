@@ -4,14 +4,19 @@
 In order: the family's own metrics (the VAE's ELBO and importance-weighted log-likelihood, the GAN's
 D outputs, the supervised head's error); for a model that encodes, the codes' worth (reconstruction
 error beside PCA's, linear and 5-NN probes beside raw pixels and PCA codes); for a model that samples,
-the Parzen-window log-likelihood and the sample-quality metrics in a feature network's space."""
+the Parzen-window log-likelihood and the sample-quality metrics in a feature network's space.
+
+The test split is read a slice at a time (`SplitView`), never converted to floats whole, so a memory-mapped
+split larger than memory is evaluated in bounded memory (tests/test_memory.py); what is kept whole is small
+per image (codes, per-image log-likelihoods, features) or bounded by a setting (samples, probe images)."""
 
 from __future__ import annotations
 
 import functools
 import hashlib
 import math
-from typing import Callable
+from dataclasses import dataclass
+from typing import Callable, ClassVar
 
 import torch
 
@@ -19,6 +24,7 @@ from . import losses, metrics
 from .config import check_seed
 from .data import Dataset
 from .errors import GenmodelsError
+from .models import Model
 from .precision import autocast, check_precision
 from .runs import Run, batched, draw_samples
 
@@ -29,6 +35,56 @@ PIXEL_IMAGES = 2000
 # histogram (fewer than about sqrt(C) classes in use) or they cover under 5% of the test images (recall);
 # without a feature network, when their diversity is below metrics.LOW_DIVERSITY.
 COLLAPSED_ENTROPY_FRACTION, COLLAPSED_RECALL = 0.5, 0.05
+# The probes are scored on the first this many test images (all of them for digits and Fashion-MNIST): the
+# raw-pixel probe holds its test images whole, in float64.
+PROBE_TEST = 10_000
+
+
+@dataclass(frozen=True)
+class SplitView:
+    """A split's images as float32 in [0, 1] on `device`, sliced like the (N, C, H, W) tensor they would make
+    (len, shape, view[i:j]) without making it: each slice is read from the (possibly memory-mapped) split when
+    asked for. prepare (model.eval_input, a VAE's fixed binarisation): applied to each block of BLOCK rows under
+    a seed of `seed` and the block's index, so a random preparation gives every row the same draw however the
+    split is sliced."""
+
+    data: Dataset
+    device: torch.device
+    prepare: Callable[[torch.Tensor], torch.Tensor] | None = None
+    seed: int = 0
+    BLOCK: ClassVar[int] = 100
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return (len(self.data), *self.data.shape)
+
+    def __getitem__(self, index: slice) -> torch.Tensor:
+        start, stop, step = index.indices(len(self))
+        if step != 1:
+            raise ValueError("a SplitView is sliced with step 1")
+        stop = max(start, stop)
+        if self.prepare is None:
+            return self.data.batch(slice(start, stop)).to(self.device)
+        first, b = start // self.BLOCK, self.BLOCK
+        blocks = [self._block(k) for k in range(first, (stop - 1) // b + 1)] if stop > start else []
+        x = torch.cat(blocks) if blocks else self.data.batch(slice(0, 0)).to(self.device)
+        return x[start - first * b : stop - first * b]
+
+    def _block(self, k: int) -> torch.Tensor:
+        x = self.data.batch(slice(k * self.BLOCK, (k + 1) * self.BLOCK)).to(self.device)
+        with torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else []):
+            torch.manual_seed((self.seed + k) % 2**63)
+            return self.prepare(x)
+
+
+def _mean_over(x: SplitView, per_image: Callable[[torch.Tensor], torch.Tensor], batch_size: int = 1000) -> float:
+    """The mean over every image of x of per_image(batch) (B,), a batch at a time."""
+    with torch.inference_mode():
+        total = sum(per_image(x[i : i + batch_size]).double().sum().item() for i in range(0, len(x), batch_size))
+    return total / max(len(x), 1)
 
 
 def evaluate(run: Run, importance_samples: int = 1000, seed: int = 0, batch_size: int = 100,
@@ -63,11 +119,12 @@ def evaluate(run: Run, importance_samples: int = 1000, seed: int = 0, batch_size
     # folder meanwhile. A folder we may not write needs none.
     with run.dir.lock("evaluation", required=False):
         test = run.data.test
-        x = test.batch(slice(0, len(test))).to(run.device)
         labels = None if test.labels is None else test.labels.to(run.device)
         torch.manual_seed(seed)
-        real = x[:PIXEL_IMAGES].cpu()  # as stored, before any binarisation: the reference of sharpness and diversity
-        x = run.model.eval_input(x)
+        # As stored, before any binarisation: the reference of sharpness and diversity.
+        real = test.batch(slice(0, PIXEL_IMAGES))
+        prepare = None if type(run.model).eval_input is Model.eval_input else run.model.eval_input
+        x = SplitView(test, run.device, prepare, seed)  # as the model sees them, read a slice at a time
         results: dict = {"family": run.config.family, "split": "test", "images": int(x.shape[0]),
                          "eval_precision": precision}
         with torch.inference_mode(), in_precision():
@@ -128,26 +185,30 @@ def code_metrics(run: Run, x: torch.Tensor, probe_train: int = 10_000, seed: int
     from .models.pca import fit_pca
 
     model = run.model
-    codes = batched(model.encode, x)
-    sse = lambda reconstruct: losses.reconstruction_error(batched(reconstruct, x), x.cpu(), "mse").mean().item()  # noqa: E731
+    sse = lambda reconstruct: _mean_over(  # noqa: E731
+        x, lambda xb: losses.reconstruction_error(reconstruct(xb), xb, "mse"))
     out = {"reconstruction_sse": sse(model.reconstruct)}
     train = run.data.train
     pca = None
-    if run.config.family != "pca" and codes.shape[1] <= x[0].numel():  # PCA has no overcomplete code
-        pca = fit_pca(train.to(run.device), codes.shape[1])
+    if run.config.family != "pca" and model.latent_dim <= math.prod(x.shape[1:]):  # PCA has no overcomplete code
+        pca = fit_pca(train.to(run.device), model.latent_dim)
         out["pca_reconstruction_sse"] = sse(pca.reconstruct)
     if train.labels is None or run.data.test.labels is None or probe_train == 0:
         return out
     pick = seeded_rows(len(train), probe_train, seed)
     x_fit = model.eval_input(train.batch(pick).to(run.device))
-    y_fit, y_test = train.labels[pick].numpy(), run.data.test.labels.numpy()
+    x_probe = x[:PROBE_TEST]  # the first PROBE_TEST test images, whole: see PROBE_TEST
+    y_fit, y_test = train.labels[pick].numpy(), run.data.test.labels[: len(x_probe)].numpy()
+    codes = batched(model.encode, x_probe)
     features = {"": lambda: (batched(model.encode, x_fit), codes),
-                "_pixels": lambda: (x_fit.flatten(1).cpu(), x.flatten(1).cpu())}
+                "_pixels": lambda: (x_fit.flatten(1).cpu(), x_probe.flatten(1).cpu())}
     if pca is not None:
-        features["_pca"] = lambda: (batched(pca.encode, x_fit), batched(pca.encode, x))
+        features["_pca"] = lambda: (batched(pca.encode, x_fit), batched(pca.encode, x_probe))
     out["probe_train_images"] = len(pick)
+    if len(x_probe) < len(x):
+        out["probe_test_images"] = len(x_probe)
     # A baseline's probes depend only on the images probed (as the model sees them) and PCA's code size.
-    seen = hashlib.blake2b(b"".join(a.tobytes() for a in (x_fit.cpu().numpy(), x.cpu().numpy(), y_fit, y_test)),
+    seen = hashlib.blake2b(b"".join(a.tobytes() for a in (x_fit.cpu().numpy(), x_probe.cpu().numpy(), y_fit, y_test)),
                            digest_size=16).hexdigest()
     for suffix, pair in features.items():
         key = (suffix, seen, codes.shape[1] if suffix == "_pca" else None)
@@ -182,7 +243,7 @@ def parzen(run: Run, samples: int = 10000, seed: int = 0, validation: int = 1000
 
     drawn = draw_samples(run, samples, seed) if drawn is None else drawn[:samples]
     x_valid = train_validation_images(run.data.train, validation, seed).to(run.device)
-    x_test = run.data.test.batch(slice(0, len(run.data.test))).to(run.device)
+    x_test = SplitView(run.data.test, run.device)  # read a slice at a time
     return parzen_estimate(drawn, x_valid, x_test).as_dict()
 
 
@@ -205,7 +266,7 @@ def sample_quality(run: Run, features=None, samples: int = 10_000, seed: int = 0
             return {}
         features = load_features(features, run.data, run.device, recorded=run.config.data.fingerprint)
     test = run.data.test
-    real = features.features(test.batch(slice(0, len(test))))
+    real = features.features(SplitView(test, features.device))  # (N, F): read a batch at a time
     drawn = draw_samples(run, samples, seed) if drawn is None else drawn[:samples]
     fake = features.features(drawn)
     k = metrics.kid(real, fake, generator=torch.Generator(device=real.device).manual_seed(seed))

@@ -18,6 +18,7 @@ import torch
 
 from .config import merge
 from .data import DataSplits, fingerprint, load_data
+from .distributed import main_process
 from .engine import train as run_training
 from .errors import CheckpointError, GenmodelsError
 from .models import Classifier, build_run_config
@@ -118,8 +119,9 @@ def train_features(data: str | DataSplits, out: str | Path | None = None, *, epo
               "test_accuracy": accuracy, "feature_dim": net.config.feature_dim, "classes": net.config.classes,
               "arch": net.arch, "epochs": config.train.epochs,
               "train_seconds": round(sum(result.epoch_seconds), 1), "shape": list(splits.shape)}
-    with RunDir(out).lock("feature network"):  # the record too is written by the one writer of the folder
-        RunDir(out).write_features_record(record)
+    if main_process():  # under torchrun, rank 0 alone, as it alone wrote the run (the others would wait on its lock)
+        with RunDir(out).lock("feature network"):  # the record too is written by the one writer of the folder
+            RunDir(out).write_features_record(record)
     return FeatureNetwork(net, out, accuracy, record["fingerprint"])
 
 

@@ -10,9 +10,10 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import signal
 import stat
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, Iterable
 
 from .errors import GenmodelsError
 
@@ -48,10 +49,11 @@ def write_error(path: Path, err: OSError, what: str = "write") -> FileError:
     return error
 
 
-def atomic_write(path: Path, data: bytes, parents: bool = False) -> None:
-    """Write `data` to a temporary name beside `path`, fsync it and rename it into place, so a crash at
-    any moment leaves either the previous complete file or the new one, never a torn one. A failed write
-    (a full disk, say) removes its temporary file and raises a FileError; `path` is left as it was.
+def atomic_write(path: Path, data: bytes | Iterable[bytes], parents: bool = False) -> None:
+    """Write `data` (bytes, or chunks of bytes written one after another, so a large file need not be held
+    whole) to a temporary name beside `path`, fsync it and rename it into place, so a crash at any moment
+    leaves either the previous complete file or the new one, never a torn one. A failed write (a full disk,
+    say) removes its temporary file and raises a FileError; `path` is left as it was.
     parents: create the missing folders above `path` first."""
     path = Path(path)
     tmp = temp_name(path)
@@ -59,9 +61,11 @@ def atomic_write(path: Path, data: bytes, parents: bool = False) -> None:
         if parents:
             path.parent.mkdir(parents=True, exist_ok=True)
         with open(tmp, "wb") as f:
-            f.write(data)
+            for chunk in [data] if isinstance(data, (bytes, bytearray, memoryview)) else data:
+                f.write(chunk)
             f.flush()
             os.fsync(f.fileno())
+        _test_fault(path)
         os.replace(tmp, path)
     except BaseException as err:  # a full disk, or an interrupt between write and rename
         with contextlib.suppress(OSError):
@@ -69,6 +73,25 @@ def atomic_write(path: Path, data: bytes, parents: bool = False) -> None:
         if isinstance(err, OSError):
             raise write_error(path, err) from None
         raise
+
+
+# Test-only fault injection (tests/test_crash_safety.py), read at every atomic write and unset in normal use:
+# GENMODELS_TEST_KILL_BEFORE_RENAME="NAME:N" makes the process SIGKILL itself in its N-th atomic write of a
+# file named NAME, after the temporary file is written and synced and before the rename: the one moment a
+# crash leaves a temporary file beside the previous complete file. A chosen point, not a timed kill.
+KILL_BEFORE_RENAME = "GENMODELS_TEST_KILL_BEFORE_RENAME"
+_writes: dict[str, int] = {}
+
+
+def _test_fault(path: Path) -> None:
+    spec = os.environ.get(KILL_BEFORE_RENAME)
+    if not spec:
+        return
+    name, _, count = spec.rpartition(":")
+    if path.name == name:
+        _writes[name] = _writes.get(name, 0) + 1
+        if str(_writes[name]) == count:
+            os.kill(os.getpid(), signal.SIGKILL)
 
 
 def temp_name(path: Path) -> Path:

@@ -1,9 +1,10 @@
 """The optimisation step every family shares: Adam, the learning-rate schedule and `StepContext.step`.
 
-A model's `train_step` receives a StepContext and calls `ctx.step(loss, name)` once per optimizer
-it updates; gradient averaging under torchrun and clipping happen there, so a family with two
-optimisers (the GAN) or several phases (the stacked autoencoder) writes no trainer of its own
-(docs/ARCHITECTURE.md, "One training step").
+A model's `train_step` receives a StepContext, computes each optimizer's loss through `ctx.forward` or
+`ctx.run` (under torchrun, inside that optimizer's DistributedDataParallel wrapper) and calls
+`ctx.step(loss, name)` once per optimizer it updates; gradient averaging under torchrun and clipping
+happen there, so a family with two optimisers (the GAN) or several phases (the stacked autoencoder)
+writes no trainer of its own (docs/ARCHITECTURE.md, "One training step", "Many processes").
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from . import distributed as ddp
 from .precision import autocast, full_precision, grad_scaler
 
 if TYPE_CHECKING:
@@ -52,10 +52,15 @@ class StepContext:
     module: torch.nn.Module
     optimizers: dict[str, torch.optim.Optimizer]
     grad_clip: float | None = None  # max L2 norm of each optimizer's gradients (train.grad_clip)
-    dist: ddp.Dist = field(default_factory=ddp.Dist)  # under torchrun: gradients are averaged over ranks
     precision: str = "fp32"
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
     steps_to_log: int = 0
+    # Under torchrun: each optimizer's DistributedDataParallel wrapper (distributed.replicate), and this rank's
+    # loss weight, world size x its share of the global batch, so the averaged gradient is the global batch's
+    # mean even where the last batch does not split evenly.
+    replicas: dict[str, torch.nn.Module] = field(default_factory=dict)
+    share: float = 1.0
+    _ran: set[str] = field(default_factory=set)  # optimizers whose loss went through their wrapper since their step
     scaler: torch.amp.GradScaler | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
@@ -70,21 +75,36 @@ class StepContext:
         """The context a training step's forward runs in (nothing for fp32)."""
         return autocast(self.precision, self.device)
 
-    def forward(self, *inputs: torch.Tensor | None):
-        return self.module(*inputs)
+    def forward(self, *inputs: torch.Tensor | None, name: str = "main"):
+        """The model's forward on inputs, as the computation of optimizer `name`'s loss."""
+        return self.run(name, self.module, *inputs)
+
+    def run(self, name: str, fn, *args):
+        """fn(*args), the computation of optimizer `name`'s loss: under torchrun, inside that optimizer's
+        DistributedDataParallel wrapper, so backward averages its gradients over the ranks."""
+        replica = self.replicas.get(name)
+        if replica is None:
+            return fn(*args)
+        self._ran.add(name)
+        return replica(fn, *args)
 
     def step(self, loss: torch.Tensor, name: str = "main") -> None:
         opt, scaler = self.optimizers[name], self.scaler
         opt.zero_grad(set_to_none=True)
+        if self.replicas:
+            if name not in self._ran:  # a family's bug: its gradients would silently differ between ranks
+                raise RuntimeError(f"the loss of optimizer {name!r} was not computed through ctx.forward or "
+                                   f"ctx.run(name={name!r}, ...), so torchrun could not average its gradients.")
+            self._ran.discard(name)
+            loss = loss * self.share
         with full_precision(self.precision, self.device):
+            # under torchrun, DDP's hooks all-reduce gradient buckets while backward runs
             (loss if scaler is None else scaler.scale(loss)).backward()
-            if self.dist.active or self.grad_clip is not None:  # one process, no clipping: nothing to gather
+            if self.grad_clip is not None:  # no host sync: the norm and the scaling stay on the device
                 params = [p for group in opt.param_groups for p in group["params"]]
-                ddp.average_gradients(params, self.dist)
-                if scaler is not None and self.grad_clip is not None:  # clip the true gradients, not the scaled
-                    scaler.unscale_(opt)  # ones (AMP examples, "Gradient clipping")
-                if self.grad_clip is not None:  # no host sync: the norm and the scaling stay on the device
-                    torch.nn.utils.clip_grad_norm_(params, self.grad_clip, foreach=True)
+                if scaler is not None:  # clip the true gradients, not the scaled ones (AMP examples, "Gradient clipping")
+                    scaler.unscale_(opt)
+                torch.nn.utils.clip_grad_norm_(params, self.grad_clip, foreach=True)
             if scaler is None:
                 opt.step()
             else:  # skips the step if a gradient overflowed; the fused Adam reads the scale on the device and

@@ -81,6 +81,17 @@ def _our_temp(name: str, names: tuple[str, ...], pattern: re.Pattern | None = No
     return bool(temp) and (temp[1] in names or bool(pattern and pattern.fullmatch(temp[1])))
 
 
+def _running(pid: int) -> bool:
+    """Whether a process with this id exists (signal 0 checks without sending anything)."""
+    try:
+        os.kill(pid, 0)
+    except (ProcessLookupError, OverflowError):  # none; an id too large for any process
+        return False
+    except PermissionError:  # another user's
+        return True
+    return True
+
+
 @dataclass(frozen=True)
 class RunDir:
     """One run directory: its file names, and every read and write of its files."""
@@ -233,6 +244,20 @@ class RunDir:
                     found.append(entry)
         return found
 
+    def remove_dead_temps(self) -> None:
+        """Remove the temporary files of ours (fileio.temp_name: `.NAME.tmpPID`) whose writer is no longer running:
+        left by a process killed between writing one and renaming it. A live writer's (`genmodels sample` writes
+        pictures here without the lock) is kept; a pid reused since only keeps a dead one a while longer."""
+        for folder, names, pattern in ((self.path, (*self.FILES, self.MARKER), _OUR_CODES),
+                                       (self.path / self.IMAGES, (), _OUR_PICTURES)):
+            if not folder.is_dir() or folder.is_symlink():
+                continue
+            for entry in folder.iterdir():
+                temp = re.fullmatch(r"\..+\.tmp(\d+)", entry.name)
+                if temp and _our_temp(entry.name, names, pattern) and entry.is_file() and not _running(int(temp[1])):
+                    with contextlib.suppress(FileNotFoundError):
+                        entry.unlink()
+
     def _logs(self) -> tuple[str, ...]:
         """The logs the run's config asks for (train.log); none where there is no readable config."""
         try:
@@ -300,10 +325,13 @@ class RunDir:
     # -- weights and checkpoints -----------------------------------------------------------------------
     def save(self, model: Model, optimizers: dict[str, torch.optim.Optimizer], state: dict[str, Any],
              rng: dict[str, torch.Tensor]) -> None:
-        """The checkpoint (to resume) and the weights (to use), each written atomically."""
+        """The weights (to use) and the checkpoint (to resume), each written atomically, in that order: a crash
+        between the two leaves the checkpoint one epoch behind, so --resume repeats that epoch and rewrites
+        both, where the other order would leave a finished run with the weights of its last epoch but one
+        (tests/test_crash_safety.py)."""
         meta = {"family": model.family}
-        ckpt.save_checkpoint(self.checkpoint, model, optimizers, state, rng, meta)
         ckpt.save_weights(model, self.weights, meta)
+        ckpt.save_checkpoint(self.checkpoint, model, optimizers, state, rng, meta)
 
     def restore(self, model: Model, optimizers: dict[str, torch.optim.Optimizer]
                 ) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:

@@ -41,8 +41,9 @@ def laplacian_variance(images: torch.Tensor) -> torch.Tensor:
         raise ValueError(f"the Laplacian needs images (B, C, H, W) of at least 3x3 pixels, got {tuple(images.shape)}")
     c = images.shape[1]
     kernel = LAPLACIAN.to(images.device, torch.float64).expand(c, 1, 3, 3)
-    lap = F.conv2d(images.double(), kernel, groups=c)
-    return lap.flatten(1).var(dim=1, unbiased=False)
+    # 256 images at a time: the float64 convolution unfolds 9 copies of its input (97 MB for 2000 28x28 images).
+    return torch.cat([F.conv2d(chunk.double(), kernel, groups=c).flatten(1).var(dim=1, unbiased=False)
+                      for chunk in images.split(256)])
 
 
 def sharpness(images: torch.Tensor, real: torch.Tensor) -> float:

@@ -217,9 +217,7 @@ class GAN(GenerativeModel):
         one update of the moving average."""
         self.discriminator.requires_grad_(False)
         try:
-            fake_logits = self.discriminator(self._fake(n))
-            # The loss's paper and equation: losses.gan_generator_loss.
-            g_loss = losses.gan_generator_loss(fake_logits, self.config.loss)
+            g_loss = ctx.run("g", self._generator_loss, n)
             ctx.step(g_loss, "g")
         finally:
             self.discriminator.requires_grad_(True)
@@ -228,6 +226,10 @@ class GAN(GenerativeModel):
         if ctx.steps_to_log < self.config.d_steps:  # G's last update before a record: a pass over every gradient
             parts["g_grad_norm"] = _grad_norm(self.generator)  # that every other step is spared
         return parts
+
+    def _generator_loss(self, n: int) -> torch.Tensor:
+        """G's loss on n fresh prior samples, through D (the loss's paper and equation: losses.gan_generator_loss)."""
+        return losses.gan_generator_loss(self.discriminator(self._fake(n)), self.config.loss)
 
     @torch.no_grad()
     def _update_average(self) -> None:
@@ -249,7 +251,7 @@ class GAN(GenerativeModel):
         averages each part over the calls that returned it. The gradient norms come only from the last D and G
         updates before each record (ctx.steps_to_log), so a record holds those two norms, not an interval's mean."""
         x = batch.x
-        out = ctx.forward(x)
+        out = ctx.forward(x, name="d")
         ctx.step(out.loss, "d")
         parts = dict(out.parts)
         if ctx.logged:

@@ -162,8 +162,9 @@ class StackedDenoisingAutoEncoder(GenerativeModel):
         return StepOutput(rec, {"loss": rec.detach(), f"layer{i + 1}_rec": rec.detach()})
 
     def train_step(self, batch, ctx) -> dict[str, torch.Tensor]:
-        out = self.step_output(batch, ctx.forward)
-        ctx.step(out.loss, self.phase_name)  # the optimizer of the current phase
+        name = self.phase_name  # the optimizer of the current phase
+        out = self.step_output(batch, lambda *inputs: ctx.forward(*inputs, name=name))
+        ctx.step(out.loss, name)
         return out.parts
 
     @torch.inference_mode()

@@ -133,6 +133,8 @@ GLOSSARY: dict[str, Entry] = {
     "split": Entry("The split the metrics were measured on.", kind="info"),
     "images": Entry("Test images measured.", kind="info", unit="images"),
     "probe_train_images": Entry("Training images the probes were fitted on.", kind="info", unit="images"),
+    "probe_test_images": Entry("Test images the probes were scored on, where the test split is larger (the first "
+                               "10,000).", kind="info", unit="images"),
     "importance_samples": Entry("Codes drawn per test image for the importance-weighted estimate (K).", kind="info"),
     "parzen_samples": Entry("Model samples the Parzen density was fitted to.", kind="info", unit="samples"),
     "quality_samples": Entry("Model samples the sample-quality metrics were measured on.", kind="info",
