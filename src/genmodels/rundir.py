@@ -74,11 +74,13 @@ def _json_object(path: Path, what: str) -> dict | None:
     return values
 
 
-def _our_temp(name: str, names: tuple[str, ...], pattern: re.Pattern | None = None) -> bool:
-    """Whether `name` is a temporary file (fileio.temp_name) of one of `names` or of a name `pattern` matches,
-    left behind by a process killed while writing."""
-    temp = re.fullmatch(r"\.(.+)\.tmp\d+", name)
-    return bool(temp) and (temp[1] in names or bool(pattern and pattern.fullmatch(temp[1])))
+def _our_temp(name: str, names: tuple[str, ...], pattern: re.Pattern | None = None) -> int | None:
+    """The writer's process id where `name` is a temporary file (fileio.temp_name: `.NAME.tmpPID`) of one of
+    `names` or of a name `pattern` matches, as a process killed while writing leaves it; None otherwise."""
+    temp = re.fullmatch(r"\.(.+)\.tmp(\d+)", name)
+    if temp and (temp[1] in names or bool(pattern and pattern.fullmatch(temp[1]))):
+        return int(temp[2])
+    return None
 
 
 def _running(pid: int) -> bool:
@@ -179,7 +181,7 @@ class RunDir:
             names = os.listdir(path) if path.exists() else []
         except OSError as err:
             raise write_error(path, err, "open the folder") from None
-        if any(not _our_temp(name, (*self.FILES, self.MARKER)) for name in names) and not self.is_ours():
+        if any(_our_temp(name, (*self.FILES, self.MARKER)) is None for name in names) and not self.is_ours():
             raise CheckpointError(f"{path} is not a genmodels run directory (it holds files but no {self.MARKER} marker), "
                                   "and genmodels never deletes or mixes with files it did not write; choose an empty "
                                   "or new folder.")
@@ -237,7 +239,7 @@ class RunDir:
                 continue
             for entry in folder.iterdir():
                 name = entry.name
-                if name in names or pattern.fullmatch(name) or _our_temp(name, (*names, self.MARKER), pattern):
+                if name in names or pattern.fullmatch(name) or _our_temp(name, (*names, self.MARKER), pattern) is not None:
                     if entry.is_dir() and not entry.is_symlink():
                         raise CheckpointError(f"{entry} is a folder where genmodels writes a file; move it away "
                                               "or choose another --out.")
@@ -253,8 +255,8 @@ class RunDir:
             if not folder.is_dir() or folder.is_symlink():
                 continue
             for entry in folder.iterdir():
-                temp = re.fullmatch(r"\..+\.tmp(\d+)", entry.name)
-                if temp and _our_temp(entry.name, names, pattern) and entry.is_file() and not _running(int(temp[1])):
+                writer = _our_temp(entry.name, names, pattern)
+                if writer is not None and entry.is_file() and not _running(writer):
                     with contextlib.suppress(FileNotFoundError):
                         entry.unlink()
 
