@@ -61,8 +61,9 @@ def broadcast_module(module: torch.nn.Module, d: Dist) -> None:
     if d.active:
         import torch.distributed as dist
 
-        for t in [*module.parameters(), *module.buffers()]:
+        for t in module.parameters():
             dist.broadcast(t.data, 0)
+    broadcast_buffers(module, d)
 
 
 class _Updated(nn.Module):
