@@ -73,9 +73,13 @@ class Dataset:
     def __len__(self) -> int:
         return self.images.shape[0] if self.rows is None else self.rows.shape[0]
 
-    def stored(self) -> torch.Tensor:
-        """This split's images as stored (uint8 or float32), (n, C, H, W), gathered if need be."""
-        return self.images if self.rows is None else self.images.index_select(0, self.rows)
+    def stored(self, index: torch.Tensor | slice = slice(None)) -> torch.Tensor:
+        """The images as stored (uint8 or float32), (B, C, H, W), of the rows `index` picks (all by default):
+        a view for a slice of unsplit images, else gathered, so only the rows asked for are read."""
+        if self.rows is not None:  # positions in this split -> rows of the stored images
+            index = self.rows[index]
+        # index_select gathers rows several times faster than advanced indexing on a 4-D tensor.
+        return self.images[index] if isinstance(index, slice) else self.images.index_select(0, index)
 
     @property
     def shape(self) -> tuple[int, int, int]:
@@ -90,15 +94,12 @@ class Dataset:
 
     def batch(self, index: torch.Tensor | slice) -> torch.Tensor:
         """float32 images in [0, 1] for the rows `index` picks, (B, C, H, W), on the images' device."""
-        if self.rows is not None:  # positions in this split -> rows of the stored images
-            index = self.rows[index]
-        # index_select gathers rows several times faster than advanced indexing on a 4-D tensor.
-        x = self.images[index] if isinstance(index, slice) else self.images.index_select(0, index)
+        x = self.stored(index)
         if x.dtype == torch.uint8:
             return x.float().div_(255)
-        # Already float32: a slice would be a view, and a model corrupting its input in place
-        # (denoising) would then change the dataset itself; an index tensor copies anyway.
-        return x.clone() if isinstance(index, slice) else x
+        # Already float32: a slice of unsplit images is a view, and a model corrupting its input in place
+        # (denoising) would then change the dataset itself; a gather copies anyway.
+        return x.clone() if isinstance(index, slice) and self.rows is None else x
 
     def take(self, index: torch.Tensor | slice, labels: bool = False) -> Batch:
         """The rows `index` picks as a Batch, with their labels if asked for (and the split has them)."""
@@ -526,7 +527,6 @@ def _idx_bytes(source: Dataset | torch.Tensor, chunk: int = 10_000):
         yield source.numpy().astype(np.uint8).tobytes()
         return
     for i in range(0, len(source), chunk):
-        index = slice(i, i + chunk) if source.rows is None else source.rows[i : i + chunk]
-        stored = source.images[index] if source.rows is None else source.images.index_select(0, index)
+        stored = source.stored(slice(i, i + chunk))
         images = stored if stored.dtype == torch.uint8 else (stored * 255).round().to(torch.uint8)
         yield np.ascontiguousarray(images.numpy()).tobytes()  # (n, C, H, W): grey files drop C, the same bytes

@@ -285,8 +285,8 @@ def measure_speed(splits, plan: Plan, where: Path) -> float:
     try:
         for name, n in PILOT_IMAGES.items():
             n = min(n, len(splits.train))
-            sub = DataSplits(Dataset(splits.train.stored()[:n], None, "pilot/train"),
-                             Dataset(splits.test.stored()[:50], None, "pilot/test"), splits.source)
+            sub = DataSplits(Dataset(splits.train.stored(slice(0, n)), None, "pilot/train"),
+                             Dataset(splits.test.stored(slice(0, 50)), None, "pilot/test"), splits.source)
             preset = plan.presets[name]
             config = replace(preset, train={**preset.train, "epochs": 2}).config(splits.source)
             with warnings.catch_warnings():  # a GAN of three steps looks collapsed: no news
