@@ -154,6 +154,14 @@ def slerp(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
     return (torch.sin((1 - t) * omega) / so) * a[:, None] + (torch.sin(t * omega) / so) * b[:, None]
 
 
+def path_between(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor, mode: str) -> torch.Tensor:
+    """Codes on the way from rows of a to rows of b (B, D) at fractions t (T,): (B, T, D), on the straight
+    line (linear) or the arc between them (slerp)."""
+    if mode == "slerp":
+        return slerp(a, b, t)
+    return a[:, None] + t[None, :, None] * (b - a)[:, None]
+
+
 def interpolate(run: Run, out: str | Path, pairs: int = 8, steps: int = 10, split: str = "test",
                 mode: str = "linear", seed: int = 0) -> Path:
     """Each row walks from one code to another and decodes every point on the way.
@@ -179,11 +187,7 @@ def interpolate(run: Run, out: str | Path, pairs: int = 8, steps: int = 10, spli
             z = model.encode(_images(run, split, 2 * pairs))
         else:
             z = model.prior_sample(2 * pairs, generator=torch.Generator(device=run.device).manual_seed(seed))
-        a, b = z[0::2], z[1::2]
-        if mode == "slerp":
-            path = slerp(a, b, t)
-        else:
-            path = a[:, None] + t[None, :, None] * (b - a)[:, None]  # (pairs, steps, D)
+        path = path_between(z[0::2], z[1::2], t, mode)  # (pairs, steps, D)
         images = model.decode(path.reshape(-1, z.shape[1]))
     return save_grid(images, out, nrow=steps)
 

@@ -18,7 +18,7 @@ from PIL import Image
 
 from ..datafiles import image_pixels
 from ..errors import DataError
-from ..runs import Run, batched, slerp
+from ..runs import Run, batched, path_between
 
 MAX_POINTS = 2000  # test images on the map: enough to see the classes, few enough to draw and send at once
 SLIDERS = 8  # latent dimensions given a slider: all of a small code, the most varied of a wide one
@@ -145,10 +145,7 @@ class ExploredRun:
 
     def walk(self, a: torch.Tensor, b: torch.Tensor, steps: int, mode: str) -> torch.Tensor:
         """Codes on the way from a to b (D,), both ends included: (steps, D)."""
-        t = torch.linspace(0, 1, steps)
-        if mode == "slerp":
-            return slerp(a[None], b[None], t)[0]
-        return a[None] + t[:, None] * (b - a)[None]
+        return path_between(a[None], b[None], torch.linspace(0, 1, steps), mode)[0]
 
     def draw(self, n: int, seed: int) -> tuple[list[list[float]], list[str]]:
         """n codes from the prior, seeded, and their images (a GAN's from its averaged weights, as sampling)."""
