@@ -43,11 +43,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from genmodels import build_run_config, load_data, train
+from genmodels.evaluation import sample_quality
 from genmodels.features import FeatureNetwork, train_features
 from genmodels.metrics import fid, precision_recall
 from genmodels.metrics.manifold import _CHUNK as DISTANCE_ROWS
 from genmodels.models import build_model
-from genmodels.evaluation import sample_quality
 from genmodels.runs import Run, draw_samples, load_run
 
 

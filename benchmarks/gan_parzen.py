@@ -21,8 +21,8 @@ from pathlib import Path
 import torch
 
 from genmodels import build_run_config, load_data, train
-from genmodels.metrics import parzen_estimate
 from genmodels.evaluation import parzen, train_validation_images
+from genmodels.metrics import parzen_estimate
 from genmodels.runs import load_run
 
 

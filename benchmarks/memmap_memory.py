@@ -60,7 +60,7 @@ CHILD = textwrap.dedent("""
 
 def build(folder: Path, scale: int) -> int:
     from genmodels import load_data
-    from genmodels.data import DataSplits, Dataset, write_idx
+    from genmodels.data import Dataset, DataSplits, write_idx
 
     fashion = load_data("fashion-mnist")
     big = Dataset(fashion.train.images.repeat(scale, 1, 1, 1), fashion.train.labels.repeat(scale), "big/train")

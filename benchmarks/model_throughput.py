@@ -61,19 +61,18 @@ import json
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from _alternate import run_alternating  # benchmarks/_alternate.py
 from genmodels import build_run_config, load_data, train
-from genmodels.data import DataSplits, Dataset
+from genmodels.data import Dataset, DataSplits
 from genmodels.errors import GenmodelsError
 from genmodels.runtime import resolve_device
-
-from _alternate import run_alternating  # benchmarks/_alternate.py
 
 TARGET = 1.2  # issue 6: genmodels' images/s at least 1.2 x the minimal loop's
 LOSS_TOLERANCE = 1e-6  # --check: largest relative difference of the two sides' losses (docs/benchmarks.md)
@@ -269,8 +268,8 @@ def check(name: str, images: torch.Tensor) -> tuple[str, bool]:
     """Two steps on the same batches and noise, genmodels' train_step against the hand-written step: the
     figures in words, and whether both are within LOSS_TOLERANCE and WEIGHT_TOLERANCE."""
     from genmodels.data import Batch
-    from genmodels.optim import StepContext
     from genmodels.models import build_model
+    from genmodels.optim import StepContext
 
     cfg = run_config(name)
     torch.manual_seed(0)

@@ -36,12 +36,12 @@ from pathlib import Path
 import torch
 
 from genmodels import build_run_config, load_data
-from genmodels.data import DataSplits, Dataset
+from genmodels.data import Dataset, DataSplits
 from genmodels.engine import evaluate_parts, train
 from genmodels.errors import GenmodelsError
 from genmodels.evaluation import evaluate
-from genmodels.runtime import resolve_device
 from genmodels.runs import load_run
+from genmodels.runtime import resolve_device
 from genmodels.zoo import FASHION_MNIST, feature_network
 
 MODELS = ("mlpvae", "convvae", "dcgan")

@@ -57,7 +57,7 @@ def worker(n: int, threads: int | None) -> None:
     import torch
 
     from genmodels import build_run_config, load_data, train
-    from genmodels.data import DataSplits, Dataset
+    from genmodels.data import Dataset, DataSplits
 
     if threads:
         torch.set_num_threads(threads)

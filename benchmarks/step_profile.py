@@ -31,9 +31,9 @@ from torch.profiler import ProfilerActivity, profile
 
 from genmodels import build_run_config, load_data
 from genmodels.data import Batch
+from genmodels.models import build_model
 from genmodels.optim import StepContext
 from genmodels.runtime import keep_freed_memory
-from genmodels.models import build_model
 
 CONFIGS = {
     "mlpvae": {"family": "vae", "model": {"arch": "mlp", "hidden": [512], "latent_dim": 16, "likelihood": "gaussian",

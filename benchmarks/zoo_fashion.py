@@ -33,8 +33,8 @@ def _cell(v) -> str:
 def real_image_floor(out: Path, n: int = 10_000) -> dict:
     """The same sample-quality metrics with n real training images in place of model samples: what a
     perfect generator would score against the test images in the zoo's feature space."""
-    from genmodels.features import load_features
     from genmodels.evaluation import sample_quality, seeded_rows
+    from genmodels.features import load_features
     from genmodels.runs import load_run
 
     run = load_run(out / "vae")  # any run of the zoo: it gives the data and the test split

@@ -6,8 +6,7 @@ import pytest
 import torch
 
 from genmodels import ConfigError, build_run_config, train
-from genmodels.models import AEConfig
-from genmodels.models import AutoEncoder
+from genmodels.models import AEConfig, AutoEncoder
 from genmodels.models import regularisers as reg
 
 

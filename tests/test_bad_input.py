@@ -5,14 +5,13 @@ import pickle
 import pytest
 import torch
 
+from conftest import tiny_vae_config
 from genmodels import CheckpointError, ConfigError, build_run_config, train
 from genmodels.checkpoint import read_safetensors
-from genmodels.rundir import RunDir
 from genmodels.cli import main
 from genmodels.config import read_toml
 from genmodels.errors import TrainingError
-
-from conftest import tiny_vae_config
+from genmodels.rundir import RunDir
 
 
 @pytest.mark.parametrize("values, match", [
@@ -77,7 +76,8 @@ class _Boom:
 
 
 def test_pickle_file_is_refused_and_never_executed(tmp_path, done_run):
-    import os, shutil
+    import os
+    import shutil
 
     run = tmp_path / "run"
     shutil.copytree(done_run.run_dir, run)
@@ -102,7 +102,8 @@ def test_truncated_and_foreign_safetensors(tmp_path, done_run):
 
 
 def test_weights_not_matching_config(tmp_path, done_run):
-    import json, shutil
+    import json
+    import shutil
 
     run = tmp_path / "run"
     shutil.copytree(done_run.run_dir, run)

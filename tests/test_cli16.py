@@ -64,7 +64,6 @@ def test_version_prints_the_package_version(capsys):
     with pytest.raises(SystemExit) as exit_:
         main(["--version"])
     assert exit_.value.code == 0
-    import tomllib  # the version pyproject.toml declares, not the one the metadata repeats
 
     declared = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
     assert capsys.readouterr().out.strip() == f"genmodels {declared}"
@@ -271,7 +270,6 @@ def test_log_tensorboard_writes_each_records_numbers_as_scalars(tmp_path, capsys
 def test_packaging_keeps_a_users_torch_and_says_its_licence():
     """pyproject allows a range of torch (installing genmodels never swaps a user's build), the Makefile
     still installs the pinned CPU wheel first, and the licence pyproject names is in the repository."""
-    import tomllib
 
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     torch_req = next(d for d in project["dependencies"] if d.startswith("torch"))

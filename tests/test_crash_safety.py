@@ -13,14 +13,13 @@ import time
 import pytest
 import torch
 
+from conftest import tiny_vae_config
 from genmodels import build_run_config, load_run, train
 from genmodels.checkpoint import read_safetensors
 from genmodels.cli import main
 from genmodels.errors import TrainingInterrupted
 from genmodels.models import VAE
 from genmodels.rundir import RunDir
-
-from conftest import tiny_vae_config
 
 
 def _assert_same_weights(a, b):

@@ -11,7 +11,6 @@ at a chosen step.
 
 import json
 import os
-import signal
 import subprocess
 import sys
 from pathlib import Path

@@ -6,7 +6,6 @@ import hashlib
 import http.client
 import io
 import json
-import math
 import os
 import re
 import shutil

@@ -9,19 +9,17 @@ import json
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
+from conftest import tiny_vae_config
 from genmodels import train
 from genmodels.cli import main
 from genmodels.errors import GenmodelsError, TrainingError
 from genmodels.rundir import RunDir
-
-from conftest import tiny_vae_config
 
 TINY = ["--hidden", "16", "--latent-dim", "2", "--batch-size", "200", "--no-progress"]
 

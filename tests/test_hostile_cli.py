@@ -15,7 +15,7 @@ import torch
 import genmodels
 from genmodels import GenmodelsError, build_run_config, load_run, runs, train
 from genmodels.cli import main
-from genmodels.data import DataSplits, Dataset
+from genmodels.data import Dataset, DataSplits
 from genmodels.evaluation import evaluate
 
 

@@ -6,10 +6,10 @@ NOTEBOOK = Path(__file__).resolve().parent.parent / "notebooks" / "tour.ipynb"
 
 
 def test_the_tour_notebook_runs(tmp_path):
+    import time
+
     import nbformat  # test extras: a missing one is an install error, not a skip
     from nbclient import NotebookClient
-
-    import time
 
     nb = nbformat.read(NOTEBOOK, as_version=4)
     start = time.perf_counter()

@@ -7,7 +7,6 @@ from scipy.special import logsumexp
 from sklearn.neighbors import KernelDensity
 
 import genmodels.metrics.parzen as parzen
-
 from genmodels.metrics import parzen_estimate, parzen_log_density, select_sigma
 
 

@@ -7,6 +7,7 @@ import warnings
 import pytest
 import torch
 
+from conftest import tiny_vae_config
 from genmodels import VAE, VAEConfig, losses, train
 from genmodels.checkpoint import read_safetensors
 from genmodels.cli import main
@@ -15,8 +16,6 @@ from genmodels.errors import CheckpointError, GenmodelsError
 from genmodels.models import gan as gan_module
 from genmodels.optim import StepContext
 from genmodels.precision import autocast, check_precision, grad_scaler, restore_scaler, scaler_state
-
-from conftest import tiny_vae_config
 
 CPU = torch.device("cpu")
 

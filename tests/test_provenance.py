@@ -11,16 +11,15 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from conftest import tiny_vae_config
 from genmodels import data as data_module
 from genmodels import runs
 from genmodels.cli import main
-from genmodels.data import DataSplits, Dataset, fingerprint, load_data
+from genmodels.data import Dataset, DataSplits, fingerprint, load_data
 from genmodels.engine import resume_run, train
 from genmodels.errors import CheckpointError, ConfigError, DataError
 from genmodels.evaluation import evaluate
 from genmodels.features import find_features, train_features
-
-from conftest import tiny_vae_config
 
 pytestmark = pytest.mark.filterwarnings("ignore:After epoch:RuntimeWarning")  # a tiny VAE's samples look alike
 TINY_CLI = ["--hidden", "32", "--latent-dim", "4", "--batch-size", "64", "--log-every", "5", "--no-progress"]
@@ -152,7 +151,6 @@ def test_big_data_are_fingerprinted_by_a_bounded_sample(digits, monkeypatch):
 
 
 def test_an_empty_split_is_fingerprinted():
-    import torch
 
     empty = DataSplits(Dataset(torch.rand(5, 1, 4, 4), None, "a"), Dataset(torch.rand(0, 1, 4, 4), None, "b"), "mine")
     assert len(fingerprint(empty)) == 64

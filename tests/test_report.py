@@ -15,7 +15,15 @@ from genmodels.evaluation import evaluate
 from genmodels.report.compare import compare
 from genmodels.report.findings import findings
 from genmodels.report.glossary import GLOSSARY, entry
-from genmodels.report.html import RunSummary, best_columns, direction, format_value, headline_table, metric_table, render
+from genmodels.report.html import (
+    RunSummary,
+    best_columns,
+    direction,
+    format_value,
+    headline_table,
+    metric_table,
+    render,
+)
 
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                   "--disable-background-networking", "--disable-component-update", "--disable-sync",

@@ -8,14 +8,21 @@ import pytest
 import torch
 
 from conftest import tiny_vae_config
-
-from genmodels import CheckpointError
-from genmodels.data import Dataset, DataSplits
-from genmodels import train
+from genmodels import CheckpointError, train
 from genmodels.cli import main
+from genmodels.data import Dataset, DataSplits
 from genmodels.features import load_features, train_features
-from genmodels.metrics import (class_entropy, class_histogram, density_coverage, feature_moments, fid,
-                               frechet_distance, kid, knn_radii, precision_recall)
+from genmodels.metrics import (
+    class_entropy,
+    class_histogram,
+    density_coverage,
+    feature_moments,
+    fid,
+    frechet_distance,
+    kid,
+    knn_radii,
+    precision_recall,
+)
 
 
 def _gaussian(n: int, mu: torch.Tensor, cov: torch.Tensor, seed: int) -> torch.Tensor:

@@ -9,13 +9,11 @@ from sklearn.decomposition import PCA as SkPCA
 
 from genmodels import ConfigError, DataError, build_run_config, train
 from genmodels.cli import main
-from genmodels.models import SDAEConfig
-from genmodels.data import DataSplits, Dataset
-from genmodels.data import Batch
-from genmodels.optim import StepContext
-from genmodels.models import StackedDenoisingAutoEncoder
-from genmodels.models.pca import fit_pca
+from genmodels.data import Batch, Dataset, DataSplits
 from genmodels.evaluation import evaluate
+from genmodels.models import SDAEConfig, StackedDenoisingAutoEncoder
+from genmodels.models.pca import fit_pca
+from genmodels.optim import StepContext
 from genmodels.runs import load_run
 
 

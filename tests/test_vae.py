@@ -6,11 +6,10 @@ import math
 import pytest
 import torch
 
-from genmodels import VAE, VAEConfig, train
-from genmodels.rundir import RunDir
-from genmodels.engine import evaluate_parts
-
 from conftest import tiny_vae_config
+from genmodels import VAE, VAEConfig, train
+from genmodels.engine import evaluate_parts
+from genmodels.rundir import RunDir
 
 
 @pytest.mark.parametrize("shape", [(1, 8, 8), (1, 28, 28), (3, 7, 9)])
@@ -96,8 +95,9 @@ def test_importance_weighted_bound_is_chunk_invariant(trained, digits, monkeypat
 def test_importance_weighted_bound_equals_a_direct_computation(trained, digits, monkeypatch):
     # The same noise, drawn in the same chunks of 7 samples, through torch.distributions and a
     # K-fold copy of x: what the chunked, broadcast computation must equal up to float32 rounding.
-    import genmodels.models.vae as vae_mod
     from torch.distributions import Bernoulli, Normal
+
+    import genmodels.models.vae as vae_mod
 
     model, k = trained.model, 30
     x = digits.test.batch(slice(0, 20))

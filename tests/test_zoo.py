@@ -13,11 +13,10 @@ import torch
 from PIL import Image
 
 from genmodels import GenmodelsError
-from genmodels.report.glossary import GLOSSARY
 from genmodels.cli import main
 from genmodels.models import build_model
-from genmodels.zoo import MAX_EPOCHS, PRESETS, derive_plan, rescaled_epochs, run_state, run_zoo, summary_table
-
+from genmodels.report.glossary import GLOSSARY
+from genmodels.zoo import PRESETS, derive_plan, rescaled_epochs, run_state, run_zoo, summary_table
 from test_report import CHROMIUM_FLAGS, _chromium
 
 # Pictures the tests leave for a person to look at (CI may keep them): gitignored.

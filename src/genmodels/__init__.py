@@ -8,7 +8,7 @@ Python API (the command line calls exactly these):
 """
 
 from .config import DataConfig, TrainConfig
-from .data import DataSplits, Dataset, load_data
+from .data import Dataset, DataSplits, load_data
 from .engine import resume_run, train
 from .errors import CheckpointError, ConfigError, DataError, GenmodelsError
 from .models import FAMILIES, GAN, VAE, GANConfig, GenerativeModel, RunConfig, VAEConfig, build_run_config

@@ -15,9 +15,10 @@ import shlex
 import sys
 import types
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Literal, Union, get_args, get_origin
+from typing import Any, Literal, Union, get_args, get_origin
 
 from pydantic import BaseModel
 
@@ -296,7 +297,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _train(args: argparse.Namespace) -> None:
-    from .config import merge, read_toml, shown as shown_value
+    from .config import merge, read_toml
+    from .config import shown as shown_value
     from .engine import resume_run, train
 
     base = read_toml(args.config) if args.config else {}

@@ -90,7 +90,7 @@ class TrainConfig(Strict):
         return seed
 
     @model_validator(mode="after")
-    def _check_betas(self) -> "TrainConfig":
+    def _check_betas(self) -> TrainConfig:
         if not all(0.0 <= b < 1.0 for b in self.betas):
             raise ValueError(f"Adam betas must lie in [0, 1), got {self.betas}")
         return self

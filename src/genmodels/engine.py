@@ -28,18 +28,17 @@ from tqdm.auto import tqdm
 
 from . import distributed as ddp
 from .config import merge, shown
-from .data import Batch, DataSplits, Dataset, fingerprint, load_data
+from .data import Batch, Dataset, DataSplits, fingerprint, load_data
 from .errors import CheckpointError, ConfigError, GenmodelsError, TrainingError, TrainingInterrupted
 from .fileio import FileError
 from .images import save_grid, save_pairs
+from .metrics import LOW_DIVERSITY, diversity
 from .models import Model, RunConfig, build_model, build_run_config
 from .optim import StepContext, set_epoch_lr
-from .precision import check_precision, restore_scaler, scaler_state
-from .metrics import LOW_DIVERSITY, diversity
 from .plots import plot_curves
+from .precision import check_precision, restore_scaler, scaler_state
 from .rundir import MetricsLog, RunDir, check_logs
 from .runtime import keep_freed_memory, resolve_device, set_threads
-
 
 # What training prints: True, a progress bar on a terminal and elsewhere (a file, a pipe) a line per epoch;
 # "lines", a line per epoch and never a bar; False, nothing.
@@ -279,7 +278,7 @@ class Training:
 
     @classmethod
     def start(cls, config: RunConfig, run: RunDir, data: DataSplits, dist: ddp.Dist, device: torch.device,
-              resume: bool, progress: Progress) -> "Training":
+              resume: bool, progress: Progress) -> Training:
         """Build the model and its optimizers, restore the checkpoint when resuming, open the log."""
         tc = config.train
         train_set, test_set = data.train.to(device), data.test.to(device)

@@ -90,7 +90,7 @@ class AutoEncoderTransformer(TransformerMixin, BaseEstimator):
         return config
 
     # -- the scikit-learn API ----------------------------------------------------------
-    def fit(self, X, y=None) -> "AutoEncoderTransformer":
+    def fit(self, X, y=None) -> AutoEncoderTransformer:
         x = self._images(X)
         labels = None if y is None else torch.as_tensor(np.asarray(y), dtype=torch.int64)
         data = Dataset(x, labels, "X")

@@ -15,8 +15,9 @@ from __future__ import annotations
 import functools
 import hashlib
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable, ClassVar
+from typing import ClassVar
 
 import torch
 
@@ -27,7 +28,6 @@ from .errors import GenmodelsError
 from .models import Model
 from .precision import autocast, check_precision
 from .runs import Run, batched, draw_samples
-
 
 # Images compared pixel by pixel (sharpness, diversity): the first this many test images and as many samples.
 PIXEL_IMAGES = 2000

@@ -12,8 +12,9 @@ import errno
 import os
 import signal
 import stat
+from collections.abc import Iterable
 from pathlib import Path
-from typing import BinaryIO, Iterable
+from typing import BinaryIO
 
 from .errors import GenmodelsError
 

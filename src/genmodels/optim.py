@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from .config import TrainConfig
 
 
-def make_adam(params, train: "TrainConfig", device: torch.device) -> torch.optim.Adam:
+def make_adam(params, train: TrainConfig, device: torch.device) -> torch.optim.Adam:
     # The fused kernel does the whole update in one pass: on 2 CPU cores it is the
     # largest single saving in a small model's step (benchmarks/vae_throughput.py).
     return torch.optim.Adam(params, lr=train.lr, betas=train.betas, fused=device.type in ("cpu", "cuda"))

@@ -187,7 +187,7 @@ class RunDir:
                                   "or new folder.")
 
     # -- one writer at a time --------------------------------------------------------------------------
-    def lock(self, what: str, *, create: bool = False, required: bool = True) -> "RunLock":
+    def lock(self, what: str, *, create: bool = False, required: bool = True) -> RunLock:
         """Take the run directory's writer lock, or say in one sentence who holds it. create: make the
         folder (and its marker) when it is new or empty; a folder of someone else's files is refused.
         required=False: a folder where no lock can be made (read-only) is used unlocked: no one writes there."""
@@ -396,7 +396,7 @@ class RunDir:
         return records if upto_step is None else [r for r in records if r["step"] <= upto_step]
 
     def open_history(self, records: list[dict], logs: tuple[str, ...] | list[str] = (),
-                     resumed_at: int | None = None) -> "MetricsLog":
+                     resumed_at: int | None = None) -> MetricsLog:
         """Rewrite the log with `records` (dropping any past the checkpoint) and open it to append to; logs:
         the other logs of each record (train.log: "csv", "tensorboard"); resumed_at: the checkpoint's step when
         resuming, past which TensorBoard hides what a stopped process logged."""
@@ -442,7 +442,7 @@ class RunLock:
         self.fd, self.path = fd, path
 
     @classmethod
-    def take(cls, path: Path, what: str) -> "RunLock":
+    def take(cls, path: Path, what: str) -> RunLock:
         if fcntl is None:
             return cls(None, path)
         try:  # never through a symbolic link: the holder's name is written into this file
@@ -474,7 +474,7 @@ class RunLock:
             os.close(self.fd)  # closing drops the flock
             self.fd = None
 
-    def __enter__(self) -> "RunLock":
+    def __enter__(self) -> RunLock:
         return self
 
     def __exit__(self, *exc) -> None:

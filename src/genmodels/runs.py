@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from .config import check_seed, shown
-from .data import DataSplits, Dataset
+from .data import Dataset, DataSplits
 from .errors import CheckpointError, GenmodelsError
 from .fileio import atomic_write, write_error
 from .images import grid_array, save_grid, save_pairs

@@ -1,8 +1,15 @@
 """Metrics, each a function of tensors or arrays."""
 
 from .distances import KIDResult, feature_moments, fid, frechet_distance, kid
-from .manifold import (ManifoldResult, class_entropy, class_histogram, density_coverage, knn_radii, manifold_metrics,
-                       precision_recall)
+from .manifold import (
+    ManifoldResult,
+    class_entropy,
+    class_histogram,
+    density_coverage,
+    knn_radii,
+    manifold_metrics,
+    precision_recall,
+)
 from .parzen import ParzenResult, default_sigmas, parzen_estimate, parzen_log_density, select_sigma
 from .pixels import LOW_DIVERSITY, diversity, laplacian_fits, laplacian_variance, mean_pairwise_distance, sharpness
 from .probes import knn_accuracy, linear_probe_accuracy

@@ -42,7 +42,7 @@ class AEConfig(Strict):
     sparse_rho: float = Field(0.05, gt=0, lt=1, description="target mean activation rho of the KL sparsity penalty")
 
     @model_validator(mode="after")
-    def _check(self) -> "AEConfig":
+    def _check(self) -> AEConfig:
         check_nets(self.arch, self.hidden, self.channels)
         for spec in self.corrupt:
             reg.parse_corruption(spec)  # raises a ConfigError naming the bad corruption

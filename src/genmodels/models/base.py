@@ -35,7 +35,7 @@ class StepOutput:
     parts: dict[str, torch.Tensor] = field(default_factory=dict)  # scalar terms for the logs, detached
 
 
-def require_labels(data: "Dataset", classes: int, why: str, fix: str) -> None:
+def require_labels(data: Dataset, classes: int, why: str, fix: str) -> None:
     """A one-sentence DataError unless every image of `data` has a label in [0, classes).
     why: what needs the labels ("Supervised fine-tuning"); fix: what to do without them."""
     if data.labels is None:
@@ -67,7 +67,7 @@ class Model(nn.Module):
         return self.encodes or self.samples
 
     # -- training -------------------------------------------------------------
-    def make_optimizers(self, train: "TrainConfig", device: torch.device) -> dict[str, torch.optim.Optimizer]:
+    def make_optimizers(self, train: TrainConfig, device: torch.device) -> dict[str, torch.optim.Optimizer]:
         return {"main": make_adam(self.parameters(), train, device)}
 
     def total_epochs(self, epochs: int) -> int:
@@ -81,16 +81,16 @@ class Model(nn.Module):
     def finish_epoch(self) -> None:
         """Called after each epoch's steps, before evaluation (PCA solves for its components here)."""
 
-    def check_data(self, data: "Dataset") -> None:
+    def check_data(self, data: Dataset) -> None:
         """Raise a one-sentence DataError if this model cannot train on `data` (missing labels, say)."""
 
-    def step_output(self, batch: "Batch", forward=None) -> StepOutput:
+    def step_output(self, batch: Batch, forward=None) -> StepOutput:
         """The forward on a batch: with its labels for a model that needs them. forward: the (compiled)
         module to call instead of self."""
         forward = forward or self
         return forward(batch.x, batch.labels) if self.needs_labels else forward(batch.x)
 
-    def train_step(self, batch: "Batch", ctx: "StepContext") -> dict[str, torch.Tensor]:
+    def train_step(self, batch: Batch, ctx: StepContext) -> dict[str, torch.Tensor]:
         """One optimisation step on a batch; returns the detached parts to log.
 
         Families with several optimisers (GAN) or phases (stacked AE) override this and use ctx.step(...)."""
@@ -103,7 +103,7 @@ class Model(nn.Module):
         return x
 
     @torch.inference_mode()
-    def eval_parts(self, batch: "Batch") -> dict[str, torch.Tensor]:
+    def eval_parts(self, batch: Batch) -> dict[str, torch.Tensor]:
         """The logged parts on a held-out batch, without gradients."""
         return self.step_output(batch).parts
 

@@ -42,7 +42,7 @@ class ClassifierConfig(Strict):
                                                         "(set by `genmodels features train`)")
 
     @model_validator(mode="after")
-    def _check(self) -> "ClassifierConfig":
+    def _check(self) -> ClassifierConfig:
         check_nets(self.arch, self.hidden, self.channels)
         return self
 

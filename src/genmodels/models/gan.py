@@ -75,7 +75,7 @@ class GANConfig(Strict):
                                 "spectrally normalised D (as Zhang et al. 2019), else --lr")
 
     @model_validator(mode="after")
-    def _check(self) -> "GANConfig":
+    def _check(self) -> GANConfig:
         check_nets(self.arch, self.hidden, self.channels)
         if self.label_smoothing and self.loss not in PROBABILISTIC:
             raise ValueError(f"label smoothing needs a probabilistic D (loss minimax or non-saturating), not {self.loss}")

@@ -87,14 +87,14 @@ class RunConfig(Strict):
         return shape
 
     @model_validator(mode="after")
-    def _check_model(self) -> "RunConfig":
+    def _check_model(self) -> RunConfig:
         if self.family not in FAMILIES:
             raise ValueError(f"unknown model family {self.family!r}; use one of {', '.join(FAMILIES)}")
         if not isinstance(self.model, FAMILIES[self.family].config):
             raise ValueError(f"model settings must be a {FAMILIES[self.family].config.__name__}")
         return self
 
-    def with_epochs(self, epochs: int) -> "RunConfig":
+    def with_epochs(self, epochs: int) -> RunConfig:
         """The same run trained for `epochs` in all: the one setting a resumed run may change."""
         return self.model_copy(update={"train": self.train.model_copy(update={"epochs": epochs})})
 

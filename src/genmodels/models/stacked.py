@@ -54,7 +54,7 @@ class SDAEConfig(Strict):
     classes: int = Field(10, ge=2, description="softmax outputs of the supervised head")
 
     @model_validator(mode="after")
-    def _check(self) -> "SDAEConfig":
+    def _check(self) -> SDAEConfig:
         if not self.layers or any(w < 1 for w in self.layers):
             raise ValueError("layers must be one or more positive widths, e.g. 1000,500,250,30")
         for spec in self.corrupt:

@@ -11,10 +11,9 @@ import math
 from typing import Literal
 
 import torch
+from pydantic import Field, model_validator
 from torch import nn
 from tqdm.auto import tqdm
-
-from pydantic import Field, model_validator
 
 from .. import losses
 from ..config import Strict, check_nets
@@ -37,7 +36,7 @@ class VAEConfig(Strict):
     beta: float = Field(1.0, ge=0, description="weight of the KL term (beta-VAE, Higgins et al. 2017); 1 is the ELBO")
 
     @model_validator(mode="after")
-    def _check(self) -> "VAEConfig":
+    def _check(self) -> VAEConfig:
         check_nets(self.arch, self.hidden, self.channels)
         if self.binarize and self.likelihood != "bernoulli":
             raise ValueError("binarize applies to the bernoulli likelihood only")

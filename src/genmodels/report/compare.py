@@ -14,7 +14,6 @@ from ..errors import GenmodelsError
 from ..features import fingerprint
 from ..fileio import MiB, atomic_write, read_bounded
 from ..plots import plot_curves
-from ..rundir import RunDir
 from .html import RunSummary, render
 
 # Each section's picture: the capability it needs, how it is drawn (through the same functions as

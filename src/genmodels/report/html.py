@@ -9,7 +9,6 @@ import base64
 import math
 import re
 import shlex
-from fnmatch import fnmatch
 from html import escape
 from string import Template
 
