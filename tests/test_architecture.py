@@ -12,9 +12,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from genmodels.cli import build_parser, family_flags
+from genmodels.cli import build_parser
 from genmodels.config import DataConfig, TrainConfig
 from genmodels.errors import GenmodelsError
+from genmodels.flags import family_flags
 from genmodels.models import FAMILIES, build_model, build_run_config
 from genmodels.rundir import RunDir
 

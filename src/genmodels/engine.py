@@ -23,7 +23,6 @@ from pathlib import Path
 from typing import Any, Literal
 
 import torch
-from pydantic import BaseModel
 from tqdm.auto import tqdm
 
 from . import distributed as ddp
@@ -31,6 +30,7 @@ from .config import merge, shown
 from .data import Batch, Dataset, DataSplits, fingerprint, load_data
 from .errors import CheckpointError, ConfigError, GenmodelsError, TrainingError, TrainingInterrupted
 from .fileio import FileError
+from .flags import typed_flag, typed_value
 from .images import save_grid, save_pairs
 from .metrics import LOW_DIVERSITY, diversity
 from .models import Model, RunConfig, build_model, build_run_config
@@ -131,31 +131,13 @@ def _check_unchanged(run: RunDir, saved: RunConfig, settings: dict[str, Any]) ->
                 continue
             was, now = getattr(getattr(saved, section), key), getattr(getattr(asked, section), key)
             if was != now:
-                differ.append(f"{_as_flag(getattr(asked, section), key, now)} ({section}.{key}) differs from the "
-                              f"run's {_as_text(was)}")
+                differ.append(f"{typed_flag(getattr(asked, section), key, now)} ({section}.{key}) differs from the "
+                              f"run's {typed_value(was)}")
     if differ:
         raise ConfigError(f"The run in {run} resumes with its saved settings, but {', and '.join(differ)}; resume "
                           f"without {'it' if len(differ) == 1 else 'them'} (--epochs may extend the run) or train "
                           "a new run into another folder.")
     return {key: getattr(asked.train, key) for key in given["train"] if key in RUNTIME}
-
-
-def _as_text(value: Any) -> str:
-    """A setting as one types it on the command line."""
-    if isinstance(value, (list, tuple)):
-        return ",".join(str(v) for v in value) or "none"
-    return "none" if value is None else shown(value) if isinstance(value, str) else str(value)
-
-
-def _as_flag(section: BaseModel, key: str, value: Any) -> str:
-    """The flag (and value) that gives `key` of a config section, as the command line derives it (cli.config_flags)."""
-    extra = type(section).model_fields[key].json_schema_extra or {}
-    if "config_only" in extra:
-        return f"{key} {_as_text(value)}"
-    flag = extra.get("flag", "--" + key.replace("_", "-"))
-    if isinstance(value, bool):
-        return flag if value else "--no-" + flag[2:]
-    return f"{flag} {_as_text(value)}"
 
 
 def _checked_data(config: RunConfig, data: DataSplits | None, run: RunDir,

@@ -13,7 +13,7 @@ import asyncio
 import json
 from concurrent.futures import ThreadPoolExecutor
 from importlib import resources
-from typing import Annotated, Literal
+from typing import Annotated, Literal, TypeVar, cast
 
 import torch
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -21,6 +21,7 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..errors import GenmodelsError
 from .latent import ExploredRun
@@ -53,6 +54,9 @@ class Target(Strict):
         if sum(v is not None for v in (self.code, self.point, self.index)) != 1:
             raise ValueError("give exactly one of code, point or index")
         return self
+
+
+StrictT = TypeVar("StrictT", bound=Strict)
 
 
 class Decode(Strict):
@@ -120,12 +124,13 @@ class Explorer:
                                             "send codes instead of points.")
                 rows.append(run.points_to_codes(torch.tensor([t.point]))[0])
             else:
-                if t.index >= len(run.test):
-                    raise RequestError(400, f"Test image {t.index} does not exist: the {run.name} run's test split "
+                index = cast(int, t.index)  # Target's validator lets exactly one of code, point and index through
+                if index >= len(run.test):
+                    raise RequestError(400, f"Test image {index} does not exist: the {run.name} run's test split "
                                             f"holds {len(run.test)} images.")
                 if not run.run.model.encodes:
                     raise RequestError(400, f"The {run.name} run cannot encode images; send codes instead.")
-                rows.append(run.code_of(t.index))
+                rows.append(run.code_of(index))
         return torch.stack(rows)
 
 
@@ -145,7 +150,8 @@ async def _body(request: Request, limit: int, what: str) -> bytes:
     return b"".join(chunks)
 
 
-async def _parse(request: Request, model: type[Strict]) -> Strict:
+async def _parse(request: Request, model: type[StrictT]) -> StrictT:
+    """The request's JSON body as `model`, or a 400 naming the first thing wrong with it."""
     body = await _body(request, MAX_JSON, "request")
     try:
         return model.model_validate(json.loads(body))
@@ -158,52 +164,75 @@ async def _parse(request: Request, model: type[Strict]) -> Strict:
                                 f"see the explorer's page for what it sends.") from None
 
 
-def build_app(explorer: Explorer) -> Starlette:
-    """The routes of the explorer; every answer to /api is JSON or a PNG."""
+class Routes:
+    """The explorer's routes, one method each; every answer to /api is JSON or a PNG."""
 
-    def static(name: str, kind: str):
-        async def endpoint(request: Request) -> Response:
-            return Response(explorer.static[name], media_type=kind)
-        return endpoint
+    def __init__(self, explorer: Explorer):
+        self.explorer = explorer
 
-    async def runs(request: Request) -> Response:
-        return JSONResponse({"runs": [r.describe() for r in explorer.runs.values()],
+    def table(self) -> list[Route]:
+        """Every route: the page's three files, then the API."""
+        return [Route("/", self.index),
+                Route("/explore.js", self.script),
+                Route("/explore.css", self.style),
+                Route("/api/runs", self.runs),
+                Route("/api/runs/{key}/images/{index:int}", self.image),
+                Route("/api/runs/{key}/decode", self.decode, methods=["POST"]),
+                Route("/api/runs/{key}/interpolate", self.interpolate, methods=["POST"]),
+                Route("/api/runs/{key}/sample", self.sample, methods=["POST"]),
+                Route("/api/runs/{key}/upload", self.upload, methods=["POST"])]
+
+    def _file(self, name: str, kind: str) -> Response:
+        """One of the page's files, read once at start-up."""
+        return Response(self.explorer.static[name], media_type=kind)
+
+    async def index(self, request: Request) -> Response:
+        return self._file("index.html", "text/html; charset=utf-8")
+
+    async def script(self, request: Request) -> Response:
+        return self._file("explore.js", "text/javascript; charset=utf-8")
+
+    async def style(self, request: Request) -> Response:
+        return self._file("explore.css", "text/css; charset=utf-8")
+
+    async def runs(self, request: Request) -> Response:
+        return JSONResponse({"runs": [r.describe() for r in self.explorer.runs.values()],
                              "limits": {"codes": MAX_CODES, "steps": MAX_STEPS, "samples": MAX_SAMPLES,
                                         "upload": MAX_UPLOAD}})
 
-    async def image(request: Request) -> Response:
-        run = explorer.run(request)
+    async def image(self, request: Request) -> Response:
+        run = self.explorer.run(request)
         index = request.path_params["index"]
         if index >= len(run.test):
             raise RequestError(404, f"Test image {index} does not exist: the split holds {len(run.test)}.")
-        return JSONResponse({"image": await explorer.work(run.test_image, index)})
+        return JSONResponse({"image": await self.explorer.work(run.test_image, index)})
 
-    async def decode(request: Request) -> Response:
-        run = explorer.run(request)
+    async def decode(self, request: Request) -> Response:
+        run = self.explorer.run(request)
         req = await _parse(request, Decode)
-        codes = explorer.codes(run, req.targets)
-        images = await explorer.work(run.decode, codes)
+        codes = self.explorer.codes(run, req.targets)
+        images = await self.explorer.work(run.decode, codes)
         return JSONResponse({"images": images, "codes": codes.tolist(), "points": run.to_map(codes)})
 
-    async def interpolate(request: Request) -> Response:
-        run = explorer.run(request)
+    async def interpolate(self, request: Request) -> Response:
+        run = self.explorer.run(request)
         req = await _parse(request, Walk)
-        a, b = explorer.codes(run, [req.a, req.b])
+        a, b = self.explorer.codes(run, [req.a, req.b])
         path = run.walk(a, b, req.steps, req.mode)
-        images = await explorer.work(run.decode, path)
+        images = await self.explorer.work(run.decode, path)
         return JSONResponse({"images": images, "codes": path.tolist(), "points": run.to_map(path)})
 
-    async def sample(request: Request) -> Response:
-        run = explorer.run(request)
+    async def sample(self, request: Request) -> Response:
+        run = self.explorer.run(request)
         if not run.run.model.samples:
             raise RequestError(400, f"The {run.name} run ({run.run.config.family}) has no prior to sample from; "
                                     "pick a VAE or GAN run.")
         req = await _parse(request, Sample)
-        codes, images = await explorer.work(run.draw, req.n, req.seed)
+        codes, images = await self.explorer.work(run.draw, req.n, req.seed)
         return JSONResponse({"images": images, "codes": codes, "points": run.to_map(torch.tensor(codes))})
 
-    async def upload(request: Request) -> Response:
-        run = explorer.run(request)
+    async def upload(self, request: Request) -> Response:
+        run = self.explorer.run(request)
         invert = request.query_params.get("invert", "auto")
         if invert not in ("auto", "yes", "no"):
             raise RequestError(400, "invert must be auto, yes or no.")
@@ -211,29 +240,28 @@ def build_app(explorer: Explorer) -> Starlette:
         if not data:
             raise RequestError(400, "The file is empty; drop a PNG or JPEG image.")
         try:
-            return JSONResponse(await explorer.work(run.own_image, data, invert))
+            return JSONResponse(await self.explorer.work(run.own_image, data, invert))
         except GenmodelsError as err:
             raise RequestError(400, str(err)) from None
 
-    async def refused(request: Request, exc: RequestError) -> Response:
-        return JSONResponse({"error": str(exc)}, status_code=exc.status)
 
-    async def failed(request: Request, exc: Exception) -> Response:  # a bug: one sentence, never a traceback
-        return JSONResponse({"error": f"The explorer failed on this request ({type(exc).__name__}); "
-                                      "try another, and report the bug if it repeats."}, status_code=500)
+async def refused(request: Request, exc: Exception) -> Response:
+    """A RequestError's answer: its status and its one sentence (Starlette types every handler's error as
+    Exception, so the status is narrowed here)."""
+    status = exc.status if isinstance(exc, RequestError) else 500
+    return JSONResponse({"error": str(exc)}, status_code=status)
 
-    routes = [
-        Route("/", static("index.html", "text/html; charset=utf-8")),
-        Route("/explore.js", static("explore.js", "text/javascript; charset=utf-8")),
-        Route("/explore.css", static("explore.css", "text/css; charset=utf-8")),
-        Route("/api/runs", runs),
-        Route("/api/runs/{key}/images/{index:int}", image),
-        Route("/api/runs/{key}/decode", decode, methods=["POST"]),
-        Route("/api/runs/{key}/interpolate", interpolate, methods=["POST"]),
-        Route("/api/runs/{key}/sample", sample, methods=["POST"]),
-        Route("/api/runs/{key}/upload", upload, methods=["POST"]),
-    ]
-    return _Headers(Starlette(routes=routes, exception_handlers={RequestError: refused, Exception: failed}))
+
+async def failed(request: Request, exc: Exception) -> Response:
+    """Any other error is a bug: one sentence, never a traceback."""
+    return JSONResponse({"error": f"The explorer failed on this request ({type(exc).__name__}); "
+                                  "try another, and report the bug if it repeats."}, status_code=500)
+
+
+def build_app(explorer: Explorer) -> _Headers:
+    """The explorer's ASGI app: its routes, the answers to refused and failed requests, the same headers on all."""
+    return _Headers(Starlette(routes=Routes(explorer).table(), exception_handlers={RequestError: refused,
+                                                                                   Exception: failed}))
 
 
 class _Headers:
@@ -244,11 +272,11 @@ class _Headers:
                                             b"frame-ancestors 'none'"),
                (b"x-content-type-options", b"nosniff"), (b"cache-control", b"no-store")]
 
-    def __init__(self, app: Starlette):
+    def __init__(self, app: ASGIApp):
         self.app = app
 
-    async def __call__(self, scope, receive, send) -> None:
-        async def with_headers(message) -> None:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        async def with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 message = {**message, "headers": [*message.get("headers", []), *self.HEADERS]}
             await send(message)
