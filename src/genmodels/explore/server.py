@@ -23,6 +23,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from ..errors import GenmodelsError
+from ..models import families_that
 from .latent import ExploredRun
 
 MAX_JSON = 64 * 1024  # a request's JSON body: 64 codes of 100 numbers fit many times over
@@ -197,7 +198,7 @@ def build_app(explorer: Explorer) -> Starlette:
         run = explorer.run(request)
         if not run.run.model.samples:
             raise RequestError(400, f"The {run.name} run ({run.run.config.family}) has no prior to sample from; "
-                                    "pick a VAE or GAN run.")
+                                    f"pick a run of a family that samples ({families_that('samples')}).")
         req = await _parse(request, Sample)
         codes, images = await explorer.work(run.draw, req.n, req.seed)
         return JSONResponse({"images": images, "codes": codes, "points": run.to_map(torch.tensor(codes))})
