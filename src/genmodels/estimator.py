@@ -1,4 +1,4 @@
-"""A scikit-learn transformer around any genmodels model that encodes (ae, sdae, pca, vae).
+"""A scikit-learn transformer around any genmodels model that encodes (`families_that("encodes")`).
 
     from sklearn.pipeline import make_pipeline
     from sklearn.linear_model import LogisticRegression
@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 import tempfile
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -24,16 +25,17 @@ from sklearn.utils.validation import check_is_fitted
 from .data import Dataset, DataSplits
 from .engine import train
 from .errors import ConfigError, DataError
-from .models import FAMILIES, build_run_config, families_that
+from .models import build_run_config, families_that, family
 from .rundir import RunDir
 
 
 class AutoEncoderTransformer(TransformerMixin, BaseEstimator):
     """fit trains the model on X; transform gives codes (N, latent), inverse_transform images (N, D).
 
-    family: ae | sdae | pca | vae. latent_dim sets the code size (for sdae, the last layer's width).
+    family: a family that encodes (genmodels.models.families_that("encodes")). latent_dim sets the code size
+    (as the family's `with_code_size` says: for sdae, the last layer's width).
     options: any other model setting of that family, e.g. {"corrupt": ["mask:0.25"], "contractive": 0.1};
-    for sdae, options["layers"] gives the widths below the code (default [1000, 500, 250]).
+    for sdae, options["layers"] gives the widths below the code (default: its config's, less the code).
     image_shape: (C, H, W) of one row of X; None infers (1, s, s) for D = s^2, else (1, 1, D).
     run_dir: keep the run there (config, weights, metrics) instead of in a temporary folder; a folder that
     already holds a run is refused, unless overwrite=True replaces it."""
@@ -56,7 +58,7 @@ class AutoEncoderTransformer(TransformerMixin, BaseEstimator):
         self.progress = progress
 
     # -- input checks ------------------------------------------------------------------
-    def _images(self, X, shape: tuple[int, int, int] | None = None) -> torch.Tensor:
+    def _images(self, X, shape: tuple[int, ...] | None = None) -> torch.Tensor:
         """X (N, D) or (N, C, H, W) -> float32 images (N, C, H, W) in [0, 1], or a DataError."""
         x = torch.as_tensor(np.asarray(X, dtype=np.float32))
         if x.ndim == 2:
@@ -68,23 +70,23 @@ class AutoEncoderTransformer(TransformerMixin, BaseEstimator):
                                 "fix image_shape or the data.")
             x = x.reshape(-1, *shape)
         elif x.ndim != 4:
-            raise DataError(f"X must be (n_samples, n_features) or (N, C, H, W), got shape {tuple(x.shape)}; reshape it.")
+            raise DataError(f"X must be (n_samples, n_features) or (N, C, H, W), got shape {tuple(x.shape)}; "
+                            "reshape it.")
         if not torch.isfinite(x).all() or x.min() < 0 or x.max() > 1:
-            raise DataError("X holds NaN, infinite or out-of-range values; scale it to [0, 1] first (e.g. MinMaxScaler).")
+            raise DataError("X holds NaN, infinite or out-of-range values; scale it to [0, 1] first "
+                            "(e.g. MinMaxScaler).")
         return x
 
     def _config(self):
-        model = dict(self.options or {})
-        if self.family == "sdae":  # options["layers"]: the widths below the code, which latent_dim sets
-            model["layers"] = [*model.get("layers", [1000, 500, 250]), self.latent_dim]
-        else:
-            model["latent_dim"] = self.latent_dim
+        where = "the estimator's parameters"
+        model_class = family(self.family, where).model
+        model = model_class.with_code_size(dict(self.options or {}), self.latent_dim)
         config = build_run_config({
             "family": self.family, "model": model, "data": {"source": "array"},
             "train": {"epochs": self.epochs, "batch_size": self.batch_size, "lr": self.lr, "seed": self.seed,
                       "device": self.device},
-        }, where="the estimator's parameters")
-        if not FAMILIES[self.family].model.encodes:  # checked before training, not at the first transform
+        }, where=where)
+        if not model_class.encodes:  # checked before training, not at the first transform
             raise ConfigError(f"The estimator's family {self.family!r} has no encoder to transform with; "
                               f"use one of {families_that('encodes')}.")
         return config
@@ -95,7 +97,7 @@ class AutoEncoderTransformer(TransformerMixin, BaseEstimator):
         labels = None if y is None else torch.as_tensor(np.asarray(y), dtype=torch.int64)
         data = Dataset(x, labels, "X")
         config = self._config()
-        if self.run_dir is not None and not self.overwrite and RunDir(self.run_dir).holds_run():
+        if self.run_dir is not None and not self.overwrite and RunDir(Path(self.run_dir)).holds_run():
             raise ConfigError(f"run_dir {self.run_dir} already holds a run; give another run_dir, or overwrite=True "
                               "to replace it.")
         # The engine evaluates every epoch on a held-out split; here that is X itself (no data is held back).

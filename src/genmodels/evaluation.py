@@ -17,7 +17,7 @@ import hashlib
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import ClassVar, cast
 
 import torch
 
@@ -25,7 +25,7 @@ from . import losses, metrics
 from .config import check_seed
 from .data import Dataset
 from .errors import GenmodelsError
-from .models import Model
+from .models import EvalOptions, GenerativeModel, Model, fit_pca
 from .precision import autocast, check_precision
 from .runs import Run, batched, draw_samples
 
@@ -69,15 +69,15 @@ class SplitView:
         if self.prepare is None:
             return self.data.batch(slice(start, stop)).to(self.device)
         first, b = start // self.BLOCK, self.BLOCK
-        blocks = [self._block(k) for k in range(first, (stop - 1) // b + 1)] if stop > start else []
+        blocks = [self._block(k, self.prepare) for k in range(first, (stop - 1) // b + 1)] if stop > start else []
         x = torch.cat(blocks) if blocks else self.data.batch(slice(0, 0)).to(self.device)
         return x[start - first * b : stop - first * b]
 
-    def _block(self, k: int) -> torch.Tensor:
+    def _block(self, k: int, prepare: Callable[[torch.Tensor], torch.Tensor]) -> torch.Tensor:
         x = self.data.batch(slice(k * self.BLOCK, (k + 1) * self.BLOCK)).to(self.device)
         with torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else []):
             torch.manual_seed((self.seed + k) % 2**63)
-            return self.prepare(x)
+            return prepare(x)
 
 
 def _mean_over(x: SplitView, per_image: Callable[[torch.Tensor], torch.Tensor], batch_size: int = 1000) -> float:
@@ -128,8 +128,7 @@ def evaluate(run: Run, importance_samples: int = 1000, seed: int = 0, batch_size
         results: dict = {"family": run.config.family, "split": "test", "images": int(x.shape[0]),
                          "eval_precision": precision}
         with torch.inference_mode(), in_precision():
-            results.update(run.model.evaluate(x, labels=labels, importance_samples=importance_samples,
-                                              batch_size=batch_size, progress=progress))
+            results.update(run.model.evaluate(x, labels, EvalOptions(importance_samples, batch_size, progress)))
         if run.model.encodes:
             with in_precision():  # the codes and reconstructions; PCA (float64) and the probes (numpy) are exact
                 results.update(code_metrics(run, x, probe_train, seed, baselines))
@@ -175,22 +174,21 @@ def collapse_verdict(results: dict) -> dict:
     return {}
 
 
-def code_metrics(run: Run, x: torch.Tensor, probe_train: int = 10_000, seed: int = 0,
+def code_metrics(run: Run, x: SplitView, probe_train: int = 10_000, seed: int = 0,
                  baselines: dict | None = None) -> dict:
     """For a model that encodes: test squared reconstruction error per image (summed over pixels, as
     Hinton & Salakhutdinov 2006) beside PCA's at the same code size, and linear-probe and 5-NN test
     accuracy of its codes beside raw pixels and PCA codes. Both PCA and the probes are fitted on the
     training split (probes on a seeded subset of probe_train images). baselines: see `evaluate`."""
     from .metrics import knn_accuracy, linear_probe_accuracy
-    from .models.pca import fit_pca
 
-    model = run.model
+    model = cast(GenerativeModel, run.model)  # evaluate calls this only for a model that encodes
     sse = lambda reconstruct: _mean_over(  # noqa: E731
         x, lambda xb: losses.reconstruction_error(reconstruct(xb), xb, "mse"))
     out = {"reconstruction_sse": sse(model.reconstruct)}
     train = run.data.train
     pca = None
-    if run.config.family != "pca" and model.latent_dim <= math.prod(x.shape[1:]):  # PCA has no overcomplete code
+    if model.has_pca_baseline and model.latent_dim <= math.prod(x.shape[1:]):  # PCA has no overcomplete code
         pca = fit_pca(train.to(run.device), model.latent_dim)
         out["pca_reconstruction_sse"] = sse(pca.reconstruct)
     if train.labels is None or run.data.test.labels is None or probe_train == 0:
@@ -244,7 +242,8 @@ def parzen(run: Run, samples: int = 10000, seed: int = 0, validation: int = 1000
     drawn = draw_samples(run, samples, seed) if drawn is None else drawn[:samples]
     x_valid = train_validation_images(run.data.train, validation, seed).to(run.device)
     x_test = SplitView(run.data.test, run.device)  # read a slice at a time
-    return parzen_estimate(drawn, x_valid, x_test).as_dict()
+    # parzen_estimate only slices its test images, which a SplitView does like the tensor it stands for.
+    return parzen_estimate(drawn, x_valid, cast(torch.Tensor, x_test)).as_dict()
 
 
 def sample_quality(run: Run, features=None, samples: int = 10_000, seed: int = 0, progress: bool = False,
@@ -261,8 +260,9 @@ def sample_quality(run: Run, features=None, samples: int = 10_000, seed: int = 0
         features = features or find_features(run.dir.path, run.data, run.config.data.fingerprint)
         if features is None:
             if progress:
-                print(f"no feature network in {default_features_dir(run.data.source)}, so no FID, KID, precision/recall "
-                      f"or density/coverage; get them with `genmodels features train --data {run.data.source}`")
+                print(f"no feature network in {default_features_dir(run.data.source)}, so no FID, KID, "
+                      "precision/recall or density/coverage; get them with "
+                      f"`genmodels features train --data {run.data.source}`")
             return {}
         features = load_features(features, run.data, run.device, recorded=run.config.data.fingerprint)
     test = run.data.test

@@ -10,6 +10,7 @@ import warnings
 from pathlib import Path
 
 from ..errors import GenmodelsError
+from ..models import families_that
 from ..runs import load_run
 
 
@@ -31,8 +32,9 @@ def load_runs(paths: list[Path], device: str = "cpu", say=None) -> list:
             say(f"loading {path}")
         run = load_run(path, device)
         if not run.model.decodes:
+            families = families_that("encodes", "samples")
             raise GenmodelsError(f"The {run.config.family} run in {path} has no latent space to explore; "
-                                 "give runs of families that encode or sample (pca, the autoencoders, vae, gan).")
+                                 f"give runs of families that encode or sample ({families}).")
         explored.append(ExploredRun(run, str(i), name))
     return explored
 

@@ -11,13 +11,15 @@ from __future__ import annotations
 import base64
 import io
 from dataclasses import dataclass
+from typing import cast
 
 import numpy as np
 import torch
 from PIL import Image
 
 from ..datafiles import image_pixels
-from ..errors import DataError
+from ..errors import DataError, GenmodelsError
+from ..models import GenerativeModel
 from ..runs import Run, batched, path_between
 
 MAX_POINTS = 2000  # test images on the map: enough to see the classes, few enough to draw and send at once
@@ -76,12 +78,13 @@ class ExploredRun:
 
     def __init__(self, run: Run, key: str, name: str):
         self.run, self.key, self.name = run, key, name
-        model = run.model
+        model = self.model
         self.dim = model.latent_dim
         self.test = run.data.test
         self.shown = min(MAX_POINTS, len(self.test))
         self.prior_range = self._prior_range()
-        self.projection = self.map = None
+        self.projection: Projection | None = None
+        self.map: torch.Tensor | None = None
         if model.encodes:
             codes = batched(model.encode, self.test.batch(slice(0, self.shown)).to(run.device)).float()  # (shown, D)
             self.codes = codes
@@ -95,24 +98,30 @@ class ExploredRun:
             self.centre = codes.mean(0)
         else:
             self.dims = list(range(min(SLIDERS, self.dim)))
-            self.ranges = torch.tensor([self.prior_range] * self.dim)
+            self.ranges = torch.tensor([self.prior_range] * self.dim)  # a model that only samples has a prior range
             self.centre = torch.zeros(self.dim)
         self.dark = _border(self.test.batch(slice(0, min(256, len(self.test))))) < 0.5
 
+    @property
+    def model(self) -> GenerativeModel:
+        # load_runs refuses a run whose model decodes nothing, and only generative models decode.
+        return cast(GenerativeModel, self.run.model)
+
     def _prior_range(self) -> tuple[float, float] | None:
-        if not self.run.model.samples:
+        """The sliders' range for a model that samples: its prior's bounds, else SPAN standard deviations."""
+        if not self.model.samples:
             return None
-        return (-1.0, 1.0) if getattr(self.run.config.model, "prior", "normal") == "uniform" else (-SPAN, SPAN)
+        return self.model.prior_bounds or (-SPAN, SPAN)
 
     def describe(self) -> dict:
         """What the page needs to draw this run: capabilities, the map, the sliders."""
-        c, h, w = self.run.model.shape
+        c, h, w = self.model.shape
         classes = self.run.data.classes
         info = {"key": self.key, "name": self.name, "family": self.run.config.family, "dim": self.dim,
-                "shape": [c, h, w], "encodes": self.run.model.encodes, "samples": self.run.model.samples,
+                "shape": [c, h, w], "encodes": self.model.encodes, "samples": self.model.samples,
                 "centre": self.centre.tolist(), "ranges": self.ranges.tolist(),
-                "sliders": self.dims, "ema": getattr(self.run.model, "generator_ema", None) is not None}
-        if self.map is not None:
+                "sliders": self.dims, "ema": self.model.samples_from_average}
+        if self.map is not None and self.projection is not None:
             labels = self.test.labels[: self.shown].tolist() if self.test.labels is not None else None
             info["map"] = {"points": [[round(x, 5), round(y, 5)] for x, y in self.map.tolist()], "labels": labels,
                            "classes": list(classes) if classes else None, "note": self.projection.note,
@@ -123,10 +132,12 @@ class ExploredRun:
     def decode(self, codes: torch.Tensor) -> list[str]:
         """Codes (B, D) decoded, each as a PNG data URL."""
         with torch.inference_mode():
-            images = self.run.model.decode(codes.to(self.run.device, torch.float32))
+            images = self.model.decode(codes.to(self.run.device, torch.float32))
         return [png_url(im) for im in images]
 
     def points_to_codes(self, points: torch.Tensor) -> torch.Tensor:
+        if self.projection is None:  # the server checks first: a bug if reached
+            raise GenmodelsError(f"The {self.name} run has no map (its model does not encode); send codes instead.")
         return self.projection.to_code(points).float()
 
     def test_image(self, index: int) -> str:
@@ -138,7 +149,7 @@ class ExploredRun:
             return self.codes[index]
         x = self.test.batch(slice(index, index + 1)).to(self.run.device)
         with torch.inference_mode():
-            return self.run.model.encode(x)[0].float().cpu()
+            return self.model.encode(x)[0].float().cpu()
 
     def to_map(self, codes: torch.Tensor) -> list[list[float]] | None:
         return self.projection.to_map(codes).tolist() if self.projection is not None else None
@@ -150,7 +161,7 @@ class ExploredRun:
     def draw(self, n: int, seed: int) -> tuple[list[list[float]], list[str]]:
         """n codes from the prior, seeded, and their images (a GAN's from its averaged weights, as sampling)."""
         with torch.inference_mode():
-            z = self.run.model.prior_sample(n, generator=torch.Generator(device=self.run.device).manual_seed(seed))
+            z = self.model.prior_sample(n, generator=torch.Generator(device=self.run.device).manual_seed(seed))
         return z.float().cpu().tolist(), self.decode(z)
 
     def own_image(self, data: bytes, invert: str) -> dict:
@@ -158,15 +169,16 @@ class ExploredRun:
         reconstructed and placed on the map. invert: auto | yes | no (auto: when its border is light and
         the data's is dark, or the reverse, as a photo of ink on paper is to MNIST-like data)."""
         pixels, _ = image_pixels(io.BytesIO(data), "The file", "drop a PNG or JPEG image", on_white=True)
-        x = fit_image(pixels, self.run.model.shape)  # (1, C, H, W)
+        x = fit_image(pixels, self.model.shape)  # (1, C, H, W)
         inverted = invert == "yes" or (invert == "auto" and (_border(x) < 0.5) != self.dark)
         if inverted:
             x = 1 - x
         out = {"input": png_url(x[0]), "inverted": inverted}
-        if self.run.model.encodes:
+        if self.model.encodes:
             with torch.inference_mode():
-                code = self.run.model.encode(x.to(self.run.device)).float().cpu()
-            out |= {"code": code[0].tolist(), "image": self.decode(code)[0], "point": self.to_map(code)[0]}
+                code = self.model.encode(x.to(self.run.device)).float().cpu()
+            point = self.to_map(code)  # a model that encodes has a map
+            out |= {"code": code[0].tolist(), "image": self.decode(code)[0], "point": point and point[0]}
         return out
 
 

@@ -24,6 +24,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..errors import GenmodelsError
+from ..models import families_that
 from .latent import ExploredRun
 
 MAX_JSON = 64 * 1024  # a request's JSON body: 64 codes of 100 numbers fit many times over
@@ -226,7 +227,7 @@ class Routes:
         run = self.explorer.run(request)
         if not run.run.model.samples:
             raise RequestError(400, f"The {run.name} run ({run.run.config.family}) has no prior to sample from; "
-                                    "pick a VAE or GAN run.")
+                                    f"pick a run of a family that samples ({families_that('samples')}).")
         req = await _parse(request, Sample)
         codes, images = await self.explorer.work(run.draw, req.n, req.seed)
         return JSONResponse({"images": images, "codes": codes, "points": run.to_map(torch.tensor(codes))})

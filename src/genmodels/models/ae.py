@@ -7,7 +7,7 @@ as squared error (Hinton & Salakhutdinov 2006) or Bernoulli cross-entropy.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, cast
 
 import torch
 from pydantic import Field, model_validator
@@ -24,7 +24,8 @@ class AEConfig(Strict):
     """Autoencoder with optional regularisers, combinable in one run."""
 
     arch: Literal["mlp", "conv"] = Field("mlp", description="mlp | conv")
-    latent_dim: int = Field(30, ge=1, description="code size: below the input size is undercomplete, above overcomplete")
+    latent_dim: int = Field(30, ge=1,
+                            description="code size: below the input size is undercomplete, above overcomplete")
     hidden: list[int] = Field([512], description="MLP hidden widths, input side first, e.g. 512,256")
     channels: list[int] = Field([32, 64], description="conv channels, input side first, e.g. 32,64")
     code_activation: Literal["linear", "sigmoid", "relu"] = Field(
@@ -36,7 +37,8 @@ class AEConfig(Strict):
     contractive: float = Field(0.0, ge=0, description="lambda of lambda * ||J_f(x)||_F^2 (Rifai et al. 2011)")
     contractive_method: Literal["auto", "exact", "projection"] = Field(
         "auto", description="auto: the closed form where it applies (one sigmoid layer), else exact")
-    contractive_projections: int = Field(1, ge=1, description="random projections per image for the projection estimate")
+    contractive_projections: int = Field(1, ge=1,
+                                         description="random projections per image for the projection estimate")
     sparse_l1: float = Field(0.0, ge=0, description="weight of the L1 penalty sum_j |h_j| on the code")
     sparse_kl: float = Field(0.0, ge=0, description="beta of beta * sum_j KL(rho || rho_hat_j); needs sigmoid codes")
     sparse_rho: float = Field(0.05, gt=0, lt=1, description="target mean activation rho of the KL sparsity penalty")
@@ -68,7 +70,7 @@ class AutoEncoder(GenerativeModel):
     @property
     def code_layer(self) -> nn.Linear:
         """The linear map into the code, h = act(W . + b)."""
-        return self.encoder[1]
+        return cast(nn.Linear, self.encoder[1])  # built as (body, Linear, activation) in __init__
 
     @property
     def latent_dim(self) -> int:
@@ -109,7 +111,7 @@ class AutoEncoder(GenerativeModel):
             parts["sparse_l1"] = c.sparse_l1 * losses.upcast(h).abs().sum(1).mean()
         if c.sparse_kl:
             parts["sparse_kl"] = c.sparse_kl * reg.sparse_kl(h, c.sparse_rho)
-        loss = sum(parts.values())
+        loss = cast(torch.Tensor, sum(parts.values()))  # parts holds rec at least, so the sum is a tensor
         return StepOutput(loss, {"loss": loss.detach(), **{k: v.detach() for k, v in parts.items()}})
 
 

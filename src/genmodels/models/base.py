@@ -11,7 +11,7 @@ an exception raised inside `sample()` is a real bug and propagates.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 import torch
 from pydantic import BaseModel
@@ -35,6 +35,30 @@ class StepOutput:
     parts: dict[str, torch.Tensor] = field(default_factory=dict)  # scalar terms for the logs, detached
 
 
+class Images(Protocol):
+    """Held-out images as `evaluate` reads them: a float tensor (N, C, H, W) in [0, 1], or a view sliced like one
+    (evaluation.SplitView, which reads each slice from a split that may be memory-mapped)."""
+
+    @property
+    def shape(self) -> tuple[int, ...]: ...
+
+    def __len__(self) -> int: ...
+
+    def __getitem__(self, rows: slice, /) -> torch.Tensor: ...
+
+
+@dataclass(frozen=True)
+class EvalOptions:
+    """How a family's own test metrics are computed (`Model.evaluate`); `genmodels evaluate`'s flags set them."""
+
+    importance_samples: int = 1000  # K of the VAE's importance-weighted log-likelihood bound (Burda et al. 2015)
+    batch_size: int = 100  # held-out images per forward pass
+    progress: bool = False  # a progress bar on a terminal over a long evaluation (the VAE's bound)
+
+
+EVAL_DEFAULTS = EvalOptions()  # frozen, so one instance serves as every evaluate's default
+
+
 def require_labels(data: Dataset, classes: int, why: str, fix: str) -> None:
     """A one-sentence DataError unless every image of `data` has a label in [0, classes).
     why: what needs the labels ("Supervised fine-tuning"); fix: what to do without them."""
@@ -55,11 +79,14 @@ class Model(nn.Module):
     samples: ClassVar[bool] = False  # prior_sample(n), sample(n), decode(z)
     needs_labels: bool = False  # each training batch carries its labels (an instance may decide, from its config)
     resumes_mid_epoch: ClassVar[bool] = True  # a step changes nothing the checkpoint lacks: stop and resume anywhere
+    # evaluate compares its codes with PCA's of the same size (PCA, the baseline itself: False)
+    has_pca_baseline: ClassVar[bool] = True
 
     def __init__(self, config: Any, shape: tuple[int, int, int]):
         super().__init__()
         self.config = config
-        self.shape = tuple(shape)
+        c, h, w = shape
+        self.shape: tuple[int, int, int] = (c, h, w)
 
     @property
     def decodes(self) -> bool:
@@ -69,6 +96,12 @@ class Model(nn.Module):
     # -- training -------------------------------------------------------------
     def make_optimizers(self, train: TrainConfig, device: torch.device) -> dict[str, torch.optim.Optimizer]:
         return {"main": make_adam(self.parameters(), train, device)}
+
+    @classmethod
+    def with_code_size(cls, settings: dict[str, Any], latent_dim: int) -> dict[str, Any]:
+        """Model settings `settings` changed to give codes of `latent_dim` dimensions (the scikit-learn
+        transformer's latent_dim): its latent_dim field, unless a family keeps the code size elsewhere."""
+        return {**settings, "latent_dim": latent_dim}
 
     def total_epochs(self, epochs: int) -> int:
         """Epochs the engine runs when the config asks for `epochs`; a model with pretraining
@@ -113,7 +146,7 @@ class Model(nn.Module):
     @property
     def curves(self) -> dict[str, tuple[str, ...]]:
         """The panels of loss.png and of the report's training curves: title -> logged keys."""
-        panels = {"loss": ("loss",)}
+        panels: dict[str, tuple[str, ...]] = {"loss": ("loss",)}
         if self.samples:
             panels[DIVERSITY_PANEL] = ("diversity",)
         return panels
@@ -122,8 +155,9 @@ class Model(nn.Module):
         """Called by the engine with each logged interval's mean parts, already on the host: a model may
         warn about its own failure modes here (a GAN's collapsed discriminator) at no extra sync."""
 
-    def evaluate(self, x: torch.Tensor, **options: Any) -> dict[str, float]:
-        """Family-specific test metrics on held-out images x (B, C, H, W)."""
+    def evaluate(self, x: Images, labels: torch.Tensor | None = None,
+                 options: EvalOptions = EVAL_DEFAULTS) -> dict[str, float]:
+        """Family-specific test metrics on held-out images x (N, C, H, W) with their labels (N,), if any."""
         return {}
 
 
@@ -133,6 +167,16 @@ class GenerativeModel(Model):
     @property
     def latent_dim(self) -> int:
         raise NotImplementedError  # every generative family has a code size
+
+    @property
+    def prior_bounds(self) -> tuple[float, float] | None:
+        """The interval each code dimension of the prior lies in; None: unbounded, N(0, I) (the default)."""
+        return None
+
+    @property
+    def samples_from_average(self) -> bool:
+        """decode and sample use a moving average of the trained weights (a GAN's EMA generator), not them."""
+        return False
 
     def prior_sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         """n codes from the prior p(z), (n, latent_dim): N(0, I) unless a family says otherwise."""
@@ -145,10 +189,10 @@ class GenerativeModel(Model):
         return self.decode(self.prior_sample(n, generator))
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
-        self._require(False, "has no encoder")
+        raise self._refusal("has no encoder")
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
-        self._require(False, "has no decoder")
+        raise self._refusal("has no decoder")
 
     def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
         self._require(self.encodes, "has no encoder, so it cannot reconstruct")
@@ -158,8 +202,11 @@ class GenerativeModel(Model):
         """The error a caller gets for asking a capability the class does not declare (a bug in the caller,
         or a user's Python call on the wrong family)."""
         if not capable:
-            raise GenmodelsError(f"This {self.family} model {lacking}; use a family that can (genmodels.models.FAMILIES "
-                                 "lists what each one does).")
+            raise self._refusal(lacking)
+
+    def _refusal(self, lacking: str) -> GenmodelsError:
+        return GenmodelsError(f"This {self.family} model {lacking}; use a family that can "
+                              "(genmodels.models.FAMILIES lists what each one does).")
 
 
 @dataclass(frozen=True)

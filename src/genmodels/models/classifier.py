@@ -25,7 +25,7 @@ from ..config import Strict, check_nets
 from ..errors import ConfigError, DataError
 from ..losses import upcast
 from ..nn import mlp, resolve_arch
-from .base import Family, Model, StepOutput, require_labels
+from .base import EVAL_DEFAULTS, EvalOptions, Family, Images, Model, StepOutput, require_labels
 
 
 class ClassifierConfig(Strict):
@@ -71,7 +71,8 @@ class Classifier(Model):
             body, width = _conv_body(self.shape, c.channels)
         else:
             width = c.hidden[-1] if c.hidden else math.prod(self.shape)
-            body = nn.Sequential(nn.Flatten(), *([mlp([math.prod(self.shape), *c.hidden]), nn.ReLU()] if c.hidden else []))
+            hidden = [mlp([math.prod(self.shape), *c.hidden]), nn.ReLU()] if c.hidden else []
+            body = nn.Sequential(nn.Flatten(), *hidden)
         self.body = nn.Sequential(body, nn.Linear(width, c.feature_dim), nn.ReLU())  # images -> features
         if c.classes is None:
             raise ConfigError("The classifier's number of classes is not set; give --classes N, or train it with "
@@ -99,11 +100,12 @@ class Classifier(Model):
         return StepOutput(xent, {"loss": xent.detach(), "xent": xent.detach(), "error": error})
 
     @torch.inference_mode()
-    def evaluate(self, x: torch.Tensor, labels: torch.Tensor | None = None, batch_size: int = 1000,
-                 **_) -> dict[str, float]:
+    def evaluate(self, x: Images, labels: torch.Tensor | None = None,
+                 options: EvalOptions = EVAL_DEFAULTS) -> dict[str, float]:
         """Test accuracy of the classifier."""
         if labels is None:
             return {}
+        batch_size = options.batch_size
         right = sum(int((self.logits(x[i : i + batch_size]).argmax(1) == labels[i : i + batch_size]).sum())
                     for i in range(0, x.shape[0], batch_size))
         return {"test_accuracy": right / x.shape[0]}

@@ -39,7 +39,7 @@ from ..config import Strict, check_nets
 from ..data import Batch
 from ..nn import ConvDecoder, ConvEncoder, build_decoder, mlp, resolve_arch
 from ..optim import make_adam
-from .base import DIVERSITY_PANEL, Family, GenerativeModel, StepOutput
+from .base import DIVERSITY_PANEL, EVAL_DEFAULTS, EvalOptions, Family, GenerativeModel, Images, StepOutput
 
 PROBABILISTIC = ("minimax", "non-saturating")  # losses whose D outputs a logit of P(real)
 
@@ -78,7 +78,8 @@ class GANConfig(Strict):
     def _check(self) -> GANConfig:
         check_nets(self.arch, self.hidden, self.channels)
         if self.label_smoothing and self.loss not in PROBABILISTIC:
-            raise ValueError(f"label smoothing needs a probabilistic D (loss minimax or non-saturating), not {self.loss}")
+            raise ValueError("label smoothing needs a probabilistic D (loss minimax or non-saturating), "
+                             f"not {self.loss}")
         return self
 
 # A discriminator whose mean D(G(z)) stays outside [COLLAPSE, 1 - COLLAPSE] this many logged
@@ -90,7 +91,8 @@ def _dcgan_init(module: nn.Module) -> None:
     """Radford et al. 2015, section 4: weights from N(0, 0.02); BatchNorm scales from N(1, 0.02)."""
     if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
         nn.init.normal_(module.weight, 0.0, 0.02)
-        nn.init.zeros_(module.bias)
+        if module.bias is not None:  # every layer of G and D has one
+            nn.init.zeros_(module.bias)
     elif isinstance(module, (nn.BatchNorm1d, nn.BatchNorm2d)):
         nn.init.normal_(module.weight, 1.0, 0.02)
         nn.init.zeros_(module.bias)
@@ -113,7 +115,9 @@ def build_discriminator(c: GANConfig, arch: str, shape: tuple[int, int, int], sp
         norm = not spectral and c.loss != "wgan-gp"
         body = ConvEncoder(shape, c.channels, activation=hidden_activation, norm=norm)
         return nn.Sequential(body, nn.Linear(body.out_features, 1), nn.Flatten(0))
-    return nn.Sequential(nn.Flatten(), mlp([math.prod(shape), *c.hidden, 1], activation=hidden_activation),
+    # mlp calls `activation()` once per layer, so a function making a module serves (its annotation: a class).
+    return nn.Sequential(nn.Flatten(), mlp([math.prod(shape), *c.hidden, 1],
+                                           activation=hidden_activation),  # type: ignore[arg-type]
                          nn.Flatten(0))
 
 
@@ -128,6 +132,8 @@ class GAN(GenerativeModel):
     family = "gan"
     samples = True
     collapse_advice = "try --loss hinge with --spectral-norm, a lower --lr, --arch auto if you chose the nets"
+    d_updates: torch.Tensor  # the buffer registered in __init__, typed
+    generator: nn.Module
 
     def __init__(self, config: GANConfig, shape: tuple[int, int, int]):
         super().__init__(config, shape)
@@ -164,6 +170,14 @@ class GAN(GenerativeModel):
         outputs = "D(x) and D(G(z))" if self.config.loss in PROBABILISTIC else "critic score D(x) and D(G(z))"
         return {"the game: D's and G's losses": ("d_loss", "g_loss"), f"mean {outputs}": ("d_real", "d_fake"),
                 DIVERSITY_PANEL: ("diversity",)}
+
+    @property
+    def prior_bounds(self) -> tuple[float, float] | None:
+        return (-1.0, 1.0) if self.config.prior == "uniform" else None
+
+    @property
+    def samples_from_average(self) -> bool:
+        return self.generator_ema is not None
 
     # -- the model --------------------------------------------------------------
     def prior_sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
@@ -296,9 +310,11 @@ class GAN(GenerativeModel):
         return {**out.parts, "g_loss": losses.gan_generator_loss(fake_logits, self.config.loss)}
 
     @torch.inference_mode()
-    def evaluate(self, x: torch.Tensor, batch_size: int = 100, **_) -> dict[str, float]:
+    def evaluate(self, x: Images, labels: torch.Tensor | None = None,
+                 options: EvalOptions = EVAL_DEFAULTS) -> dict[str, float]:
         """Mean D(x) on the held-out images x, mean D(G(z)) on as many samples, and D's loss."""
         sums: dict[str, torch.Tensor] = {}
+        batch_size = options.batch_size
         for i in range(0, x.shape[0], batch_size):
             xb = x[i : i + batch_size]
             for k, v in self.eval_parts(Batch(xb)).items():

@@ -38,7 +38,14 @@ def principal_components(cov: torch.Tensor, k: int) -> tuple[torch.Tensor, torch
 class PCA(GenerativeModel):
     family = "pca"
     encodes = True
+    has_pca_baseline = False  # it is the baseline
     resumes_mid_epoch = False  # the pass's running sums are not checkpointed: an interrupted pass restarts
+    # The buffers registered below, typed (nn.Module's attribute lookup would say Tensor | Module).
+    mean: torch.Tensor
+    components: torch.Tensor
+    explained_variance: torch.Tensor
+    _sum: torch.Tensor
+    _outer: torch.Tensor
 
     def __init__(self, config: PCAConfig, shape: tuple[int, int, int]):
         super().__init__(config, shape)

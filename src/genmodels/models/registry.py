@@ -28,11 +28,15 @@ FAMILIES: dict[str, Family] = {f.name: f for f in (
     classifier.FAMILY,
 )}
 
+# The family of the feature network whose activations the sample-quality metrics compare (genmodels.features).
+FEATURE_NETWORK = classifier.FAMILY.name
+
 
 def family(name: Any, where: str = "the given settings") -> Family:
     """The registered family called `name`, or a one-sentence ConfigError listing the known ones."""
     if not isinstance(name, str) or name not in FAMILIES:
-        raise ConfigError(f"Bad config in {where}: unknown model family {shown(name)}; use one of {', '.join(FAMILIES)}.")
+        raise ConfigError(f"Bad config in {where}: unknown model family {shown(name)}; "
+                          f"use one of {', '.join(FAMILIES)}.")
     return FAMILIES[name]
 
 
@@ -65,8 +69,10 @@ class RunConfig(Strict):
 
     family: str
     model: SerializeAsAny[Strict]  # the family's config (VAEConfig, ...)
-    data: DataConfig = Field(default_factory=DataConfig)
-    train: TrainConfig = Field(default_factory=TrainConfig)
+    # Without pydantic's mypy plugin, mypy takes every field of a config as a required argument of its class;
+    # each has a default, so calling the class with none is right.
+    data: DataConfig = Field(default_factory=DataConfig)  # type: ignore[arg-type]
+    train: TrainConfig = Field(default_factory=TrainConfig)  # type: ignore[arg-type]
     shape: tuple[int, int, int] | None = None  # (C, H, W) of the data, filled in when training starts
     version: str = "1"  # run directory format
 

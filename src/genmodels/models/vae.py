@@ -18,7 +18,7 @@ from tqdm.auto import tqdm
 from .. import losses
 from ..config import Strict, check_nets
 from ..nn import build_decoder, build_encoder
-from .base import Family, GenerativeModel, StepOutput
+from .base import EVAL_DEFAULTS, EvalOptions, Family, GenerativeModel, Images, StepOutput
 
 
 class VAEConfig(Strict):
@@ -149,13 +149,14 @@ class VAE(GenerativeModel):
         return -(rec + kl)
 
     @torch.inference_mode()
-    def evaluate(self, x: torch.Tensor, importance_samples: int = 1000, batch_size: int = 100,
-                 progress: bool = False, **_) -> dict[str, float]:
+    def evaluate(self, x: Images, labels: torch.Tensor | None = None,
+                 options: EvalOptions = EVAL_DEFAULTS) -> dict[str, float]:
         """Test ELBO and importance-weighted log-likelihood, nats per image (higher is better)."""
+        importance_samples, batch_size = options.importance_samples, options.batch_size
         elbo, iw = [], []
         starts = range(0, x.shape[0], batch_size)
         for i in tqdm(starts, desc=f"log p(x), K={importance_samples}", unit="batch",
-                      disable=None if progress else True):  # None: a bar on a terminal only
+                      disable=None if options.progress else True):  # None: a bar on a terminal only
             xb = x[i : i + batch_size]
             elbo.append(self.elbo(xb))
             iw.append(self.importance_weighted_bound(xb, importance_samples))
