@@ -19,7 +19,7 @@ frozen layers cannot move and every optimiser's state resumes exactly.
 from __future__ import annotations
 
 import math
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
@@ -31,7 +31,7 @@ from ..config import Strict
 from ..nn import ACTIVATIONS
 from ..optim import make_adam
 from . import regularisers as reg
-from .base import Family, GenerativeModel, StepOutput, require_labels
+from .base import EVAL_DEFAULTS, EvalOptions, Family, GenerativeModel, Images, StepOutput, require_labels
 
 
 class SDAEConfig(Strict):
@@ -85,6 +85,12 @@ class StackedDenoisingAutoEncoder(GenerativeModel):
     @property
     def latent_dim(self) -> int:
         return self.config.layers[-1]
+
+    @classmethod
+    def with_code_size(cls, settings: dict[str, Any], latent_dim: int) -> dict[str, Any]:
+        """The code is the last layer: settings["layers"] gives the widths below it (default: the config's)."""
+        below = settings.get("layers", SDAEConfig.model_fields["layers"].default[:-1])
+        return {**settings, "layers": [*below, latent_dim]}
 
     # -- the schedule -------------------------------------------------------------
     @property
@@ -168,11 +174,12 @@ class StackedDenoisingAutoEncoder(GenerativeModel):
         return out.parts
 
     @torch.inference_mode()
-    def evaluate(self, x: torch.Tensor, labels: torch.Tensor | None = None, batch_size: int = 1000,
-                 **_) -> dict[str, float]:
+    def evaluate(self, x: Images, labels: torch.Tensor | None = None,
+                 options: EvalOptions = EVAL_DEFAULTS) -> dict[str, float]:
         """Test classification error of the supervised head (Vincent et al. 2010, Table 3)."""
         if self.head is None or labels is None:
             return {}
+        batch_size = options.batch_size
         wrong = sum(int((self.head(self.encode(x[i : i + batch_size])).argmax(1) != labels[i : i + batch_size]).sum())
                     for i in range(0, x.shape[0], batch_size))
         return {"test_error": wrong / x.shape[0]}
