@@ -17,7 +17,7 @@ from typing import Any, Literal
 from .argparser import Parser
 from .errors import GenmodelsError, TrainingError, TrainingInterrupted
 from .flags import add_flags, collected, family_flags
-from .models import FAMILIES, build_run_config
+from .models import FAMILIES, FEATURE_NETWORK, build_run_config
 from .rundir import RunDir
 
 RUN = RunDir(Path("RUN"))  # the run directory as the help text names it
@@ -68,7 +68,7 @@ def _features_parser(sub: Subparsers) -> None:
                    help="directory to write (default runs/features/<data source name>)")
     f.add_argument("--overwrite", action="store_true", help="replace the feature network already in --out")
     f.add_argument("--no-progress", action="store_true", help=NO_PROGRESS)
-    add_flags(f, family_flags("classifier"), "classifier")
+    add_flags(f, family_flags(FEATURE_NETWORK), FEATURE_NETWORK)
 
 
 def _data_parser(sub: Subparsers) -> None:
@@ -205,7 +205,7 @@ def _features(args: argparse.Namespace) -> None:
     from .distributed import main_process
     from .features import train_features
 
-    values = collected(args, family_flags("classifier"))
+    values = collected(args, family_flags(FEATURE_NETWORK))
     data = values["data"]["source"] or "digits"
     data = str(Path(data).resolve()) if Path(data).exists() else data  # runs outlive the cwd
     net = train_features(data, args.out, data_dir=values["data"]["data_dir"], model=values["model"],
