@@ -181,7 +181,8 @@ def metric(key: str) -> Metric:
 
 
 def headline_columns() -> list[tuple[str, tuple[str, ...]]]:
-    """The report's headline columns in declaration order: (column, its keys, a stand-in after the others)."""
+    """The report's headline: (column, the eval.json keys it shows, the first a run has wins), the columns in
+    declaration order, a column's stand-in after its other keys."""
     columns: dict[str, list[Metric]] = {}
     for m in METRICS.values():
         if m.column:
@@ -189,7 +190,6 @@ def headline_columns() -> list[tuple[str, tuple[str, ...]]]:
     return [(name, tuple(m.key for m in sorted(ms, key=lambda m: bool(m.stands_in)))) for name, ms in columns.items()]
 
 
-# The report's headline: (column, the eval.json keys it shows, the first a run has wins).
-HEADLINE = headline_columns()
-# The zoo's printed summary: one column per key, in declaration order.
-SUMMARY_KEYS = [m.key for m in METRICS.values() if m.summary]
+def summary_keys() -> list[str]:
+    """The columns of the zoo's printed summary, in declaration order."""
+    return [m.key for m in METRICS.values() if m.summary]

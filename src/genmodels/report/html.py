@@ -12,7 +12,7 @@ from html import escape
 from string import Template
 from typing import Any
 
-from .catalog import HEADLINE, Metric, metric
+from .catalog import Metric, headline_columns, metric
 from .findings import findings
 from .glossary import code, definitions, name_cell
 from .summary import RunSummary
@@ -95,12 +95,12 @@ def _cells(values: list, marked: set[int]) -> str:
                    for i, v in enumerate(values))
 
 
-# -- the headline: one row per run, the few columns that matter for every family (catalog.HEADLINE) ---------
+# -- the headline: one row per run, the few columns that matter for every family (declared in catalog.py) ---
 def headline_table(runs: list[RunSummary]) -> str:
     heads = ["<th>run</th>", "<th>family</th>", "<th>code</th>"]
     rows = [[_run_name(r), f"<td>{escape(r.family or MISSING)}</td>", f"<td>{escape(format_value(r.code))}</td>"]
             for r in runs]
-    for label, keys in HEADLINE:
+    for label, keys in headline_columns():
         found = [next(((k, (r.metrics or {})[k]) for k in keys if k in (r.metrics or {})), (None, None))
                  for r in runs]
         used = [k for k in keys if any(k == f for f, _ in found)]
