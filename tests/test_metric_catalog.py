@@ -14,6 +14,7 @@ from genmodels.features import FeatureNetwork
 from genmodels.models import FAMILIES, build_model
 from genmodels.report import catalog
 from genmodels.report.catalog import METRICS, Metric, headline_columns, summary_keys
+from genmodels.report.findings import findings
 from genmodels.report.html import RunSummary, headline_table, metric_table, render
 from genmodels.zoo import summary_table
 
@@ -123,3 +124,15 @@ def test_adding_a_metric_is_one_declaration(monkeypatch):
     assert summary_keys()[-1] == "toy_score"
     printed = summary_table({"a": {"family": "vae", "toy_score": 0.25}}, summary_keys())
     assert printed.splitlines()[0].split() == ["run", "family", "toy_score"]
+
+
+def test_the_findings_compare_the_families_the_registry_declares(monkeypatch):
+    """The lecture's GAN-against-VAE claims follow what the families' models declare (samples without an encoder
+    against samples with one), not their names: a second adversarial family gets the same claims."""
+    monkeypatch.setitem(FAMILIES, "wgan", replace(FAMILIES["gan"], name="wgan"))
+    runs = [RunSummary("w", family="wgan", metrics={"sharpness": 0.9, "recall": 0.3}),
+            RunSummary("v", family="vae", metrics={"sharpness": 0.5, "recall": 0.6})]
+    texts = [f.text for f in findings(runs)]
+    assert any(t.startswith("WGAN samples are sharper than VAE samples: yes, w 0.9 against v 0.5") for t in texts)
+    assert any(t.startswith("VAE samples cover more of the data than WGAN samples (WGANs drop modes): yes")
+               for t in texts)
