@@ -71,9 +71,11 @@ def _each(runs: list[RunSummary], key: str, baseline: str, claim: str, what: str
     return [Finding("pass" if all(beats) else "fail", f"{claim}: {verdict} ({what}: {listed}).")]
 
 
-def _measured_against_pca(run: RunSummary) -> bool:
-    """A run whose code was measured against a PCA of its size: a learned code, not PCA's own."""
-    return any(k in (run.metrics or {}) for k in ("pca_reconstruction_sse", "linear_probe_accuracy_pca"))
+def _learned_code(run: RunSummary) -> bool:
+    """A code other than PCA's own: evaluation measured it against a PCA of its size, or it is wider than the
+    images, where there is no such PCA (evaluation.code_metrics)."""
+    wider = run.code is not None and run.pixels is not None and run.code > run.pixels
+    return "pca_reconstruction_sse" in (run.metrics or {}) or wider
 
 
 def _warnings(runs: list[RunSummary]) -> list[Finding]:
@@ -135,7 +137,7 @@ def findings(runs: list[RunSummary]) -> list[Finding]:
     found += _each(runs, "reconstruction_sse", "pca_reconstruction_sse",
                    "Autoencoders reconstruct better than PCA with the same code size (Hinton & Salakhutdinov 2006)",
                    "reconstruction error against PCA's")
-    found += _each([r for r in runs if _measured_against_pca(r)], "linear_probe_accuracy",
+    found += _each([r for r in runs if _learned_code(r)], "linear_probe_accuracy",
                    "linear_probe_accuracy_pixels", "Learned codes separate the classes more linearly than the raw "
                    "pixels", "linear probe accuracy against the pixels'")
     found += _best_note(runs, "linear_probe_accuracy", _probe)
