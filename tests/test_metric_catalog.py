@@ -136,3 +136,16 @@ def test_the_findings_compare_the_families_the_registry_declares(monkeypatch):
     assert any(t.startswith("WGAN samples are sharper than VAE samples: yes, w 0.9 against v 0.5") for t in texts)
     assert any(t.startswith("VAE samples cover more of the data than WGAN samples (WGANs drop modes): yes")
                for t in texts)
+
+
+def test_the_learned_codes_claim_leaves_out_pcas_own_code_alone():
+    """Every code but PCA's own is a learned one: also a code wider than the images, which evaluation measures
+    against no PCA (there is none that wide)."""
+    probes = {"linear_probe_accuracy": 0.97, "linear_probe_accuracy_pixels": 0.95}
+    runs = [RunSummary("pca", family="pca", code=8, pixels=64, metrics={**probes, "reconstruction_sse": 3.0}),
+            RunSummary("wide", family="ae", code=100, pixels=64, metrics={**probes, "reconstruction_sse": 1.0}),
+            RunSummary("ae", family="ae", code=8, pixels=64,
+                       metrics={**probes, "reconstruction_sse": 2.0, "pca_reconstruction_sse": 3.0})]
+    claim = [f.text for f in findings(runs) if f.text.startswith("Learned codes")]
+    assert claim and "2 of 2" in claim[0] and "wide 0.97" in claim[0] and "ae 0.97" in claim[0]
+    assert "pca 0.97" not in claim[0]
