@@ -12,9 +12,10 @@ from PIL import Image
 from genmodels import build_run_config, load_run, train
 from genmodels.cli import main
 from genmodels.evaluation import evaluate
+from genmodels.report.catalog import METRICS as GLOSSARY
+from genmodels.report.catalog import metric as entry
 from genmodels.report.compare import compare
 from genmodels.report.findings import findings
-from genmodels.report.glossary import GLOSSARY, entry
 from genmodels.report.html import (
     RunSummary,
     best_columns,

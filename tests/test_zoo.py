@@ -15,7 +15,7 @@ from PIL import Image
 from genmodels import GenmodelsError
 from genmodels.cli import main
 from genmodels.models import build_model
-from genmodels.report.glossary import GLOSSARY
+from genmodels.report.catalog import METRICS as GLOSSARY
 from genmodels.zoo import PRESETS, derive_plan, rescaled_epochs, run_state, run_zoo, summary_table
 from test_report import CHROMIUM_FLAGS, _chromium
 

@@ -6,6 +6,7 @@ then embedded in the page, so nothing is ever written into a run."""
 
 from __future__ import annotations
 
+import math
 import tempfile
 from pathlib import Path
 
@@ -14,13 +15,15 @@ from ..errors import GenmodelsError
 from ..features import fingerprint
 from ..fileio import MiB, atomic_write, read_bounded
 from ..plots import plot_curves
-from .html import RunSummary, render
+from .html import render
+from .summary import RunSummary
 
 # Each section's picture: the capability it needs, how it is drawn (through the same functions as
 # sample/reconstruct/interpolate/latent), and the short note shown where a family lacks the capability.
 DRAW = {
     "samples": ("samples", lambda run, path: runs.sample(run, 64, path), "cannot sample (no generative model)"),
-    "reconstructions": ("encodes", lambda run, path: runs.reconstruct(run, path, n=16), "no encoder: no reconstructions"),
+    "reconstructions": ("encodes", lambda run, path: runs.reconstruct(run, path, n=16),
+                        "no encoder: no reconstructions"),
     "interpolation": ("decodes", lambda run, path: _interpolation(run, path), "no latent space to walk"),
     "latent": ("encodes", lambda run, path: runs.latent(run, path), "no encoder: no latent codes"),
 }
@@ -55,6 +58,7 @@ def summarise(run: runs.Run, name: str, tmp: Path) -> RunSummary:
     code = getattr(cfg.model, "latent_dim", None) or (getattr(cfg.model, "layers", None) or [None])[-1]
     about = f"{cfg.family}" + (f", code {code}" if code else "") + f", {cfg.train.epochs} ep, {cfg.data.source}"
     summary = RunSummary(name, about, run.dir.read_eval(), family=cfg.family, code=code,
+                         pixels=math.prod(cfg.shape) if cfg.shape else None,
                          epochs=(run.dir.trained_epochs() or 0, run.model.total_epochs(cfg.train.epochs)),
                          train_seconds=run.dir.train_seconds())
     for key, (capability, draw, why_not) in DRAW.items():
@@ -94,7 +98,7 @@ def compare(run_dirs: list[str | Path], out: str | Path, device: str = "cpu",
     dirs = [Path(d) for d in run_dirs]
     loaded = [runs.load_run(d, device) for d in dirs]  # every run checked before any work
     _same_data(loaded, dirs)
-    summaries = []
+    summaries: list[RunSummary] = []
     with tempfile.TemporaryDirectory(prefix="genmodels-compare-") as tmp:
         for run, name, d in zip(loaded, labels(dirs), dirs):
             run_tmp = Path(tmp) / str(len(summaries))

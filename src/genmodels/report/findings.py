@@ -1,12 +1,16 @@
 """Findings in words: what the compared runs show, each sentence generated from their numbers, with the
 numbers beside it. The lecture's claims are checks that pass or fail on the data at hand; a claim whose
-runs are not in the report is not mentioned."""
+runs are not in the report is not mentioned. Which value is better comes from the metrics' declarations
+(catalog.py); which families a claim compares, from what the registered families' models declare."""
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
+from ..models import FAMILIES
+from .catalog import metric
 from .summary import RunSummary
 
 
@@ -21,23 +25,33 @@ def _value(run: RunSummary, key: str) -> float | None:
     return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) else None
 
 
+def _values(runs: list[RunSummary], key: str) -> list[tuple[RunSummary, float]]:
+    """Each run that has a number for `key`, with it."""
+    return [(r, v) for r in runs if (v := _value(r, key)) is not None]
+
+
 def _same(a: float, b: float) -> bool:
     return math.isclose(a, b, rel_tol=1e-3, abs_tol=1e-9)  # as the sentences print them, 3 figures
 
 
-def _best_of(runs: list[RunSummary], family: str, key: str, score, collapsed: bool) -> tuple[RunSummary, float] | None:
-    """The run of `family` whose `key` scores highest, and that value; collapsed runs only if `collapsed`."""
-    have = [(r, _value(r, key)) for r in runs
-            if r.family == family and (collapsed or not r.collapsed) and _value(r, key) is not None]
-    return max(have, key=lambda rv: score(rv[1])) if have else None
+def _samplers(encodes: bool) -> list[str]:
+    """The registered families whose models sample, with an encoder (a VAE's) or without one (a GAN's)."""
+    return [name for name, f in FAMILIES.items() if f.model.samples and f.model.encodes == encodes]
+
+
+def _best_of(runs: list[RunSummary], family: str, key: str, collapsed: bool) -> tuple[RunSummary, float] | None:
+    """The run of `family` whose `key` is best, and that value; collapsed runs only if `collapsed`."""
+    have = _values([r for r in runs if r.family == family and (collapsed or not r.collapsed)], key)
+    return max(have, key=lambda rv: metric(key).score(rv[1])) if have else None
 
 
 def _versus(runs: list[RunSummary], key: str, claim: str, winner: str, loser: str, what: str,
-            score=lambda v: v, collapsed: bool = True) -> list[Finding]:
-    """The claim "winner's `key` scores higher than loser's", on the best-scoring run of each family."""
-    a, b = _best_of(runs, winner, key, score, collapsed), _best_of(runs, loser, key, score, collapsed)
+            collapsed: bool = True) -> list[Finding]:
+    """The claim "winner's `key` is better than loser's", on the best run of each family."""
+    a, b = _best_of(runs, winner, key, collapsed), _best_of(runs, loser, key, collapsed)
     if a is None or b is None:
         return []
+    score = metric(key).score
     tie = _same(score(a[1]), score(b[1]))
     holds = score(a[1]) > score(b[1])
     return [Finding("note" if tie else "pass" if holds else "fail",
@@ -45,26 +59,34 @@ def _versus(runs: list[RunSummary], key: str, claim: str, winner: str, loser: st
                     f"{b[0].name} {b[1]:.3g} ({what}).")]
 
 
-def _each(runs: list[RunSummary], key: str, baseline: str, better: str, claim: str, what: str) -> list[Finding]:
+def _each(runs: list[RunSummary], key: str, baseline: str, claim: str, what: str) -> list[Finding]:
     """The claim "every run's `key` beats its `baseline`", with each run's pair of numbers."""
-    pairs = [(r, _value(r, key), _value(r, baseline)) for r in runs if r.family != "pca"]
-    pairs = [(r, v, b) for r, v, b in pairs if v is not None and b is not None]
+    pairs = [(r, v, b) for r, v in _values(runs, key) if (b := _value(r, baseline)) is not None]
     if not pairs:
         return []
-    beats = [(v < b) if better == "lower" else (v > b) for _, v, b in pairs]
+    score = metric(key).score
+    beats = [score(v) > score(b) for _, v, b in pairs]
     listed = ", ".join(f"{r.name} {v:.3g} vs {b:.3g}" for r, v, b in pairs)
     verdict = f"{'yes' if all(beats) else 'not all'}: {sum(beats)} of {len(pairs)}"
     return [Finding("pass" if all(beats) else "fail", f"{claim}: {verdict} ({what}: {listed}).")]
+
+
+def _learned_code(run: RunSummary) -> bool:
+    """A code other than PCA's own: evaluation measured it against a PCA of its size, or it is wider than the
+    images, where there is no such PCA (evaluation.code_metrics)."""
+    wider = run.code is not None and run.pixels is not None and run.code > run.pixels
+    return "pca_reconstruction_sse" in (run.metrics or {}) or wider
 
 
 def _warnings(runs: list[RunSummary]) -> list[Finding]:
     found = []
     for r in runs:
         if r.metrics is None:
-            found.append(Finding("warn", f"{r.name} has not been evaluated: `genmodels evaluate {r.name}` measures it."))
+            found.append(Finding("warn", f"{r.name} has not been evaluated: `genmodels evaluate {r.name}` "
+                                         "measures it."))
         if r.epochs is not None and r.epochs[0] < r.epochs[1]:
-            found.append(Finding("warn", f"{r.name} trained {r.epochs[0]} of its {r.epochs[1]} epochs: its numbers are "
-                                         "those of an unfinished run (resume it with --resume)."))
+            found.append(Finding("warn", f"{r.name} trained {r.epochs[0]} of its {r.epochs[1]} epochs: its numbers "
+                                         "are those of an unfinished run (resume it with --resume)."))
         if r.collapsed:
             numbers = ", ".join(f"{name} {v:.3g}" for name, v in (
                 ("class entropy", _value(r, "class_entropy")), ("recall", _value(r, "recall")),
@@ -74,43 +96,50 @@ def _warnings(runs: list[RunSummary]) -> list[Finding]:
     return found
 
 
-def _best_note(runs: list[RunSummary], key: str, lower: bool, text) -> list[Finding]:
+Note = Callable[[RunSummary, float, list[tuple[RunSummary, float]]], str]
+
+
+def _best_note(runs: list[RunSummary], key: str, text: Note) -> list[Finding]:
     """A note naming the one run with the best `key` (none on a tie); collapsed runs left out."""
-    have = [(r, _value(r, key)) for r in runs if _value(r, key) is not None and not r.collapsed]
+    have = _values([r for r in runs if not r.collapsed], key)
     if len(have) < 2:
         return []
-    have.sort(key=lambda rv: rv[1] if lower else -rv[1])
+    have.sort(key=lambda rv: -metric(key).score(rv[1]))
     if _same(have[0][1], have[1][1]):
         return []
     return [Finding("note", text(have[0][0], have[0][1], have[1:]))]
 
 
+def _probe(run: RunSummary, acc: float, others: list[tuple[RunSummary, float]]) -> str:
+    knn = _value(run, "knn_accuracy")
+    size = f" ({run.code}-dimensional)" if run.code else ""
+    return (f"The codes of {run.name}{size} probe best: linear probe {acc:.3f}"
+            + (f", 5-NN {knn:.3f}" if knn is not None else "") + f"; next {others[0][0].name} {others[0][1]:.3f}.")
+
+
+def _closest(run: RunSummary, fid: float, others: list[tuple[RunSummary, float]]) -> str:
+    rest = ", ".join(f"{r.name} {v:.3g}" for r, v in others)
+    return (f"The samples of {run.name} are closest to the data in feature space: FID {fid:.3g} "
+            f"({metric('fid').better} is better; {rest}).")
+
+
 def findings(runs: list[RunSummary]) -> list[Finding]:
     found = _warnings(runs)
+    adversarial, encoding = _samplers(encodes=False), _samplers(encodes=True)
     # Sharpness: closest to the data's (1) is sharpest; above 1 is noise, not detail.
-    found += _versus(runs, "sharpness", "GAN samples are sharper than VAE samples", "gan", "vae",
-                     "sharpness, 1 = as sharp as the test images, above 1 noise", score=lambda v: -abs(v - 1),
-                     collapsed=False)
+    found += [f for gan in adversarial for vae in encoding for f in _versus(
+        runs, "sharpness", f"{gan.upper()} samples are sharper than {vae.upper()} samples", gan, vae,
+        "sharpness, 1 = as sharp as the test images, above 1 noise", collapsed=False)]
     # Recall: a collapsed GAN is the very case the claim is about, so it stays in.
-    found += _versus(runs, "recall", "VAE samples cover more of the data than GAN samples (GANs drop modes)",
-                     "vae", "gan", "recall, the share of test images the samples cover")
-    found += _each(runs, "reconstruction_sse", "pca_reconstruction_sse", "lower",
+    found += [f for gan in adversarial for vae in encoding for f in _versus(
+        runs, "recall", f"{vae.upper()} samples cover more of the data than {gan.upper()} samples "
+        f"({gan.upper()}s drop modes)", vae, gan, "recall, the share of test images the samples cover")]
+    found += _each(runs, "reconstruction_sse", "pca_reconstruction_sse",
                    "Autoencoders reconstruct better than PCA with the same code size (Hinton & Salakhutdinov 2006)",
                    "reconstruction error against PCA's")
-    found += _each(runs, "linear_probe_accuracy", "linear_probe_accuracy_pixels", "higher",
-                   "Learned codes separate the classes more linearly than the raw pixels",
-                   "linear probe accuracy against the pixels'")
-
-    def probe(run, acc, others):
-        knn = _value(run, "knn_accuracy")
-        size = f" ({run.code}-dimensional)" if run.code else ""
-        return (f"The codes of {run.name}{size} probe best: linear probe {acc:.3f}"
-                + (f", 5-NN {knn:.3f}" if knn is not None else "") + f"; next {others[0][0].name} {others[0][1]:.3f}.")
-
-    def closest(run, fid, others):
-        rest = ", ".join(f"{r.name} {v:.3g}" for r, v in others)
-        return f"The samples of {run.name} are closest to the data in feature space: FID {fid:.3g} (lower is better; {rest})."
-
-    found += _best_note(runs, "linear_probe_accuracy", False, probe)
-    found += _best_note(runs, "fid", True, closest)
+    found += _each([r for r in runs if _learned_code(r)], "linear_probe_accuracy",
+                   "linear_probe_accuracy_pixels", "Learned codes separate the classes more linearly than the raw "
+                   "pixels", "linear probe accuracy against the pixels'")
+    found += _best_note(runs, "linear_probe_accuracy", _probe)
+    found += _best_note(runs, "fid", _closest)
     return found

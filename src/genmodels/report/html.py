@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import base64
 import math
-import re
 import shlex
 from html import escape
 from string import Template
+from typing import Any
 
+from .catalog import Metric, headline_columns, metric
 from .findings import findings
-from .glossary import Entry, entry
+from .glossary import code, definitions, name_cell
 from .summary import RunSummary
 
 MISSING = "\u2013"  # en dash
@@ -28,17 +29,17 @@ SECTIONS = {
 }
 
 
-def direction(metric: str) -> str | None:
+def direction(key: str) -> str | None:
     """"lower", "higher" or "ideal" for a run's own metric with a direction; None for the rest."""
-    e = entry(metric)
-    return e.better if e.kind == "own" else None
+    m = metric(key)
+    return m.better if m.kind == "own" else None
 
 
-def _is_number(v) -> bool:
+def _is_number(v: Any) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool)
 
 
-def format_value(v) -> str:
+def format_value(v: Any) -> str:
     """A metric value as short text: floats to about four significant figures, lists as sparklines."""
     if v is None:
         return MISSING
@@ -58,7 +59,7 @@ def format_value(v) -> str:
     return str(v)
 
 
-def _sparkline(values) -> str:
+def _sparkline(values: list[float] | tuple[float, ...]) -> str:
     """A list of numbers (a class histogram, say) as one block character per entry."""
     blocks = "\u2581\u2582\u2583\u2584\u2585\u2586\u2587\u2588"
     top = max(values)
@@ -67,41 +68,26 @@ def _sparkline(values) -> str:
     return "".join(blocks[min(7, int((x - low) / span * 7.999))] for x in values)
 
 
-def best_columns(values: list, e: Entry, eligible: list[bool] | None = None) -> set[int]:
+def best_columns(values: list, m: Metric, eligible: list[bool] | None = None) -> set[int]:
     """The index of the one best value in a row, as a set (empty when there is nothing to mark): only a
     run's own metrics with a direction compete, an ideal value is judged by the distance to it, runs not
     eligible (a collapsed model on a sample metric) are left out, and a tie marks nothing."""
-    if e.kind != "own" or e.better is None:
+    if not m.competes:
         return set()
     eligible = eligible or [True] * len(values)
     numbers = {i: v for i, v in enumerate(values) if eligible[i] and _is_number(v) and math.isfinite(v)}
     if len(numbers) < 2:
         return set()
-    score = {"lower": lambda v: v, "higher": lambda v: -v, "ideal": lambda v: abs(v - e.ideal)}[e.better]
-    best_i = min(numbers, key=lambda i: score(numbers[i]))
-    best, shown = score(numbers[best_i]), format_value(numbers[best_i])
+    best_i = max(numbers, key=lambda i: m.score(numbers[i]))
+    best, shown = m.score(numbers[best_i]), format_value(numbers[best_i])
     # A tie, also one the table cannot show apart (0.97210001 and 0.9721), marks nothing.
     winners = [i for i, v in numbers.items()
-               if math.isclose(score(v), best, rel_tol=1e-9, abs_tol=1e-12) or format_value(v) == shown]
+               if math.isclose(m.score(v), best, rel_tol=1e-9, abs_tol=1e-12) or format_value(v) == shown]
     return {best_i} if len(winners) == 1 else set()
 
 
-def _eligible(runs: list[RunSummary], e: Entry) -> list[bool]:
-    return [not (e.samples and r.collapsed) for r in runs]
-
-
-def _arrow(e: Entry) -> str:
-    if e.kind != "own" or e.better is None:
-        return ""
-    return {"lower": " \u2193", "higher": " \u2191"}.get(e.better) or f" \u2192{e.ideal:g}"
-
-
-def _name_cell(key: str, label: str | None = None) -> str:
-    """A metric's name linked to its glossary entry, with the entry as its tooltip."""
-    e = entry(key)
-    tip = f"{e.meaning} {e.rule[0].upper()}{e.rule[1:]}." + (f" Caveat: {e.caveat}." if e.caveat else "")
-    return (f'<a href="#g-{escape(key)}" title="{escape(tip)}">{escape(label or key)}</a>'
-            f"<span class=way>{escape(_arrow(e))}</span>")
+def _eligible(runs: list[RunSummary], m: Metric) -> list[bool]:
+    return [not (m.samples and r.collapsed) for r in runs]
 
 
 def _cells(values: list, marked: set[int]) -> str:
@@ -109,32 +95,26 @@ def _cells(values: list, marked: set[int]) -> str:
                    for i, v in enumerate(values))
 
 
-# -- the headline: one row per run, the few columns that matter for every family --------------------------
-HEADLINE = [  # (column, the eval.json keys it shows, first present wins)
-    ("reconstruction error", ("reconstruction_sse",)),
-    ("linear probe", ("linear_probe_accuracy",)),
-    ("log p(x)", ("log_likelihood_iw", "elbo")),
-    ("FID", ("fid",)),
-    ("precision", ("precision",)),
-    ("recall", ("recall",)),
-]
-
-
+# -- the headline: one row per run, the few columns that matter for every family (declared in catalog.py) ---
 def headline_table(runs: list[RunSummary]) -> str:
     heads = ["<th>run</th>", "<th>family</th>", "<th>code</th>"]
     rows = [[_run_name(r), f"<td>{escape(r.family or MISSING)}</td>", f"<td>{escape(format_value(r.code))}</td>"]
             for r in runs]
-    for label, keys in HEADLINE:
-        found = [next(((k, r.metrics[k]) for k in keys if k in (r.metrics or {})), (None, None)) for r in runs]
+    for label, keys in headline_columns():
+        found = [next(((k, (r.metrics or {})[k]) for k in keys if k in (r.metrics or {})), (None, None))
+                 for r in runs]
         used = [k for k in keys if any(k == f for f, _ in found)]
         if not used:  # no run has it: no column
             continue
-        e = entry(used[0])
-        # An importance-weighted estimate and an ELBO are not ranked against each other.
-        marked = best_columns([v for _, v in found], e, _eligible(runs, e)) if len(used) == 1 else set()
-        heads.append(f"<th>{_name_cell(used[0], label + (' / ELBO' if used == ['elbo'] else ''))}</th>")
+        m = metric(used[0])
+        # Two metrics of one column (an importance-weighted estimate and an ELBO) are not ranked against each other.
+        marked = best_columns([v for _, v in found], m, _eligible(runs, m)) if len(used) == 1 else set()
+        if len(used) == 1 and m.stands_in:  # only the stand-in was measured: the heading says so
+            label += f" / {m.stands_in}"
+        heads.append(f"<th>{name_cell(used[0], label)}</th>")
         for i, (row, (k, v)) in enumerate(zip(rows, found)):
-            sup = "<sup>ELBO</sup>" if k == "elbo" and len(used) > 1 else ""
+            stand_in = metric(k).stands_in if k is not None and len(used) > 1 else ""
+            sup = f"<sup>{escape(stand_in)}</sup>" if stand_in else ""
             row.append(f"<td{' class=best' if i in marked else ''}>{escape(format_value(v))}{sup}</td>")
     heads.append("<th>training time</th>")
     for row, r in zip(rows, runs):
@@ -145,9 +125,9 @@ def headline_table(runs: list[RunSummary]) -> str:
 
 
 def _run_name(run: RunSummary) -> str:
-    unfinished = run.epochs is not None and run.epochs[0] < run.epochs[1]
+    done, planned = run.epochs or (0, 0)
     flags = ("<div class=flag>collapsed</div>" if run.collapsed else "") + (
-        f"<div class=flag>{run.epochs[0]}/{run.epochs[1]} epochs</div>" if unfinished else "")
+        f"<div class=flag>{done}/{planned} epochs</div>" if done < planned else "")
     return f'<th title="{escape(run.about)}">{escape(run.name)}{flags}</th>'
 
 
@@ -166,13 +146,13 @@ def metric_keys(runs: list[RunSummary]) -> list[str]:
     keys: list[str] = []
     for r in runs:
         keys += [k for k in (r.metrics or {}) if k not in keys]
-    return sorted(keys, key=lambda k: KIND_ORDER[entry(k).kind])
+    return sorted(keys, key=lambda k: KIND_ORDER[metric(k).kind])
 
 
-def constant(values: list, e: Entry) -> bool:
+def constant(values: list, m: Metric) -> bool:
     """A reference or bookkeeping row that every run has, with one value (two runs at least): shown once.
     A run's own metric always keeps its row."""
-    return (e.kind != "own" and len(values) >= 2 and None not in values
+    return (m.kind != "own" and len(values) >= 2 and None not in values
             and len({repr(v) for v in values}) == 1)
 
 
@@ -183,20 +163,20 @@ def metric_table(runs: list[RunSummary]) -> str:
     rows, same = [], []
     for key in keys:
         values = [(r.metrics or {}).get(key) for r in runs]
-        e = entry(key)
-        if constant(values, e):
-            same.append(f"{_name_cell(key)} {escape(format_value(values[0]))}")
+        m = metric(key)
+        if constant(values, m):
+            same.append(f"{name_cell(key)} {escape(format_value(values[0]))}")
             continue
-        marked = best_columns(values, e, _eligible(runs, e))
-        cls = {"own": "", "reference": " class=ref", "info": " class=info"}[e.kind]
-        label = _name_cell(key) + (" <i>(reference)</i>" if e.kind == "reference" else "")
+        marked = best_columns(values, m, _eligible(runs, m))
+        cls = {"own": "", "reference": " class=ref", "info": " class=info"}[m.kind]
+        label = name_cell(key) + (" <i>(reference)</i>" if m.kind == "reference" else "")
         rows.append(f"<tr{cls}><th>{label}</th>{_cells(values, marked)}</tr>")
     notes = "".join(f"<p class=note><b class=flag>{escape(r.name)} collapsed</b>: its samples cover few classes or "
                     "little of the test images (class_entropy, recall), or are near copies of one another "
                     "(diversity); see its samples below. Its sample metrics are never marked best.</p>"
                     for r in runs if r.collapsed)
-    notes += "".join(f"<p class=note>{escape(r.name)} has no eval.json: <code>genmodels evaluate {escape(r.name)}</code> "
-                     "fills it.</p>" for r in runs if r.metrics is None)
+    notes += "".join(f"<p class=note>{escape(r.name)} has no eval.json: <code>genmodels evaluate "
+                     f"{escape(r.name)}</code> fills it.</p>" for r in runs if r.metrics is None)
     if not keys:
         return notes or "<p class=note>No run has an eval.json yet.</p>"
     shared = f"<p class=same>The same in every run: {'; '.join(same)}.</p>" if same else ""
@@ -209,28 +189,14 @@ def _flag(run: RunSummary) -> str:
     return "<div class=flag>collapsed</div>" if run.collapsed else ""
 
 
-def _title(v) -> str:
+def _title(v: Any) -> str:
     """The full value as a tooltip where the cell shows it shortened."""
     return f' title="{escape(str(v))}"' if isinstance(v, (list, tuple, dict, float)) else ""
 
 
-def _code(text: str) -> str:
-    """Escaped text whose `backquoted` parts are set as code."""
-    return re.sub(r"`([^`]+)`", r"<code>\1</code>", escape(text))
-
-
 def glossary(runs: list[RunSummary]) -> str:
     """Every metric shown: its meaning, which value is best, its unit and its caveat."""
-    items = []
-    for key in metric_keys(runs):
-        e = entry(key)
-        parts = [_code(e.meaning), f"<b>{escape(e.rule[0].upper() + e.rule[1:])}</b>."]
-        if e.unit:
-            parts.append(f"Unit: {escape(e.unit)}.")
-        if e.caveat:
-            parts.append(f"<i>Caveat: {_code(e.caveat)}.</i>")
-        items.append(f'<dt id="g-{escape(key)}">{escape(key)}</dt><dd>{" ".join(parts)}</dd>')
-    return f"<dl class=glossary>{''.join(items)}</dl>" if items else ""
+    return definitions(metric_keys(runs))
 
 
 def png_uri(data: bytes) -> str:
@@ -262,15 +228,19 @@ def picture_rows(runs: list[RunSummary]) -> str:
 def explore_commands(runs: list[RunSummary]) -> str:
     """The `genmodels explore` command that opens these runs' latent spaces in the browser (a static page
     cannot start the server itself), and one command per run."""
-    paths = [(r.name, r.path) for r in runs if r.path]
+    paths = [(r.name, path) for r in runs if (path := r.path)]
     if not paths:
         return ""
-    command = lambda ps: "genmodels explore " + " ".join(shlex.quote(p) for p in ps)  # noqa: E731
-    each = "".join(f"<li>{escape(name)}: <code>{escape(command([p]))}</code></li>" for name, p in paths)
+    each = "".join(f"<li>{escape(name)}: <code>{escape(_explore([p]))}</code></li>" for name, p in paths)
     return ("<h2>Explore in the browser</h2><p class=note>Run this from the folder the runs were named from; it "
             "prints a local address to open: the latent map, sliders, interpolation, samples and your own image. "
-            f"Codes of the same size decode side by side.</p><pre class=command>{escape(command([p for _, p in paths]))}"
-            f"</pre><details class=each><summary>one run at a time</summary><ul>{each}</ul></details>")
+            "Codes of the same size decode side by side.</p><pre class=command>"
+            f"{escape(_explore([p for _, p in paths]))}</pre><details class=each><summary>one run at a time</summary>"
+            f"<ul>{each}</ul></details>")
+
+
+def _explore(paths: list[str]) -> str:
+    return "genmodels explore " + " ".join(shlex.quote(p) for p in paths)
 
 
 def findings_list(runs: list[RunSummary]) -> str:
@@ -278,7 +248,7 @@ def findings_list(runs: list[RunSummary]) -> str:
     icons = {"warn": ("\u26a0", "warn"), "pass": ("\u2713", "pass"), "fail": ("\u2717", "fail"),
              "note": ("\u2022", "seen")}
     found = sorted(findings(runs), key=lambda f: f.verdict != "warn")
-    items = "".join(f"<li class={icons[f.verdict][1]}><span class=icon>{icons[f.verdict][0]}</span> {_code(f.text)}</li>"
+    items = "".join(f"<li class={icons[f.verdict][1]}><span class=icon>{icons[f.verdict][0]}</span> {code(f.text)}</li>"
                     for f in found)
     return f"<ul class=findings>{items}</ul>" if items else "<p class=note>Nothing to compare yet.</p>"
 
@@ -318,7 +288,8 @@ ul.findings{list-style:none;padding:0;margin:0;max-width:1100px}ul.findings li{m
 .icon{display:inline-block;width:1.2em;font-weight:700}li.pass .icon{color:#1e7b34}li.fail .icon{color:#b3261e}
 li.seen .icon{color:#777}li.warn .icon{color:#b26a00}
 details summary{cursor:pointer;font-size:16px;margin:28px 0 8px;border-bottom:1px solid #ddd;font-weight:700}
-pre.command{background:#fff;border:1px solid #e2e2e2;padding:8px 12px;white-space:pre-wrap;overflow-wrap:anywhere;max-width:1100px}
+pre.command{background:#fff;border:1px solid #e2e2e2;padding:8px 12px;white-space:pre-wrap;overflow-wrap:anywhere;\
+max-width:1100px}
 details.each summary{font-size:13px;margin:6px 0;border:0;font-weight:400}
 dl.glossary{max-width:1100px}dl.glossary dt{font-weight:700;margin-top:8px}dl.glossary dd{margin:2px 0 0 20px}
 </style>

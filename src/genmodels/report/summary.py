@@ -9,8 +9,8 @@ from dataclasses import dataclass, field
 class RunSummary:
     """What the report shows of one run: its label, a one-line description, its eval.json (None if
     it has none), per section PNG bytes or a short note saying why there is no picture, and what the
-    run directory says of it: family, code size, (epochs trained, epochs planned), seconds of training,
-    and where it is."""
+    run directory says of it: family, code size, values per image, (epochs trained, epochs planned),
+    seconds of training, and where it is."""
 
     name: str
     about: str = ""
@@ -18,6 +18,7 @@ class RunSummary:
     pictures: dict[str, bytes | str] = field(default_factory=dict)
     family: str = ""
     code: int | None = None
+    pixels: int | None = None  # C * H * W of the run's images
     epochs: tuple[int, int] | None = None
     train_seconds: float | None = None
     path: str | None = None  # the run directory as the user named it: the explore command shows it
