@@ -139,12 +139,12 @@ def test_the_findings_compare_the_families_the_registry_declares(monkeypatch):
 
 
 def test_the_learned_codes_claim_leaves_out_pcas_own_code_alone():
-    """Every code but PCA's own is a learned one: also a code wider than the images, which evaluation measures
-    against no PCA (there is none that wide)."""
+    """Every code but the PCA baseline's own is a learned one (Model.has_pca_baseline), a code wider than the
+    images too, which evaluation measures against no PCA (there is none that wide)."""
     probes = {"linear_probe_accuracy": 0.97, "linear_probe_accuracy_pixels": 0.95}
-    runs = [RunSummary("pca", family="pca", code=8, pixels=64, metrics={**probes, "reconstruction_sse": 3.0}),
-            RunSummary("wide", family="ae", code=100, pixels=64, metrics={**probes, "reconstruction_sse": 1.0}),
-            RunSummary("ae", family="ae", code=8, pixels=64,
+    runs = [RunSummary("pca", family="pca", code=8, metrics={**probes, "reconstruction_sse": 3.0}),
+            RunSummary("wide", family="ae", code=100, metrics={**probes, "reconstruction_sse": 1.0}),
+            RunSummary("ae", family="ae", code=8,
                        metrics={**probes, "reconstruction_sse": 2.0, "pca_reconstruction_sse": 3.0})]
     claim = [f.text for f in findings(runs) if f.text.startswith("Learned codes")]
     assert claim and "2 of 2" in claim[0] and "wide 0.97" in claim[0] and "ae 0.97" in claim[0]

@@ -6,7 +6,6 @@ then embedded in the page, so nothing is ever written into a run."""
 
 from __future__ import annotations
 
-import math
 import tempfile
 from pathlib import Path
 
@@ -58,7 +57,6 @@ def summarise(run: runs.Run, name: str, tmp: Path) -> RunSummary:
     code = getattr(cfg.model, "latent_dim", None) or (getattr(cfg.model, "layers", None) or [None])[-1]
     about = f"{cfg.family}" + (f", code {code}" if code else "") + f", {cfg.train.epochs} ep, {cfg.data.source}"
     summary = RunSummary(name, about, run.dir.read_eval(), family=cfg.family, code=code,
-                         pixels=math.prod(cfg.shape) if cfg.shape else None,
                          epochs=(run.dir.trained_epochs() or 0, run.model.total_epochs(cfg.train.epochs)),
                          train_seconds=run.dir.train_seconds())
     for key, (capability, draw, why_not) in DRAW.items():

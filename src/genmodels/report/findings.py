@@ -72,10 +72,10 @@ def _each(runs: list[RunSummary], key: str, baseline: str, claim: str, what: str
 
 
 def _learned_code(run: RunSummary) -> bool:
-    """A code other than PCA's own: evaluation measured it against a PCA of its size, or it is wider than the
-    images, where there is no such PCA (evaluation.code_metrics)."""
-    wider = run.code is not None and run.pixels is not None and run.code > run.pixels
-    return "pca_reconstruction_sse" in (run.metrics or {}) or wider
+    """A code other than the PCA baseline's own: the run's family declares it has a PCA baseline to beat
+    (models.Model.has_pca_baseline); a family no longer registered counts as learned."""
+    entry = FAMILIES.get(run.family)
+    return entry is None or entry.model.has_pca_baseline
 
 
 def _warnings(runs: list[RunSummary]) -> list[Finding]:

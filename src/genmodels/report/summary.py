@@ -18,7 +18,6 @@ class RunSummary:
     pictures: dict[str, bytes | str] = field(default_factory=dict)
     family: str = ""
     code: int | None = None
-    pixels: int | None = None  # C * H * W of the run's images
     epochs: tuple[int, int] | None = None
     train_seconds: float | None = None
     path: str | None = None  # the run directory as the user named it: the explore command shows it
