@@ -26,6 +26,7 @@ from .config import DataConfig, TrainConfig
 from .errors import GenmodelsError, TrainingError, TrainingInterrupted
 from .models import FAMILIES, build_run_config
 from .rundir import RunDir
+from .zoodir import ZooDir
 
 RUN = RunDir("RUN")  # the run directory as the help text names it
 NO_PROGRESS = ("no progress bar, a line per epoch instead, as when the output is not a terminal (a bar shows "
@@ -290,7 +291,8 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--budget", type=float, default=None, metavar="MINUTES",
                    help="minutes the whole zoo may take on derived presets, which set epochs and evaluation to fit "
                         "(default 10); digits and fashion-mnist keep their fixed presets and refuse it")
-    c.add_argument("--out", type=Path, default=Path("runs/zoo"), help="folder of the runs and report.html (default runs/zoo)")
+    c.add_argument("--out", type=Path, default=ZooDir.DEFAULT,
+                   help=f"folder of the runs and {ZooDir.REPORT} (default {ZooDir.DEFAULT})")
     c.add_argument("--overwrite", action="store_true", help="retrain every run (finished runs are kept otherwise)")
     c.add_argument("--no-progress", action="store_true", help="no progress bars")
     return p
@@ -388,7 +390,7 @@ def _zoo(args: argparse.Namespace) -> None:
     print(summary_table(results))
     print(f"report: {report}")
     print("explore the latent spaces in the browser: genmodels explore "
-          + " ".join(shlex.quote(str(Path(args.out) / name)) for name in results))
+          + " ".join(shlex.quote(str(ZooDir(args.out).run(name))) for name in results))
 
 
 def _run_command(args: argparse.Namespace) -> None:
