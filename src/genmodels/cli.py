@@ -19,6 +19,7 @@ from .errors import GenmodelsError, TrainingError, TrainingInterrupted
 from .flags import add_flags, collected, family_flags
 from .models import FAMILIES, FEATURE_NETWORK, build_run_config
 from .rundir import RunDir
+from .zoodir import ZooDir
 
 RUN = RunDir(Path("RUN"))  # the run directory as the help text names it
 NO_PROGRESS = ("no progress bar, a line per epoch instead, as when the output is not a terminal (a bar shows "
@@ -164,7 +165,8 @@ def _zoo_parser(sub: Subparsers) -> None:
     c.add_argument("--budget", type=float, default=None, metavar="MINUTES",
                    help="minutes the whole zoo may take on derived presets, which set epochs and evaluation to fit "
                         "(default 10); digits and fashion-mnist keep their fixed presets and refuse it")
-    c.add_argument("--out", type=Path, default=Path("runs/zoo"), help="folder of the runs and report.html (default runs/zoo)")
+    c.add_argument("--out", type=Path, default=ZooDir.DEFAULT,
+                   help=f"folder of the runs and {ZooDir.REPORT} (default {ZooDir.DEFAULT})")
     c.add_argument("--overwrite", action="store_true", help="retrain every run (finished runs are kept otherwise)")
     c.add_argument("--no-progress", action="store_true", help="no progress bars")
 
@@ -260,7 +262,7 @@ def _zoo(args: argparse.Namespace) -> None:
     print(summary_table(results))
     print(f"report: {report}")
     print("explore the latent spaces in the browser: genmodels explore "
-          + " ".join(shlex.quote(str(Path(args.out) / name)) for name in results))
+          + " ".join(shlex.quote(str(ZooDir(args.out).run(name))) for name in results))
 
 
 def _run_command(args: argparse.Namespace) -> None:

@@ -23,6 +23,7 @@ from .engine import train as run_training
 from .errors import CheckpointError, GenmodelsError
 from .models import Classifier, build_run_config
 from .rundir import RunDir
+from .zoodir import ZooDir
 
 FEATURES_ROOT = Path("runs") / "features"  # default home of feature networks, relative to the working directory
 
@@ -35,10 +36,10 @@ def default_features_dir(source: str) -> Path:
 
 
 def find_features(run_dir: str | Path, data: DataSplits, recorded: str | None = None) -> Path | None:
-    """The feature network `evaluate` uses when given none: RUN/../features (where a zoo keeps the one of its
-    runs) if it was trained on the same data (recorded: the run's data fingerprint, if known), else
-    default_features_dir(data.source) if it exists (load_features checks its data); None if neither."""
-    beside = Path(run_dir).parent / "features"
+    """The feature network `evaluate` uses when given none: the one a zoo keeps beside its runs
+    (ZooDir.of_run(RUN).features) if it was trained on the same data (recorded: the run's data fingerprint,
+    if known), else default_features_dir(data.source) if it exists (load_features checks its data); None if neither."""
+    beside = ZooDir.of_run(run_dir).features
     try:
         record = RunDir(beside).read_features_record()
     except (GenmodelsError, ValueError):  # unreadable or damaged: not this run's

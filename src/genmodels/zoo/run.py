@@ -1,0 +1,236 @@
+"""Running the zoo: every preset trained and evaluated into its run directory (`run_zoo`), finished runs
+kept and unfinished ones resumed (`run_state`), the feature network trained once (`feature_network`), the
+comparison report written, and the summary table the command prints (`summary_table`)."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from ..data import DataSplits, load_data
+from ..engine import train
+from ..errors import GenmodelsError
+from ..evaluation import evaluate
+from ..features import FeatureNetwork, load_features, train_features
+from ..models import RunConfig, build_model
+from ..report.compare import compare
+from ..rundir import RunDir
+from ..runs import load_run
+from ..zoodir import ZooDir
+from .entries import ENTRY, EVALUATE, PRESETS, Preset
+from .plan import DEFAULT_BUDGET, Plan, check_budget, derive_plan, measure_speed, rescaled_epochs
+
+# The metrics the printed summary shows, one column each (the report has them all).
+HEADLINE = ["reconstruction_sse", "linear_probe_accuracy", "knn_accuracy", "elbo", "log_likelihood_iw",
+            "parzen_log_likelihood", "fid", "precision", "recall", "sharpness", "test_error"]
+
+
+def _comparable(cfg: RunConfig) -> dict:
+    """The settings that decide what a run learns, but for its length (a shorter run with the same
+    settings is resumed) and where or on how many threads it ran."""
+    values = json.loads(cfg.to_json())
+    values.pop("shape", None)
+    values["data"].pop("fingerprint", None)  # recorded by training; resuming checks it against the data
+    for key in ("epochs", "threads", "device"):
+        values["train"].pop(key, None)
+    return values
+
+
+def _first_difference(a: dict, b: dict, prefix: str = "") -> str:
+    for key in sorted(set(a) | set(b)):
+        if a.get(key) != b.get(key):
+            if isinstance(a.get(key), dict) and isinstance(b.get(key), dict):
+                return _first_difference(a[key], b[key], f"{prefix}{key}.")
+            return f"{prefix}{key} is {a.get(key)!r}, the preset has {b.get(key)!r}"
+    return "none"
+
+
+def run_state(run_dir: Path, config: RunConfig, at_least: bool = False) -> str:
+    """'new' (nothing there), 'done' (same settings, all epochs), 'partial' (same settings, fewer
+    epochs: resume it) or a sentence saying how the run there differs from the preset.
+    at_least: a run with more epochs than the preset is 'done' too (a derived plan's epochs follow
+    the machine's speed, so a second call may ask for fewer)."""
+    rd = RunDir(run_dir)
+    if not rd.holds_run():
+        return "new"
+    saved = rd.read_config()
+    if _comparable(saved) != _comparable(config):
+        return _first_difference(_comparable(saved), _comparable(config))
+    done = rd.trained_epochs() if rd.weights.exists() else None
+    if done is None or saved.shape is None:
+        return "new"  # stopped before its first epoch ended: nothing worth keeping
+    total = build_model(saved.family, saved.model, saved.shape).total_epochs(config.train.epochs)
+    if done == total or (at_least and done > total):
+        return "done"
+    return "partial" if done < total else f"it has trained {done} epochs, the preset asks for {total}"
+
+
+def feature_network(splits: DataSplits, where: Path, progress: bool = False, log: Callable[[str], None] = print,
+                    epochs: int | None = None) -> FeatureNetwork:
+    """The zoo's feature classifier for FID and the other sample-quality metrics: reused from `where`
+    when it was trained on exactly this data, else trained there once (genmodels.features; epochs
+    None: the classifier's default)."""
+    try:
+        return load_features(where, splits)
+    except GenmodelsError:  # absent, unfinished or for other data: train it afresh
+        rd = RunDir(where)
+        held = rd.read_config().family if rd.holds_run() else None
+        if held not in (None, "classifier"):  # replace only a feature network, never another run
+            raise GenmodelsError(f"{where} holds a {held} run, where the zoo keeps its feature network; "
+                                 "move it away or choose another --out.") from None
+        log(f"[features] training the feature classifier into {where} (for FID, KID, precision/recall)")
+        return train_features(splits, where, epochs=epochs, progress=progress, overwrite=held == "classifier")
+
+
+def _source(data: str) -> str:
+    """A path made absolute (runs outlive the working directory); a dataset's name as it is."""
+    if data not in PRESETS and Path(data).expanduser().exists():
+        return str(Path(data).expanduser().resolve())
+    return data
+
+
+@dataclass(frozen=True)
+class _Zoo:
+    """One call of run_zoo: its folder, the data, how it trains, the evaluation's options and the derived plan
+    it follows (None: fixed presets)."""
+
+    dir: ZooDir
+    data: str
+    splits: DataSplits
+    options: dict[str, Any]
+    plan: Plan | None
+    overwrite: bool
+    progress: bool
+    log: Callable[[str], None]
+    began: float
+
+
+def run_zoo(data: str = "digits", out: str | Path = ZooDir.DEFAULT, *, overwrite: bool = False,
+            progress: bool = True, presets: dict[str, Preset] | None = None,
+            evaluate_options: dict[str, Any] | None = None, features: FeatureNetwork | str | Path | None = None,
+            budget: float | None = None, speed: float | None = None,
+            log: Callable[[str], None] = print) -> tuple[Path, dict[str, dict]]:
+    """Train, evaluate and compare every preset of `data` into `out`; returns the report's path and
+    each run's metrics.
+
+    data: digits or fashion-mnist (the fixed presets of PRESETS, which refuse a budget), or any other
+    source (an IDX folder, a .npy/.npz file, an image folder), whose presets and evaluation options
+    `derive_plan` chooses from the data's shape to fit `budget` minutes (default DEFAULT_BUDGET) on this
+    machine as fast as a pilot finds it (`measure_speed`), or as `speed` says (tests).
+    presets: replaces the presets (tests use tiny ones). overwrite: retrain every run from scratch.
+    features: the feature network for the sample-quality metrics (FID, KID, precision/recall, ...),
+    as a FeatureNetwork or its directory; None trains it once into OUT/features (or reuses it there);
+    data without labels gets none, and no sample-quality metrics."""
+    began = time.perf_counter()
+    if budget is not None:
+        check_budget(budget)
+        if data in PRESETS:
+            raise GenmodelsError(f"{data} has fixed presets (the README's tables), so --budget does not apply; drop "
+                                 "it, or write the data as an IDX folder (genmodels data convert) to derive presets.")
+    folder = ZooDir(out)
+    if folder.root.exists() and not folder.root.is_dir():
+        raise GenmodelsError(f"{folder.root} is a file, not a directory; choose another --out for the zoo.")
+    data = _source(data)
+    splits = load_data(data)
+    labelled = splits.train.labels is not None and splits.test.labels is not None
+    plan = None if data in PRESETS else _derived_plan(splits, labelled, budget, speed, folder.root, log)
+    if presets is None:
+        presets = PRESETS[data] if plan is None else plan.presets
+    options = {**EVALUATE, **(plan.evaluate if plan is not None else {}), **(evaluate_options or {})}
+    if features is None and not labelled:
+        options["quality_samples"] = 0  # no labels, no feature classifier to compare samples in
+    elif features is None:
+        features = feature_network(splits, folder.features, progress, log,
+                                   plan.feature_epochs if plan is not None else None)
+    options["features"] = features
+    options["baselines"] = {}  # the pixel and PCA probes, fitted once for all runs
+    zoo = _Zoo(folder, data, splits, options, plan, overwrite, progress, log, began)
+    results = _run_all(zoo, presets)
+    report = compare([folder.run(name) for name in presets], folder.report, title=f"genmodels zoo: {splits.source}")
+    minutes, secs = divmod(round(time.perf_counter() - began), 60)
+    log(f"[zoo] {len(presets)} runs trained, evaluated and compared in {minutes} min {secs} s")
+    return report, results
+
+
+def _derived_plan(splits: DataSplits, labelled: bool, budget: float | None, speed: float | None, out: Path,
+                  log: Callable[[str], None]) -> Plan:
+    """The plan for data without fixed presets, at the speed a pilot measures (or `speed`), printed."""
+    budget = DEFAULT_BUDGET if budget is None else budget
+    shape, n_train, n_test = splits.shape, len(splits.train), len(splits.test)
+    if speed is None:
+        start = time.perf_counter()
+        speed = measure_speed(splits, derive_plan(shape, n_train, n_test, budget, labelled), out)
+        log(f"[pilot] {time.perf_counter() - start:.1f} s: this machine takes {speed:.2f} times the time "
+            "the zoo's cost constants say")
+    plan = derive_plan(shape, n_train, n_test, budget, labelled, speed=speed)
+    c, h, w = shape
+    log(f"[plan] {n_train:,} training images of {h}x{w}x{c}, a {plan.budget:g} min budget:")
+    for line in plan.lines():
+        log(line)
+    return plan
+
+
+def _run_all(zoo: _Zoo, presets: dict[str, Preset]) -> dict[str, dict]:
+    """Each preset trained (or kept, or resumed) and evaluated in turn; a derived plan's epochs re-split as the
+    runs show how fast the machine is."""
+    results: dict[str, dict] = {}
+    spent: dict[str, float] = {}  # training seconds of the plan's runs so far
+    plan = zoo.plan if zoo.plan is not None and presets is zoo.plan.presets else None
+    for i, (name, preset) in enumerate(presets.items(), 1):
+        zoo.log(f"[{i}/{len(presets)}] {name} ({preset.family})")
+        if plan is not None and ENTRY[name].trained:  # the time left, re-split
+            left = plan.budget * 60 - (time.perf_counter() - zoo.began)
+            epochs = rescaled_epochs(plan, name, left, spent)
+            if epochs != preset.train["epochs"]:
+                zoo.log(f"  {epochs} epochs, not the planned {preset.train['epochs']}: its part of the "
+                        f"{max(left, 0) / 60:.1f} min left at the speed of the runs so far")
+                preset = replace(preset, train={**preset.train, "epochs": epochs})
+        results[name] = _train_and_evaluate(zoo, preset.config(zoo.data), zoo.dir.run(name))
+        if "train_seconds" in results[name] and plan is not None and ENTRY[name].trained:
+            spent[name] = results[name]["train_seconds"]
+    return results
+
+
+def _train_and_evaluate(zoo: _Zoo, config: RunConfig, run_dir: Path) -> dict:
+    state = "new" if zoo.overwrite else run_state(run_dir, config, at_least=zoo.plan is not None)
+    if state not in ("new", "done", "partial"):
+        raise GenmodelsError(f"{run_dir} holds a run with other settings ({state}); pass --overwrite to retrain "
+                             "the zoo, or choose another --out.")
+    start, seconds = time.perf_counter(), None
+    if state == "done":
+        zoo.log(f"  finished run kept: {run_dir}")
+    else:
+        train(config, run_dir, resume=state == "partial", overwrite=zoo.overwrite, progress=zoo.progress,
+              data=zoo.splits)
+        seconds = time.perf_counter() - start
+        zoo.log(f"  {'resumed' if state == 'partial' else 'trained'} in {seconds:.1f} s")
+    saved = RunDir(run_dir).read_eval() if state == "done" else None
+    if saved is not None:
+        return saved
+    run = load_run(run_dir, data=zoo.splits)  # already loaded: spare evaluate a second read
+    start = time.perf_counter()
+    metrics = evaluate(run, **zoo.options)
+    zoo.log(f"  evaluated in {time.perf_counter() - start:.1f} s")
+    # train_seconds: wall time of this call's training (absent for kept runs); not part of the saved metrics.
+    return {**metrics, **({"train_seconds": round(seconds, 1)} if seconds else {})}
+
+
+def _cell(v: Any) -> str:
+    return f"{v:.4g}" if isinstance(v, float) else "\u2013" if v is None else str(v)
+
+
+def summary_table(results: dict[str, dict], keys: list[str] = HEADLINE) -> str:
+    """A compact text table: one row per run, one column per headline metric that any run has."""
+    keys = [k for k in keys if any(k in r for r in results.values())]
+    header = ["run", "family", *keys]
+    rows = [[name, str(r.get("family", "")), *(_cell(r.get(k)) for k in keys)] for name, r in results.items()]
+    widths = [max(len(row[j]) for row in [header, *rows]) for j in range(len(header))]
+
+    def fmt(row: list[str]) -> str:  # the run and family left, the numbers right
+        return "  ".join(c.ljust(w) if j < 2 else c.rjust(w) for j, (c, w) in enumerate(zip(row, widths, strict=True)))
+
+    return "\n".join(fmt(row) for row in [header, *rows])
