@@ -132,8 +132,9 @@ def _evaluate_parser(sub: Subparsers) -> None:
     c.add_argument("--parzen-samples", type=int, default=10000,
                    help="model samples for the Parzen-window log-likelihood (default 10000; 0: skip it)")
     c.add_argument("--features", type=Path, default=None,
-                   help="feature network for FID, KID, precision/recall, density/coverage (default RUN/../features "
-                        "when it was trained on the same data, as a zoo leaves it, else runs/features/<data>)")
+                   help="feature network for FID, KID, precision/recall, density/coverage (default "
+                        f"RUN/../{ZooDir.FEATURES} when it was trained on the same data, as a zoo leaves it, "
+                        "else runs/features/<data>)")
     c.add_argument("--quality-samples", type=int, default=10000,
                    help="model samples for those sample-quality metrics (default 10000; 0: skip them)")
     _seed(c, "evaluation's random draws (importance samples, model samples, probe subsets)")
@@ -159,7 +160,8 @@ def _explore_parser(sub: Subparsers) -> None:
 
 
 def _zoo_parser(sub: Subparsers) -> None:
-    c = sub.add_parser("zoo", help="train, evaluate and compare every family on one dataset (the lecture in one command)")
+    c = sub.add_parser("zoo", help="train, evaluate and compare every family on one dataset "
+                                   "(the lecture in one command)")
     c.add_argument("--data", default="digits", help="digits | fashion-mnist (their fixed presets) | an IDX folder, "
                    ".npy/.npz file or image folder (presets derived from its images; default digits)")
     c.add_argument("--budget", type=float, default=None, metavar="MINUTES",

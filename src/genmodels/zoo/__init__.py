@@ -13,8 +13,8 @@ folder's parts)."""
 from ..zoodir import ZooDir
 from .entries import DIGITS, ENTRIES, ENTRY, EVALUATE, FASHION_MNIST, PRESETS, Entry, Preset
 from .plan import DEFAULT_BUDGET, Plan, derive_plan, measure_speed, rescaled_epochs
-from .run import HEADLINE, feature_network, run_state, run_zoo, summary_table
+from .run import feature_network, run_state, run_zoo, summary_table
 
-__all__ = ["DEFAULT_BUDGET", "DIGITS", "ENTRIES", "ENTRY", "EVALUATE", "FASHION_MNIST", "HEADLINE", "PRESETS",
+__all__ = ["DEFAULT_BUDGET", "DIGITS", "ENTRIES", "ENTRY", "EVALUATE", "FASHION_MNIST", "PRESETS",
            "Entry", "Plan", "Preset", "ZooDir", "derive_plan", "feature_network", "measure_speed", "rescaled_epochs",
            "run_state", "run_zoo", "summary_table"]

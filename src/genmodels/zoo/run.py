@@ -17,16 +17,13 @@ from ..errors import GenmodelsError
 from ..evaluation import evaluate
 from ..features import FeatureNetwork, load_features, train_features
 from ..models import RunConfig, build_model
+from ..report.catalog import summary_keys
 from ..report.compare import compare
 from ..rundir import RunDir
 from ..runs import load_run
 from ..zoodir import ZooDir
 from .entries import ENTRY, EVALUATE, PRESETS, Preset
 from .plan import DEFAULT_BUDGET, Plan, check_budget, derive_plan, measure_speed, rescaled_epochs
-
-# The metrics the printed summary shows, one column each (the report has them all).
-HEADLINE = ["reconstruction_sse", "linear_probe_accuracy", "knn_accuracy", "elbo", "log_likelihood_iw",
-            "parzen_log_likelihood", "fid", "precision", "recall", "sharpness", "test_error"]
 
 
 def _comparable(cfg: RunConfig) -> dict:
@@ -223,9 +220,10 @@ def _cell(v: Any) -> str:
     return f"{v:.4g}" if isinstance(v, float) else "\u2013" if v is None else str(v)
 
 
-def summary_table(results: dict[str, dict], keys: list[str] = HEADLINE) -> str:
-    """A compact text table: one row per run, one column per headline metric that any run has."""
-    keys = [k for k in keys if any(k in r for r in results.values())]
+def summary_table(results: dict[str, dict], keys: list[str] | None = None) -> str:
+    """A compact text table: one row per run, one column per metric that any run has; by default the metrics
+    declared as the printed summary's columns (report/catalog.py, summary=True), in their order."""
+    keys = [k for k in (summary_keys() if keys is None else keys) if any(k in r for r in results.values())]
     header = ["run", "family", *keys]
     rows = [[name, str(r.get("family", "")), *(_cell(r.get(k)) for k in keys)] for name, r in results.items()]
     widths = [max(len(row[j]) for row in [header, *rows]) for j in range(len(header))]
