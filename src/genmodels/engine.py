@@ -28,7 +28,7 @@ from tqdm.auto import tqdm
 
 from . import distributed as ddp
 from .config import merge, shown
-from .data import Batch, Dataset, DataSplits, fingerprint, load_data
+from .data import Batch, Dataset, DataSplits
 from .errors import CheckpointError, ConfigError, GenmodelsError, TrainingError, TrainingInterrupted
 from .fileio import FileError
 from .images import save_grid, save_pairs
@@ -37,7 +37,9 @@ from .models import Model, RunConfig, build_model, build_run_config
 from .optim import StepContext, set_epoch_lr
 from .plots import plot_curves
 from .precision import check_precision, restore_scaler, scaler_state
-from .rundir import MetricsLog, RunDir, check_logs
+from .provenance import training_data
+from .rundir import RunDir
+from .runlog import MetricsLog, check_logs
 from .runtime import keep_freed_memory, resolve_device, set_threads
 
 # What training prints: True, a progress bar on a terminal and elsewhere (a file, a pipe) a line per epoch;
@@ -161,23 +163,11 @@ def _as_flag(section: BaseModel, key: str, value: Any) -> str:
 def _checked_data(config: RunConfig, data: DataSplits | None, run: RunDir,
                   resume: bool = False) -> tuple[RunConfig, DataSplits]:
     """The data, loaded, of the shape and fingerprint the run recorded (when resuming), accepted by the model the
-    config builds; and the config with the data's shape, source name and fingerprint to record."""
-    fix = "resume it with the data it was trained on, or train a new run into another folder"
-    source = config.data.source
-    if resume:
-        data = run.run_data(config, data, fix)
-        found = fingerprint(data) if config.data.fingerprint is None else config.data.fingerprint
-    else:  # a new run records its data, whatever a config copied from another run says
-        if data is None:
-            data = load_data(source, config.data.data_dir)
-            source = str(Path(source).resolve()) if Path(source).exists() else source  # runs outlive the cwd
-        else:
-            source = data.source
-        found = fingerprint(data)
+    config builds; and the config with the data's shape, source name and fingerprint to record (provenance)."""
+    data, recorded = training_data(config, run, data, resume=resume)
     model = build_model(config.family, config.model, data.shape)
     model.check_data(data.train)
     model.check_data(data.test)
-    recorded = config.data.model_copy(update={"source": source, "fingerprint": found})
     return config.model_copy(update={"shape": data.shape, "data": recorded}), data
 
 

@@ -22,6 +22,7 @@ from .distributed import main_process
 from .engine import train as run_training
 from .errors import CheckpointError, GenmodelsError
 from .models import Classifier, build_run_config
+from .provenance import same_data
 from .rundir import RunDir
 
 FEATURES_ROOT = Path("runs") / "features"  # default home of feature networks, relative to the working directory
@@ -43,7 +44,7 @@ def find_features(run_dir: str | Path, data: DataSplits, recorded: str | None = 
         record = RunDir(beside).read_features_record()
     except (GenmodelsError, ValueError):  # unreadable or damaged: not this run's
         record = None
-    if record is not None and record.get("fingerprint") == (recorded or fingerprint(data)):
+    if record is not None and same_data(data, record.get("fingerprint"), recorded):
         return beside
     default = default_features_dir(data.source)
     return default if default.is_dir() else None
@@ -148,7 +149,7 @@ def load_features(dir: str | Path, data: DataSplits | None = None, device: str |
     if not isinstance(model, Classifier):
         raise CheckpointError(f"{dir} holds a {cfg.family} run, not a feature network; "
                               f"{_retrain_hint(dir, cfg.data.source)} into another folder.")
-    if data is not None and (recorded or fingerprint(data)) != stored:  # recorded: data's known fingerprint
+    if data is not None and not same_data(data, stored, recorded):  # recorded: data's known fingerprint
         raise CheckpointError(f"The features in {dir} were trained on another dataset ({meta.get('source')}, "
                               f"fingerprint {stored[:8]}); {_retrain_hint(dir, data.source)} --overwrite, "
                               "or pass --features naming a feature network trained on this data.")
