@@ -20,6 +20,7 @@ from genmodels import train
 from genmodels.cli import main
 from genmodels.errors import GenmodelsError, TrainingError
 from genmodels.rundir import RunDir
+from genmodels.runlog import read_history
 
 TINY = ["--hidden", "16", "--latent-dim", "2", "--batch-size", "200", "--no-progress"]
 
@@ -377,7 +378,7 @@ def test_held_out_nan_is_caught_before_the_checkpoint(tmp_path, digits, monkeypa
     with pytest.raises(TrainingError, match=r"held-out loss term became nan .* \(epoch 1\) is kept"):
         train(tiny_vae_config(train={"epochs": 3}), out, progress=False, data=digits)
     assert RunDir(out).trained_epochs() == 1
-    assert [r["epoch"] for r in RunDir(out).read_history() if r["split"] == "test"] == [1]
+    assert [r["epoch"] for r in read_history(RunDir(out)) if r["split"] == "test"] == [1]
 
 
 # -- the rest: run files that are not what they claim ----------------------------------------------------------

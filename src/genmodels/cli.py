@@ -176,14 +176,15 @@ def _zoo_parser(sub: Subparsers) -> None:
 def _train(args: argparse.Namespace) -> None:
     from .config import merge, read_toml, shown
     from .engine import resume_run, train
+    from .provenance import canonical_source
 
     base = read_toml(args.config) if args.config else {}
     if base.get("family", args.family) != args.family:
         raise GenmodelsError(f"{args.config} is for family {shown(base['family'])}, not {args.family!r}; "
                              f"train it with `genmodels train {base['family']}` or drop its family line.")
     values = merge(base, {"family": args.family, **collected(args, family_flags(args.family))})
-    if values.get("data", {}).get("source") and Path(values["data"]["source"]).exists():
-        values["data"]["source"] = str(Path(values["data"]["source"]).resolve())  # runs outlive the cwd
+    if isinstance(source := values.get("data", {}).get("source"), str):
+        values["data"]["source"] = canonical_source(source)  # runs outlive the cwd
     if args.resume:  # the run's saved config; resume_run refuses a given setting that differs, --epochs may extend it
         return _print_run(resume_run(args.out, values.get("train", {}).get("epochs"), progress=_progress(args),
                                      settings=values))
@@ -208,10 +209,11 @@ def _settings_source(args: argparse.Namespace) -> str:
 def _features(args: argparse.Namespace) -> None:
     from .distributed import main_process
     from .features import train_features
+    from .provenance import canonical_source
 
     values = collected(args, family_flags(FEATURE_NETWORK))
     data = values["data"]["source"] or "digits"
-    data = str(Path(data).resolve()) if Path(data).exists() else data  # runs outlive the cwd
+    data = canonical_source(data)  # runs outlive the cwd
     net = train_features(data, args.out, data_dir=values["data"]["data_dir"], model=values["model"],
                          train=values["train"], overwrite=args.overwrite, progress=_progress(args))
     if main_process():  # under torchrun, once

@@ -27,7 +27,7 @@ from tqdm.auto import tqdm
 
 from . import distributed as ddp
 from .config import merge, shown
-from .data import Batch, Dataset, DataSplits, fingerprint, load_data
+from .data import Batch, Dataset, DataSplits
 from .errors import CheckpointError, ConfigError, GenmodelsError, TrainingError, TrainingInterrupted
 from .fileio import FileError
 from .flags import typed_flag, typed_value
@@ -37,7 +37,9 @@ from .models import Model, RunConfig, build_model, build_run_config
 from .optim import StepContext, set_epoch_lr
 from .plots import plot_curves
 from .precision import check_precision, restore_scaler, scaler_state
-from .rundir import MetricsLog, RunDir, check_logs
+from .provenance import training_data
+from .rundir import RunDir
+from .runlog import MetricsLog, check_logs, open_history, read_history
 from .runtime import keep_freed_memory, resolve_device, set_threads
 
 # What training prints: True, a progress bar on a terminal and elsewhere (a file, a pipe) a line per epoch;
@@ -96,7 +98,7 @@ def resume_run(run_dir: str | Path, epochs: int | None = None, *, progress: Prog
     check_precision(config.train.precision, device)
     if _finished(run, saved, config, epochs):  # nothing to train, so nothing is rewritten
         model, _ = run.load_model(device)
-        return TrainResult(model, run.path, run.read_history())
+        return TrainResult(model, run.path, read_history(run))
     check_logs(config.train.log)
     config, data = _checked_data(config, data, run, resume=True)
     _check_shards(config, len(data.train), dist)
@@ -143,23 +145,11 @@ def _check_unchanged(run: RunDir, saved: RunConfig, settings: dict[str, Any]) ->
 def _checked_data(config: RunConfig, data: DataSplits | None, run: RunDir,
                   resume: bool = False) -> tuple[RunConfig, DataSplits]:
     """The data, loaded, of the shape and fingerprint the run recorded (when resuming), accepted by the model the
-    config builds; and the config with the data's shape, source name and fingerprint to record."""
-    fix = "resume it with the data it was trained on, or train a new run into another folder"
-    source = config.data.source
-    if resume:
-        data = run.run_data(config, data, fix)
-        found = fingerprint(data) if config.data.fingerprint is None else config.data.fingerprint
-    else:  # a new run records its data, whatever a config copied from another run says
-        if data is None:
-            data = load_data(source, config.data.data_dir)
-            source = str(Path(source).resolve()) if Path(source).exists() else source  # runs outlive the cwd
-        else:
-            source = data.source
-        found = fingerprint(data)
+    config builds; and the config with the data's shape, source name and fingerprint to record (provenance)."""
+    data, recorded = training_data(config, run, data, resume=resume)
     model = build_model(config.family, config.model, data.shape)
     model.check_data(data.train)
     model.check_data(data.test)
-    recorded = config.data.model_copy(update={"source": source, "fingerprint": found})
     return config.model_copy(update={"shape": data.shape, "data": recorded}), data
 
 
@@ -286,7 +276,7 @@ class Training:
             t.epoch, t.step, t.batch = state["epoch"], state["step"], state.get("batch", 0)
             restore_scaler(ctx.scaler, state, run.checkpoint)  # fp16-mixed: the scale it had reached
             t.seconds_before = float(state["seconds"]) if "seconds" in state else None  # older checkpoints
-            t.history = run.read_history(t.step)
+            t.history = read_history(run, t.step)
             t.varied = any(r.get("diversity", 0.0) >= LOW_DIVERSITY for r in t.history)
         ctx.replicas = ddp.replicate(model, optimizers, dist)  # under torchrun: one DDP per optimizer
         # Each rank its own noise (corruption, reparameterisation): seeded by rank, or where the checkpoint holds
@@ -296,7 +286,7 @@ class Training:
         if dist.main:
             run.write_config(config)
             # drops records logged past the checkpoint
-            t.metrics = run.open_history(t.history, tc.log, resumed_at=t.step if resume else None)
+            t.metrics = open_history(run, t.history, tc.log, resumed_at=t.step if resume else None)
         shown = progress is not False and dist.main
         bar = shown and progress is True and _terminal(sys.stderr)  # tqdm draws on stderr
         t.bar = tqdm(total=t.epochs * math.ceil(len(train_set) / tc.batch_size), initial=t.step,

@@ -21,7 +21,8 @@ from .data import DataSplits, fingerprint, load_data
 from .distributed import main_process
 from .engine import train as run_training
 from .errors import CheckpointError, GenmodelsError
-from .models import Classifier, build_run_config
+from .models import FEATURE_NETWORK, Classifier, EvalOptions, build_run_config
+from .provenance import same_data
 from .rundir import RunDir
 from .zoodir import ZooDir
 
@@ -44,7 +45,7 @@ def find_features(run_dir: str | Path, data: DataSplits, recorded: str | None = 
         record = RunDir(beside).read_features_record()
     except (GenmodelsError, ValueError):  # unreadable or damaged: not this run's
         record = None
-    if record is not None and record.get("fingerprint") == (recorded or fingerprint(data)):
+    if record is not None and same_data(data, record.get("fingerprint"), recorded):
         return beside
     default = default_features_dir(data.source)
     return default if default.is_dir() else None
@@ -107,7 +108,7 @@ def train_features(data: str | DataSplits, out: str | Path | None = None, *, epo
     splits = data if isinstance(data, DataSplits) else load_data(data, data_dir)
     out = Path(out) if out is not None else default_features_dir(splits.source)
     source = {"source": splits.source, "data_dir": None if isinstance(data, DataSplits) else data_dir}
-    values = merge({"family": "classifier", "model": model, "data": source, "train": train},
+    values = merge({"family": FEATURE_NETWORK, "model": model, "data": source, "train": train},
                    {"train": {"epochs": epochs}})
     if "classes" not in model:  # the data's classes; without labels, 2 lets the model say it needs labels
         values["model"]["classes"] = max(2, splits.num_classes or 2)
@@ -115,8 +116,9 @@ def train_features(data: str | DataSplits, out: str | Path | None = None, *, epo
     result = run_training(config, out, overwrite=overwrite, progress=progress, data=splits)
     net: Classifier = result.model
     dev, test = next(net.parameters()).device, splits.test
-    accuracy = net.evaluate(test.batch(slice(0, len(test))).to(dev), labels=test.labels.to(dev))["test_accuracy"]
-    record = {"family": "classifier", "source": splits.source, "fingerprint": fingerprint(splits),
+    x = test.batch(slice(0, len(test))).to(dev)
+    accuracy = net.evaluate(x, test.labels.to(dev), EvalOptions(batch_size=1000))["test_accuracy"]
+    record = {"family": FEATURE_NETWORK, "source": splits.source, "fingerprint": fingerprint(splits),
               "test_accuracy": accuracy, "feature_dim": net.config.feature_dim, "classes": net.config.classes,
               "arch": net.arch, "epochs": config.train.epochs,
               "train_seconds": round(sum(result.epoch_seconds), 1), "shape": list(splits.shape)}
@@ -149,7 +151,7 @@ def load_features(dir: str | Path, data: DataSplits | None = None, device: str |
     if not isinstance(model, Classifier):
         raise CheckpointError(f"{dir} holds a {cfg.family} run, not a feature network; "
                               f"{_retrain_hint(dir, cfg.data.source)} into another folder.")
-    if data is not None and (recorded or fingerprint(data)) != stored:  # recorded: data's known fingerprint
+    if data is not None and not same_data(data, stored, recorded):  # recorded: data's known fingerprint
         raise CheckpointError(f"The features in {dir} were trained on another dataset ({meta.get('source')}, "
                               f"fingerprint {stored[:8]}); {_retrain_hint(dir, data.source)} --overwrite, "
                               "or pass --features naming a feature network trained on this data.")

@@ -2,7 +2,8 @@
 "The run directory").
 
 `RunDir` owns the directory's layout. It is the one place that spells a run file's name; every other
-module asks it for a path or has it read or write the file:
+module asks it for a path or has it read or write the file. Three jobs sit beside it, each in its own
+module: the logs (runlog), the writer's lock (runlock) and the data the run was trained on (provenance).
 
   config.json              the RunConfig: rebuilds the model alone
   model.safetensors        the latest weights (inference)
@@ -24,33 +25,20 @@ a run directory; genmodels deletes nothing anywhere else, and inside one only th
 from __future__ import annotations
 
 import contextlib
-import csv
-import errno
-import io
 import json
 import os
 import re
-import socket
-import sys
-import time
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import torch
 
 from . import checkpoint as ckpt
-from .config import shown
-from .data import DataSplits, fingerprint, in_memory_name, load_data
-from .errors import CheckpointError, ConfigError, DataError, GenmodelsError
-from .fileio import JSON_LIMIT, TEXT_LIMIT, FileError, atomic_write, read_bounded, write_error
+from .errors import CheckpointError, ConfigError, GenmodelsError
+from .fileio import JSON_LIMIT, FileError, atomic_write, read_bounded, write_error
 from .models import Model, RunConfig, build_model, build_run_config
-
-try:
-    import fcntl
-except ImportError:  # Windows: no advisory locks; one writer per run directory is then the user's care
-    fcntl = None
+from .runlock import RunLock
 
 MARKER_TEXT = b'{"genmodels": "run directory", "format": 1}\n'
 # Pictures genmodels writes under images/ (RunDir.image): the only files --overwrite removes there.
@@ -94,7 +82,7 @@ def _running(pid: int) -> bool:
     return True
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class RunDir:
     """One run directory: its file names, and every read and write of its files."""
 
@@ -108,8 +96,8 @@ class RunDir:
 
     path: Path
 
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "path", Path(self.path))
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        object.__setattr__(self, "path", Path(path))
 
     def __fspath__(self) -> str:
         return str(self.path)
@@ -182,9 +170,9 @@ class RunDir:
         except OSError as err:
             raise write_error(path, err, "open the folder") from None
         if any(_our_temp(name, (*self.FILES, self.MARKER)) is None for name in names) and not self.is_ours():
-            raise CheckpointError(f"{path} is not a genmodels run directory (it holds files but no {self.MARKER} marker), "
-                                  "and genmodels never deletes or mixes with files it did not write; choose an empty "
-                                  "or new folder.")
+            raise CheckpointError(f"{path} is not a genmodels run directory (it holds files but no {self.MARKER} "
+                                  "marker), and genmodels never deletes or mixes with files it did not write; choose "
+                                  "an empty or new folder.")
 
     # -- one writer at a time --------------------------------------------------------------------------
     def lock(self, what: str, *, create: bool = False, required: bool = True) -> RunLock:
@@ -239,7 +227,8 @@ class RunDir:
                 continue
             for entry in folder.iterdir():
                 name = entry.name
-                if name in names or pattern.fullmatch(name) or _our_temp(name, (*names, self.MARKER), pattern) is not None:
+                temp = _our_temp(name, (*names, self.MARKER), pattern)
+                if name in names or pattern.fullmatch(name) or temp is not None:
                     if entry.is_dir() and not entry.is_symlink():
                         raise CheckpointError(f"{entry} is a folder where genmodels writes a file; move it away "
                                               "or choose another --out.")
@@ -294,36 +283,6 @@ class RunDir:
             raise ConfigError(f"{path} does not exist; is {self.path} a genmodels run directory?")
         return build_run_config(values, where=str(path))
 
-    # -- the data it was trained on --------------------------------------------------------------------
-    def run_data(self, cfg: RunConfig, data: DataSplits | None = None, fix: str | None = None) -> DataSplits:
-        """The run's data: `data` if given, else those cfg.data names, checked against its recorded shape and
-        fingerprint (check_data; fix: the way out its sentence gives). Data given in memory under a name
-        load_data cannot read are asked for in one sentence."""
-        if data is None:
-            source = cfg.data.source
-            if in_memory_name(source):
-                raise DataError(f"The run in {self} was trained on in-memory data named {shown(source)}, which "
-                                "genmodels cannot load by that name; from Python pass the same data as data= "
-                                f"(load_run or resume_run), or train the run again on a data source.")
-            data = load_data(source, cfg.data.data_dir)
-            fix = fix or (f"point data.source in {self.config_file} back at the data it was trained on (or restore "
-                          "those data), or train a new run")
-        self.check_data(cfg, data, fix or "pass the data it was trained on")
-        return data
-
-    def check_data(self, cfg: RunConfig, data: DataSplits, fix: str) -> str:
-        """data's fingerprint, after checking its shape and fingerprint against those cfg recorded (None: not
-        recorded, as in a run from before fingerprints); one sentence ending in `fix` where they differ."""
-        if cfg.shape is not None and tuple(data.shape) != tuple(cfg.shape):
-            raise DataError(f"The data {shown(data.source)} hold images of shape {tuple(data.shape)}, but the run in "
-                            f"{self} was trained on {tuple(cfg.shape)}; {fix}.")
-        found = fingerprint(data)
-        if cfg.data.fingerprint is not None and found != cfg.data.fingerprint:
-            raise DataError(f"The data {shown(data.source)} (fingerprint {found[:12]}) are not the data the run in "
-                            f"{self} was trained on ({shown(cfg.data.source)}, fingerprint "
-                            f"{cfg.data.fingerprint[:12]}); {fix}.")
-        return found
-
     # -- weights and checkpoints -----------------------------------------------------------------------
     def save(self, model: Model, optimizers: dict[str, torch.optim.Optimizer], state: dict[str, Any],
              rng: dict[str, torch.Tensor]) -> None:
@@ -370,49 +329,6 @@ class RunDir:
         ckpt.load_state_into(model, weights, self.weights)
         return model.to(device).eval(), cfg
 
-    # -- the metrics log -------------------------------------------------------------------------------
-    def read_history(self, upto_step: int | None = None) -> list[dict]:
-        """The logged records, up to the checkpoint's step if given (later ones were written before a crash).
-        A line that is not a record (torn by a crash or a full disk) is dropped with a warning."""
-        try:
-            text = read_bounded(self.metrics, "metrics log", TEXT_LIMIT).decode("utf-8", "replace")
-        except FileNotFoundError:
-            return []
-        records, torn = [], 0
-        for line in text.splitlines():
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except (ValueError, RecursionError):
-                record = None
-            if isinstance(record, dict) and isinstance(record.get("step"), int) and isinstance(record.get("split"), str):
-                records.append(record)
-            else:
-                torn += 1
-        if torn:
-            warnings.warn(f"{self.metrics} had {torn} damaged line(s), most likely cut by a crash or a full disk; "
-                          "they were dropped and the rest of the log is kept.", RuntimeWarning, stacklevel=2)
-        return records if upto_step is None else [r for r in records if r["step"] <= upto_step]
-
-    def open_history(self, records: list[dict], logs: tuple[str, ...] | list[str] = (),
-                     resumed_at: int | None = None) -> MetricsLog:
-        """Rewrite the log with `records` (dropping any past the checkpoint) and open it to append to; logs:
-        the other logs of each record (train.log: "csv", "tensorboard"); resumed_at: the checkpoint's step when
-        resuming, past which TensorBoard hides what a stopped process logged."""
-        atomic_write(self.metrics, "".join(json.dumps(r) + "\n" for r in records).encode())
-        others: list = []
-        try:
-            if "csv" in logs:
-                others.append(CsvLog(self.metrics_csv, records))
-            if "tensorboard" in logs:
-                others.append(TensorBoardLog(self.tensorboard, None if resumed_at is None else resumed_at + 1))
-            return MetricsLog(open(self.metrics, "a"), self.metrics, others)
-        except OSError as err:
-            for log in others:
-                log.close()
-            raise write_error(self.metrics, err, "open") from None
-
     # -- JSON records of later commands ----------------------------------------------------------------
     def write_eval(self, results: dict) -> Path:
         atomic_write(self.eval_file, json.dumps(results, indent=2).encode())
@@ -423,7 +339,8 @@ class RunDir:
         try:
             return _json_object(self.eval_file, "evaluation record")
         except ValueError:
-            raise GenmodelsError(f"{self.eval_file} is not valid JSON; run genmodels evaluate {self.path} again.") from None
+            raise GenmodelsError(f"{self.eval_file} is not valid JSON; run genmodels evaluate {self.path} "
+                                 "again.") from None
 
     def write_features_record(self, record: dict) -> None:
         atomic_write(self.features_file, json.dumps(record, indent=2).encode())
@@ -432,164 +349,3 @@ class RunDir:
         """features.json as a dict; None if absent; a ValueError if it is not a JSON object."""
         return _json_object(self.features_file, "features record")
 
-
-class RunLock:
-    """The writer's lock on one run directory: an exclusive flock on RUN/.genmodels.lock, held from before
-    the folder is cleared until training (or evaluation) ends. The kernel drops it when the process dies,
-    so a crash never leaves a stale lock; the file holds who took it, for the refusal's sentence."""
-
-    def __init__(self, fd: int | None, path: Path):
-        self.fd, self.path = fd, path
-
-    @classmethod
-    def take(cls, path: Path, what: str) -> RunLock:
-        if fcntl is None:
-            return cls(None, path)
-        try:  # never through a symbolic link: the holder's name is written into this file
-            fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o644)
-        except IsADirectoryError:
-            raise CheckpointError(f"{path} is a folder where genmodels keeps its lock; move it away.") from None
-        except OSError as err:
-            if err.errno == errno.ELOOP:
-                raise CheckpointError(f"{path} is a symbolic link, which genmodels never makes; remove it.") from None
-            raise write_error(path.parent, err, "lock") from None
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            holder = os.pread(fd, 1024, 0).decode("utf-8", "replace").strip() or "another process"
-            os.close(fd)
-            raise CheckpointError(f"{path.parent} is in use by {holder}; wait for it to finish, "
-                                  "or choose another folder.") from None
-        argv = " ".join(["genmodels", *sys.argv[1:]])[:200]
-        text = f"{what} (pid {os.getpid()} on {socket.gethostname()}, `{argv}`, since {time.strftime('%H:%M:%S')})"
-        with contextlib.suppress(OSError):  # the name is for the refusal's sentence; the lock holds without it
-            os.ftruncate(fd, 0)
-            os.pwrite(fd, text.encode(), 0)
-        return cls(fd, path)
-
-    def release(self) -> None:
-        if self.fd is not None:
-            with contextlib.suppress(OSError):
-                os.ftruncate(self.fd, 0)
-            os.close(self.fd)  # closing drops the flock
-            self.fd = None
-
-    def __enter__(self) -> RunLock:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.release()
-
-
-class MetricsLog:
-    """metrics.jsonl open for appending: one JSON record a line, flushed as written, so a crash loses
-    at most the line being written (and the next resume drops that torn line); each record also goes to
-    the other logs train.log asks for (CsvLog, TensorBoardLog)."""
-
-    def __init__(self, file: IO[str], path: Path, others: list | None = None):
-        self.file, self.path, self.others = file, path, others or []
-
-    def write(self, record: dict) -> None:
-        try:
-            self.file.write(json.dumps(record) + "\n")
-            self.file.flush()
-        except OSError as err:
-            raise write_error(self.path, err, "append to") from None
-        for log in self.others:
-            log.write(record)
-
-    def close(self) -> None:
-        with contextlib.suppress(OSError):  # a full disk at the last flush: the torn line is dropped on resume
-            self.file.close()
-        for log in self.others:
-            log.close()
-
-
-class CsvLog:
-    """metrics.csv: the records as a table, one row each, its columns the union of their keys in the order
-    first seen (a train record has the training terms, a test record the held-out ones: a cell a record lacks
-    is empty). A row is appended and flushed as written; a record with a new key rewrites the whole file
-    atomically under the wider header, which happens in the first epoch or two. Rebuilt from metrics.jsonl
-    when a run resumes, so a row torn by a crash is gone then."""
-
-    def __init__(self, path: Path, records: list[dict]):
-        self.path, self.rows, self.columns, self.file = path, [], [], None
-        for record in records:
-            self._add(record)
-        self._rewrite()
-
-    def _add(self, record: dict) -> bool:
-        """Keep the record; whether it brought a new column."""
-        self.rows.append(record)
-        new = [k for k in record if k not in self.columns]
-        self.columns += new
-        return bool(new)
-
-    def _line(self, *rows: list) -> str:
-        text = io.StringIO()
-        csv.writer(text, lineterminator="\n").writerows(rows)
-        return text.getvalue()
-
-    def _cells(self, record: dict) -> list:
-        return [json.dumps(v) if isinstance(v, (list, dict)) else v for v in (record.get(k, "") for k in self.columns)]
-
-    def _rewrite(self) -> None:
-        self.close()
-        atomic_write(self.path, self._line(self.columns, *(self._cells(r) for r in self.rows)).encode())
-        try:
-            self.file = open(self.path, "a", newline="")
-        except OSError as err:
-            raise write_error(self.path, err, "open") from None
-
-    def write(self, record: dict) -> None:
-        if self._add(record):
-            self._rewrite()
-            return
-        try:
-            self.file.write(self._line(self._cells(record)))
-            self.file.flush()
-        except OSError as err:
-            raise write_error(self.path, err, "append to") from None
-
-    def close(self) -> None:
-        if self.file is not None:
-            with contextlib.suppress(OSError):
-                self.file.close()
-            self.file = None
-
-
-TENSORBOARD_MISSING = ("--log tensorboard needs the tensorboard package, which is not installed; install it with "
-                       "pip install 'genmodels[tensorboard]' (or pip install tensorboard), or drop tensorboard from --log.")
-
-
-def check_logs(logs: tuple[str, ...] | list[str]) -> None:
-    """Refuse, in one sentence and before a run starts, a log whose package is not installed."""
-    if "tensorboard" in logs:
-        try:
-            from torch.utils.tensorboard import SummaryWriter  # noqa: F401
-        except ImportError:
-            raise ConfigError(TENSORBOARD_MISSING) from None
-
-
-class TensorBoardLog:
-    """RUN/tensorboard/: each record's numbers as scalars named <split>/<key> at its step (TensorBoard's
-    own event files, appended by its writer; flushed at each held-out record, once an epoch). purge_step:
-    on resuming, the first new step; TensorBoard hides what a stopped process logged from there on."""
-
-    def __init__(self, folder: Path, purge_step: int | None):
-        try:
-            from torch.utils.tensorboard import SummaryWriter
-        except ImportError:
-            raise ConfigError(TENSORBOARD_MISSING) from None
-        self.writer = SummaryWriter(str(folder), purge_step=purge_step)
-
-    def write(self, record: dict) -> None:
-        split = record.get("split", "train")
-        for key, value in record.items():
-            if key not in ("step", "epoch", "split") and isinstance(value, (int, float)) and not isinstance(value, bool):
-                self.writer.add_scalar(f"{split}/{key}", value, record["step"])
-        if split == "test":
-            self.writer.flush()
-
-    def close(self) -> None:
-        self.writer.close()

@@ -1,7 +1,8 @@
 """What the commands do with a trained run directory: sample, reconstruct, interpolate, encode and
 plot the latent space. Each reads only the run directory (and the data its config records, or those
-a Python caller passes to load_run) and writes only the file it is asked for. Each first checks the capability its model class declares
-(docs/ARCHITECTURE.md, "Capabilities"), so a run of the wrong family gets one sentence, not a traceback."""
+a Python caller passes to load_run) and writes only the file it is asked for. Each first checks the
+capability its model class declares (docs/ARCHITECTURE.md, "Capabilities"), so a run of the wrong family
+gets one sentence, not a traceback."""
 
 from __future__ import annotations
 
@@ -20,8 +21,9 @@ from .data import Dataset, DataSplits
 from .errors import CheckpointError, GenmodelsError
 from .fileio import atomic_write, write_error
 from .images import grid_array, save_grid, save_pairs
-from .models import Model, RunConfig, families_that
+from .models import GenerativeModel, Model, RunConfig, families_that
 from .plots import plot_latent
+from .provenance import run_data
 from .rundir import RunDir
 from .runtime import resolve_device
 
@@ -43,7 +45,7 @@ class Run:
     @cached_property
     def data(self) -> DataSplits:
         """The data the run was trained on, as config.json records them (shape and fingerprint checked)."""
-        return self.dir.run_data(self.config)
+        return run_data(self.dir, self.config)
 
     def split(self, name: str) -> Dataset:
         if name not in ("train", "test"):
@@ -64,13 +66,13 @@ def load_run(run_dir: str | Path | RunDir, device: str = "cpu", data: DataSplits
     model, config = rd.load_model(resolve_device(device))
     run = Run(rd, config, model)
     if data is not None:
-        run.data = rd.run_data(config, data)
+        run.data = run_data(rd, config, data)
     return run
 
 
 def check_count(value, flag: str, high: int, low: int = 1, why: str = "") -> int:
     """value, or a one-sentence error unless it is an integer in low..high (why: what bounds it)."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or not low <= value <= high:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or not low <= int(value) <= high:
         raise GenmodelsError(f"{flag} must be an integer from {low:,} to {high:,}{why}, got {shown(value)}; "
                              "give one in that range.")
     return int(value)
@@ -104,6 +106,15 @@ def require(run: Run, capability: str, what: str) -> None:
                              f"use a run of a family that {capability} ({families_that(capability)}).")
 
 
+def generative(run: Run) -> GenerativeModel:
+    """The run's model as the generative model it is: only those have codes, decode and sample (which of them
+    it does, `require` checks)."""
+    if not isinstance(run.model, GenerativeModel):
+        raise GenmodelsError(f"The {run.config.family} run in {run.dir} is not a generative model; use a run of a "
+                             f"family that encodes or samples ({families_that('encodes', 'samples')}).")
+    return run.model
+
+
 def _images(run: Run, split: str, n: int) -> torch.Tensor:
     data = run.split(split)
     return data.batch(slice(0, min(n, len(data)))).to(run.device)
@@ -118,7 +129,8 @@ def batched(fn, x: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
 def encode_split(run: Run, data: Dataset, batch_size: int = 1000) -> torch.Tensor:
     """Codes of every image of a split, (N, latent_dim) on the CPU."""
     with torch.inference_mode():
-        return torch.cat([run.model.encode(data.batch(slice(i, i + batch_size)).to(run.device)).cpu()
+        model = generative(run)
+        return torch.cat([model.encode(data.batch(slice(i, i + batch_size)).to(run.device)).cpu()
                           for i in range(0, len(data), batch_size)])
 
 
@@ -129,7 +141,7 @@ def sample(run: Run, n: int, out: str | Path, seed: int = 0) -> Path:
     out = output_file(out, ".png")
     gen = torch.Generator(device=run.device).manual_seed(seed)
     with torch.inference_mode():
-        images = run.model.sample(n, generator=gen)
+        images = generative(run).sample(n, generator=gen)
     return save_grid(images, out)
 
 
@@ -141,7 +153,7 @@ def reconstruct(run: Run, out: str | Path, n: int = 16, split: str = "test") -> 
     out = output_file(out, ".png")
     x = _images(run, split, n)
     with torch.inference_mode():
-        r = run.model.reconstruct(x)
+        r = generative(run).reconstruct(x)
     return save_pairs(x, r, out)
 
 
@@ -170,7 +182,7 @@ def interpolate(run: Run, out: str | Path, pairs: int = 8, steps: int = 10, spli
     if mode not in ("linear", "slerp"):
         raise GenmodelsError(f"Unknown interpolation {shown(mode)}; use linear or slerp.")
     model = run.model
-    if not model.decodes:
+    if not model.decodes or not isinstance(model, GenerativeModel):
         raise GenmodelsError(f"The {run.config.family} run in {run.dir} has no latent space to walk; "
                              f"use a run of a family that encodes or samples ({families_that('encodes', 'samples')}).")
     check_count(steps, "--steps", 100, low=2, why=" (both ends of each walk and the points between)")
@@ -198,11 +210,11 @@ def encode(run: Run, out: str | Path, split: str = "test") -> Path:
     data = run.split(split)
     out = output_file(out, ".npz")  # the name written, as np.savez would append .npz to any other
     codes = encode_split(run, data).numpy()
-    arrays = {"codes": codes}
-    if data.labels is not None:
-        arrays["labels"] = data.labels.cpu().numpy()
     buffer = io.BytesIO()
-    np.savez(buffer, **arrays)
+    if data.labels is not None:
+        np.savez(buffer, codes=codes, labels=data.labels.cpu().numpy())
+    else:
+        np.savez(buffer, codes=codes)
     atomic_write(out, buffer.getvalue())
     return out
 
@@ -220,7 +232,7 @@ def latent(run: Run, out: str | Path, split: str = "test", grid: int = 20) -> Pa
         u = torch.linspace(0.05, 0.95, grid)
         zz = torch.special.ndtri(torch.stack(torch.meshgrid(u, u.flip(0), indexing="xy"), -1).reshape(-1, 2))
         with torch.inference_mode():  # cells of >= 28 px: 8x8 digits drawn 4x, 28x28 images as they are
-            manifold = grid_array(run.model.decode(zz.to(run.device)), nrow=grid, pad=2, min_cell=28)
+            manifold = grid_array(generative(run).decode(zz.to(run.device)), nrow=grid, pad=2, min_cell=28)
         z = torch.special.ndtri(u).numpy()  # columns left to right, rows bottom to top
     return plot_latent(codes, labels, out, manifold, title=f"{run.config.family} codes ({split})",
                        manifold_z=z, classes=run.data.classes)
@@ -232,4 +244,5 @@ def draw_samples(run: Run, n: int, seed: int = 0, batch_size: int = 1000) -> tor
     check_seed(seed)
     gen = torch.Generator(device=run.device).manual_seed(seed)
     with torch.inference_mode():
-        return torch.cat([run.model.sample(min(batch_size, n - i), generator=gen) for i in range(0, n, batch_size)])
+        model = generative(run)
+        return torch.cat([model.sample(min(batch_size, n - i), generator=gen) for i in range(0, n, batch_size)])

@@ -14,6 +14,7 @@ from ..errors import GenmodelsError
 from ..features import fingerprint
 from ..fileio import MiB, atomic_write, read_bounded
 from ..plots import plot_curves
+from ..runlog import read_history
 from .html import render
 from .summary import RunSummary
 
@@ -45,7 +46,7 @@ def training_curve(run: runs.Run, tmp: Path) -> bytes | str:
     run_dir = run.dir
     if run_dir.loss_plot.is_file():  # a regular file (never a pipe), of a picture's size
         return read_bounded(run_dir.loss_plot, "loss plot", 64 * MiB)
-    history = run_dir.read_history()
+    history = read_history(run_dir)
     if history and plot_curves(history, tmp / "curve.png", run.model.curves):
         return (tmp / "curve.png").read_bytes()
     return "no training loss logged"

@@ -17,6 +17,7 @@ from ..errors import GenmodelsError
 from ..evaluation import evaluate
 from ..features import FeatureNetwork, load_features, train_features
 from ..models import RunConfig, build_model
+from ..provenance import canonical_source
 from ..report.catalog import summary_keys
 from ..report.compare import compare
 from ..rundir import RunDir
@@ -83,13 +84,6 @@ def feature_network(splits: DataSplits, where: Path, progress: bool = False, log
         return train_features(splits, where, epochs=epochs, progress=progress, overwrite=held == "classifier")
 
 
-def _source(data: str) -> str:
-    """A path made absolute (runs outlive the working directory); a dataset's name as it is."""
-    if data not in PRESETS and Path(data).expanduser().exists():
-        return str(Path(data).expanduser().resolve())
-    return data
-
-
 @dataclass(frozen=True)
 class _Zoo:
     """One call of run_zoo: its folder, the data, how it trains, the evaluation's options and the derived plan
@@ -131,7 +125,7 @@ def run_zoo(data: str = "digits", out: str | Path = ZooDir.DEFAULT, *, overwrite
     folder = ZooDir(out)
     if folder.root.exists() and not folder.root.is_dir():
         raise GenmodelsError(f"{folder.root} is a file, not a directory; choose another --out for the zoo.")
-    data = _source(data)
+    data = canonical_source(data)  # runs outlive the working directory
     splits = load_data(data)
     labelled = splits.train.labels is not None and splits.test.labels is not None
     plan = None if data in PRESETS else _derived_plan(splits, labelled, budget, speed, folder.root, log)
