@@ -36,7 +36,7 @@ def tiny_vae_config(**over):
     return build_run_config(values)
 
 
-# -- run directories and refusals (tests/test_refusals_*.py, test_run_lock.py, test_write_failures.py) -------
+# -- commands on a run directory, refused or not (test_refusals_*, test_run_lock, test_write_failures, test_divergence)
 # Flags of a tiny VAE on digits for `genmodels train vae`.
 TINY = ["--hidden", "16", "--latent-dim", "2", "--batch-size", "200", "--no-progress"]
 
