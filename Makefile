@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install browser demo test clean
+.PHONY: install browser demo test test-fast clean
 
 install: $(STAMP)
 
@@ -23,11 +23,19 @@ demo: install
 	$(PY) -m genmodels zoo --data digits --out $(DEMO)
 	@echo "Done. Open the report: $(DEMO)/report.html (every run directory is under $(DEMO)/)"
 
+# The whole suite: what CI runs (.ci/run).
 test: install browser
 	$(PY) -m pytest -q
 
-# tests/test_report.py renders the report in headless Chromium and tests/test_explore_browser.py drives
-# the explorer through chromedriver. As root with apt-get (CI on a fresh Debian machine) install both
+# The suite without the tests marked slow (pyproject.toml, [tool.pytest.ini_options] markers): those that
+# start a subprocess (the `python -m genmodels` entry point, a kill, a second writer, a memory cap, the
+# explorer's server), torchrun, headless Chromium or the notebook's kernel. For a quick check while working;
+# `make test` before a commit.
+test-fast: install
+	$(PY) -m pytest -q -m "not slow"
+
+# tests/test_report.py and tests/test_zoo.py render reports in headless Chromium and tests/test_explore.py
+# drives the explorer through chromedriver. As root with apt-get (CI on a fresh Debian machine) install both
 # when missing; elsewhere do nothing, and those browser tests are skipped with the reason.
 browser:
 	@if ! { command -v chromium && command -v chromedriver; } >/dev/null 2>&1 && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \

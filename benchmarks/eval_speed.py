@@ -104,7 +104,7 @@ def iw_floor(model, images: int, k: int, batch: int = 100) -> float:
     full = Products(layer_inputs(model.decoder, z), chunk * batch)  # one full chunk of k samples x batch images
     last = Products(layer_inputs(model.decoder, z), (k % chunk) * batch) if k % chunk else None
     t0 = time.perf_counter()
-    for i in range(0, images, batch):
+    for _ in range(0, images, batch):
         encoder(), heads(), elbo_decoder()
         for j in range(0, k, chunk):
             (full if k - j >= chunk else last)()
@@ -220,8 +220,9 @@ def quality(run: Run, features: FeatureNetwork, n: int) -> None:
             for layout in (torch.contiguous_format, torch.channels_last)]
     floor_of = {  # each step's floor, measured twice (the first also warms up), the faster kept
         "draw": lambda: seconds(lambda: [decoder() for _ in range(0, n, bs)])[0],
-        "fake features": lambda: min(seconds(lambda: [net() for _ in range(0, n, bs)])[0] for net in nets),
-        "real features": lambda: min(seconds(lambda: [net() for _ in range(0, len(test), bs)])[0] for net in nets),
+        "fake features": lambda: min(seconds(lambda net=net: [net() for _ in range(0, n, bs)])[0] for net in nets),
+        "real features": lambda: min(seconds(lambda net=net: [net() for _ in range(0, len(test), bs)])[0]
+                                     for net in nets),
         "FID": lambda: fid_floor(len(real), len(fake), width),
         "precision/recall": lambda: distance_floor(len(real), len(fake), width),
     }

@@ -64,7 +64,8 @@ def main() -> None:
         print(f"{label}: trained in {seconds:.0f} s, run directory {out / family}", flush=True)
 
     print(f"\nParzen-window log-likelihood of the {len(x_test)} Fashion-MNIST test images, nats per image "
-          f"({args.samples} kernel centres, sigma chosen on {len(x_valid)} training images; torch threads {args.threads})\n")
+          f"({args.samples} kernel centres, sigma chosen on {len(x_valid)} training images; "
+          f"torch threads {args.threads})\n")
     print("| kernel centres | epochs | train s | sigma | log-likelihood | Parzen s |")
     print("| --- | ---: | ---: | ---: | ---: | ---: |")
     for label, epochs, seconds, r, ps in rows:

@@ -3,7 +3,8 @@ Fashion-MNIST zoo's GAN beside the zoo's VAE, over several seeds, each measured 
 feature network (genmodels.features) and in pixel space (sharpness: the variance of the Laplacian of
 2,000 samples over that of 2,000 test images; 1 is as sharp as the data).
 
-    .venv/bin/python benchmarks/gan_quality.py [--seeds 0 1 2] [--datasets digits fashion-mnist] [--out runs/gan-quality]
+    .venv/bin/python benchmarks/gan_quality.py [--seeds 0 1 2] [--datasets digits fashion-mnist]
+        [--out runs/gan-quality]
 
 Prints, per dataset and seed,
     gan_quality DATASET seed S: class_entropy E recall R precision P fid F sharpness H
@@ -13,9 +14,10 @@ then whether the issue's targets hold on every seed. `--datasets idx28` also wri
 IDX folders (the digits scaled up to 28x28, and the first 10,000 training and 2,000 test images of
 Fashion-MNIST) and trains `genmodels train gan --data DIR --epochs 30` on each, with every other
 setting a default, printing
-    idx28 NAME seed S: collapsed C class_entropy E recall R diversity D sharpness H Each dataset's feature network is trained once
-into OUT/features-DATASET and reused there; the runs are retrained every time (their training time
-is part of the result). About 3 minutes per digits seed and 15 per Fashion-MNIST seed on two cores.
+    idx28 NAME seed S: collapsed C class_entropy E recall R diversity D sharpness H
+Each dataset's feature network is trained once into OUT/features-DATASET and reused there; the runs
+are retrained every time (their training time is part of the result). About 3 minutes per digits seed
+and 15 per Fashion-MNIST seed on two cores.
 """
 
 from __future__ import annotations

@@ -234,7 +234,10 @@ def subset(data: DataSplits, n: int) -> DataSplits:
     since only the untimed end-of-training evaluation reads it."""
     tr, te = data.train, data.test
     m = min(n, len(te))
-    labels = (lambda d, k: None if d.labels is None else d.labels[:k])
+
+    def labels(d, k):
+        return None if d.labels is None else d.labels[:k]
+
     return DataSplits(Dataset(tr.images[:n], labels(tr, n), f"{tr.name}[:{n}]"),
                       Dataset(te.images[:m], labels(te, m), f"{te.name}[:{m}]"), data.source)
 
@@ -355,7 +358,8 @@ def main() -> None:
     n = min(args.images, 60_000)
     print(f"{args.data} train, first {n} images, batch 100, one epoch, torch {torch.__version__}, "
           f"{args.threads or torch.get_num_threads()} threads, "
-          f"{torch.cuda.get_device_name(args.device) if args.device.startswith('cuda') else 'CPU'}, best of {args.repeats}")
+          f"{torch.cuda.get_device_name(args.device) if args.device.startswith('cuda') else 'CPU'}, "
+          f"best of {args.repeats}")
     print(f"{'model':10}{'minimal img/s':>15}{'genmodels img/s':>17}{'ratio':>8}   target"
           + (f"{'compiled img/s':>17}{'ratio':>8}" if args.compile else ""))
     for name in models:
@@ -369,7 +373,8 @@ def main() -> None:
         runs = {kind: [r["epoch"] for r in rs] for kind, rs in results.items()}
         ref, ours = min(runs["minimal"]), min(runs["genmodels"])
         ratio = ref / ours  # genmodels images/s over the minimal loop's
-        line = f"{name:10}{n / ref:>15.0f}{n / ours:>17.0f}{ratio:>8.2f}   >= {TARGET} {'MET' if ratio >= TARGET else 'NOT MET'}"
+        verdict = "MET" if ratio >= TARGET else "NOT MET"
+        line = f"{name:10}{n / ref:>15.0f}{n / ours:>17.0f}{ratio:>8.2f}   >= {TARGET} {verdict}"
         if args.compile:
             compiled = min(runs["genmodels-compile"])
             line += f"{n / compiled:>10.0f}{ref / compiled:>8.2f}"

@@ -1,4 +1,4 @@
-"""Training throughput of the MLP VAE: genmodels in fp32 and bf16 against pythae 0.1.2, a minimal loop and the matmul floors.
+"""Training throughput of the MLP VAE: genmodels (fp32, bf16) against pythae 0.1.2, a minimal loop, the matmul floors.
 
 The model is pythae's default MLP VAE: encoder 784-512 (ReLU) with 16-d mean and
 log-variance heads, decoder 16-512-784 with a sigmoid output, loss 0.5 * summed

@@ -71,6 +71,7 @@ def test_evaluate_prints_and_writes_eval_json(run_dir, capsys):
     assert "log_likelihood_iw" in capsys.readouterr().out
 
 
+@pytest.mark.slow  # starts a subprocess
 def test_python_m_entry_point_reports_errors_in_one_line(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "genmodels", "sample", str(tmp_path / "nope")],
                           capture_output=True, text=True)

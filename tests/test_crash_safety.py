@@ -98,6 +98,7 @@ def _test_records(run) -> list[dict]:
     return [r for r in map(json.loads, (run / "metrics.jsonl").read_text().splitlines()) if r["split"] == "test"]
 
 
+@pytest.mark.slow  # starts a subprocess
 @pytest.mark.parametrize("name, write, trained", [
     (".genmodels", 1, None),  # the marker, the very first file
     ("config.json", 1, None),

@@ -117,6 +117,7 @@ def ae_runs(tmp_path_factory):
     return tmp / "two", tmp / "one"
 
 
+@pytest.mark.slow  # torchrun
 def test_two_processes_equal_one_on_the_same_global_batch(ae_runs):
     two, one = ae_runs
     ranks = _ranks(two)
@@ -140,6 +141,7 @@ def test_two_processes_equal_one_on_the_same_global_batch(ae_runs):
     assert records.count('"split": "test"') == 3  # one writer: rank 0 alone logs
 
 
+@pytest.mark.slow  # torchrun
 def test_sigterm_to_torchrun_saves_and_resuming_equals_an_uninterrupted_run(tmp_path):
     """A denoising AE: each rank draws its own masking noise, so the checkpoint must hold every rank's RNG state."""
     noisy = [*AE, "--corrupt", "mask:0.25"]
@@ -158,6 +160,7 @@ def test_sigterm_to_torchrun_saves_and_resuming_equals_an_uninterrupted_run(tmp_
     assert tests(cut) == tests(two)
 
 
+@pytest.mark.slow  # torchrun
 def test_dcgan_ends_with_rank_0s_buffers_on_every_rank(tmp_path):
     """Two optimisers, G updated every second step; BatchNorm's running statistics are buffers: each rank updates
     them from its own shard, and DDP gives every rank rank 0's before each forward and the engine before each
@@ -175,6 +178,7 @@ def test_dcgan_ends_with_rank_0s_buffers_on_every_rank(tmp_path):
     _assert_equal(ranks[0], _saved(run))
 
 
+@pytest.mark.slow  # torchrun
 @pytest.mark.parametrize("family, flags", [
     ("ae", ["--latent-dim", "4", "--hidden", "16", "--code-activation", "sigmoid", "--contractive", "0.1"]),
     ("sdae", ["--layers", "32,8", "--pretrain-epochs", "1"]),  # a phase per layer, then fine-tuning: 3 optimizers

@@ -43,7 +43,8 @@ def test_fit_transform_inverse_transform_shapes(xy):
 
 def test_pipeline_and_grid_search_round_trip(xy):
     x, y = xy
-    pipe = Pipeline([("ae", AutoEncoderTransformer(epochs=4, batch_size=32, lr=1e-2)), ("clf", LogisticRegression(max_iter=200))])
+    pipe = Pipeline([("ae", AutoEncoderTransformer(epochs=4, batch_size=32, lr=1e-2)),
+                     ("clf", LogisticRegression(max_iter=200))])
     grid = {"ae__latent_dim": [2, 8], "ae__options": [{"hidden": [16]}, {"hidden": [16], "corrupt": ["mask:0.2"]}]}
     search = GridSearchCV(pipe, grid, cv=2, error_score="raise")
     search.fit(x, y)

@@ -115,6 +115,7 @@ def _png(pixels: np.ndarray, fmt="PNG") -> bytes:
 
 
 # -- the API does the models' work ------------------------------------------------------------------------------
+@pytest.mark.slow  # the explorer's server in a subprocess
 def test_runs_describe_map_sliders_and_comparable_spaces(server, runs):
     info = _keys(server)
     assert set(info) == {"vae", "ae", "gan"}
@@ -131,6 +132,7 @@ def test_runs_describe_map_sliders_and_comparable_spaces(server, runs):
     assert sorted(vae["sliders"]) == [0, 1] and all(lo < c < hi for c, (lo, hi) in zip(vae["centre"], vae["ranges"]))
 
 
+@pytest.mark.slow  # the explorer's server in a subprocess
 def test_decode_codes_and_points_gives_the_models_own_images(server, runs):
     key = _keys(server)["vae"]["key"]
     codes = [[0.5, -1.0], [2.0, 0.25]]
@@ -149,6 +151,7 @@ def test_decode_codes_and_points_gives_the_models_own_images(server, runs):
     np.testing.assert_array_equal(_pixels(answer["image"]), (test.batch(slice(7, 8))[0, 0] * 255).round().numpy())
 
 
+@pytest.mark.slow  # the explorer's server in a subprocess
 def test_interpolation_ends_at_both_images_and_slerp_differs(server):
     key = _keys(server)["vae"]["key"]
     body = {"a": {"index": 3}, "b": {"index": 40}, "steps": 6, "mode": "linear"}
@@ -165,6 +168,7 @@ def test_interpolation_ends_at_both_images_and_slerp_differs(server):
     assert line["images"][0] == ends["images"][0] and line["images"][-1] == ends["images"][1]
 
 
+@pytest.mark.slow  # the explorer's server in a subprocess
 def test_samples_repeat_with_their_seed_and_are_the_models_own(server, runs):
     key = _keys(server)["gan"]["key"]
     _, first = _request(server, "POST", f"/api/runs/{key}/sample", {"n": 9, "seed": 5})
@@ -178,6 +182,7 @@ def test_samples_repeat_with_their_seed_and_are_the_models_own(server, runs):
     assert max(np.abs(_pixels(u) - w).max() for u, w in zip(first["images"], want)) <= 1
 
 
+@pytest.mark.slow  # the explorer's server in a subprocess
 def test_own_image_is_fitted_encoded_and_placed_on_the_map(server, runs):
     key = _keys(server)["vae"]["key"]
     run = load_run(runs["vae"])
@@ -206,6 +211,7 @@ def _refused(server, method, path, body=None, headers=None) -> tuple[int, str]:
     return status, message
 
 
+@pytest.mark.slow  # the explorer's server in a subprocess
 def test_malformed_requests_get_one_sentence_and_the_server_stays_up(server):
     info = _keys(server)
     vae, gan = info["vae"]["key"], info["gan"]["key"]
@@ -260,6 +266,7 @@ def test_malformed_requests_get_one_sentence_and_the_server_stays_up(server):
     assert server[2].poll() is None
 
 
+@pytest.mark.slow  # the explorer's server in a subprocess
 def test_32_concurrent_clients_all_get_their_own_answer(server):
     key = _keys(server)["vae"]["key"]
 
@@ -367,6 +374,7 @@ def _until(check, what, timeout=20.0):
     raise AssertionError(f"timed out waiting for {what}")
 
 
+@pytest.mark.slow  # the explorer's server and headless Chromium
 def test_the_page_in_headless_chromium(server, tmp_path):
     from selenium.webdriver.common.action_chains import ActionChains
     from selenium.webdriver.common.by import By
@@ -446,7 +454,8 @@ def test_the_page_in_headless_chromium(server, tmp_path):
         data = base64.b64encode(_png(digit)).decode()
         js("""const bytes = Uint8Array.from(atob(arguments[0]), c => c.charCodeAt(0));
               const t = new DataTransfer(); t.items.add(new File([bytes], 'one.png', {type: 'image/png'}));
-              document.getElementById('drop').dispatchEvent(new DragEvent('drop', {dataTransfer: t, bubbles: true}));""",
+              document.getElementById('drop').dispatchEvent(
+                  new DragEvent('drop', {dataTransfer: t, bubbles: true}));""",
            data)
         own = _until(lambda: idle() and d.find_elements(By.CSS_SELECTOR, "#own img"), "the dropped image's answer")
         assert len(own) >= 2 and all(i.get_attribute("src").startswith("data:image/png") for i in own)

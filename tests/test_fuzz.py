@@ -99,8 +99,8 @@ def test_image_folder_with_random_bytes(files, suffix, classes):
 
 
 _VALUES = st.one_of(st.none(), st.booleans(), st.integers(-10**6, 10**6), st.floats(allow_nan=True),
-                    st.text(max_size=8), st.lists(st.integers(-3, 3), max_size=3), st.dictionaries(st.text(max_size=4),
-                                                                                                 st.integers(), max_size=2))
+                    st.text(max_size=8), st.lists(st.integers(-3, 3), max_size=3),
+                    st.dictionaries(st.text(max_size=4), st.integers(), max_size=2))
 _MODEL_KEYS = ["latent_dim", "hidden", "channels", "arch", "beta", "corrupt", "contractive", "sparse_rho", "layers",
                "pretrain_epochs", "d_steps", "label_smoothing", "prior", "loss", "likelihood", "bogus"]
 _TRAIN_KEYS = ["epochs", "batch_size", "lr", "betas", "seed", "lr_schedule", "threads", "log_every", "bogus"]

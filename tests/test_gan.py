@@ -47,7 +47,8 @@ def test_saturating_gradient_vanishes_where_non_saturating_does_not():
 def test_d_steps_three_makes_three_d_updates_per_g_update(digits, tmp_path, monkeypatch):
     calls = []
     original = StepContext.step
-    monkeypatch.setattr(StepContext, "step", lambda self, loss, name="main": (calls.append(name), original(self, loss, name)))
+    monkeypatch.setattr(StepContext, "step",
+                        lambda self, loss, name="main": (calls.append(name), original(self, loss, name)))
     result = train(tiny_gan_config(model={"d_steps": 3}), tmp_path / "run", progress=False, data=digits)
     batches = -(-len(digits.train) // 64)
     assert calls == (["d", "d", "d", "g"] * batches)[: batches + batches // 3]
@@ -88,8 +89,8 @@ def test_gan_covers_both_modes_of_a_mixture(tmp_path):
     # the MLP default: spectral normalisation's power-iteration vectors and the moving average of G.
     {"ema": 0.9}])
 def test_resume_equals_uninterrupted_run(digits, tmp_path, model):
-    small = DataSplits(Dataset(digits.train.images[:400], None, "train"), Dataset(digits.test.images[:100], None, "test"),
-                       "digits")
+    small = DataSplits(Dataset(digits.train.images[:400], None, "train"),
+                       Dataset(digits.test.images[:100], None, "test"), "digits")
     over = {"model": model}
     full = train(tiny_gan_config(train={"epochs": 4}, **over), tmp_path / "full", progress=False, data=small)
     train(tiny_gan_config(train={"epochs": 2}, **over), tmp_path / "part", progress=False, data=small)
@@ -144,8 +145,8 @@ def test_collapse_warning_at_its_threshold_on_both_sides():
 
 
 @pytest.mark.parametrize("bad, match", [({"d_steps": 0}, "d_steps"), ({"label_smoothing": 1.0}, "label_smoothing"),
-                                        ({"label_smoothing": -0.1}, "label_smoothing"), ({"loss": "wasserstein"}, "loss"),
-                                        ({"prior": "cauchy"}, "prior")])
+                                        ({"label_smoothing": -0.1}, "label_smoothing"),
+                                        ({"loss": "wasserstein"}, "loss"), ({"prior": "cauchy"}, "prior")])
 def test_bad_config_values_are_config_errors(bad, match):
     with pytest.raises(ConfigError, match=f"model.{match}"):
         build_run_config({"family": "gan", "model": bad})
@@ -186,7 +187,8 @@ def test_hinge_and_wasserstein_losses_equal_their_formulas():
     real, fake = torch.tensor([2.0, -1.0, 0.3]), torch.tensor([-3.0, 0.5, 1.5])
     hinge_d = (torch.clamp(1 - real, min=0) + torch.clamp(1 + fake, min=0)).mean()  # (1+0.. )
     assert torch.allclose(losses.gan_discriminator_loss(real, fake, "hinge"), hinge_d)
-    assert losses.gan_discriminator_loss(real, fake, "hinge").item() == pytest.approx((0 + 2 + 0.7) / 3 + (0 + 1.5 + 2.5) / 3)
+    hinge = (0 + 2 + 0.7) / 3 + (0 + 1.5 + 2.5) / 3
+    assert losses.gan_discriminator_loss(real, fake, "hinge").item() == pytest.approx(hinge)
     assert losses.gan_discriminator_loss(real, fake, "wgan-gp").item() == pytest.approx(fake.mean() - real.mean())
     for kind in ("hinge", "wgan-gp"):
         assert losses.gan_generator_loss(fake, kind).item() == pytest.approx(-fake.mean().item())
@@ -205,8 +207,8 @@ def test_gradient_penalty_of_a_linear_critic_is_its_weight_norm_minus_one_square
 
 
 def test_spectral_norm_makes_each_layer_of_d_have_largest_singular_value_one(digits, tmp_path):
-    small = DataSplits(Dataset(digits.train.images[:256], None, "train"), Dataset(digits.test.images[:64], None, "test"),
-                       "digits")
+    small = DataSplits(Dataset(digits.train.images[:256], None, "train"),
+                       Dataset(digits.test.images[:64], None, "test"), "digits")
     for arch in ("mlp", "conv"):
         cfg = tiny_gan_config(model={"arch": arch, "channels": [4, 8], "spectral_norm": True, "loss": "hinge"},
                               train={"epochs": 3})
@@ -299,3 +301,16 @@ def test_diversity_warning_fires_when_it_falls_or_ends_low_not_while_warming_up(
     fresh = types.SimpleNamespace(low_diversity=False, varied=False, model=t.model)
     with pytest.warns(RuntimeWarning, match="ended at 0.05"):
         Training._check_diversity(fresh, 9, 0.05, last=True)
+
+
+@pytest.mark.filterwarnings("ignore:After epoch:RuntimeWarning")  # 3 steps: its samples look alike
+def test_conv_gan_trains_when_the_last_batch_holds_one_image(tmp_path):
+    def make(n, g):
+        return Dataset((torch.rand(n, 1, 16, 16, generator=g) * 255).to(torch.uint8), None, "tiny")
+
+    g = torch.Generator().manual_seed(0)
+    data = DataSplits(make(2 * 8 + 1, g), make(8, g), "tiny")
+    config = build_run_config({"family": "gan", "model": {"arch": "conv", "channels": [4, 8], "latent_dim": 4},
+                               "train": {"epochs": 1, "batch_size": 8}})
+    result = train(config, tmp_path / "run", progress=False, data=data)
+    assert [r["step"] for r in result.history if r["split"] == "test"] == [3]

@@ -43,7 +43,7 @@ def test_image_likelihoods_broadcast_over_leading_sample_dimensions():
     g = torch.Generator().manual_seed(3)
     x = torch.rand(6, 1, 4, 4, generator=g)  # grey levels, as evaluation passes them
     logits, log_std = torch.randn(5, 6, 1, 4, 4, generator=g) * 3, torch.full((1, 4, 4), math.log(0.3))
-    for ll in (losses.bernoulli_log_likelihood, lambda l, x: losses.gaussian_log_likelihood(x, l, log_std),
-               lambda l, x: losses.gaussian_log_likelihood(x, l, math.log(0.3))):
+    for ll in (losses.bernoulli_log_likelihood, lambda logit, x: losses.gaussian_log_likelihood(x, logit, log_std),
+               lambda logit, x: losses.gaussian_log_likelihood(x, logit, math.log(0.3))):
         ref = torch.stack([ll(logits[k], x) for k in range(5)])  # one (B, ...) call per sample
         assert torch.allclose(ll(logits, x), ref, atol=1e-4)

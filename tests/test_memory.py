@@ -18,7 +18,8 @@ import pytest
 
 from genmodels.cli import main
 
-HEADROOM = 128 << 20  # bytes of data memory a command may add to what its imports took (96 MiB failed now and then, in sharpness)
+# Bytes of data memory a command may add to what its imports took (96 MiB failed now and then, in sharpness).
+HEADROOM = 128 << 20
 TEST_IMAGES = 460_000  # 28x28: a 361 MB file, more than the cap (about 190 MB of imports + HEADROOM)
 
 CHILD = r'''
@@ -82,10 +83,12 @@ def _capped(*args: str) -> subprocess.CompletedProcess:
                           env=env, capture_output=True, text=True, timeout=600)
 
 
+@pytest.mark.slow  # a subprocess with capped memory
 def test_the_cap_refuses_the_test_split_as_floats_at_once(big):
     assert _capped("whole", str(big)).returncode == 3
 
 
+@pytest.mark.slow  # a subprocess with capped memory
 def test_data_convert_streams_a_split_larger_than_its_memory(big, tmp_path):
     out = tmp_path / "converted"
     proc = _capped("data", "convert", str(big), "--out", str(out))
@@ -97,6 +100,7 @@ def test_data_convert_streams_a_split_larger_than_its_memory(big, tmp_path):
         f.unlink()
 
 
+@pytest.mark.slow  # a subprocess with capped memory
 def test_evaluate_streams_a_split_larger_than_its_memory(big, tmp_path):
     run = tmp_path / "ae"
     assert main(["train", "ae", "--data", str(big), "--hidden", "8", "--latent-dim", "2", "--epochs", "1",

@@ -28,7 +28,8 @@ TINY_EVAL = {"importance_samples": 2, "probe_train": 0, "parzen_samples": 0, "qu
 
 def snapshot(folder: Path) -> dict[str, str]:
     """Every file under `folder` and a hash of its bytes (the lock file, which names its holder, by name only)."""
-    return {str(p.relative_to(folder)): "" if p.name == ".genmodels.lock" else hashlib.sha256(p.read_bytes()).hexdigest()
+    return {str(p.relative_to(folder)): "" if p.name == ".genmodels.lock"
+            else hashlib.sha256(p.read_bytes()).hexdigest()
             for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
@@ -97,7 +98,8 @@ def test_changed_data_of_the_same_shape_are_refused_naming_both_fingerprints(tmp
     images = (np.random.default_rng(0).random((40, 8, 8)) * 255).astype(np.uint8)
     np.save(tmp_path / "set.npy", images)
     out = tmp_path / "run"
-    assert main(["train", "vae", "--data", str(tmp_path / "set.npy"), "--epochs", "1", "--out", str(out), *TINY_CLI]) == 0
+    argv = ["train", "vae", "--data", str(tmp_path / "set.npy"), "--epochs", "1", "--out", str(out), *TINY_CLI]
+    assert main(argv) == 0
     recorded = saved_config(out)["data"]
     assert recorded["source"] == str(tmp_path / "set.npy") and len(recorded["fingerprint"]) == 64
     images[0, 0, 0] ^= 1  # one pixel of one image
@@ -105,8 +107,8 @@ def test_changed_data_of_the_same_shape_are_refused_naming_both_fingerprints(tmp
     now = fingerprint(load_data(str(tmp_path / "set.npy")))
     before = snapshot(out)
     for argv in (["reconstruct"], ["latent"], ["evaluate", "--importance-samples", "2"]):
-        refused(capsys, [argv[0], out, *argv[1:]], f"fingerprint {now[:12]}", f"fingerprint {recorded['fingerprint'][:12]}",
-                "are not the data the run in", "point data.source in")
+        refused(capsys, [argv[0], out, *argv[1:]], f"fingerprint {now[:12]}",
+                f"fingerprint {recorded['fingerprint'][:12]}", "are not the data the run in", "point data.source in")
     refused(capsys, ["train", "vae", "--out", out, "--resume", "--epochs", "2", "--no-progress"],
             f"fingerprint {now[:12]}", "resume it with the data it was trained on")
     assert snapshot(out) == before

@@ -168,7 +168,8 @@ def test_compare_refuses_runs_of_different_data(two_runs, tmp_path, capsys):
 
     images = np.random.default_rng(0).random((40, 8, 8), dtype=np.float32)
     np.save(tmp_path / "other.npy", images)
-    other = build_run_config({"family": "pca", "model": {"latent_dim": 2}, "data": {"source": str(tmp_path / "other.npy")}})
+    other = build_run_config({"family": "pca", "model": {"latent_dim": 2},
+                              "data": {"source": str(tmp_path / "other.npy")}})
     train(other, tmp_path / "other", progress=False)
     assert main(["compare", str(two_runs[0]), str(tmp_path / "other"), "--out", str(tmp_path / "x.html")]) == 2
     err = capsys.readouterr().err
@@ -193,6 +194,7 @@ def test_a_collapsed_run_is_flagged_and_its_verdict_never_marked_best():
     assert direction("collapsed") is None and direction("sharpness") == "ideal" and direction("diversity") == "ideal"
 
 
+@pytest.mark.slow  # headless Chromium
 def test_report_renders_in_headless_chromium(report, tmp_path):
     browser = _chromium()
     url = report.resolve().as_uri()

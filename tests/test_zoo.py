@@ -52,6 +52,7 @@ def zoo(tmp_path_factory):
     return tmp_path, report, results, lines
 
 
+@pytest.mark.slow  # headless Chromium
 def test_the_zoo_report_reads_at_1366_pixels_in_chromium(zoo):
     """What a student opens first: the headline fits a 1366x768 screen, every metric row has its glossary
     entry, no baseline row is marked best. The screenshot is kept in test-artifacts/."""

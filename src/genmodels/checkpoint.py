@@ -64,9 +64,11 @@ def read_safetensors(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str
     except (SafetensorError, ValueError, UnicodeDecodeError, OverflowError):
         if raw[:1] == b"\x80" or raw[:2] == b"PK":  # pickle protocol >= 2, or torch.save's zip
             raise CheckpointError(pickle_msg) from None
-        raise CheckpointError(f"{path} is truncated or not a safetensors file; retrain or restore it from a copy.") from None
+        raise CheckpointError(f"{path} is truncated or not a safetensors file; "
+                              "retrain or restore it from a copy.") from None
     if meta.get("format") != FORMAT:
-        raise CheckpointError(f"{path} was not written by genmodels (format {meta.get('format')!r}); use a genmodels run.")
+        raise CheckpointError(f"{path} was not written by genmodels (format {meta.get('format')!r}); "
+                              "use a genmodels run.")
     return tensors, meta
 
 
@@ -78,8 +80,10 @@ def load_state_into(module: torch.nn.Module, weights: dict[str, torch.Tensor], p
     bad = [k for k in expected if k in weights and weights[k].shape != expected[k].shape]
     if missing or extra or bad:
         what = (f"missing {missing[:3]}" if missing else f"unexpected {extra[:3]}" if extra
-                else f"{bad[0]} has shape {tuple(weights[bad[0]].shape)}, the config needs {tuple(expected[bad[0]].shape)}")
-        raise CheckpointError(f"Weights in {path} do not match config.json ({what}); the run directory is inconsistent.")
+                else f"{bad[0]} has shape {tuple(weights[bad[0]].shape)}, "
+                     f"the config needs {tuple(expected[bad[0]].shape)}")
+        raise CheckpointError(f"Weights in {path} do not match config.json ({what}); "
+                              "the run directory is inconsistent.")
     module.load_state_dict(weights)
 
 
@@ -136,22 +140,25 @@ def _optimizer_state(opt: torch.optim.Optimizer, name: str, saved_groups: Any, t
     fields = {frozenset(s) for s in state.values()}
     if len(fields) > 1 or (isinstance(opt, torch.optim.Adam) and state and fields != {_adam_fields(opt)}):
         raise damaged("missing or unexpected per-parameter entries")
-    for idx, entries in state.items():
+    for index, entries in state.items():
         for field, value in entries.items():
-            shape = () if field == "step" else tuple(params[idx].shape)
+            shape = () if field == "step" else tuple(params[index].shape)
             if tuple(value.shape) != shape:
-                raise damaged(f"{field} of parameter {idx} has shape {tuple(value.shape)}, it needs {shape}")
+                raise damaged(f"{field} of parameter {index} has shape {tuple(value.shape)}, it needs {shape}")
             if field != "step" and not value.is_floating_point():
-                raise damaged(f"{field} of parameter {idx} holds {value.dtype}, not floating-point numbers")
+                raise damaged(f"{field} of parameter {index} holds {value.dtype}, not floating-point numbers")
             if not torch.isfinite(value).all() or (field == "step" and value.item() < 0):
-                raise damaged(f"{field} of parameter {idx} is not {'a finite count' if field == 'step' else 'finite'}")
+                kind = "a finite count" if field == "step" else "finite"
+                raise damaged(f"{field} of parameter {index} is not {kind}")
     return {"state": state, "param_groups": saved_groups}
 
 
 def _same_kind(value: Any, expected: Any) -> bool:
     """Whether a saved hyperparameter may stand in for the optimizer's own: the same type, any two numbers
     (bools apart), or a list as long as its tuple (JSON has no tuples)."""
-    number = lambda v: isinstance(v, (int, float)) and not isinstance(v, bool)  # noqa: E731
+    def number(v: Any) -> bool:
+        return isinstance(v, (int, float)) and not isinstance(v, bool)
+
     return (type(value) is type(expected) or (number(value) and number(expected))
             or (isinstance(expected, tuple) and isinstance(value, list) and len(value) == len(expected)))
 

@@ -70,12 +70,14 @@ class TrainConfig(Strict):
     precision: Precision = Field(
         "fp32", description="fp32 | bf16-mixed | fp16-mixed: the forward under autocast in bf16 or fp16 with float32 "
                             "weights, optimizer state, losses and checkpoints (fp16 adds a gradient scaler); "
-                            "bf16-mixed can be faster where the CPU has native bf16 (avx512_bf16, amx_bf16) or on a GPU")
+                            "bf16-mixed can be faster where the CPU has native bf16 (avx512_bf16, amx_bf16) "
+                            "or on a GPU")
     channels_last: bool = Field(False, description="convolutions in channels-last (NHWC) memory layout; measure it "
                                                    "with benchmarks/model_throughput.py --channels-last")
     log: list[Literal["csv", "tensorboard"]] = Field(
-        [], description="logs of the metrics beside the JSON-lines one, a comma list or the flag repeated: csv (a table, "
-                        "one row per record), tensorboard (event files; needs pip install 'genmodels[tensorboard]')")
+        [], description="logs of the metrics beside the JSON-lines one, a comma list or the flag repeated: "
+                        "csv (a table, one row per record), "
+                        "tensorboard (event files; needs pip install 'genmodels[tensorboard]')")
 
     @field_validator("log")
     @classmethod
@@ -120,7 +122,7 @@ def shown(value: Any, limit: int = 80) -> str:
 
 def check_seed(seed: Any, flag: str = "--seed") -> int:
     """seed, or a one-sentence ConfigError unless it is an integer in 0..SEED_MAX."""
-    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or not 0 <= seed <= SEED_MAX:
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or not 0 <= int(seed) <= SEED_MAX:
         raise ConfigError(f"{flag} {shown(seed)} is not a valid seed: {SEEDS}; give e.g. {flag} 0.")
     return int(seed)
 
@@ -172,7 +174,8 @@ def merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
         if value is None:
             continue
         if isinstance(value, dict):
-            out[key] = merge(out.get(key) if isinstance(out.get(key), dict) else {}, value)
+            inner = out.get(key)
+            out[key] = merge(inner if isinstance(inner, dict) else {}, value)
         else:
             out[key] = value
     return out

@@ -1,10 +1,13 @@
-"""Data sources -> one in-memory tensor per split, plus labels.
+"""Data sources -> one image tensor per split, in memory or memory-mapped, plus labels.
 
 Every source (scikit-learn digits, IDX folders such as MNIST and Fashion-MNIST,
 .npy/.npz arrays, folders of image files) ends as a `DataSplits` of two
 `Dataset`s whose images are one (N, C, H, W) tensor: uint8 when the source is
 8-bit (a quarter of the memory of float32; converted per batch), float32 in
-[0, 1] otherwise. Everything is checked here, at the boundary (the files
+[0, 1] otherwise. Uncompressed IDX files, and .npy files of uint8 or float32
+images in (N, H, W) or (N, C, H, W) layout, stay memory-mapped, so a split
+larger than memory is read a batch at a time; the other sources are read into
+memory. Everything is checked here, at the boundary (the files
 themselves by `datafiles`), and every bad input raises a one-sentence
 `DataError` (docs/ARCHITECTURE.md, "Errors").
 """
@@ -271,7 +274,8 @@ def _find_idx(folder: Path, split: str, kind: str, names: dict[str, bool]) -> Pa
 
 def _idx_names(split: str, kind: str) -> list[str]:
     return [stem + suffix for dims in ((3, 4) if kind == "images" else (1,))
-            for stem in (f"{split}-{kind}-idx{dims}-ubyte", f"{split}-{kind}.idx{dims}-ubyte") for suffix in ("", ".gz")]
+            for stem in (f"{split}-{kind}-idx{dims}-ubyte", f"{split}-{kind}.idx{dims}-ubyte")
+            for suffix in ("", ".gz")]
 
 
 def _load_idx_dir(folder: Path, source: str, tag: str) -> DataSplits:
@@ -425,8 +429,8 @@ def _load_image_folder(folder: Path, source: str, split: tuple[float, int], name
     if not files:
         raise DataError(f"{folder} holds no IDX files and no images ({', '.join(IMAGE_SUFFIXES)}); "
                         f"point the data source at a folder that does, or use {ACCEPTED}.")
-    names = tuple(sub for sub, _ in classes) or None
-    return _seeded_split(_read_images(files), labels, source, folder.name, split, classes=names)
+    class_names = tuple(sub for sub, _ in classes) or None
+    return _seeded_split(_read_images(files), labels, source, folder.name, split, classes=class_names)
 
 
 def _read_images(files: list[Path]) -> torch.Tensor:
@@ -482,12 +486,13 @@ def write_idx(data: DataSplits, folder: str | Path) -> list[Path]:
 
     Images become unsigned bytes: uint8 as they are, floats in [0, 1] rounded to the nearest 1/255.
     Grey images are written (N, H, W), colour ones (N, C, H, W); labels (N,) must lie in 0..255.
-    IDX holds no class names, so `data.classes` is not kept. Nothing is overwritten: a folder already holding an IDX file is refused before anything is
-    written. Each file is written to a temporary name and renamed into place."""
+    IDX holds no class names, so `data.classes` is not kept. Nothing is overwritten: a folder already holding
+    an IDX file is refused before anything is written. Each file is written to a temporary name and renamed
+    into place."""
     folder = Path(folder)
     if folder.exists() and not folder.is_dir():
         raise DataError(f"{folder} is a file; give --out a folder to write the IDX files into.")
-    files = []
+    files: list[tuple[str, Dataset | torch.Tensor]] = []
     for split, ds in (("train", data.train), ("t10k", data.test)):
         if ds.labels is not None and len(ds.labels) and (int(ds.labels.min()) < 0 or int(ds.labels.max()) > 255):
             raise DataError(f"{ds.name} has labels outside 0..255, which IDX bytes cannot hold; "
@@ -509,6 +514,7 @@ def write_idx(data: DataSplits, folder: str | Path) -> list[Path]:
         raise write_error(folder, err, "create the folder") from None
     written = []
     for name, source in files:
+        dims: tuple[int, ...]
         if isinstance(source, Dataset):
             c = source.shape[0]
             dims = (len(source), *source.shape[1:]) if c == 1 else (len(source), *source.shape)

@@ -69,7 +69,7 @@ def list_folder(folder: Path) -> dict[str, bool]:
 
 def _fill(stream, buf: np.ndarray) -> int:
     """Read into the uint8 buffer `buf` a chunk at a time; the number of bytes read (less at end of stream)."""
-    view, done = memoryview(buf), 0
+    view, done = buf.data, 0  # a writable memoryview of the array's bytes
     while done < len(view):
         got = stream.readinto(view[done:done + _CHUNK])
         if not got:
@@ -100,7 +100,8 @@ def _idx_header(head: bytes, path: Path, ndims: tuple[int, ...]) -> tuple[int, .
         raise DataError(f"{path} holds IDX data type 0x{head[2]:02x} but only unsigned bytes (0x08) are supported; "
                         "convert it to 8-bit or save it as a .npz file.")
     if head[3] not in ndims:
-        raise DataError(f"{path} has {head[3]} dimensions but {'images need 3 or 4' if ndim == 3 else 'labels need 1'}; "
+        need = "images need 3 or 4" if ndim == 3 else "labels need 1"
+        raise DataError(f"{path} has {head[3]} dimensions but {need}; "
                         "check that the images and labels files are not swapped.")
     if len(head) < 4 + 4 * head[3]:
         raise DataError(f"{path} ends inside its IDX header, so it is truncated; re-download or reinstall it.")
@@ -255,9 +256,10 @@ def image_pixels(file: BinaryIO, where: str, fix: str, on_white: bool = False) -
                     raise DataError(f"{where} is a {mode} (16/32-bit) image but only 8-bit images are supported; "
                                     "convert it to 8-bit.")
                 grey = mode in ("1", "L", "LA")
+                picture: Image.Image = im
                 if on_white and ("A" in mode or "transparency" in im.info):
-                    im = Image.alpha_composite(Image.new("RGBA", im.size, "white"), im.convert("RGBA"))
-                return np.asarray(im.convert("L" if grey else "RGB")), grey
+                    picture = Image.alpha_composite(Image.new("RGBA", im.size, "white"), im.convert("RGBA"))
+                return np.asarray(picture.convert("L" if grey else "RGB")), grey
         except Image.DecompressionBombError:  # Pillow refuses it at open, before its size can be read
             raise DataError(f"{where} is an image of far more than {MAX_IMAGE_PIXELS:,} (4096x4096) pixels, the most "
                             "genmodels decodes per image; resize it smaller or remove it.") from None

@@ -1,4 +1,5 @@
-"""Many processes, one code path (docs/ARCHITECTURE.md, "Many processes"): `torchrun --nproc_per_node=N -m genmodels train ...`.
+"""Many processes, one code path (docs/ARCHITECTURE.md, "Many processes"):
+`torchrun --nproc_per_node=N -m genmodels train ...`.
 
 torchrun sets RANK, WORLD_SIZE, LOCAL_RANK and the rendezvous address; `setup` joins the
 process group (gloo on CPU, nccl on GPUs). The engine then gives each rank its own share of every

@@ -23,7 +23,7 @@ JSON_LIMIT = 16 * MiB  # config.json, eval.json, features.json: a few KiB in pra
 TEXT_LIMIT = 1 * GiB  # metrics.jsonl: about 200 bytes a logged step
 
 # errno -> what it means and what to do, for the write failures a user can fix.
-_WRITE_FIXES = {
+_WRITE_FIXES: dict[int | None, tuple[str, str]] = {
     errno.ENOSPC: ("the disk is full", "free some space and run the command again"),
     errno.EDQUOT: ("the disk quota is exceeded", "free some space and run the command again"),
     errno.EACCES: ("permission is denied", "make the folder writable or choose another output"),
@@ -44,7 +44,8 @@ class FileError(GenmodelsError):
 
 def write_error(path: Path, err: OSError, what: str = "write") -> FileError:
     """One sentence for an OSError while writing `path`: what went wrong and how to fix it."""
-    cause, fix = _WRITE_FIXES.get(err.errno, ((err.strerror or type(err).__name__).lower(), "check the path and try again"))
+    unknown = ((err.strerror or type(err).__name__).lower(), "check the path and try again")
+    cause, fix = _WRITE_FIXES.get(err.errno, unknown)
     error = FileError(f"Could not {what} {path}: {cause}; {fix} (files written before are unchanged).")
     error.cause = cause
     return error

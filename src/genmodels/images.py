@@ -26,7 +26,8 @@ def grid_array(images: torch.Tensor, nrow: int | None = None, pad: int = 1, min_
     canvas = torch.ones(c, ncol_rows * (h + pad) + pad, nrow * (w + pad) + pad)
     for i in range(n):
         r, col = divmod(i, nrow)
-        canvas[:, pad + r * (h + pad): pad + r * (h + pad) + h, pad + col * (w + pad): pad + col * (w + pad) + w] = images[i]
+        top, left = pad + r * (h + pad), pad + col * (w + pad)
+        canvas[:, top: top + h, left: left + w] = images[i]
     arr = (canvas * 255).round().to(torch.uint8).permute(1, 2, 0).numpy()
     return arr[..., 0] if c == 1 else arr
 
@@ -46,5 +47,7 @@ def save_pairs(originals: torch.Tensor, reconstructions: torch.Tensor, path: str
     rows = []
     for i in range(0, originals.shape[0], per_row):
         rows += [originals[i : i + per_row], reconstructions[i : i + per_row]]
-    pad = lambda t: torch.cat([t, torch.ones(per_row - t.shape[0], *t.shape[1:], device=t.device)])  # noqa: E731
+    def pad(t: torch.Tensor) -> torch.Tensor:
+        return torch.cat([t, torch.ones(per_row - t.shape[0], *t.shape[1:], device=t.device)])
+
     return save_grid(torch.cat([pad(t) for t in rows]), path, nrow=per_row)

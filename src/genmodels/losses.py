@@ -109,7 +109,8 @@ def gan_discriminator_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor,
         -[(1 - s) log D(x) + s log(1 - D(x))]; fake targets stay 0.
     hinge: E[max(0, 1 - D(x))] + E[max(0, 1 + D(G(z)))] (Lim & Ye 2017, "Geometric GAN"; Miyato et al. 2018, eq. 16).
     wgan-gp: E[D(G(z))] - E[D(x)], the critic's estimate of minus the Wasserstein-1 distance (Arjovsky et al.
-        2017, eq. 3); its gradient penalty (`gradient_penalty`) is added by the caller (Gulrajani et al. 2017, eq. 3)."""
+        2017, eq. 3); its gradient penalty (`gradient_penalty`) is added by the caller (Gulrajani et al. 2017,
+        eq. 3)."""
     real_logits, fake_logits = upcast(real_logits), upcast(fake_logits)
     if kind in ("minimax", "non-saturating"):
         real = F.binary_cross_entropy_with_logits(real_logits, torch.full_like(real_logits, 1.0 - label_smoothing))

@@ -94,7 +94,8 @@ class ConvDecoder(nn.Module):
         return h
 
 
-def build_encoder(arch: str, shape: tuple[int, int, int], hidden: list[int], channels: list[int]) -> tuple[nn.Module, int]:
+def build_encoder(arch: str, shape: tuple[int, int, int], hidden: list[int],
+                  channels: list[int]) -> tuple[nn.Module, int]:
     """An encoder body and its flat feature size; the family adds its own heads on top."""
     if arch == "conv":
         enc = ConvEncoder(shape, channels)
@@ -104,7 +105,8 @@ def build_encoder(arch: str, shape: tuple[int, int, int], hidden: list[int], cha
     return body, (hidden[-1] if hidden else d)
 
 
-def build_decoder(arch: str, shape: tuple[int, int, int], hidden: list[int], channels: list[int], latent_dim: int) -> nn.Module:
+def build_decoder(arch: str, shape: tuple[int, int, int], hidden: list[int], channels: list[int],
+                  latent_dim: int) -> nn.Module:
     """A decoder from codes (B, latent_dim) to image-shaped pre-activations (B, C, H, W)."""
     if arch == "conv":
         return ConvDecoder(shape, channels, latent_dim)

@@ -102,7 +102,8 @@ class StepContext:
             (loss if scaler is None else scaler.scale(loss)).backward()
             if self.grad_clip is not None:  # no host sync: the norm and the scaling stay on the device
                 params = [p for group in opt.param_groups for p in group["params"]]
-                if scaler is not None:  # clip the true gradients, not the scaled ones (AMP examples, "Gradient clipping")
+                # clip the true gradients, not the scaled ones (AMP examples, "Gradient clipping")
+                if scaler is not None:
                     scaler.unscale_(opt)
                 torch.nn.utils.clip_grad_norm_(params, self.grad_clip, foreach=True)
             if scaler is None:

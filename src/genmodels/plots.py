@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import io
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any, cast
 
 import numpy as np
 
@@ -116,7 +118,7 @@ def _scatter_by_class(fig, ax, codes: np.ndarray, labels: np.ndarray | None, cla
     the class names, or the labels where there are none; a bar of numbers past 20 classes."""
     from matplotlib import colormaps
     from matplotlib.cm import ScalarMappable
-    from matplotlib.colors import BoundaryNorm, ListedColormap, Normalize
+    from matplotlib.colors import BoundaryNorm, Colormap, ListedColormap, Normalize
 
     points = dict(s=float(np.clip(20_000 / len(codes), 5, 16)), alpha=0.8, linewidths=0)  # fewer, larger
     if labels is None or not len(labels):
@@ -124,8 +126,11 @@ def _scatter_by_class(fig, ax, codes: np.ndarray, labels: np.ndarray | None, cla
         return
     n = max(len(classes or ()), int(labels.max()) + 1)
     classes = classes if classes and len(classes) == n else None  # a label past the names: numbers
+    cmap: Colormap
+    norm: Normalize
     if n <= 20:
-        cmap = ListedColormap(colormaps["tab10" if n <= 10 else "tab20"].colors[:n])
+        qualitative = cast(ListedColormap, colormaps["tab10" if n <= 10 else "tab20"])  # both are listed maps
+        cmap = ListedColormap(cast(Sequence[Any], qualitative.colors)[:n])  # their colours are a tuple
         norm = BoundaryNorm(np.arange(n + 1) - 0.5, n)
     else:
         cmap, norm = colormaps["turbo"], Normalize(-0.5, n - 0.5)

@@ -86,7 +86,9 @@ def restore_scaler(scaler: torch.amp.GradScaler | None, state: dict, path) -> bo
     saved = state.get("grad_scale")
     if scaler is None or saved is None:
         return False
-    scale, tracker = saved if isinstance(saved, list) and len(saved) == 2 else (None, None)
+    if not (isinstance(saved, list) and len(saved) == 2):
+        raise CheckpointError(f"{path} holds no valid gradient scale; it is damaged, retrain the run.")
+    scale, tracker = saved
     if not (type(scale) in (int, float) and 0 < scale < float("inf") and type(tracker) is int and tracker >= 0):
         raise CheckpointError(f"{path} holds no valid gradient scale; it is damaged, retrain the run.")
     sd = scaler.state_dict()

@@ -74,7 +74,9 @@ def _mmd2_unbiased(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     MMD^2_u = sum_{i!=j} k(x_i, x_j) / (m(m-1)) + sum_{i!=j} k(y_i, y_j) / (m(m-1)) - 2 sum_{i,j} k(x_i, y_j) / m^2"""
     m = x.shape[1]
     kxx, kyy, kxy = _poly_kernel(x, x), _poly_kernel(y, y), _poly_kernel(x, y)
-    off = lambda k: k.sum((1, 2)) - k.diagonal(dim1=1, dim2=2).sum(1)  # noqa: E731 -- the i != j terms
+    def off(k: torch.Tensor) -> torch.Tensor:  # the i != j terms
+        return k.sum((1, 2)) - k.diagonal(dim1=1, dim2=2).sum(1)
+
     return (off(kxx) + off(kyy)) / (m * (m - 1)) - 2 * kxy.sum((1, 2)) / (m * m)
 
 

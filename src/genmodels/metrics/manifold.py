@@ -11,6 +11,7 @@ but for the radii knn_radii returns.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import cast
 
 import torch
 
@@ -96,6 +97,7 @@ def density_coverage(real: torch.Tensor, fake: torch.Tensor, k: int = 5) -> tupl
     for real X (N, F) and fake Y (M, F)."""
     real, fake = real.flatten(1).float(), fake.flatten(1).float()
     counts, margin = _in_balls(fake, real, _knn_sq_radii(real, k), nearest=True)
+    margin = cast(torch.Tensor, margin)  # nearest=True gives one whenever there are fake points
     return counts.sum().item() / (k * len(fake)), (margin <= 0).float().mean().item()
 
 

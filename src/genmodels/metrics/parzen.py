@@ -80,6 +80,7 @@ def parzen_estimate(samples: torch.Tensor, x_valid: torch.Tensor, x_test: torch.
     """Sigma chosen on x_valid, then the mean test log-likelihood with its standard error."""
     sigma, table = select_sigma(x_valid, samples, sigmas)
     # x_test: a tensor, or anything sliced like one (evaluation.SplitView): read 10,000 images at a time.
-    ll = torch.cat([parzen_log_density(x_test[i : i + 10_000], samples, sigma)[0] for i in range(0, len(x_test), 10_000)])
+    ll = torch.cat([parzen_log_density(x_test[i : i + 10_000], samples, sigma)[0]
+                    for i in range(0, len(x_test), 10_000)])
     stderr = (ll.std() / math.sqrt(len(ll))).item() if len(ll) > 1 else 0.0
     return ParzenResult(ll.mean().item(), stderr, sigma, len(samples), table)

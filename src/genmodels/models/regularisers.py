@@ -8,6 +8,7 @@ never modifying their input. Penalties return a scalar, averaged over the batch.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import cast
 
 import torch
 from torch import nn
@@ -50,7 +51,8 @@ class SaltPepper:
         return torch.where(hit, salt, x)
 
 
-_CORRUPTIONS = {"mask": (Masking, 0.0, 1.0), "gauss": (Gaussian, 0.0, float("inf")), "saltpepper": (SaltPepper, 0.0, 1.0)}
+_CORRUPTIONS = {"mask": (Masking, 0.0, 1.0), "gauss": (Gaussian, 0.0, float("inf")),
+                "saltpepper": (SaltPepper, 0.0, 1.0)}
 
 
 def parse_corruption(spec: str):
@@ -77,7 +79,9 @@ def corrupt(x: torch.Tensor, corruptions) -> torch.Tensor:
 # -- penalties ------------------------------------------------------------------------------------
 def weight_decay(module: nn.Module) -> torch.Tensor:
     """||w||^2 over the weight matrices and kernels (not biases): the beta * ||w||^2 of L2 regularisation."""
-    return sum(p.pow(2).sum() for name, p in module.named_parameters() if name.endswith("weight") and p.ndim > 1)
+    # a tensor: every module it is given has weight matrices (an empty sum would be the int 0)
+    return cast(torch.Tensor, sum(p.pow(2).sum() for name, p in module.named_parameters()
+                                  if name.endswith("weight") and p.ndim > 1))
 
 
 def contractive_sigmoid_closed_form(h: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
