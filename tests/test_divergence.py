@@ -92,9 +92,9 @@ def test_an_interrupt_after_divergence_keeps_the_last_good_checkpoint(tmp_path, 
 
 
 def test_held_out_nan_is_caught_before_the_checkpoint(tmp_path, digits, monkeypatch):
-    import genmodels.engine as engine
+    import genmodels.training as training
 
-    real = engine.evaluate_parts
+    real = training.evaluate_parts
     calls = {"n": 0}
 
     def second_epoch_nan(*a, **k):
@@ -102,7 +102,7 @@ def test_held_out_nan_is_caught_before_the_checkpoint(tmp_path, digits, monkeypa
         parts = real(*a, **k)
         return {**parts, "loss": float("nan")} if calls["n"] == 2 else parts
 
-    monkeypatch.setattr(engine, "evaluate_parts", second_epoch_nan)
+    monkeypatch.setattr(training, "evaluate_parts", second_epoch_nan)
     out = tmp_path / "run"
     with pytest.raises(TrainingError, match=r"held-out loss term became nan .* \(epoch 1\) is kept"):
         train(tiny_vae_config(train={"epochs": 3}), out, progress=False, data=digits)

@@ -283,24 +283,22 @@ def test_critic_losses_train_and_log_the_game(digits, tmp_path, loss):
 
 
 def test_diversity_warning_fires_when_it_falls_or_ends_low_not_while_warming_up():
-    import types
     import warnings
 
-    from genmodels.engine import Training
+    from genmodels.collapse import CollapseWatch
 
-    t = types.SimpleNamespace(low_diversity=False, varied=False,
-                              model=types.SimpleNamespace(family="gan", collapse_advice="try X"))
+    t = CollapseWatch("gan", "try X")
     seen = []
     for epoch, value in enumerate([0.05, 0.1, 0.8, 0.1, 0.05, 0.9, 0.2]):
         with warnings.catch_warnings(record=True) as record:
             warnings.simplefilter("always")
-            Training._check_diversity(t, epoch, value, last=False)
+            t.check(epoch, value, last=False)
         seen += [(epoch + 1, str(w.message)) for w in record]
     assert [e for e, _ in seen] == [4, 7]  # the two falls; not the warm-up, not twice in one stretch
     assert "fell to 0.10" in seen[0][1] and "try X" in seen[0][1]
-    fresh = types.SimpleNamespace(low_diversity=False, varied=False, model=t.model)
+    fresh = CollapseWatch("gan", "try X")
     with pytest.warns(RuntimeWarning, match="ended at 0.05"):
-        Training._check_diversity(fresh, 9, 0.05, last=True)
+        fresh.check(9, 0.05, last=True)
 
 
 @pytest.mark.filterwarnings("ignore:After epoch:RuntimeWarning")  # 3 steps: its samples look alike

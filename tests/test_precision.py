@@ -102,7 +102,7 @@ def test_fp16_mixed_scales_the_loss_and_resumes_with_its_scale(digits, tmp_path,
         restore_scaler(scaler, state, path)
         restored.append(scaler_state(scaler)["grad_scale"])
 
-    monkeypatch.setattr("genmodels.engine.restore_scaler", restore)
+    monkeypatch.setattr("genmodels.training.restore_scaler", restore)
     resume_run(tmp_path / "run", epochs=2, progress=False, data=digits)
     assert restored == [[scale, tracker]]
 

@@ -36,7 +36,7 @@ def test_evaluate_no_progress_draws_no_bar(tmp_path, capsys, monkeypatch):
 @pytest.mark.parametrize("terminal, flags", [(False, []), (False, ["--no-progress"]), (True, ["--no-progress"])])
 def test_without_a_terminal_or_with_no_progress_each_epoch_prints_one_line_and_no_bar(
         tmp_path, capsys, monkeypatch, terminal, flags):
-    monkeypatch.setattr("genmodels.engine._terminal", lambda stream: terminal)
+    monkeypatch.setattr("genmodels.progress._terminal", lambda stream: terminal)
     assert _train(tmp_path / "run", "--epochs", "3", *flags) == 0
     out, err = capsys.readouterr()
     assert "\r" not in out + err  # no tqdm frames
@@ -47,7 +47,7 @@ def test_without_a_terminal_or_with_no_progress_each_epoch_prints_one_line_and_n
 
 
 def test_on_a_terminal_the_bar_shows_and_writes_the_epoch_lines(tmp_path, capsys, monkeypatch):
-    monkeypatch.setattr("genmodels.engine._terminal", lambda stream: True)
+    monkeypatch.setattr("genmodels.progress._terminal", lambda stream: True)
     assert _train(tmp_path / "run", "--epochs", "2") == 0
     out, err = capsys.readouterr()
     assert "\r" in err and "step" in err  # tqdm's frames, on stderr

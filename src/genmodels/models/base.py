@@ -103,10 +103,17 @@ class Model(nn.Module):
         transformer's latent_dim): its latent_dim field, unless a family keeps the code size elsewhere."""
         return {**settings, "latent_dim": latent_dim}
 
-    def total_epochs(self, epochs: int) -> int:
-        """Epochs the engine runs when the config asks for `epochs`; a model with pretraining
-        phases (the stacked denoising autoencoder) runs them before the asked-for epochs."""
+    @classmethod
+    def scheduled_epochs(cls, config: Any, epochs: int) -> int:
+        """Epochs the engine runs when a run with this family's model config `config` asks for `epochs`; a
+        model with pretraining phases (the stacked denoising autoencoder) runs them before the asked-for
+        epochs. A function of the config alone, so it is answered without building a model
+        (RunConfig.total_epochs)."""
         return epochs
+
+    def total_epochs(self, epochs: int) -> int:
+        """Epochs the engine runs for this model when its config asks for `epochs` (scheduled_epochs)."""
+        return self.scheduled_epochs(self.config, epochs)
 
     def start_epoch(self, epoch: int) -> None:
         """Called before each epoch's steps (0-based), also on resume: models with phases pick theirs."""

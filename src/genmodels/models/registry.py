@@ -104,6 +104,17 @@ class RunConfig(Strict):
         """The same run trained for `epochs` in all: the one setting a resumed run may change."""
         return self.model_copy(update={"train": self.train.model_copy(update={"epochs": epochs})})
 
+    def total_epochs(self, epochs: int | None = None) -> int:
+        """The epochs a run of this config trains in all, its family's pretraining phases included
+        (Model.scheduled_epochs), when it asks for `epochs` (None: train.epochs); no model is built."""
+        return FAMILIES[self.family].model.scheduled_epochs(self.model, self.train.epochs if epochs is None else epochs)
+
+    def resume_settings(self) -> dict[str, Any]:
+        """The settings this config gives a resumed run, as `engine.resume_run` takes them: family, model, data
+        and train as JSON values, without train.epochs (resume_run takes the new total on its own) and without
+        the shape and format version, which a run records itself."""
+        return self.model_dump(mode="json", exclude={"shape": True, "version": True, "train": {"epochs": True}})
+
     def to_json(self) -> str:
         return json.dumps(self.model_dump(mode="json"), indent=2)
 

@@ -97,8 +97,9 @@ class StackedDenoisingAutoEncoder(GenerativeModel):
     def layers(self) -> int:
         return len(self.config.layers)
 
-    def total_epochs(self, epochs: int) -> int:
-        return self.layers * self.config.pretrain_epochs + epochs
+    @classmethod
+    def scheduled_epochs(cls, config: SDAEConfig, epochs: int) -> int:
+        return len(config.layers) * config.pretrain_epochs + epochs
 
     def start_epoch(self, epoch: int) -> None:
         p = self.config.pretrain_epochs

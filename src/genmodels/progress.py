@@ -1,0 +1,95 @@
+"""What a training run keeps and shows of its progress (docs/ARCHITECTURE.md, "One training step"): its records
+(the history in memory; on rank 0 metrics.jsonl and the other logs of train.log), the progress bar or a line per
+epoch, and the training curves (loss.png).
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from tqdm.auto import tqdm
+
+from . import distributed as ddp
+from .plots import plot_curves
+from .rundir import RunDir
+from .runlog import MetricsLog, open_history
+
+# What training prints: True, a progress bar on a terminal and elsewhere (a file, a pipe) a line per epoch;
+# "lines", a line per epoch and never a bar; False, nothing.
+Progress = bool | Literal["lines"]
+
+
+@dataclass(eq=False)
+class Records:
+    """A run's records and what it prints: every record goes to the history and (rank 0) the metrics log; the
+    bar counts steps where a person watches a terminal (it exists, disabled, everywhere else); `lines`: no bar,
+    print every epoch's line."""
+
+    history: list[dict]
+    metrics: MetricsLog | None  # metrics.jsonl and the other logs, open on rank 0 alone
+    bar: tqdm  # disabled where it is not shown
+    lines: bool
+    last_plot: float = field(default_factory=time.perf_counter)  # when loss.png was last drawn
+
+    @classmethod
+    def open(cls, run: RunDir, history: list[dict], *, logs: tuple[str, ...], resumed_at: int | None,
+             dist: ddp.Dist, progress: Progress, steps: int, step: int, name: str) -> Records:
+        """Rewrite the metrics log with `history` (dropping records past the checkpoint's step `resumed_at`) and
+        open it on rank 0; the bar of `steps` steps in all, at `step` now, named `name`."""
+        metrics = open_history(run, history, logs, resumed_at=resumed_at) if dist.main else None
+        shown = progress is not False and dist.main
+        bar = shown and progress is True and _terminal(sys.stderr)  # tqdm draws on stderr
+        return cls(history, metrics, tqdm(total=steps, initial=step, disable=not bar, unit="step", desc=name,
+                                          dynamic_ncols=True), lines=shown and not bar)
+
+    def log(self, record: dict) -> None:
+        self.history.append(record)
+        if self.metrics is not None:
+            self.metrics.write(record)
+
+    def stepped(self) -> None:
+        """One training step done."""
+        self.bar.update(1)
+
+    def show_rate(self, loss: float, images_per_second: float) -> None:
+        """The last logged loss and the training speed, beside the bar."""
+        self.bar.set_postfix(loss=f"{loss:.3f}", img_s=f"{images_per_second:.0f}", refresh=False)
+
+    def epoch_line(self, epoch: int, epochs: int, values: dict[str, float], seconds: float) -> None:
+        """The line of epoch `epoch` (0-based) of `epochs`: its values and the seconds its steps took; printed every
+        epoch without a bar, every tenth of the run (and the last epoch) under the bar, never without either."""
+        last = epoch + 1 == epochs
+        if not (self.lines or (not self.bar.disable and ((epoch + 1) % max(1, epochs // 10) == 0 or last))):
+            return
+        line = (f"epoch {epoch + 1}/{epochs}  " + "  ".join(f"{k} {v:.3f}" for k, v in values.items())
+                + f"  {seconds:.1f} s")
+        if self.lines:
+            print(line, flush=True)
+        else:
+            self.bar.write(line)
+
+    def plot(self, path: Path, curves: dict[str, tuple[str, ...]], last: bool) -> None:
+        """Redraw the training curves at `path` at the last epoch, else at most every 10 seconds (a plot costs
+        ~0.25 s: not every short epoch)."""
+        if last or time.perf_counter() - self.last_plot > 10:
+            plot_curves(self.history, path, curves)
+            self.last_plot = time.perf_counter()
+
+    def close(self) -> None:
+        self.bar.close()
+        if self.metrics is not None:
+            self.metrics.close()
+
+
+def _terminal(stream) -> bool:
+    """Whether a person watches `stream` live: a terminal, or a Jupyter kernel (where tqdm draws a widget)."""
+    if "ipykernel" in sys.modules:
+        return True
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):  # no such method, or a closed stream
+        return False
