@@ -58,7 +58,7 @@ def summarise(run: runs.Run, name: str, tmp: Path) -> RunSummary:
     code = getattr(cfg.model, "latent_dim", None) or (getattr(cfg.model, "layers", None) or [None])[-1]
     about = f"{cfg.family}" + (f", code {code}" if code else "") + f", {cfg.train.epochs} ep, {cfg.data.source}"
     summary = RunSummary(name, about, run.dir.read_eval(), family=cfg.family, code=code,
-                         epochs=(run.dir.trained_epochs() or 0, run.model.total_epochs(cfg.train.epochs)),
+                         epochs=(run.dir.trained_epochs() or 0, cfg.total_epochs()),
                          train_seconds=run.dir.train_seconds())
     for key, (capability, draw, why_not) in DRAW.items():
         if getattr(run.model, capability):

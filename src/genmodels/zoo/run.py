@@ -16,7 +16,7 @@ from ..engine import train
 from ..errors import GenmodelsError
 from ..evaluation import evaluate
 from ..features import FeatureNetwork, load_features, train_features
-from ..models import RunConfig, build_model
+from ..models import RunConfig
 from ..provenance import canonical_source
 from ..report.catalog import summary_keys
 from ..report.compare import compare
@@ -61,7 +61,7 @@ def run_state(run_dir: Path, config: RunConfig, at_least: bool = False) -> str:
     done = rd.trained_epochs() if rd.weights.exists() else None
     if done is None or saved.shape is None:
         return "new"  # stopped before its first epoch ended: nothing worth keeping
-    total = build_model(saved.family, saved.model, saved.shape).total_epochs(config.train.epochs)
+    total = saved.total_epochs(config.train.epochs)
     if done == total or (at_least and done > total):
         return "done"
     return "partial" if done < total else f"it has trained {done} epochs, the preset asks for {total}"
