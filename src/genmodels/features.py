@@ -2,8 +2,9 @@
 
 `train_features` trains the `classifier` family on the one engine into a run directory and
 writes its features record (RunDir.features_file) beside the run's files: the dataset's
-fingerprint, the test accuracy, the feature width. `load_features` gives back a `FeatureNetwork`, refusing (one sentence) a
-directory that is missing, damaged, or trained on other data than the data being evaluated.
+fingerprint, the test accuracy, the feature width. `load_features` gives back a `FeatureNetwork`,
+refusing (one sentence) a directory that is missing, damaged, or trained on other data than the
+data being evaluated.
 FID and friends computed in this feature space are NOT comparable with Inception-based numbers.
 """
 
@@ -12,7 +13,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import torch
 
@@ -22,6 +23,7 @@ from .distributed import main_process
 from .engine import train as run_training
 from .errors import CheckpointError, GenmodelsError
 from .models import FEATURE_NETWORK, Classifier, EvalOptions, build_run_config
+from .progress import Progress
 from .provenance import same_data
 from .rundir import RunDir
 from .zoodir import ZooDir
@@ -67,7 +69,7 @@ class FeatureNetwork:
         # channels; the NCHW max-pool alone took as long as the convolutions). Measured with
         # benchmarks/eval_speed.py; the features agree to float32 rounding. Linear weights are untouched.
         if self.device.type == "cpu":
-            self.model.to(memory_format=torch.channels_last)
+            self.model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]  # torch's stubs omit it
 
     @property
     def name(self) -> str:
@@ -83,7 +85,8 @@ class FeatureNetwork:
 
     def _batched(self, fn, x: torch.Tensor) -> torch.Tensor:
         with torch.inference_mode():
-            return torch.cat([fn(x[i : i + self.batch_size].to(self.device)) for i in range(0, len(x), self.batch_size)])
+            step = self.batch_size
+            return torch.cat([fn(x[i : i + step].to(self.device)) for i in range(0, len(x), step)])
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """Penultimate activations (N, feature_dim), on the network's device."""
@@ -99,7 +102,7 @@ def _retrain_hint(out: Path, source: str) -> str:
 
 
 def train_features(data: str | DataSplits, out: str | Path | None = None, *, epochs: int | None = None,
-                   progress: bool | str = True, overwrite: bool = False, data_dir: str | None = None,
+                   progress: Progress = True, overwrite: bool = False, data_dir: str | None = None,
                    model: dict[str, Any] | None = None, train: dict[str, Any] | None = None) -> FeatureNetwork:
     """Train the feature classifier on `data` (a source name or loaded splits) into `out` (default
     runs/features/<source>) and write its features record; model and train override the config's sections."""
@@ -114,8 +117,9 @@ def train_features(data: str | DataSplits, out: str | Path | None = None, *, epo
         values["model"]["classes"] = max(2, splits.num_classes or 2)
     config = build_run_config(values, "the feature network's settings")
     result = run_training(config, out, overwrite=overwrite, progress=progress, data=splits)
-    net: Classifier = result.model
+    net = cast(Classifier, result.model)  # the family built from FEATURE_NETWORK's config
     dev, test = next(net.parameters()).device, splits.test
+    assert test.labels is not None, "the classifier's check_data refuses data without labels before training"
     x = test.batch(slice(0, len(test))).to(dev)
     accuracy = net.evaluate(x, test.labels.to(dev), EvalOptions(batch_size=1000))["test_accuracy"]
     record = {"family": FEATURE_NETWORK, "source": splits.source, "fingerprint": fingerprint(splits),

@@ -40,7 +40,8 @@ class SDAEConfig(Strict):
     len(layers) * pretrain_epochs pretraining epochs run before them."""
 
     layers: list[int] = Field([1000, 500, 250, 30], description="layer widths, input side first; the last is the code")
-    activation: Literal["sigmoid", "relu"] = Field("sigmoid", description="hidden units (Vincent et al. 2010 use sigmoid)")
+    activation: Literal["sigmoid", "relu"] = Field(
+        "sigmoid", description="hidden units (Vincent et al. 2010 use sigmoid)")
     code_activation: Literal["linear", "sigmoid", "relu"] = Field(
         "linear", description="the code layer (Hinton & Salakhutdinov 2006: linear)")
     corrupt: list[str] = Field(["mask:0.25"], description="q_D applied to each layer's input in pretraining, "
@@ -110,7 +111,7 @@ class StackedDenoisingAutoEncoder(GenerativeModel):
         return f"layer{self.phase + 1}" if self.phase < self.layers else "finetune"
 
     def make_optimizers(self, train, device) -> dict[str, torch.optim.Optimizer]:
-        opts = {}
+        opts: dict[str, torch.optim.Optimizer] = {}
         if self.config.pretrain_epochs:
             for i in range(self.layers):
                 params = [*self.enc[i].parameters(), *self.dec[i].parameters()]
@@ -150,6 +151,7 @@ class StackedDenoisingAutoEncoder(GenerativeModel):
         if self.phase < self.layers:
             return self._pretrain_loss(x, self.phase)
         if self.head is not None:
+            assert labels is not None, "needs_labels: the engine passes each batch's labels (check_data refused none)"
             logits = self.head(self.encode(x))  # (B, classes)
             xent = F.cross_entropy(losses.upcast(logits), labels)  # in float32 under mixed precision
             error = (logits.argmax(1) != labels).float().mean()
