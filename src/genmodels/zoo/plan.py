@@ -16,7 +16,7 @@ from ..config import shown
 from ..data import Dataset, DataSplits
 from ..engine import train
 from ..errors import GenmodelsError
-from ..models import family
+from ..models import FEATURE_NETWORK, family
 from .entries import ENTRIES, ENTRY, Preset, sizes
 
 DEFAULT_BUDGET = 10.0  # minutes: a coffee break on a laptop
@@ -60,7 +60,7 @@ class Plan:
         """One line per run (family, arch, epochs, estimated minutes), the feature network's first."""
         out = []
         if "features" in self.seconds:
-            out.append(f"  {'features':<15}{'classifier':<12}{'auto':<18}{self.feature_epochs:>4} epochs   "
+            out.append(f"  {'features':<15}{FEATURE_NETWORK:<12}{'auto':<18}{self.feature_epochs:>4} epochs   "
                        f"~{self.seconds['features'] / 60:.1f} min")
         for name, p in self.presets.items():
             entry = ENTRY[name]

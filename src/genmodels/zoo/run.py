@@ -16,7 +16,7 @@ from ..engine import train
 from ..errors import GenmodelsError
 from ..evaluation import evaluate
 from ..features import FeatureNetwork, load_features, train_features
-from ..models import RunConfig
+from ..models import FEATURE_NETWORK, RunConfig
 from ..provenance import canonical_source
 from ..report.catalog import summary_keys
 from ..report.compare import compare
@@ -77,11 +77,11 @@ def feature_network(splits: DataSplits, where: Path, progress: bool = False, log
     except GenmodelsError:  # absent, unfinished or for other data: train it afresh
         rd = RunDir(where)
         held = rd.read_config().family if rd.holds_run() else None
-        if held not in (None, "classifier"):  # replace only a feature network, never another run
+        if held not in (None, FEATURE_NETWORK):  # replace only a feature network, never another run
             raise GenmodelsError(f"{where} holds a {held} run, where the zoo keeps its feature network; "
                                  "move it away or choose another --out.") from None
         log(f"[features] training the feature classifier into {where} (for FID, KID, precision/recall)")
-        return train_features(splits, where, epochs=epochs, progress=progress, overwrite=held == "classifier")
+        return train_features(splits, where, epochs=epochs, progress=progress, overwrite=held == FEATURE_NETWORK)
 
 
 @dataclass(frozen=True)
