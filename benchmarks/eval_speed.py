@@ -2,7 +2,7 @@
 
 IW log-likelihood: the default MLP VAE (784-512-16, Bernoulli p(x|z)), trained --epochs epochs
 through genmodels.train (0: untrained; the time does not depend on the weights), then
-`model.evaluate(x, importance_samples=K)` on the first --images Fashion-MNIST test images (float in
+`model.evaluate(x, options=EvalOptions(importance_samples=K))` on the first --images Fashion-MNIST test images (float in
 [0, 1]). Its floor is the matrix products that evaluation must do, alone: torch.addmm into
 preallocated buffers of the same shapes, in the same batches of 100 images and the same chunks of
 the K samples as VAE.importance_weighted_bound: the encoder and heads once per image, the ELBO's
@@ -47,7 +47,7 @@ from genmodels.evaluation import sample_quality
 from genmodels.features import FeatureNetwork, train_features
 from genmodels.metrics import fid, precision_recall
 from genmodels.metrics.manifold import _CHUNK as DISTANCE_ROWS
-from genmodels.models import build_model
+from genmodels.models import EvalOptions, build_model
 from genmodels.runs import Run, draw_samples, load_run
 
 
@@ -183,14 +183,14 @@ def main() -> None:
         print(f"{'':44}{'s':>10}{'floor s':>10}{'ratio':>7}")
         if args.skip != "iw":
             x = data.test.batch(slice(0, args.images))
-            model.evaluate(x[:100], importance_samples=min(args.k, 200))  # warm-up
+            model.evaluate(x[:100], options=EvalOptions(importance_samples=min(args.k, 200)))  # warm-up
             iw_floor(model, 100, min(args.k, 200))
             # The floor's first half before the evaluation and its second half after, so that a load
             # drifting during the long run weighs on both sides alike.
             half = len(x) // 200 * 100
             floor = iw_floor(model, half, args.k)
             torch.manual_seed(0)
-            ours, res = seconds(lambda: model.evaluate(x, importance_samples=args.k))
+            ours, res = seconds(lambda: model.evaluate(x, options=EvalOptions(importance_samples=args.k)))
             floor += iw_floor(model, len(x) - half, args.k)
             row(f"IW log-likelihood, {len(x)} images x K={args.k}", ours, floor,
                 f"log p(x) = {res['log_likelihood_iw']:.2f} nats, ELBO {res['elbo']:.2f}")

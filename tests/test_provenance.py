@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 
 from conftest import tiny_vae_config
-from genmodels import data as data_module
+from genmodels import dataset as data_module
 from genmodels import runs
 from genmodels.cli import main
 from genmodels.data import Dataset, DataSplits, fingerprint, load_data

@@ -1,4 +1,5 @@
-"""Data sources -> one image tensor per split, in memory or memory-mapped, plus labels.
+"""Data sources -> one image tensor per split, in memory or memory-mapped, plus labels (the types that hold
+them, `Dataset` and `DataSplits`, and their fingerprint are in `dataset.py`, re-exported here).
 
 Every source (scikit-learn digits, IDX folders such as MNIST and Fashion-MNIST,
 .npy/.npz arrays, folders of image files) ends as a `DataSplits` of two
@@ -15,22 +16,19 @@ themselves by `datafiles`), and every bad input raises a one-sentence
 from __future__ import annotations
 
 import difflib
-import hashlib
 import itertools
-import math
 import os
 import stat
 import warnings
-from dataclasses import dataclass
 from pathlib import Path
-from typing import NamedTuple
 
 import numpy as np
 import torch
 
 from .datafiles import MAX_BYTES, MAX_CLASSES, list_folder, one_line, read_idx, read_image, read_npy, read_npz
+from .dataset import Batch, Dataset, DataSplits, fingerprint
 from .errors import DataError
-from .fileio import GiB, MiB, atomic_write, write_error
+from .fileio import GiB, atomic_write, write_error
 
 FASHION_MNIST_DIR = "/usr/share/datasets/fashion-mnist"
 # Fashion-MNIST's class names in label order, as its README lists them (/usr/share/doc/dataset-fashion-mnist).
@@ -38,134 +36,12 @@ FASHION_MNIST_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
                          "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp")
 BUILT_IN = ("digits", "fashion-mnist", "mnist")  # the sources load_data knows by name
-# Data of at most FINGERPRINT_WHOLE stored image bytes (every built-in source) are fingerprinted whole; larger
-# ones by FINGERPRINT_BLOCKS runs of consecutive rows, about FINGERPRINT_SAMPLE bytes, so a big memory-mapped
-# file is read only there.
-FINGERPRINT_WHOLE, FINGERPRINT_SAMPLE, FINGERPRINT_BLOCKS = 256 * MiB, 32 * MiB, 64
+
+__all__ = ["ACCEPTED", "BUILT_IN", "Batch", "DataSplits", "Dataset", "fingerprint", "in_memory_name", "load_data",
+           "write_idx"]
+
 ACCEPTED = ("digits, fashion-mnist, mnist (with a data directory), a folder of IDX files, "
             "a folder of images (flat or one subfolder per class), or a .npy/.npz file")
-
-
-class Batch(NamedTuple):
-    """What one training step sees: images and, for a model that needs them, their labels."""
-
-    x: torch.Tensor  # (B, C, H, W) float32 in [0, 1]
-    labels: torch.Tensor | None = None  # (B,) int64, or None for a model that does not need labels
-
-
-@dataclass
-class Dataset:
-    """One split: images (N, C, H, W) uint8 or float32 in [0, 1], labels (n,) int64 or None.
-
-    rows, when given, are the indices (n,) of this split's images among the stored ones: a
-    memory-mapped file is split without copying it (images is then the whole mapped array)."""
-
-    images: torch.Tensor
-    labels: torch.Tensor | None
-    name: str
-    rows: torch.Tensor | None = None
-
-    def __post_init__(self) -> None:
-        if self.images.ndim != 4 or self.images.dtype not in (torch.uint8, torch.float32):
-            raise DataError(f"dataset {self.name} images must be one (N, C, H, W) uint8 or float32 tensor, "
-                            f"got shape {tuple(self.images.shape)} and dtype {self.images.dtype}; convert them first.")
-        if self.labels is not None and tuple(self.labels.shape) != (len(self),):
-            raise DataError(f"dataset {self.name} has {len(self)} images but labels of shape "
-                            f"{tuple(self.labels.shape)}; give one label per image or none.")
-
-    def __len__(self) -> int:
-        return self.images.shape[0] if self.rows is None else self.rows.shape[0]
-
-    def stored(self, index: torch.Tensor | slice = slice(None)) -> torch.Tensor:
-        """The images as stored (uint8 or float32), (B, C, H, W), of the rows `index` picks (all by default):
-        a view for a slice of unsplit images, else gathered, so only the rows asked for are read."""
-        if self.rows is not None:  # positions in this split -> rows of the stored images
-            index = self.rows[index]
-        # index_select gathers rows several times faster than advanced indexing on a 4-D tensor.
-        return self.images[index] if isinstance(index, slice) else self.images.index_select(0, index)
-
-    @property
-    def shape(self) -> tuple[int, int, int]:
-        """(C, H, W) of one image."""
-        c, h, w = self.images.shape[1:]
-        return int(c), int(h), int(w)
-
-    def to(self, device) -> Dataset:
-        labels = None if self.labels is None else self.labels.to(device)
-        rows = None if self.rows is None else self.rows.to(device)
-        return Dataset(self.images.to(device), labels, self.name, rows)
-
-    def batch(self, index: torch.Tensor | slice) -> torch.Tensor:
-        """float32 images in [0, 1] for the rows `index` picks, (B, C, H, W), on the images' device."""
-        x = self.stored(index)
-        if x.dtype == torch.uint8:
-            return x.float().div_(255)
-        # Already float32: a slice of unsplit images is a view, and a model corrupting its input in place
-        # (denoising) would then change the dataset itself; a gather copies anyway.
-        return x.clone() if isinstance(index, slice) and self.rows is None else x
-
-    def take(self, index: torch.Tensor | slice, labels: bool = False) -> Batch:
-        """The rows `index` picks as a Batch, with their labels if asked for (and the split has them)."""
-        y = None
-        if labels and self.labels is not None:
-            y = self.labels[index] if isinstance(index, slice) else self.labels.index_select(0, index)
-        return Batch(self.batch(index), y)
-
-
-@dataclass
-class DataSplits:
-    """The train and test splits of one source, with the canonical name of that source and, where
-    the data name them, the names of its classes in label order (None where labels are their own
-    names, as for digits, or the source has no names)."""
-
-    train: Dataset
-    test: Dataset
-    source: str
-    classes: tuple[str, ...] | None = None
-
-    @property
-    def shape(self) -> tuple[int, int, int]:
-        return self.train.shape
-
-    @property
-    def num_classes(self) -> int | None:
-        """max label + 1 over both splits; None when neither split has labels."""
-        tops = [int(d.labels.max()) for d in (self.train, self.test) if d.labels is not None and len(d)]
-        return max(tops) + 1 if tops else None
-
-
-def fingerprint(data: DataSplits) -> str:
-    """sha256 (hex) over the train and test images' and labels' shapes, dtypes and bytes. Above
-    FINGERPRINT_WHOLE image bytes, the images hashed are FINGERPRINT_BLOCKS runs of consecutive stored rows at
-    evenly spaced places (about FINGERPRINT_SAMPLE bytes in all, so a memory-mapped file is read only there),
-    beside each split's size, its rows and every label: a change to other images goes unseen."""
-    splits = (data.train, data.test)
-    total = sum(len(s) * math.prod(s.images.shape[1:]) * s.images.element_size() for s in splits)
-    whole = total <= FINGERPRINT_WHOLE
-    h = hashlib.sha256()
-    if not whole:
-        h.update(b"sampled")
-    for split in splits:
-        parts = [split.stored()] if whole else [*_blocks(split.images), split.rows]
-        if not whole:
-            h.update(f"{len(split)}:".encode())
-        for t in (*parts, split.labels):
-            if t is None:
-                h.update(b"none")
-                continue
-            t = t.detach().to("cpu").contiguous()
-            h.update(f"{tuple(t.shape)}{t.dtype}".encode())
-            h.update(t.numpy().reshape(-1).view(np.uint8))  # the bytes, without a copy
-    return h.hexdigest()
-
-
-def _blocks(images: torch.Tensor) -> list[torch.Tensor]:
-    """FINGERPRINT_BLOCKS runs of consecutive stored rows, evenly spaced, about FINGERPRINT_SAMPLE bytes in all."""
-    n = images.shape[0]
-    row = max(1, math.prod(images.shape[1:]) * images.element_size())
-    per = max(1, min(n, FINGERPRINT_SAMPLE // FINGERPRINT_BLOCKS // row))
-    starts = sorted({i * max(n - per, 0) // max(FINGERPRINT_BLOCKS - 1, 1) for i in range(FINGERPRINT_BLOCKS)})
-    return [images[s : s + per] for s in starts]
 
 
 def in_memory_name(source: str) -> bool:
