@@ -1,5 +1,5 @@
 """Every metric declared once (report/catalog.py): what `evaluate` writes is declared, and the report's tables,
-glossary and headline and the zoo's printed summary follow the declarations ("Add a metric" in
+glossary and headline and the zoo's printed summary follow the declarations ("Checklist: add a metric" in
 docs/ARCHITECTURE.md, walked once below)."""
 
 import re
@@ -108,7 +108,7 @@ def test_a_flipped_direction_marks_the_other_run_best(monkeypatch):
 
 
 def test_adding_a_metric_is_one_declaration(monkeypatch):
-    """The checklist "Add a metric", walked: a declaration alone puts the new key in the glossary, the full
+    """The checklist "add a metric", walked: a declaration alone puts the new key in the glossary, the full
     table with its arrow and best mark, the report's headline and the zoo's printed summary."""
     monkeypatch.setitem(METRICS, "toy_score", Metric(
         "toy_score", "A test-only score of how toy-like the samples are.", better="higher", ideal=1,

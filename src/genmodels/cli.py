@@ -1,7 +1,7 @@
 """The `genmodels` command: parsing and dispatch only; every subcommand calls the library.
 
 The flags of `genmodels train FAMILY` and `genmodels features train` are derived from the config
-classes by `genmodels.flags` (docs/ARCHITECTURE.md, "Add an option to a family").
+classes by `genmodels.flags` (docs/ARCHITECTURE.md, "Checklist: add an option to a family").
 """
 
 from __future__ import annotations

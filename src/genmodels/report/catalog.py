@@ -1,6 +1,6 @@
 """Every metric of `genmodels evaluate`, declared once: its eval.json key, what it means, which value is
 best, its unit and caveat, and where it is shown beyond the full table. The report's tables, glossary and
-findings and the zoo's printed summary all read these declarations (docs/ARCHITECTURE.md, "Add a metric").
+findings and the zoo's printed summary all read these declarations (docs/ARCHITECTURE.md, "Checklist: add a metric").
 
 kind: "own" (the run's own measurement: its values compete), "reference" (a baseline computed beside the
 run: PCA or raw pixels; shown, never marked best) or "info" (bookkeeping and spreads: never marked).
