@@ -16,12 +16,17 @@ def _table(run: RunDir) -> list[list[str]]:
         return list(csv.reader(f))
 
 
-def test_the_log_and_its_table_hold_every_record(tmp_path):
-    run = RunDir(tmp_path)
+def _write_all(run: RunDir) -> None:
+    """A new log (and its table) holding RECORDS, closed."""
     log = open_history(run, [], ["csv"])
     for record in RECORDS:
         log.write(record)
     log.close()
+
+
+def test_the_log_and_its_table_hold_every_record(tmp_path):
+    run = RunDir(tmp_path)
+    _write_all(run)
     assert read_history(run) == RECORDS
     assert _table(run) == [["step", "epoch", "split", "loss", "kl", "note"],  # every key once, in the order first seen
                            ["5", "1", "train", "1.5", "", ""],
@@ -31,10 +36,7 @@ def test_the_log_and_its_table_hold_every_record(tmp_path):
 
 def test_a_resume_keeps_the_records_up_to_the_checkpoint(tmp_path):
     run = RunDir(tmp_path)
-    log = open_history(run, [], ["csv"])
-    for record in RECORDS:
-        log.write(record)
-    log.close()
+    _write_all(run)
     kept = read_history(run, upto_step=10)  # the checkpoint's step: the last record came after it
     assert kept == RECORDS[:2]
     log = open_history(run, kept, ["csv"], resumed_at=10)

@@ -21,7 +21,7 @@ from .models import FAMILIES, FEATURE_NETWORK, build_run_config
 from .rundir import RunDir
 from .zoodir import ZooDir
 
-RUN = RunDir(Path("RUN"))  # the run directory as the help text names it
+RUN = RunDir("RUN")  # the run directory as the help text names it
 NO_PROGRESS = ("no progress bar, a line per epoch instead, as when the output is not a terminal (a bar shows "
                "a line every tenth of the run)")
 Subparsers = argparse._SubParsersAction  # what add_subparsers returns; argparse does not name it publicly

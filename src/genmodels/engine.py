@@ -55,8 +55,8 @@ def train(config: RunConfig, run_dir: str | Path, *, resume: bool = False, overw
         if data is not None:  # the data's own name, not the config's, is what the run recorded
             settings["data"]["source"] = data.source
         return resume_run(run_dir, config.train.epochs, progress=progress, data=data, settings=settings)
-    check_logs(tuple(config.train.log))
-    run = RunDir(Path(run_dir))
+    check_logs(config.train.log)
+    run = RunDir(run_dir)
     dist, device = ddp.setup(resolve_device(config.train.device))
     check_precision(config.train.precision, device)
     config, data = _checked_data(config, data, run)  # bad data or settings: refused before the run directory is touched
@@ -74,7 +74,7 @@ def resume_run(run_dir: str | Path, epochs: int | None = None, *, progress: Prog
     once); epochs: the new total (None keeps the saved number), the one setting a resumed run may change.
     settings: {"family", "model", "train", "data"} as given for the resumed run (None values: not given); one
     that differs from the saved config is refused, so no setting is silently ignored."""
-    run = RunDir(Path(run_dir))
+    run = RunDir(run_dir)
     run.prepare(resume=True, overwrite=False)  # only checks there is a checkpoint to resume
     saved = run.read_config()
     runtime = _check_unchanged(run, saved, settings or {})
@@ -85,7 +85,7 @@ def resume_run(run_dir: str | Path, epochs: int | None = None, *, progress: Prog
     if _finished(run, saved, config, epochs):  # nothing to train, so nothing is rewritten
         model, _ = run.load_model(device)
         return TrainResult(model, run.path, read_history(run))
-    check_logs(tuple(config.train.log))
+    check_logs(config.train.log)
     config, data = _checked_data(config, data, run, resume=True)
     _check_shards(config, len(data.train), dist)
     with _writer(run, dist):

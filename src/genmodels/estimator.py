@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import math
 import tempfile
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -97,7 +96,7 @@ class AutoEncoderTransformer(TransformerMixin, BaseEstimator):
         labels = None if y is None else torch.as_tensor(np.asarray(y), dtype=torch.int64)
         data = Dataset(x, labels, "X")
         config = self._config()
-        if self.run_dir is not None and not self.overwrite and RunDir(Path(self.run_dir)).holds_run():
+        if self.run_dir is not None and not self.overwrite and RunDir(self.run_dir).holds_run():
             raise ConfigError(f"run_dir {self.run_dir} already holds a run; give another run_dir, or overwrite=True "
                               "to replace it.")
         # The engine evaluates every epoch on a held-out split; here that is X itself (no data is held back).

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -36,7 +37,7 @@ class Records:
     last_plot: float = field(default_factory=time.perf_counter)  # when loss.png was last drawn
 
     @classmethod
-    def open(cls, run: RunDir, history: list[dict], *, logs: tuple[str, ...], resumed_at: int | None,
+    def open(cls, run: RunDir, history: list[dict], *, logs: Sequence[str], resumed_at: int | None,
              dist: ddp.Dist, progress: Progress, steps: int, step: int, name: str) -> Records:
         """Rewrite the metrics log with `history` (dropping records past the checkpoint's step `resumed_at`) and
         open it on rank 0; the bar of `steps` steps in all, at `step` now, named `name`."""

@@ -85,7 +85,7 @@ class Training:
         if dist.main:
             run.write_config(config)
         epochs = config.total_epochs()
-        records = Records.open(run, history, logs=tuple(tc.log), resumed_at=position.step if resume else None,
+        records = Records.open(run, history, logs=tc.log, resumed_at=position.step if resume else None,
                                dist=dist, progress=progress, steps=epochs * math.ceil(len(train_set) / tc.batch_size),
                                step=position.step, name=f"{config.family} {run.name}")
         watch = CollapseWatch.resumed(model.family, model.collapse_advice, history)
