@@ -493,3 +493,24 @@ def test_the_page_in_headless_chromium(server, tmp_path):
         assert severe == expected, severe
     finally:
         d.quit()
+
+
+@pytest.mark.parametrize("prior, ema, ranges", [("uniform", 0.0, [-1.0, 1.0]), ("normal", 0.999, [-3.0, 3.0])])
+def test_the_sliders_span_the_prior_the_model_declares_and_say_when_samples_are_averaged(tmp_path, digits, prior,
+                                                                                        ema, ranges):
+    """A GAN's sliders run over its prior as the model declares it (GenerativeModel.prior_bounds: a uniform prior's
+    [-1, 1], else SPAN standard deviations), and the page says whether it draws from the averaged weights
+    (samples_from_average), with no training and no server."""
+    from genmodels.explore.latent import ExploredRun
+    from genmodels.models import build_model
+    from genmodels.rundir import RunDir
+    from genmodels.runs import Run
+
+    config = build_run_config({"family": "gan", "model": {"latent_dim": 3, "arch": "mlp", "hidden": [8],
+                                                          "prior": prior, "ema": ema}})
+    model = build_model("gan", config.model, digits.shape).eval()
+    run = Run(RunDir(tmp_path), config, model)
+    run.data = digits  # the data the run would name, given in memory
+    info = ExploredRun(run, "gan", "gan").describe()
+    assert info["ranges"] == [ranges] * 3
+    assert info["ema"] is (ema > 0)
