@@ -84,7 +84,21 @@ def load_state_into(module: torch.nn.Module, weights: dict[str, torch.Tensor], p
                      f"the config needs {tuple(expected[bad[0]].shape)}")
         raise CheckpointError(f"Weights in {path} do not match config.json ({what}); "
                               "the run directory is inconsistent.")
+    _check_finite(weights, list(expected), path)
     module.load_state_dict(weights)
+
+
+def _check_finite(weights: dict[str, torch.Tensor], order: list[str], path: Path) -> None:
+    """Refuse weights holding NaN or infinity, naming the first such tensor in the module's order: every
+    sample, code and picture drawn from them would be NaN, and training from them could only diverge."""
+    for name in order:
+        value = weights[name]
+        if value.is_floating_point() and not torch.isfinite(value).all():
+            count = int((~torch.isfinite(value)).sum())
+            values = "1 value that is" if count == 1 else f"{count:,} values that are"
+            raise CheckpointError(f"{path} is damaged or from a diverged run: {name} holds {values} not finite "
+                                  "(NaN or infinite); retrain the run (with a lower --lr if it diverged) or restore "
+                                  "the file from a copy.")
 
 
 def _count(value: Any) -> bool:
