@@ -123,11 +123,17 @@ def training_state(meta: dict[str, str], path: Path) -> dict[str, int]:
     return state
 
 
+# How the update runs on this machine, not what it computes: `fused` follows the device, which a resumed run may
+# change, and a checkpoint's differentiable=True would stop the fused step. The optimizer built here keeps its own.
+_EXECUTION = frozenset({"foreach", "fused", "capturable", "differentiable"})
+
+
 def _optimizer_state(opt: torch.optim.Optimizer, name: str, saved_groups: Any, tensors: dict[str, torch.Tensor],
-                     path: Path) -> dict:
+                     path: Path, lr_scheduled: bool) -> dict:
     """The optimizer's state dict from the checkpoint, every entry checked against `opt` before it can reach
-    a kernel: the same groups and parameter indices, per-parameter tensors of each parameter's shape (a
-    fused Adam step writes through them unchecked), a scalar step."""
+    a kernel: the same groups and parameter indices, the hyper-parameters `opt` was built with (_hyperparameters),
+    per-parameter tensors of each parameter's shape (a fused Adam step writes through them unchecked), a scalar
+    step. The execution flags (_EXECUTION) are `opt`'s own."""
     def damaged(what: str) -> CheckpointError:
         return CheckpointError(f"{path} does not fit this model's {name!r} optimizer ({what}); the checkpoint is "
                                "damaged or from other settings, retrain the run or restore it from a copy.")
@@ -136,12 +142,18 @@ def _optimizer_state(opt: torch.optim.Optimizer, name: str, saved_groups: Any, t
     if not isinstance(saved_groups, list) or len(saved_groups) != len(current):
         raise damaged("another number of parameter groups")
     for saved, now in zip(saved_groups, current):
-        keys_fit = isinstance(saved, dict) and set(now) <= set(saved) <= {*now, "initial_lr"}  # the cosine schedule's
+        # initial_lr: the base of the cosine schedule (optim.set_epoch_lr), there from the first epoch on
+        keys_fit = isinstance(saved, dict) and set(saved) == {*now, *(["initial_lr"] if lr_scheduled else [])}
         if not keys_fit or saved["params"] != now["params"]:
             raise damaged("other parameter groups")
         for key, value in saved.items():
-            if key != "params" and not _same_kind(value, now.get(key, 0.0)):
+            if key not in ("params", *_EXECUTION) and not _same_kind(value, now.get(key, 0.0)):
                 raise damaged(f"{key} is {str(value)[:40]}")
+        wrong = _hyperparameters(saved, now, lr_scheduled)
+        if wrong:
+            raise CheckpointError(f"In {path} the {name!r} optimizer's {wrong}; the checkpoint was changed or is from "
+                                  "other settings, retrain the run or restore it from a copy.")
+    groups = [{**saved, **{k: now[k] for k in _EXECUTION & set(now)}} for saved, now in zip(saved_groups, current)]
     params = {i: p for group, now in zip(opt.param_groups, current) for i, p in zip(now["params"], group["params"])}
     state: dict[int, dict[str, torch.Tensor]] = {}
     prefix = f"optim.{name}."
@@ -164,16 +176,50 @@ def _optimizer_state(opt: torch.optim.Optimizer, name: str, saved_groups: Any, t
             if not torch.isfinite(value).all() or (field == "step" and value.item() < 0):
                 kind = "a finite count" if field == "step" else "finite"
                 raise damaged(f"{field} of parameter {index} is not {kind}")
-    return {"state": state, "param_groups": saved_groups}
+    return {"state": state, "param_groups": groups}
+
+
+def _hyperparameters(saved: dict, now: dict, lr_scheduled: bool) -> str | None:
+    """What differs between a saved parameter group's hyper-parameters and those of `now`, built from the run's
+    config (lr, betas, eps, weight_decay, maximize, amsgrad ...: every key but the parameters and the execution
+    flags), in words; None when nothing does. A scheduled lr changes every epoch and is set afresh from
+    initial_lr before the next step, so initial_lr must be the config's and lr only within the schedule's range."""
+    def shown(value: Any) -> str:
+        return json.dumps(value)[:40]
+
+    for key, expected in now.items():
+        if key in ("params", *_EXECUTION) or (lr_scheduled and key == "lr"):
+            continue
+        if not _equal(saved[key], expected):
+            return f"{key} is {shown(saved[key])}, but the run's config builds {shown(expected)}"
+    if lr_scheduled:
+        base, lr = saved["initial_lr"], saved["lr"]
+        if not _equal(base, now["lr"]):
+            return f"initial_lr is {shown(base)}, but the run's config builds {shown(now['lr'])}"
+        if not (_number(lr) and 0 <= lr <= base):  # the cosine factor is in [0, 1]; NaN fails both comparisons
+            return f"lr is {shown(lr)}, outside [0, {shown(base)}], the range its schedule keeps it in"
+    return None
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _equal(value: Any, expected: Any) -> bool:
+    """A value read from JSON equals the optimizer's own: numbers by value (a bool is no number), a list
+    element by element where the optimizer holds a tuple (JSON has none), anything else of the same type."""
+    if isinstance(expected, (tuple, list)):
+        return (isinstance(value, list) and len(value) == len(expected)
+                and all(_equal(v, e) for v, e in zip(value, expected)))
+    if _number(expected):
+        return _number(value) and value == expected
+    return type(value) is type(expected) and value == expected
 
 
 def _same_kind(value: Any, expected: Any) -> bool:
     """Whether a saved hyperparameter may stand in for the optimizer's own: the same type, any two numbers
     (bools apart), or a list as long as its tuple (JSON has no tuples)."""
-    def number(v: Any) -> bool:
-        return isinstance(v, (int, float)) and not isinstance(v, bool)
-
-    return (type(value) is type(expected) or (number(value) and number(expected))
+    return (type(value) is type(expected) or (_number(value) and _number(expected))
             or (isinstance(expected, tuple) and isinstance(value, list) and len(value) == len(expected)))
 
 
@@ -182,10 +228,11 @@ def _adam_fields(opt: torch.optim.Optimizer) -> frozenset[str]:
     return frozenset({"step", "exp_avg", "exp_avg_sq", *(["max_exp_avg_sq"] if amsgrad else [])})
 
 
-def restore_checkpoint(path: Path, module: torch.nn.Module, optimizers: dict[str, torch.optim.Optimizer]
-                       ) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
-    """Load weights and optimizer states in place, each checked first; return the saved training state and
-    RNG states (the caller checks those against its generators)."""
+def restore_checkpoint(path: Path, module: torch.nn.Module, optimizers: dict[str, torch.optim.Optimizer],
+                       lr_scheduled: bool = False) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
+    """Load weights and optimizer states in place, each checked first (`optimizers` freshly built from the run's
+    config, whose hyper-parameters the saved ones must equal; lr_scheduled: the config's lr schedule anneals lr);
+    return the saved training state and RNG states (the caller checks those against its generators)."""
     tensors, meta = read_safetensors(path)
     state = training_state(meta, path)
     try:
@@ -201,7 +248,8 @@ def restore_checkpoint(path: Path, module: torch.nn.Module, optimizers: dict[str
         raise CheckpointError(f"{path} holds an unexpected entry {stray[:60]!r}; it was not written by this run, "
                               "retrain the run.")
     load_state_into(module, {k[6:]: v for k, v in tensors.items() if k.startswith("model.")}, path)
-    checked = {name: _optimizer_state(opt, name, groups[name], tensors, path) for name, opt in optimizers.items()}
+    checked = {name: _optimizer_state(opt, name, groups[name], tensors, path, lr_scheduled)
+               for name, opt in optimizers.items()}
     for name, opt in optimizers.items():
         opt.load_state_dict(checked[name])
     rng = {k[4:]: v for k, v in tensors.items() if k.startswith("rng.")}

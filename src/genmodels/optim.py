@@ -29,7 +29,8 @@ def make_adam(params, train: TrainConfig, device: torch.device) -> torch.optim.A
 
 def set_epoch_lr(optimizers: dict[str, torch.optim.Optimizer], schedule: str, epoch: int, epochs: int) -> None:
     """The epoch's learning rate: a function of the epoch alone, so a resumed run gets the same.
-    cosine: annealing (Loshchilov & Hutter 2017) over the whole schedule, from each group's own lr."""
+    cosine: annealing (Loshchilov & Hutter 2017) over the whole schedule, from each group's own lr, kept as its
+    initial_lr: a factor in [0, 1] of it, as checkpoint.restore_checkpoint expects of a resumed run's groups."""
     if schedule == "constant":
         return
     factor = 0.5 * (1 + math.cos(math.pi * epoch / epochs))

@@ -296,8 +296,10 @@ class RunDir:
 
     def restore(self, model: Model, optimizers: dict[str, torch.optim.Optimizer]
                 ) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
-        """Load the checkpoint's weights and optimizer states in place; its training state and RNG states."""
-        return ckpt.restore_checkpoint(self.checkpoint, model, optimizers)
+        """Load the checkpoint's weights and optimizer states in place (the optimizers freshly built from the
+        run's config, whose hyper-parameters the checkpoint's must equal); its training state and RNG states."""
+        scheduled = self.read_config().train.lr_schedule != "constant"  # a resumed run keeps its schedule
+        return ckpt.restore_checkpoint(self.checkpoint, model, optimizers, lr_scheduled=scheduled)
 
     def trained_epochs(self) -> int | None:
         """Epochs the checkpoint has finished, or None without one."""
