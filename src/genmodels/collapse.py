@@ -28,7 +28,8 @@ class CollapseWatch:
         return cls(family, advice, varied=any(r.get("diversity", 0.0) >= LOW_DIVERSITY for r in history))
 
     def check(self, epoch: int, value: float | None, last: bool) -> None:
-        """Look at epoch `epoch`'s (0-based) diversity; None: the model draws no samples. last: training ends."""
+        """Look at epoch `epoch`'s (0-based) diversity; None: the model draws no samples, or their diversity
+        is undefined (metrics.diversity: identical test images), so there is nothing to watch. last: training ends."""
         if value is None:
             return
         low = value < LOW_DIVERSITY

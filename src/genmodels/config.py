@@ -18,6 +18,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from .datafiles import DEFAULT_MAX_DATA_GB
 from .errors import ConfigError
 from .fileio import MiB, read_bounded
 from .precision import Precision
@@ -39,6 +40,11 @@ class DataConfig(Strict):
                         description="digits | fashion-mnist | mnist | path to an IDX folder, .npy/.npz or image folder")
     data_dir: str | None = Field(None, description="folder of IDX files for fashion-mnist or mnist; "
                                                    "none: fashion-mnist's Debian folder")
+    # Recorded with the run, so that later commands (evaluate, sample, explore) read its data as training did.
+    max_data_gb: float = Field(DEFAULT_MAX_DATA_GB, gt=0,
+                               description="the most data, in GB, read into memory rather than memory-mapped "
+                                           "(gzipped IDX, .npz, image folders, arrays that must be converted); "
+                                           "never more than the memory available")
     fingerprint: str | None = Field(
         None, pattern=r"^[0-9a-f]{64}$",
         description="sha256 (hex) of the data the run was trained on (genmodels.data.fingerprint); none: not recorded",

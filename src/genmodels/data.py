@@ -20,15 +20,16 @@ import itertools
 import os
 import stat
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from .datafiles import MAX_BYTES, MAX_CLASSES, list_folder, one_line, read_idx, read_image, read_npy, read_npz
+from .datafiles import MAX_CLASSES, check_fits, list_folder, one_line, read_idx, read_image, read_npy, read_npz
 from .dataset import Batch, Dataset, DataSplits, fingerprint
 from .errors import DataError
-from .fileio import GiB, atomic_write, write_error
+from .fileio import atomic_write, write_error
 
 FASHION_MNIST_DIR = "/usr/share/datasets/fashion-mnist"
 # Fashion-MNIST's class names in label order, as its README lists them (/usr/share/doc/dataset-fashion-mnist).
@@ -52,12 +53,14 @@ def in_memory_name(source: str) -> bool:
 
 
 def load_data(source: str, data_dir: str | None = None, *, test_fraction: float = 0.2,
-              split_seed: int = 0) -> DataSplits:
+              split_seed: int = 0, max_data_gb: float | None = None) -> DataSplits:
     """Load `source` into memory as train/test splits.
 
     Sources with an official split (IDX folders, npz with x_test) keep it; the rest are split
     by a permutation seeded with `split_seed` alone, so the split never depends on a training seed.
     data_dir: the IDX folder for fashion-mnist (default FASHION_MNIST_DIR) and mnist (required).
+    max_data_gb: the most data read into memory rather than memory-mapped (decompressed, decoded or converted),
+    in GB; None: datafiles.DEFAULT_MAX_DATA_GB. Never more than the memory available (datafiles.check_fits).
     """
     if not isinstance(source, (str, os.PathLike)) or not str(source).strip():
         raise DataError(f"data source {source!r} is not a name or path; use {ACCEPTED}.")
@@ -66,17 +69,20 @@ def load_data(source: str, data_dir: str | None = None, *, test_fraction: float 
                         "use e.g. 0.2.")
     if isinstance(split_seed, bool) or not isinstance(split_seed, int) or split_seed < 0:
         raise DataError(f"split_seed must be a non-negative integer, got {split_seed!r}; use e.g. 0.")
-    split = (float(test_fraction), split_seed)
+    if max_data_gb is not None and (isinstance(max_data_gb, bool) or not isinstance(max_data_gb, (int, float))
+                                    or not 0 < max_data_gb < float("inf")):
+        raise DataError(f"max_data_gb must be a positive number of gigabytes, got {max_data_gb!r}; use e.g. 4.")
+    split, limit = (float(test_fraction), split_seed), max_data_gb
     name = str(source)
     if name == "digits":
         return _load_digits(split)
     if name == "fashion-mnist":
-        return _load_idx_dir(Path(data_dir or FASHION_MNIST_DIR), name, name)
+        return _load_idx_dir(Path(data_dir or FASHION_MNIST_DIR), name, name, limit)
     if name == "mnist":
         if data_dir is None:
             raise DataError("mnist has no default folder; pass --data-dir (data_dir=...) naming a folder "
                             "with train-images-idx3-ubyte.gz and the other MNIST IDX files.")
-        return _load_idx_dir(Path(data_dir), name, name)
+        return _load_idx_dir(Path(data_dir), name, name, limit)
     path = Path(name).expanduser()
     try:
         is_dir = stat.S_ISDIR(os.stat(path).st_mode)
@@ -90,12 +96,12 @@ def load_data(source: str, data_dir: str | None = None, *, test_fraction: float 
     if is_dir:
         names = list_folder(path)
         if _find_idx(path, "train", "images", names) is not None:
-            return _load_idx_dir(path, name, path.name)
-        return _load_image_folder(path, name, split, names)
+            return _load_idx_dir(path, name, path.name, limit)
+        return _load_image_folder(path, name, split, names, limit)
     if path.suffix.lower() == ".npy":  # read_npy refuses a FIFO or device with this name
-        return _load_npy(path, name, split)
+        return _load_npy(path, name, split, limit)
     if path.suffix.lower() == ".npz":
-        return _load_npz(path, name, split)
+        return _load_npz(path, name, split, limit)
     raise DataError(f"{path} is neither a .npy/.npz file nor a folder; use {ACCEPTED}.")
 
 
@@ -154,41 +160,65 @@ def _idx_names(split: str, kind: str) -> list[str]:
             for suffix in ("", ".gz")]
 
 
-def _load_idx_dir(folder: Path, source: str, tag: str) -> DataSplits:
+def idx_files(folder: Path, source: str) -> Iterator[tuple[Path, Path | None]]:
+    """The (images, labels or None) IDX files of the train and then the test split of an IDX folder, plain or
+    gzipped; a one-sentence DataError where the folder or an images file is missing (found one split at a time,
+    so the train split's files are read, and refused if bad, before the test split's are looked for)."""
     hint = ("install it with `apt-get install dataset-fashion-mnist` (as root) or pass --data-dir"
             if source == "fashion-mnist" else "pass --data-dir naming the folder that holds the IDX files")
     if not folder.is_dir():
         raise DataError(f"{source} data was not found: {folder} does not exist or is not a folder; {hint}.")
     names = list_folder(folder)
-    splits = []
-    for split, label in (("train", "train"), ("t10k", "test")):
+    for split in ("train", "t10k"):
         images_path = _find_idx(folder, split, "images", names)
         if images_path is None:
             raise DataError(f"{source} data was not found: {folder} has no {split}-images-idx3-ubyte[.gz]; {hint}.")
-        images = _tensor(read_idx(images_path, (3, 4)))  # memory-mapped if plain
+        yield images_path, _find_idx(folder, split, "labels", names)
+
+
+def idx_folder_of(source: str, data_dir: str | None = None) -> Path | None:
+    """The IDX folder a data source names (load_data's rules: fashion-mnist, mnist with data_dir, a folder holding
+    train images in IDX), or None for any other source."""
+    if source in ("fashion-mnist", "mnist"):
+        return Path(data_dir or FASHION_MNIST_DIR) if source == "fashion-mnist" or data_dir else None
+    path = Path(source).expanduser()
+    if source in BUILT_IN or not path.is_dir():
+        return None
+    return path if _find_idx(path, "train", "images", list_folder(path)) is not None else None
+
+
+def idx_classes(folder: Path, source: str) -> tuple[str, ...] | None:
+    """The class names of an IDX folder: Fashion-MNIST's where the folder is known to be Fashion-MNIST (the
+    built-in source, or its own folder); None otherwise, as IDX files hold none."""
+    known = source == "fashion-mnist" or folder.resolve() == Path(FASHION_MNIST_DIR).resolve()
+    return FASHION_MNIST_CLASSES if known else None
+
+
+def _load_idx_dir(folder: Path, source: str, tag: str, limit: float | None = None) -> DataSplits:
+    splits = []
+    for (images_path, labels_path), label in zip(idx_files(folder, source), ("train", "test"), strict=True):
+        images = _tensor(read_idx(images_path, (3, 4), limit))  # memory-mapped if plain
         images = images.unsqueeze(1) if images.ndim == 3 else images  # (N, C, H, W)
         _check_not_empty(images.shape, images_path)
-        labels_path, labels = _find_idx(folder, split, "labels", names), None
+        labels = None
         if labels_path is not None:
-            labels = torch.from_numpy(read_idx(labels_path, (1,)).astype(np.int64))
+            labels = torch.from_numpy(read_idx(labels_path, (1,), limit).astype(np.int64))
             _check_counts(images.shape[0], images_path, labels.shape[0], labels_path)
         splits.append(Dataset(images, labels, f"{tag}/{label}"))
     if splits[0].shape != splits[1].shape:
         raise DataError(f"{folder} has train images of shape {splits[0].shape} but test images of shape "
                         f"{splits[1].shape}; both splits must come from the same dataset.")
-    # Names only where the folder is known to be Fashion-MNIST: the built-in source, or its own folder.
-    known = source == "fashion-mnist" or folder.resolve() == Path(FASHION_MNIST_DIR).resolve()
-    return DataSplits(splits[0], splits[1], source, FASHION_MNIST_CLASSES if known else None)
+    return DataSplits(splits[0], splits[1], source, idx_classes(folder, source))
 
 
 # --- .npy / .npz -------------------------------------------------------------------------------
 
 
-def _load_npy(path: Path, source: str, split: tuple[float, int]) -> DataSplits:
+def _load_npy(path: Path, source: str, split: tuple[float, int], limit: float | None) -> DataSplits:
     """A .npy file, memory-mapped (read-only), so larger-than-memory arrays work; uint8 or
     float32 images in (N, H, W) or (N, C, H, W) layout stay in the map, others are converted."""
     array = read_npy(path)
-    images = _images_from_array(array, path, "the array")
+    images = _images_from_array(array, path, "the array", limit)
     return _seeded_split(images, None, source, path.name, split, copy=not isinstance(array, np.memmap))
 
 
@@ -201,8 +231,8 @@ def _npz_keys(path: Path, keys: list[str]) -> list[str]:
                     "y_test) or images (with optional labels); save the arrays under those names.")
 
 
-def _load_npz(path: Path, source: str, split: tuple[float, int]) -> DataSplits:
-    arrays = read_npz(path, lambda keys: _npz_keys(path, keys))
+def _load_npz(path: Path, source: str, split: tuple[float, int], limit: float | None) -> DataSplits:
+    arrays = read_npz(path, lambda keys: _npz_keys(path, keys), limit)
     if "x_train" in arrays:
         train = _dataset_from_arrays(arrays, "x_train", "y_train", path, f"{path.name}/train")
         if "x_test" not in arrays:
@@ -217,7 +247,7 @@ def _load_npz(path: Path, source: str, split: tuple[float, int]) -> DataSplits:
 
 
 def _dataset_from_arrays(arrays: dict, x_key: str, y_key: str, path: Path, name: str) -> Dataset:
-    images = _images_from_array(arrays[x_key], path, f"array {x_key}")
+    images = _images_from_array(arrays[x_key], path, f"array {x_key}")  # read whole already: no copy to check
     labels = None
     if y_key in arrays:
         y = arrays[y_key]
@@ -232,8 +262,10 @@ def _dataset_from_arrays(arrays: dict, x_key: str, y_key: str, path: Path, name:
     return Dataset(images, labels, name)
 
 
-def _images_from_array(a: np.ndarray, path: Path, what: str) -> torch.Tensor:
-    """(N, H, W), (N, C, H, W) or (N, H, W, C) with C in {1, 3} -> (N, C, H, W); NCHW wins ties."""
+def _images_from_array(a: np.ndarray, path: Path, what: str, limit: float | None = None) -> torch.Tensor:
+    """(N, H, W), (N, C, H, W) or (N, H, W, C) with C in {1, 3} -> (N, C, H, W); NCHW wins ties. A memory-mapped
+    array that must be copied to be used (another dtype than uint8 or float32, or channels last) is copied only
+    once the copy fits in memory (datafiles.check_fits with limit, data.max_data_gb)."""
     if a.dtype.kind not in "buif":
         raise DataError(f"{path} {what} holds {a.dtype} values, not numbers; "
                         "store images as uint8 or floats in [0, 1].")
@@ -245,10 +277,16 @@ def _images_from_array(a: np.ndarray, path: Path, what: str) -> torch.Tensor:
         raise DataError(f"{path} {what} has shape {a.shape}; expected (N, H, W), (N, C, H, W) or (N, H, W, C) "
                         "with C = 1 or 3, so reshape it.")
     _check_not_empty(a.shape, f"{path} {what}")
+    if isinstance(a, np.memmap) and not (a.dtype in (np.uint8, np.float32) and a.flags.c_contiguous):
+        check_fits(a.size * (1 if a.dtype == np.uint8 else 4), f"{path} {what} ({a.dtype}, shape {a.shape}) copied",
+                   limit, "save it as uint8 or float32 images in (N, H, W) or (N, C, H, W) layout, which are "
+                   "memory-mapped as they are")
     if a.dtype == np.uint8:
         return _tensor(np.ascontiguousarray(a))
-    # NaN fails both comparisons, so it is counted as bad along with +-inf and out-of-range values.
-    bad = int(a.size - np.count_nonzero((a >= 0) & (a <= 1)))
+    # NaN fails both comparisons, so it is counted as bad along with +-inf and out-of-range values. By blocks of
+    # rows, so the comparisons' temporaries stay small for a memory-mapped array larger than memory.
+    blocks = (a[i:i + 4096] for i in range(0, len(a), 4096))
+    bad = sum(int(b.size - np.count_nonzero((b >= 0) & (b <= 1))) for b in blocks)
     if bad:
         raise DataError(f"{path} {what} has {bad} values that are NaN, infinite or outside [0, 1]; "
                         "store 8-bit images as uint8 or scale float images into [0, 1].")
@@ -276,7 +314,8 @@ def _image_files(folder: Path, names: dict[str, bool]) -> list[Path]:
                   if not is_dir and not n.startswith(".") and Path(n).suffix.lower() in IMAGE_SUFFIXES)
 
 
-def _load_image_folder(folder: Path, source: str, split: tuple[float, int], names: dict[str, bool]) -> DataSplits:
+def _load_image_folder(folder: Path, source: str, split: tuple[float, int], names: dict[str, bool],
+                       limit: float | None = None) -> DataSplits:
     """Flat folder (no labels) or one subfolder per class (label = index among the sorted subfolders
     that hold images; the class names are those subfolders' names).
     Only one level of subfolders is listed; a subfolder that cannot be listed is refused if any images
@@ -306,10 +345,10 @@ def _load_image_folder(folder: Path, source: str, split: tuple[float, int], name
         raise DataError(f"{folder} holds no IDX files and no images ({', '.join(IMAGE_SUFFIXES)}); "
                         f"point the data source at a folder that does, or use {ACCEPTED}.")
     class_names = tuple(sub for sub, _ in classes) or None
-    return _seeded_split(_read_images(files), labels, source, folder.name, split, classes=class_names)
+    return _seeded_split(_read_images(files, limit), labels, source, folder.name, split, classes=class_names)
 
 
-def _read_images(files: list[Path]) -> torch.Tensor:
+def _read_images(files: list[Path], limit: float | None = None) -> torch.Tensor:
     """Decode files into one uint8 tensor: (N, 1, H, W) if every image is grey, else (N, 3, H, W)."""
     out: np.ndarray | None = None  # (N, 3, H, W), filled in place; grey images are copied to all channels
     all_grey = True
@@ -318,9 +357,8 @@ def _read_images(files: list[Path]) -> torch.Tensor:
         size = pixels.shape[1], pixels.shape[0]
         if out is None:
             first, first_size = path, size
-            if len(files) * 3 * size[0] * size[1] > MAX_BYTES:
-                raise DataError(f"{len(files)} images of {size[0]}x{size[1]} would take over the "
-                                f"{MAX_BYTES // GiB} GiB genmodels holds in memory; use fewer or smaller images.")
+            check_fits(len(files) * 3 * size[0] * size[1], f"{len(files)} images of {size[0]}x{size[1]} decoded",
+                       limit, "use fewer or smaller images")
             out = np.empty((len(files), 3, size[1], size[0]), dtype=np.uint8)
         elif size != first_size:
             raise DataError(f"{path} is {size[0]}x{size[1]} but {first} is {first_size[0]}x{first_size[1]}; "
@@ -366,8 +404,7 @@ def write_idx(data: DataSplits, folder: str | Path) -> list[Path]:
     an IDX file is refused before anything is written. Each file is written to a temporary name and renamed
     into place."""
     folder = Path(folder)
-    if folder.exists() and not folder.is_dir():
-        raise DataError(f"{folder} is a file; give --out a folder to write the IDX files into.")
+    check_out_folder(folder)
     files: list[tuple[str, Dataset | torch.Tensor]] = []
     for split, ds in (("train", data.train), ("t10k", data.test)):
         if ds.labels is not None and len(ds.labels) and (int(ds.labels.min()) < 0 or int(ds.labels.max()) > 255):
@@ -377,17 +414,7 @@ def write_idx(data: DataSplits, folder: str | Path) -> list[Path]:
         files.append((f"{split}-images-idx{3 if c == 1 else 4}-ubyte", ds))
         if ds.labels is not None:
             files.append((f"{split}-labels-idx1-ubyte", ds.labels))
-    if folder.is_dir():  # any IDX name a later load could pick up, not only the ones written now
-        names = list_folder(folder)
-        taken = [n for split in ("train", "t10k") for kind in ("images", "labels")
-                 for n in _idx_names(split, kind) if n in names]
-        if taken:
-            raise DataError(f"{folder} already holds {taken[0]}; choose an empty folder for --out or delete "
-                            "the old IDX files yourself (genmodels never overwrites them).")
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        raise write_error(folder, err, "create the folder") from None
+    check_out_folder(folder, create=True)
     written = []
     for name, source in files:
         dims: tuple[int, ...]
@@ -400,6 +427,25 @@ def write_idx(data: DataSplits, folder: str | Path) -> list[Path]:
         atomic_write(folder / name, itertools.chain([header], _idx_bytes(source)))  # chunk by chunk, never whole
         written.append(folder / name)
     return written
+
+
+def check_out_folder(folder: Path, create: bool = False) -> None:
+    """Refuse an --out for IDX files that is a file or already holds an IDX file (any IDX name a later load could
+    pick up, not only the ones written now: nothing is overwritten); create: then create the folder."""
+    if folder.exists() and not folder.is_dir():
+        raise DataError(f"{folder} is a file; give --out a folder to write the IDX files into.")
+    if folder.is_dir():
+        names = list_folder(folder)
+        taken = [n for split in ("train", "t10k") for kind in ("images", "labels")
+                 for n in _idx_names(split, kind) if n in names]
+        if taken:
+            raise DataError(f"{folder} already holds {taken[0]}; choose an empty folder for --out or delete "
+                            "the old IDX files yourself (genmodels never overwrites them).")
+    if create:
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise write_error(folder, err, "create the folder") from None
 
 
 def _idx_bytes(source: Dataset | torch.Tensor, chunk: int = 10_000):

@@ -5,10 +5,15 @@ byte: only regular files are read (never a FIFO or /dev/zero), sizes are Python 
 a gzip or zip member is read into a buffer of exactly the size its header claims and refused if the
 stream is shorter or longer, and an image's pixel count is checked before it is decoded. Every bad
 file raises a one-sentence DataError (docs/ARCHITECTURE.md, "Errors" and "Files").
+
+Whatever is read into memory rather than memory-mapped (decompressed, decoded or converted) must also fit
+(`check_fits`): at most --max-data-gb (data.max_data_gb; DEFAULT_MAX_DATA_GB when not given) and at most
+the memory available now, so a decompression bomb that deflate's ratio allows is refused before it is inflated.
 """
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import math
 import os
@@ -16,16 +21,20 @@ import re
 import warnings
 import zipfile
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
 import numpy as np
 
 from .errors import DataError
-from .fileio import FileError, GiB, open_regular
+from .fileio import FileError, open_regular
 
-MAX_BYTES = 8 * GiB  # the most any one array read into memory (not memory-mapped) may claim
+GB = 10**9  # --max-data-gb counts decimal gigabytes, as the messages print them
+# The most data read into memory (not memory-mapped) without --max-data-gb: MNIST and Fashion-MNIST take 0.05 GB,
+# and a gzip bomb within deflate's ratio (4 GB from a 4 MB file) is refused. Larger data train memory-mapped
+# (uncompressed IDX or .npy files, `genmodels data convert`), or read into memory with a larger --max-data-gb.
+DEFAULT_MAX_DATA_GB = 2.0
 MAX_IMAGE_PIXELS = 4096 * 4096  # per image file, checked from its header before decoding
 MAX_CLASSES = 10_000  # labels are class indices 0..MAX_CLASSES-1
 INFLATE_RATIO = 1032  # deflate (gzip, zip) expands at most this much: zlib's documented limit
@@ -37,6 +46,45 @@ READ_ERRORS = (EOFError, gzip.BadGzipFile, zlib.error, zipfile.BadZipFile, OSErr
 def one_line(error: BaseException) -> str:
     """An exception's message squeezed onto one line, so our errors stay one sentence."""
     return " ".join(str(error).split()) or type(error).__name__
+
+
+def available_memory() -> int | None:
+    """Bytes of memory a new allocation can have now without swapping: the kernel's MemAvailable, less where a
+    cgroup (a container) allows less; elsewhere the free physical pages; None where neither is known."""
+    found: list[int] = []
+    try:
+        with open("/proc/meminfo", "rb") as f:
+            found += [int(line.split()[1]) * 1024 for line in f if line.startswith(b"MemAvailable:")]
+    except (OSError, ValueError, IndexError):
+        try:
+            found.append(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
+        except (ValueError, OSError, AttributeError):  # no such sysconf name here (macOS has none)
+            pass
+    try:  # cgroup v2: "max" (no limit) fails int() and is skipped
+        cgroup = Path("/sys/fs/cgroup")
+        limit, used = (int((cgroup / name).read_text()) for name in ("memory.max", "memory.current"))
+        found.append(max(limit - used, 0))
+    except (OSError, ValueError):
+        pass
+    return min(found) if found else None
+
+
+def _gb(n: int | float) -> str:
+    return f"{n / GB:.3g} GB"
+
+
+def check_fits(count: int, where: str, max_data_gb: float | None, fix: str) -> None:
+    """Refuse, in one sentence ending in `fix` (what the user can do instead), `count` bytes about to be read into
+    memory that exceed --max-data-gb (None: DEFAULT_MAX_DATA_GB) or the memory available now. where: what
+    would take them, as the sentence's subject ("PATH (header (N, H, W)) decompressed")."""
+    limit = DEFAULT_MAX_DATA_GB if max_data_gb is None else max_data_gb
+    if count > limit * GB:
+        raise DataError(f"{where} would take {_gb(count)} of memory, over the --max-data-gb limit of {limit:g} GB "
+                        f"(default {DEFAULT_MAX_DATA_GB:g}); {fix}, or raise --max-data-gb if the machine has "
+                        "the memory.")
+    free = available_memory()
+    if free is not None and count > free:
+        raise DataError(f"{where} would take {_gb(count)} of memory, but only {_gb(free)} is available now; {fix}.")
 
 
 def open_data(path: Path, what: str) -> BinaryIO:
@@ -108,18 +156,18 @@ def _idx_header(head: bytes, path: Path, ndims: tuple[int, ...]) -> tuple[int, .
     return tuple(int.from_bytes(head[4 + 4 * i:8 + 4 * i], "big") for i in range(head[3]))
 
 
-def read_idx(path: Path, ndims: tuple[int, ...]) -> np.ndarray:
+def read_idx(path: Path, ndims: tuple[int, ...], max_data_gb: float | None = None) -> np.ndarray:
     """An IDX file as a uint8 array: a plain one memory-mapped (pages are read when a batch needs them,
-    so data larger than memory works), a gzipped one read into a buffer of the size its header claims."""
+    so data larger than memory works), a gzipped one read into a buffer of the size its header claims
+    once that fits in memory (check_fits: --max-data-gb and the memory available)."""
     with open_data(path, "IDX file") as file:
         size = os.fstat(file.fileno()).st_size
         try:
             if path.suffix == ".gz":
-                return _read_idx_gz(file, path, ndims, size)
+                return _read_idx_gz(file, path, ndims, size, max_data_gb)
             head = file.read(4 + 4 * max(ndims))
         except READ_ERRORS as e:
-            raise DataError(f"{path} could not be read ({one_line(e)}), so it is truncated or corrupt; "
-                            "re-download or reinstall it.") from None
+            raise _damaged(path, e) from None
         dims = _idx_header(head, path, ndims)
         start, count = 4 + 4 * len(dims), math.prod(dims)
         if size - start != count:
@@ -132,25 +180,88 @@ def read_idx(path: Path, ndims: tuple[int, ...]) -> np.ndarray:
         return np.memmap(file, np.uint8, "r", offset=start, shape=dims)
 
 
-def _read_idx_gz(file: BinaryIO, path: Path, ndims: tuple[int, ...], size: int) -> np.ndarray:
+def _gz_idx_dims(f: gzip.GzipFile, path: Path, ndims: tuple[int, ...], size: int) -> tuple[int, ...]:
+    """The dims of the gzipped IDX stream f (a `size`-byte file), read from its header; refused as corrupt where
+    they claim more than deflate can expand the file to."""
+    head = _read_exact(f, 4)
+    head += _read_exact(f, 4 * head[3]) if len(head) == 4 and head[3] in ndims else b""
+    dims = _idx_header(head, path, ndims)
+    if math.prod(dims) > INFLATE_RATIO * size:
+        raise DataError(f"{path} claims {math.prod(dims):,} bytes of data (header {dims}), more than a {size:,}-byte "
+                        "gzip file can hold, so it is corrupt; re-download or reinstall it.")
+    return dims
+
+
+def convert_advice(path: Path) -> str:
+    """What to do with gzipped IDX data too large to inflate in memory: convert the folder once."""
+    return (f"convert it once to uncompressed IDX, which is memory-mapped instead of read into memory, with "
+            f"`genmodels data convert {path.parent} --out NEW_FOLDER` (it streams the file), then train on NEW_FOLDER")
+
+
+def _read_idx_gz(file: BinaryIO, path: Path, ndims: tuple[int, ...], size: int,
+                 max_data_gb: float | None) -> np.ndarray:
     with gzip.GzipFile(fileobj=file, mode="rb") as f:
-        head = _read_exact(f, 4)
-        head += _read_exact(f, 4 * head[3]) if len(head) == 4 and head[3] in ndims else b""
-        dims = _idx_header(head, path, ndims)
+        dims = _gz_idx_dims(f, path, ndims, size)
         count = math.prod(dims)
-        if count > min(MAX_BYTES, INFLATE_RATIO * size):
-            raise DataError(f"{path} claims {count:,} bytes of data (header {dims}), more than a {size:,}-byte gzip "
-                            f"file can hold or over the {MAX_BYTES // GiB} GiB limit, so it is corrupt; "
-                            "re-download or reinstall it.")
+        check_fits(count, f"{path} (header {dims}) decompressed", max_data_gb, convert_advice(path))
         buf = np.empty(count, np.uint8)
-        got = _fill(f, buf)
-        if got < count:
-            raise DataError(f"{path} ends after {got:,} of the {count:,} data bytes its header {dims} claims, "
-                            "so it is truncated; re-download or reinstall it.")
-        if f.read(1):
-            raise DataError(f"{path} holds more than the {count:,} data bytes its header {dims} claims, "
-                            "so it is corrupt; re-download or reinstall it.")
+        _check_length(path, dims, _fill(f, buf), f.read(1))
     return buf.reshape(dims)
+
+
+def _check_length(path: Path, dims: tuple[int, ...], got: int, more: bytes) -> None:
+    """Refuse an IDX stream that held `got` data bytes (and `more` after them) where its header claims dims."""
+    count = math.prod(dims)
+    if got < count:
+        raise DataError(f"{path} ends after {got:,} of the {count:,} data bytes its header {dims} claims, "
+                        "so it is truncated; re-download or reinstall it.")
+    if more:
+        raise DataError(f"{path} holds more than the {count:,} data bytes its header {dims} claims, "
+                        "so it is corrupt; re-download or reinstall it.")
+
+
+@contextlib.contextmanager
+def idx_stream(path: Path, ndims: tuple[int, ...]) -> Iterator[tuple[tuple[int, ...], Iterator[bytes]]]:
+    """An IDX file, plain or gzipped, as its dims and its data bytes a chunk at a time (never whole, so a file
+    larger than memory streams through: `genmodels data convert`). The chunks end in a DataError where the
+    stream is shorter or longer than its header claims."""
+    with open_data(path, "IDX file") as file:
+        size = os.fstat(file.fileno()).st_size
+        try:
+            gz = gzip.GzipFile(fileobj=file, mode="rb") if path.suffix == ".gz" else None
+            stream: BinaryIO = gz if gz is not None else file  # type: ignore[assignment]  # both read bytes
+            if gz is not None:
+                dims = _gz_idx_dims(gz, path, ndims, size)
+            else:
+                dims = _idx_header(file.read(4 + 4 * max(ndims)), path, ndims)
+                file.seek(4 + 4 * len(dims))
+                if size - file.tell() != math.prod(dims):
+                    raise DataError(f"{path} holds {size - file.tell()} data bytes but its header {dims} needs "
+                                    f"{math.prod(dims)}, so it is truncated or corrupt; re-download or reinstall it.")
+        except READ_ERRORS as e:
+            raise _damaged(path, e) from None
+        try:
+            yield dims, _chunks(stream, path, dims)
+        finally:
+            if gz is not None:
+                gz.close()
+
+
+def _damaged(path: Path, e: BaseException) -> DataError:
+    return DataError(f"{path} could not be read ({one_line(e)}), so it is truncated or corrupt; "
+                     "re-download or reinstall it.")
+
+
+def _chunks(stream: BinaryIO, path: Path, dims: tuple[int, ...]) -> Iterator[bytes]:
+    left = math.prod(dims)
+    try:
+        while left and (chunk := stream.read(min(left, _CHUNK))):
+            left -= len(chunk)
+            yield chunk
+        more = stream.read(1)
+    except READ_ERRORS as e:  # raised here as a DataError, not as an OSError a writer would take for its own
+        raise _damaged(path, e) from None
+    _check_length(path, dims, math.prod(dims) - left, more)
 
 
 # --- .npy / .npz -------------------------------------------------------------------------------
@@ -195,19 +306,19 @@ def read_npy(path: Path) -> np.ndarray:
             raise _array_error(path, e) from None
 
 
-def read_npz(path: Path, pick: Callable[[list[str]], list[str]]) -> dict[str, np.ndarray]:
+def read_npz(path: Path, pick: Callable[[list[str]], list[str]],
+             max_data_gb: float | None = None) -> dict[str, np.ndarray]:
     """The arrays of a .npz archive that pick(sorted keys) names (the others are never decompressed),
-    each read into a buffer of the size its header claims once that matches the zip's entry."""
+    each read into a buffer of the size its header claims once that matches the zip's entry, and once their
+    sizes together fit in memory (check_fits: --max-data-gb and the memory available)."""
     with open_data(path, ".npz file") as file:
         try:
             with zipfile.ZipFile(file) as zf:
                 infos = {i.filename[:-4]: i for i in zf.infolist() if i.filename.endswith(".npy")}
                 keys = pick(sorted(infos))
-                claimed = sum(infos[k].file_size for k in keys)
-                if claimed > MAX_BYTES:
-                    raise DataError(f"{path} claims {claimed:,} bytes for arrays {', '.join(keys)}, over the "
-                                    f"{MAX_BYTES // GiB} GiB genmodels reads from a .npz; save them as .npy files, "
-                                    "which are memory-mapped.")
+                check_fits(sum(infos[k].file_size for k in keys), f"{path} (arrays {', '.join(keys)}) decompressed",
+                           max_data_gb, "save the arrays as .npy files (numpy.save), which are memory-mapped "
+                           "instead of read into memory")
                 return {k: _read_member(zf, infos[k], path) for k in keys}
         except (ValueError, OverflowError, RuntimeError, NotImplementedError, *READ_ERRORS) as e:
             raise _array_error(path, e, ".npz archive", "numpy.savez") from None

@@ -135,7 +135,8 @@ def evaluate(run: Run, importance_samples: int = 1000, seed: int = 0, batch_size
         if run.model.encodes and metrics.laplacian_fits(real):
             with in_precision():
                 recon = batched(run.model.reconstruct, x[:PIXEL_IMAGES]).float()
-            results["reconstruction_sharpness"] = metrics.sharpness(recon, real)
+            if (sharp := metrics.sharpness(recon, real)) is not None:  # None: test images without edges
+                results["reconstruction_sharpness"] = sharp
         if run.model.samples:
             with in_precision():  # once, for every estimate
                 drawn = draw_samples(run, max(parzen_samples, quality_samples, PIXEL_IMAGES), seed).float()
@@ -156,10 +157,13 @@ def evaluate(run: Run, importance_samples: int = 1000, seed: int = 0, batch_size
 
 def pixel_quality(samples: torch.Tensor, real: torch.Tensor) -> dict:
     """Sharpness (Laplacian variance over the real images', Pech-Pacheco et al. 2000) and diversity (mean
-    pairwise distance over the real images') of samples, both in pixel space: 1 is like the data."""
+    pairwise distance over the real images') of samples, both in pixel space: 1 is like the data. Each is left
+    out where it is undefined (metrics.pixels): images under 3x3 pixels or test images without edges (no
+    sharpness), fewer than two images or identical test images (no diversity)."""
     n = min(len(samples), len(real), 1000)  # pairwise distances grow as n^2: 1000 images give a stable mean
-    return {**({"sharpness": metrics.sharpness(samples, real)} if metrics.laplacian_fits(real) else {}),
-            **({"diversity": metrics.diversity(samples[:n], real[:n])} if n > 1 else {})}
+    found = {"sharpness": metrics.sharpness(samples, real) if metrics.laplacian_fits(real) else None,
+             "diversity": metrics.diversity(samples[:n], real[:n])}
+    return {k: v for k, v in found.items() if v is not None}
 
 
 def collapse_verdict(results: dict) -> dict:
@@ -269,8 +273,22 @@ def sample_quality(run: Run, features=None, samples: int = 10_000, seed: int = 0
     real = features.features(SplitView(test, features.device))  # (N, F): read a batch at a time
     drawn = draw_samples(run, samples, seed) if drawn is None else drawn[:samples]
     fake = features.features(drawn)
-    k = metrics.kid(real, fake, generator=torch.Generator(device=real.device).manual_seed(seed))
     hist = metrics.class_histogram(features.predict(drawn), features.classes)
-    return {"features": features.name, "quality_samples": samples, "fid": metrics.fid(real, fake),
-            "kid": k.kid, "kid_std": k.std, **metrics.manifold_metrics(real, fake).as_dict(),
+    return {"features": features.name, "quality_samples": samples, **feature_distances(real, fake, seed),
             "class_entropy": metrics.class_entropy(hist), "class_histogram": [round(float(p), 4) for p in hist]}
+
+
+def feature_distances(real: torch.Tensor, fake: torch.Tensor, seed: int = 0) -> dict:
+    """FID, KID, precision/recall and density/coverage of fake (M, F) against real (N, F) features, each left
+    out where too few vectors define it (a tiny test split, --quality-samples 1): FID and KID need two on each
+    side, precision and recall more than their k = 3 on each side, density and coverage more than k = 5 real
+    ones. Identical sets are defined: FID and KID 0, precision, recall and coverage 1."""
+    found: dict = {}
+    if min(len(real), len(fake)) >= 2:
+        k = metrics.kid(real, fake, generator=torch.Generator(device=real.device).manual_seed(seed))
+        found.update({"fid": metrics.fid(real, fake), "kid": k.kid, "kid_std": k.std})
+    if min(len(real), len(fake)) > 3:
+        found.update(zip(("precision", "recall"), metrics.precision_recall(real, fake), strict=True))
+    if len(real) > 5 and len(fake):
+        found.update(zip(("density", "coverage"), metrics.density_coverage(real, fake), strict=True))
+    return found

@@ -33,7 +33,9 @@ def _partial_sq_distances(a: torch.Tensor, b: torch.Tensor, bias: torch.Tensor):
 
 
 def _knn_sq_radii(x: torch.Tensor, k: int) -> torch.Tensor:
-    """Squared distance from each row of x (N, F) to its k-th nearest other row: (N,)."""
+    """Squared distance from each row of x (N, F) to its k-th nearest other row: (N,); 0 for rows with k copies.
+    A ValueError unless x has more than k rows (the metrics below need more than k points in each set whose
+    balls they draw)."""
     if not 1 <= k < len(x):
         raise ValueError(f"k = {k} nearest neighbours need more than k points, got {len(x)}")
     x_sq = _sq_norms(x)
@@ -73,6 +75,9 @@ class ManifoldResult:
     recall: float  # share of real points inside the fake manifold (k = 3)
     density: float  # mean number of real balls holding a fake point, over k (k = 5); 1 for matching sets
     coverage: float  # share of real balls holding at least one fake point (k = 5)
+    # Identical real and fake sets give precision, recall and coverage 1; points at distance 0 lie in a ball of
+    # radius 0 (closed balls), so identical images are defined too. Density is unbounded: N / k for N identical
+    # real points and any fakes equal to them.
 
     def as_dict(self) -> dict[str, float]:
         return {"precision": self.precision, "recall": self.recall, "density": self.density, "coverage": self.coverage}
@@ -114,6 +119,10 @@ def class_histogram(predictions: torch.Tensor, classes: int) -> torch.Tensor:
 
 def class_entropy(histogram: torch.Tensor) -> float:
     """Entropy in nats of a class histogram, -sum p log p (0 log 0 = 0): log(C) when the samples
-    spread evenly over C classes, lower as the generator drops modes (a mode-collapse signal)."""
-    p = histogram.double() / histogram.sum()
+    spread evenly over C classes, lower as the generator drops modes (a mode-collapse signal). An empty
+    histogram (all zeros: no samples) has entropy 0, by the same convention."""
+    total = histogram.double().sum()
+    if total <= 0:
+        return 0.0
+    p = histogram.double() / total
     return float(-(p * torch.log(p.where(p > 0, torch.ones_like(p)))).sum())

@@ -51,6 +51,8 @@ def parzen_log_density(x: torch.Tensor, samples: torch.Tensor, sigmas) -> torch.
     which rounding could cross), in float64; blocks over test points and samples bound the memory,
     and per-block logsumexps are combined exactly with logaddexp."""
     x, s = x.flatten(1).double(), samples.flatten(1).double()
+    if not len(s):  # the density of no kernels is log 0 everywhere
+        raise ValueError("the Parzen window needs at least one sample")
     sig = torch.as_tensor(sigmas, dtype=torch.float64, device=x.device).flatten()
     inv = (-0.5 / sig.pow(2))[:, None, None]  # (K, 1, 1)
     x2, s2 = x.pow(2).sum(1), s.pow(2).sum(1)
@@ -77,7 +79,10 @@ def select_sigma(x_valid: torch.Tensor, samples: torch.Tensor, sigmas=None) -> t
 
 
 def parzen_estimate(samples: torch.Tensor, x_valid: torch.Tensor, x_test: torch.Tensor, sigmas=None) -> ParzenResult:
-    """Sigma chosen on x_valid, then the mean test log-likelihood with its standard error."""
+    """Sigma chosen on x_valid, then the mean test log-likelihood with its standard error (0 for one test image).
+    Identical samples and test images are defined: the smallest sigma wins and the estimate is finite."""
+    if not len(x_test) or not len(x_valid):
+        raise ValueError("the Parzen estimate needs at least one validation and one test image")
     sigma, table = select_sigma(x_valid, samples, sigmas)
     # x_test: a tensor, or anything sliced like one (evaluation.SplitView): read 10,000 images at a time.
     ll = torch.cat([parzen_log_density(x_test[i : i + 10_000], samples, sigma)[0]

@@ -1,5 +1,10 @@
 """Metrics read off the pixels themselves, no feature network needed: how varied a set of images is
-and how sharp its images are, each as a ratio to the same figure for real images (1: like the data)."""
+and how sharp its images are, each as a ratio to the same figure for real images (1: like the data).
+
+A ratio to the real images' figure has no meaning where that figure is 0 (identical real images have no
+spread, flat ones no edges), nor where it is float32's rounding of such images (MIN_SPREAD, MIN_LAPLACIAN_VARIANCE):
+`diversity` and `sharpness` then give None, which callers leave out of what they record, rather than divide by
+zero or by noise. Nearly identical 8-bit images (one pixel one level apart) stay well above both."""
 
 from __future__ import annotations
 
@@ -9,6 +14,10 @@ import torch.nn.functional as F
 # Below this diversity the samples are near copies of a few images: training warns, and evaluation
 # without a feature network calls the run collapsed.
 LOW_DIVERSITY = 0.3
+
+# Reference figures below these are float32's rounding of pixels in [0, 1] (a step of 6e-8), not structure: 8-bit
+# images one level apart in one pixel of one image in a thousand give 8e-6 and 5e-10.
+MIN_SPREAD, MIN_LAPLACIAN_VARIANCE = 1e-6, 1e-12
 
 # The 4-neighbour discrete Laplacian, d2/dx2 + d2/dy2.
 LAPLACIAN = torch.tensor([[0.0, 1.0, 0.0], [1.0, -4.0, 1.0], [0.0, 1.0, 0.0]])
@@ -23,10 +32,14 @@ def mean_pairwise_distance(images: torch.Tensor) -> float:
     return (torch.pdist(flat).sum() / (n * (n - 1) / 2)).item()
 
 
-def diversity(samples: torch.Tensor, real: torch.Tensor) -> float:
+def diversity(samples: torch.Tensor, real: torch.Tensor) -> float | None:
     """Mean pairwise distance of the samples over that of real images: about 1 for samples as varied as
-    the data, 0 when every sample is the same image (a collapsed generator)."""
-    return mean_pairwise_distance(samples) / mean_pairwise_distance(real)
+    the data, 0 when every sample is the same image (a collapsed generator). None where it is undefined:
+    fewer than two images on either side, or real images all identical (no spread to compare with: MIN_SPREAD)."""
+    if len(samples) < 2 or len(real) < 2:
+        return None
+    spread = mean_pairwise_distance(real)
+    return mean_pairwise_distance(samples) / spread if spread >= MIN_SPREAD else None
 
 
 def laplacian_fits(images: torch.Tensor) -> bool:
@@ -46,7 +59,12 @@ def laplacian_variance(images: torch.Tensor) -> torch.Tensor:
                       for chunk in images.split(256)])
 
 
-def sharpness(images: torch.Tensor, real: torch.Tensor) -> float:
+def sharpness(images: torch.Tensor, real: torch.Tensor) -> float | None:
     """Mean Laplacian variance of `images` over that of `real` images: 1 is as sharp as the data, below
-    1 blurrier, above 1 noisier or with harder edges than the data."""
-    return (laplacian_variance(images).mean() / laplacian_variance(real).mean()).item()
+    1 blurrier, above 1 noisier or with harder edges than the data. None where it is undefined: no images on
+    either side, or real images without edges (every Laplacian zero, up to MIN_LAPLACIAN_VARIANCE: constant or
+    linear-gradient images)."""
+    if not len(images) or not len(real):
+        return None
+    reference = laplacian_variance(real).mean().item()
+    return laplacian_variance(images).mean().item() / reference if reference >= MIN_LAPLACIAN_VARIANCE else None

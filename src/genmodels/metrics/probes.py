@@ -10,12 +10,16 @@ import numpy as np
 
 def linear_probe_accuracy(train_codes: np.ndarray, train_labels: np.ndarray, test_codes: np.ndarray,
                           test_labels: np.ndarray, max_iter: int = 500) -> float:
-    """Test accuracy of multinomial logistic regression (L2, C = 1) on standardised codes (N, D)."""
+    """Test accuracy of multinomial logistic regression (L2, C = 1) on standardised codes (N, D). Training labels
+    of one class leave nothing to fit: the probe then predicts that class, scoring the test labels' share of it.
+    (Codes of zero variance are standardised by a scale of 1, so constant codes are fitted as they are.)"""
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
+    if len(np.unique(train_labels)) < 2:
+        return float(np.mean(np.asarray(test_labels) == train_labels[0])) if len(test_labels) else 0.0
     probe = make_pipeline(StandardScaler(), LogisticRegression(max_iter=max_iter))
     with warnings.catch_warnings():  # lbfgs stopping at max_iter still gives a fair probe; say nothing
         warnings.simplefilter("ignore", ConvergenceWarning)
