@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from .argparser import Parser
+from .datafiles import DEFAULT_MAX_DATA_GB
 from .errors import GenmodelsError, TrainingError, TrainingInterrupted
 from .flags import add_flags, collected, family_flags
 from .models import FAMILIES, FEATURE_NETWORK, build_run_config
@@ -79,6 +80,9 @@ def _data_parser(sub: Subparsers) -> None:
     conv.add_argument("--out", type=Path, required=True, help="folder to write the IDX files into")
     conv.add_argument("--data-dir", default=None, help="folder of IDX files for fashion-mnist / mnist "
                                                        "(default none: fashion-mnist's Debian folder)")
+    conv.add_argument("--max-data-gb", type=float, default=None,
+                      help="the most data, in GB, a source other than an IDX folder may read into memory "
+                           f"(IDX folders, gzipped or not, are streamed; default {DEFAULT_MAX_DATA_GB:g})")
 
 
 def _run_parser(sub: Subparsers, name: str, help_: str) -> argparse.ArgumentParser:
@@ -222,14 +226,14 @@ def _features(args: argparse.Namespace) -> None:
 
 def _data(args: argparse.Namespace) -> None:
     from . import config
-    from .data import load_data, write_idx
+    from .dataconvert import convert
 
-    data = load_data(args.source, args.data_dir)
-    for path in write_idx(data, args.out):
+    written, classes = convert(args.source, args.out, args.data_dir, max_data_gb=args.max_data_gb)
+    for path in written:
         print(f"wrote {path}")
-    if data.classes:
-        print(f"note: IDX files hold no class names, so labels 0..{len(data.classes) - 1} lose theirs, "
-              f"{config.shown(data.classes)}")
+    if classes:
+        print(f"note: IDX files hold no class names, so labels 0..{len(classes) - 1} lose theirs, "
+              f"{config.shown(classes)}")
     print(f"train with --data {args.out}: its images are memory-mapped, not read into memory")
 
 

@@ -79,7 +79,8 @@ def resume_run(run_dir: str | Path, epochs: int | None = None, *, progress: Prog
     saved = run.read_config()
     runtime = _check_unchanged(run, saved, settings or {})
     config = saved.with_epochs(epochs or saved.train.epochs)
-    config = config.model_copy(update={"train": config.train.model_copy(update=runtime)})
+    config = config.model_copy(update={"train": config.train.model_copy(update=runtime["train"]),
+                                       "data": config.data.model_copy(update=runtime["data"])})
     dist, device = ddp.setup(resolve_device(config.train.device))
     check_precision(config.train.precision, device)
     if _finished(run, saved, config, epochs):  # nothing to train, so nothing is rewritten
@@ -98,11 +99,13 @@ def resume_run(run_dir: str | Path, epochs: int | None = None, *, progress: Prog
 # The precision among them: weights, optimizer state and checkpoints are float32 whatever it is, so a run
 # trained in fp32 may continue in bf16-mixed (say) and config.json then records the precision it trains in now.
 RUNTIME = ("device", "threads", "log", "log_every", "eval_batch_size", "compile", "precision", "channels_last")
+DATA_RUNTIME = ("max_data_gb",)  # how much of the data may be read into memory: the data stay the same
 
 
 def _check_unchanged(run: RunDir, saved: RunConfig, settings: dict[str, Any]) -> dict[str, Any]:
     """A one-sentence ConfigError naming every setting in `settings` (but train.epochs and the RUNTIME ones)
-    that differs from the saved config's, as its flag and its config key; the RUNTIME settings given."""
+    that differs from the saved config's, as its flag and its config key; the RUNTIME (train) and DATA_RUNTIME
+    (data) settings given, by section."""
     family = settings.get("family")
     if family is not None and family != saved.family:
         raise ConfigError(f"The run in {run} is a {saved.family} run, not {shown(family)}; resume it with "
@@ -110,12 +113,12 @@ def _check_unchanged(run: RunDir, saved: RunConfig, settings: dict[str, Any]) ->
     given = {section: {k: v for k, v in (settings.get(section) or {}).items() if v is not None}
              for section in ("model", "train", "data")}
     if not any(given.values()):
-        return {}
+        return {"train": {}, "data": {}}
     asked = build_run_config(merge(json.loads(saved.to_json()), given), "the settings given to resume")  # valid?
     differ = []
     for section, values in given.items():
         for key in values:
-            if section == "train" and (key == "epochs" or key in RUNTIME):  # what a resumed run may change
+            if key in {"train": ("epochs", *RUNTIME), "data": DATA_RUNTIME}.get(section, ()):  # may change
                 continue
             was, now = getattr(getattr(saved, section), key), getattr(getattr(asked, section), key)
             if was != now:
@@ -125,7 +128,8 @@ def _check_unchanged(run: RunDir, saved: RunConfig, settings: dict[str, Any]) ->
         raise ConfigError(f"The run in {run} resumes with its saved settings, but {', and '.join(differ)}; resume "
                           f"without {'it' if len(differ) == 1 else 'them'} (--epochs may extend the run) or train "
                           "a new run into another folder.")
-    return {key: getattr(asked.train, key) for key in given["train"] if key in RUNTIME}
+    return {"train": {key: getattr(asked.train, key) for key in given["train"] if key in RUNTIME},
+            "data": {key: getattr(asked.data, key) for key in given["data"] if key in DATA_RUNTIME}}
 
 
 def _checked_data(config: RunConfig, data: DataSplits | None, run: RunDir,

@@ -56,7 +56,7 @@ def run_data(run: RunDir, cfg: RunConfig, data: DataSplits | None = None, fix: s
             raise DataError(f"The run in {run} was trained on in-memory data named {shown(source)}, which "
                             "genmodels cannot load by that name; from Python pass the same data as data= "
                             f"(load_run or resume_run), or train the run again on a data source.")
-        data = load_data(source, cfg.data.data_dir)
+        data = load_data(source, cfg.data.data_dir, max_data_gb=cfg.data.max_data_gb)
         fix = fix or (f"point data.source in {run.config_file} back at the data it was trained on (or restore "
                       "those data), or train a new run")
     check_data(run, cfg, data, fix or "pass the data it was trained on")
@@ -75,7 +75,7 @@ def training_data(config: RunConfig, run: RunDir, data: DataSplits | None = None
         found = fingerprint(data) if config.data.fingerprint is None else config.data.fingerprint
     else:
         if data is None:
-            data = load_data(source, config.data.data_dir)
+            data = load_data(source, config.data.data_dir, max_data_gb=config.data.max_data_gb)
             source = canonical_source(source)
         else:
             source = data.source

@@ -235,8 +235,8 @@ class Training:
                     samples = model.sample(64, generator=self.noise).float()
                 save_grid(samples, self.run.samples_png())
                 real = self.test_set.batch(slice(0, 64))
-                if len(real) > 1:
-                    found["diversity"] = diversity(samples, real)
+                if (spread := diversity(samples, real)) is not None:  # None: under 2 test images, or all alike
+                    found["diversity"] = spread
             elif model.encodes:
                 x = model.eval_input(self.test_set.batch(slice(0, 16)))
                 with self.ctx.autocast():
