@@ -1,4 +1,4 @@
-"""The memory a model of given settings takes, counted before it is built (docs/ARCHITECTURE.md, "Memory").
+"""The memory a model of given settings takes, counted before it is built (docs/ARCHITECTURE.md, "Configs").
 
 The model is built on torch's meta device, which gives every tensor its shape and allocates nothing: a latent_dim
 of 10**8 is counted in milliseconds where building it for real would claim hundreds of GB before any check. From
