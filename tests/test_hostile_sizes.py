@@ -23,7 +23,7 @@ ESTIMATE = re.compile(r"needs about [\d,.]+ GB .*, more than the [\d,.]+ [GM]B o
     ("vae", ["--latent-dim", "100000000"], ["--latent-dim", "--hidden", "--batch-size"]),  # 154e9 parameters
     ("vae", ["--hidden", "1000000000"], ["--hidden"]),  # 178e9 parameters: the allocator's traceback before
     ("gan", ["--arch", "conv", "--channels", "100000,100000"], ["--channels"]),
-    ("sdae", ["--layers", "100000,100000"], ["--layers"]),
+    ("sdae", ["--layers", "1000000,1000000"], ["--layers"]),  # 1e12 parameters: 16 TB to train
 ])
 def test_a_model_too_large_for_memory_is_refused_before_the_run_directory(tmp_path, capsys, family, flags, named):
     out = tmp_path / "run"
@@ -86,19 +86,29 @@ def test_a_run_whose_saved_sizes_cannot_fit_is_refused_by_the_commands_that_load
     run = tmp_path / "run"
     shutil.copytree(done_run.run_dir, run)
     config = json.loads((run / "config.json").read_text())
-    config["model"]["latent_dim"] = 10**9  # 9.8e10 parameters: 392 GB of weights
+    config["model"]["latent_dim"] = 10**11  # 9.8e12 parameters: 39 TB of weights
     (run / "config.json").write_text(json.dumps(config))
     for command in (["sample", run, "--out", tmp_path / "s.png"], ["evaluate", run], ["encode", run]):
         assert cli(*command) == 2
-        err = one_sentence(capsys, "for its 98,000,004,224 parameters alone", "--latent-dim")
+        err = one_sentence(capsys, "This vae model needs about 39,200.0 GB for its weights alone "
+                                   "(9,800,000,004,224 parameters)", "--latent-dim")
         assert re.search(r"more than the [\d,.]+ [GM]B of memory free on this machine", err), err
 
 
 def test_build_model_refuses_before_allocating(monkeypatch):
     config = build_run_config({"family": "vae", "model": {"hidden": [16], "latent_dim": 2}})
     monkeypatch.setattr(fp, "free_memory", lambda device: 1000)
-    with pytest.raises(ConfigError, match=r"needs about 1 MB for its [\d,]+ parameters alone, more than the 1 MB"):
+    with pytest.raises(ConfigError, match=r"needs about 1 MB for its weights alone \([\d,]+ parameters\), more than "
+                                          r"the 1 MB"):
         build_model("vae", config.model, (1, 8, 8))
+
+
+def test_pcas_statistics_are_counted_too():
+    """PCA has no parameters: its d x d sums (float64) are buffers, 141 TB for 2048 x 2048 images."""
+    config = FAMILIES["pca"].config()
+    with pytest.raises(ConfigError, match=r"This pca model needs about 140,738.6 GB for its weights alone "
+                                          r"\(140,738.6 GB of buffers\), .* choose a smaller --latent-dim, or use"):
+        build_model("pca", config, (1, 2048, 2048))
 
 
 def test_the_sizes_named_are_those_that_size_the_model():

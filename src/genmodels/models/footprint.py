@@ -9,9 +9,9 @@ the count come two estimates, each compared with the memory free where it will b
 - training: the weights, a gradient and Adam's two moments for each trained parameter, a batch's activations and,
   off the host, the data moved to the device (`check_training`, called before a run directory is touched).
 
-The activations are an upper bound (each layer's output at the image's resolution, see `activations_per_image`),
-so an estimate errs large, never small; a refusal names the estimate, the memory free and the settings that size
-the model.
+The activations are counted generously (each layer's output at most at the image's resolution, three copies of
+it, see `activations_per_image`), so an estimate is meant to err large; a refusal names the estimate, the memory
+free and the settings that size the model.
 """
 
 from __future__ import annotations
@@ -135,6 +135,21 @@ def _smaller(flags: list[str], extra: str = "") -> str:
     return "choose a smaller " + (names[0] if len(names) == 1 else ", ".join(names[:-1]) + " or " + names[-1])
 
 
+def _listed(parts: list[str]) -> str:
+    return parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + ", and " + parts[-1]
+
+
+def _weights(found: Footprint, optimizer: bool) -> list[str]:
+    """What the weights are, in words: the parameters (with what training adds to them) and the buffers."""
+    parts = []
+    if found.parameters:
+        parts.append(f"{found.parameters:,} parameters"
+                     + (" with their gradients and Adam's two moments" if optimizer and found.trained else ""))
+    if found.buffer_bytes:
+        parts.append(f"{sized(found.buffer_bytes)} of buffers")
+    return parts
+
+
 def check_weights(model_class: type[Model], config: Any, shape: tuple[int, int, int]) -> None:
     """A one-sentence ConfigError where the weights of `model_class(config, shape)` alone exceed the host's free
     memory (the model is built there, then moved)."""
@@ -143,8 +158,8 @@ def check_weights(model_class: type[Model], config: Any, shape: tuple[int, int, 
     if found is None or free is None or found.weights <= free:
         return
     raise ConfigError(
-        f"This {found.family} model needs about {sized(found.weights)} for its {found.parameters:,} parameters "
-        f"alone, more than the {sized(free)} of memory free on this machine; "
+        f"This {found.family} model needs about {sized(found.weights)} for its weights alone "
+        f"({_listed(_weights(found, optimizer=False))}), more than the {sized(free)} of memory free on this machine; "
         f"{_smaller(size_flags(model_class, config, shape, found))}, or use a machine with more memory.")
 
 
@@ -164,10 +179,13 @@ def check_training(model_class: type[Model], config: Any, train: TrainConfig, da
     need = found.training(batch) + moved
     if need <= free:
         return
+    parts = _weights(found, optimizer=True)
+    if found.activations:
+        parts.append(f"{sized(found.activation_bytes(batch))} of activations for a batch of {batch}")
+    if moved:
+        parts.append(f"{sized(moved)} of data on the device")
     where = "on this machine" if device.type == "cpu" else f"on {device}"
-    data_part = f", and {sized(moved)} of data on the device" if moved else ""
     raise ConfigError(
-        f"Training this {found.family} model needs about {sized(need)} ({found.parameters:,} parameters with their "
-        f"gradients and Adam's two moments, {sized(found.activation_bytes(batch))} of activations for a batch of "
-        f"{batch}{data_part}), more than the {sized(free)} of memory free {where}; "
+        f"Training this {found.family} model needs about {sized(need)} ({_listed(parts)}), more than the "
+        f"{sized(free)} of memory free {where}; "
         f"{_smaller(size_flags(model_class, config, data.shape, found), '--batch-size')}.")
