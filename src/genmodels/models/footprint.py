@@ -76,8 +76,7 @@ def activations_per_image(model: nn.Module, shape: tuple[int, int, int]) -> int:
         elif isinstance(module, nn.ConvTranspose2d):
             total += module.out_channels * area
         elif isinstance(module, nn.Conv2d):
-            stride = module.stride if isinstance(module.stride, tuple) else (module.stride, module.stride)
-            total += module.out_channels * max(1, area // math.prod(stride))
+            total += module.out_channels * max(1, area // math.prod(module.stride))
     return total
 
 
