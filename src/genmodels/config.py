@@ -14,9 +14,12 @@ import numbers
 import reprlib
 import tomllib
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
+import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import Strict as StrictType
+from pydantic.fields import FieldInfo
 
 from .datafiles import DEFAULT_MAX_DATA_GB
 from .errors import ConfigError
@@ -32,7 +35,31 @@ SEEDS = "seeds must be integers in 0..2**63-1"
 class Strict(BaseModel):
     # Unknown keys are errors, not silently ignored: a typo must not train the wrong model. No setting
     # means anything at infinity or NaN (an lr of inf accepted would train to NaN), so floats are finite.
-    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
+    # Values keep their declared types (strict): a TOML `latent_dim = true` or `lr = "0.001"`, or a width of
+    # 1e9 (a float), is refused rather than coerced to 1, 0.001 or 1000000000; an integer is a float's value.
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False, strict=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _numpy_scalars_as_python(cls, values: Any) -> Any:
+        # A numpy scalar (an np.int64 from a scikit-learn grid search) is the Python value it holds, of its kind.
+        if isinstance(values, dict):
+            return {key: _plain(value) for key, value in values.items()}
+        return values
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, (list, tuple)) and any(isinstance(v, np.generic) for v in value):
+        return type(value)(v.item() if isinstance(v, np.generic) else v for v in value)
+    return value
+
+
+# A tuple setting arrives from TOML and JSON as an array, so the tuple itself is taken from a list; its items stay
+# strict (pydantic's strict mode would refuse every list for a tuple).
+StrictFloat = Annotated[float, StrictType()]
+StrictInt = Annotated[int, StrictType()]
 
 
 class DataConfig(Strict):
@@ -57,7 +84,8 @@ class TrainConfig(Strict):
     lr: float = Field(1e-3, gt=0, description="Adam learning rate")
     lr_schedule: Literal["constant", "cosine"] = Field(
         "constant", description="cosine: lr * (1 + cos(pi * epoch / epochs)) / 2 in each epoch")
-    betas: tuple[float, float] = Field((0.9, 0.999), description="Adam betas, e.g. 0.5,0.999")
+    betas: tuple[StrictFloat, StrictFloat] = Field((0.9, 0.999), strict=False,
+                                                   description="Adam betas, e.g. 0.5,0.999")
     grad_clip: float | None = Field(None, gt=0, description="clip each optimizer's gradient norm to this before "
                                                             "its step; none: no clipping")
     seed: int = Field(0, description="seeds weights, batch order and every sample drawn in training")
@@ -104,6 +132,16 @@ class TrainConfig(Strict):
         return self
 
 
+def flag_name(key: str, info: FieldInfo) -> str | None:
+    """The flag of field `key`: `--<key with dashes>`, or the one its `json_schema_extra` names under "flag";
+    None for a field marked "config_only" (it has no flag). The command line's flags (genmodels.flags) and the
+    messages below it that name a setting take their names from here."""
+    extra = info.json_schema_extra if isinstance(info.json_schema_extra, dict) else {}
+    if "config_only" in extra:
+        return None
+    return str(extra["flag"]) if "flag" in extra else "--" + key.replace("_", "-")
+
+
 def check_nets(arch: str, hidden: list[int], channels: list[int]) -> None:
     """The checks every family with MLP widths and conv channels shares (raises ValueError for pydantic)."""
     if any(h < 1 for h in hidden) or any(c < 1 for c in channels):
@@ -142,9 +180,43 @@ def one_sentence(err: ValidationError | list[tuple[ValidationError, tuple]], whe
     items = []
     for e, pre in found[:10]:
         loc = ".".join(str(p)[:40] for p in (*pre, *e["loc"])) or "config"
-        msg = e["msg"].removeprefix("Value error, ")[:200]
+        msg = _wrong_type(e) or e["msg"].removeprefix("Value error, ")[:200]
         items.append(f"{loc} ({msg})" if "input" not in e else f"{loc} = {shown(e['input'])} ({msg})")
     return f"Bad config in {where}: {'; '.join(items)}; fix these values and run again."
+
+
+# What a strict field of each type takes, as a type error names it.
+_EXPECTED = {"int_type": "an integer", "float_type": "a number", "bool_type": "true or false",
+             "string_type": "a string in quotes", "tuple_type": "a list", "list_type": "a list"}
+
+
+def _kind(value: Any) -> str:
+    """What a value is, in words a TOML or JSON writer uses."""
+    kinds = ((bool, "a boolean"), (int, "an integer"), (float, "a float"), (str, "a string"),
+             ((list, tuple), "a list"), (dict, "a table"), (type(None), "none"))
+    return next((kind for cls, kind in kinds if isinstance(value, cls)), f"a {type(value).__name__}")
+
+
+def _wrong_type(e: Any) -> str | None:
+    """A strict field's type error as `<kind> where <expected> is expected`, with the fix where one is plain
+    (1e9 for an integer: write 1000000000; "0.001" for a number: drop the quotes); None for other errors."""
+    expected, value = _EXPECTED.get(e["type"]), e.get("input")
+    if expected is None:
+        return None
+    fix = ""
+    if e["type"] == "int_type" and isinstance(value, float) and value.is_integer() and abs(value) < 1e18:
+        fix = f"; write {int(value)}"
+    elif e["type"] in ("int_type", "float_type") and isinstance(value, str) and _is_number(value):
+        fix = "; drop the quotes"
+    return f"{_kind(value)} where {expected} is expected{fix}"
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def read_toml(path: str | Path) -> dict[str, Any]:

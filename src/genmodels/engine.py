@@ -137,6 +137,7 @@ def _checked_data(config: RunConfig, data: DataSplits | None, run: RunDir,
     """The data, loaded, of the shape and fingerprint the run recorded (when resuming), accepted by the model the
     config builds; and the config with the data's shape, source name and fingerprint to record (provenance)."""
     data, recorded = training_data(config, run, data, resume=resume)
+    config.check_memory(data)  # sizes that cannot fit are refused before any model is built
     model = build_model(config.family, config.model, data.shape)
     model.check_data(data.train)
     model.check_data(data.test)

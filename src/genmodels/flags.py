@@ -12,12 +12,11 @@ import argparse
 import types
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Literal, Union, get_args, get_origin
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 from pydantic import BaseModel
-from pydantic.fields import FieldInfo
 
-from .config import DataConfig, TrainConfig, shown
+from .config import DataConfig, TrainConfig, flag_name, shown
 from .models import FAMILIES
 
 
@@ -54,20 +53,13 @@ class Flag:
         return f"{self.section}.{self.key}"
 
 
-def flag_name(key: str, info: FieldInfo) -> str | None:
-    """The flag of field `key`: `--<key with dashes>`, or the one its `json_schema_extra` names under "flag";
-    None for a field marked "config_only" (it has no flag)."""
-    extra = info.json_schema_extra if isinstance(info.json_schema_extra, dict) else {}
-    if "config_only" in extra:
-        return None
-    return str(extra["flag"]) if "flag" in extra else "--" + key.replace("_", "-")
-
-
 def _value_type(annotation: Any) -> tuple[Callable[[str], Any] | None, str, tuple[str, ...] | None]:
     """(parse, kind, choices) for a field's type; a TypeError for a type the command line cannot take."""
     if get_origin(annotation) in (Union, types.UnionType):  # X | None: the flag gives an X
         annotation = next(a for a in get_args(annotation) if a is not type(None))
-    origin, args = get_origin(annotation), get_args(annotation)
+    origin = get_origin(annotation)
+    # an item type with pydantic metadata (a strict float) is that type to the command line
+    args = tuple(get_args(a)[0] if get_origin(a) is Annotated else a for a in get_args(annotation))
     if annotation is bool:
         return None, "switch", None
     if origin is Literal and all(isinstance(a, str) for a in args):

@@ -1,4 +1,5 @@
-"""Where and how a process computes: the device a config names, torch's thread count, glibc's allocator.
+"""Where and how a process computes: the device a config names, the memory free there, torch's thread count,
+glibc's allocator.
 
 Kept apart from the training loop, which calls these once at its start (docs/ARCHITECTURE.md, "Layers")."""
 
@@ -7,6 +8,8 @@ from __future__ import annotations
 import ctypes
 import os
 import sys
+import warnings
+from pathlib import Path
 
 import torch
 
@@ -35,10 +38,75 @@ def resolve_device(name: str) -> torch.device:
     return device
 
 
+# More threads than this many per core only add switching; far more fail to start at all (100000 threads end
+# in "OSError: Cannot allocate memory"), so a larger --threads is capped, with a warning, to one per core.
+THREADS_PER_CORE = 4
+
+
+def cores() -> int:
+    """The CPU cores this process may run on (its affinity mask where the platform has one)."""
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return os.cpu_count() or 1
+
+
 def set_threads(threads: int | None) -> None:
-    """torch's intra-op threads; None keeps torch's default (one per core)."""
-    if threads:
-        torch.set_num_threads(threads)
+    """torch's intra-op threads; None keeps torch's default (one per core). More than THREADS_PER_CORE per core
+    is capped to one per core, with a warning that says so (never a refusal, so a run resumed on a smaller
+    machine than it started on goes on)."""
+    if not threads:
+        return
+    n, limit = cores(), THREADS_PER_CORE * cores()
+    if threads > limit:
+        warnings.warn(f"--threads {threads} (train.threads) is more than {limit}, {THREADS_PER_CORE} for each of the "
+                      f"{n} CPU cores here, so genmodels uses {n} threads; give --threads {limit} or fewer to choose.",
+                      RuntimeWarning, stacklevel=2)
+        threads = n
+    torch.set_num_threads(threads)
+
+
+def free_memory(device: torch.device) -> int | None:
+    """Bytes that may still be allocated on `device`: a CUDA GPU's free memory, or the host's available memory
+    (within its cgroup's limit where one is set); None where it cannot be told (mps, a system without
+    /proc/meminfo or sysconf)."""
+    if device.type == "cuda":
+        return int(torch.cuda.mem_get_info(device)[0])
+    if device.type != "cpu":
+        return None
+    found = [b for b in (_meminfo_available(), _cgroup_room()) if b is not None]
+    return min(found) if found else None
+
+
+def _meminfo_available() -> int | None:
+    """MemAvailable of /proc/meminfo (what can be allocated without swapping), else free physical pages."""
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
+# (limit, usage) files of a cgroup's memory: version 2, then version 1
+_CGROUP_FILES = (("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory.current"),
+                 ("/sys/fs/cgroup/memory/memory.limit_in_bytes", "/sys/fs/cgroup/memory/memory.usage_in_bytes"))
+
+
+def _cgroup_room() -> int | None:
+    """A container's memory limit less what it uses; None without a limit ("max", or version 1's near 2**63)."""
+    for limit_file, usage_file in _CGROUP_FILES:
+        try:
+            limit, usage = Path(limit_file).read_text().strip(), Path(usage_file).read_text().strip()
+        except OSError:
+            continue
+        if not limit.isdigit() or not usage.isdigit() or int(limit) >= 2**60:
+            return None
+        return max(0, int(limit) - int(usage))
+    return None
 
 
 def keep_freed_memory() -> bool:

@@ -10,14 +10,18 @@ from __future__ import annotations
 
 import json
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field, SerializeAsAny, ValidationError, field_validator, model_validator
 
-from ..config import DataConfig, Strict, TrainConfig, one_sentence, shown
+from ..config import DataConfig, Strict, StrictInt, TrainConfig, one_sentence, shown
 from ..errors import ConfigError
-from . import ae, classifier, gan, pca, stacked, vae
+from ..runtime import resolve_device
+from . import ae, classifier, footprint, gan, pca, stacked, vae
 from .base import Family, Model
+
+if TYPE_CHECKING:
+    from ..dataset import DataSplits
 
 FAMILIES: dict[str, Family] = {f.name: f for f in (
     vae.FAMILY,
@@ -47,7 +51,11 @@ def families_that(*capabilities: str) -> str:
 
 
 def build_model(family_name: str, config: Any, shape: tuple[int, int, int]) -> Model:
-    return FAMILIES[family_name].model(config, shape)
+    """The family's model of `config` for images of `shape`, on the host; a one-sentence ConfigError, before
+    anything is allocated, where its weights alone would not fit in the memory free there (models.footprint)."""
+    model_class = FAMILIES[family_name].model
+    footprint.check_weights(model_class, config, shape)
+    return model_class(config, shape)
 
 
 # The largest image a run may describe, checked before a model is built from a saved shape: 2**26 values
@@ -73,7 +81,8 @@ class RunConfig(Strict):
     # each has a default, so calling the class with none is right.
     data: DataConfig = Field(default_factory=DataConfig)  # type: ignore[arg-type]
     train: TrainConfig = Field(default_factory=TrainConfig)  # type: ignore[arg-type]
-    shape: tuple[int, int, int] | None = None  # (C, H, W) of the data, filled in when training starts
+    # (C, H, W) of the data, filled in when training starts; config.json's array is taken for the tuple
+    shape: tuple[StrictInt, StrictInt, StrictInt] | None = Field(None, strict=False)
     version: str = "1"  # run directory format
 
     @model_validator(mode="before")
@@ -108,6 +117,12 @@ class RunConfig(Strict):
         """The epochs a run of this config trains in all, its family's pretraining phases included
         (Model.scheduled_epochs), when it asks for `epochs` (None: train.epochs); no model is built."""
         return FAMILIES[self.family].model.scheduled_epochs(self.model, self.train.epochs if epochs is None else epochs)
+
+    def check_memory(self, data: DataSplits) -> None:
+        """A one-sentence ConfigError where training this config's model on `data` would not fit in the memory free
+        on its device (models.footprint); counted without building the model, so call it before any is built."""
+        footprint.check_training(FAMILIES[self.family].model, self.model, self.train, data,
+                                 resolve_device(self.train.device))
 
     def resume_settings(self) -> dict[str, Any]:
         """The settings this config gives a resumed run, as `engine.resume_run` takes them: family, model, data
