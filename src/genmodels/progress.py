@@ -94,6 +94,15 @@ class Records:
             self.metrics.close()
 
 
+def say(line: str) -> None:
+    """Print a line of progress at once (a pipe's reader sees it live); once stdout's reader has gone, nothing
+    (silence_stdout), and the work goes on."""
+    try:
+        print(line, flush=True)
+    except BrokenPipeError:
+        silence_stdout()
+
+
 def silence_stdout() -> None:
     """Point stdout at the null device once its reader has gone (a BrokenPipeError), so that neither a later
     write nor the flush at exit fails again (Python's documented recipe; see the signal module's "Note on

@@ -17,6 +17,7 @@ from ..errors import GenmodelsError
 from ..evaluation import evaluate
 from ..features import FeatureNetwork, load_features, train_features
 from ..models import FEATURE_NETWORK, RunConfig
+from ..progress import say
 from ..provenance import canonical_source
 from ..report.catalog import summary_keys
 from ..report.compare import compare
@@ -67,7 +68,7 @@ def run_state(run_dir: Path, config: RunConfig, at_least: bool = False) -> str:
     return "partial" if done < total else f"it has trained {done} epochs, the preset asks for {total}"
 
 
-def feature_network(splits: DataSplits, where: Path, progress: bool = False, log: Callable[[str], None] = print,
+def feature_network(splits: DataSplits, where: Path, progress: bool = False, log: Callable[[str], None] = say,
                     epochs: int | None = None) -> FeatureNetwork:
     """The zoo's feature classifier for FID and the other sample-quality metrics: reused from `where`
     when it was trained on exactly this data, else trained there once (genmodels.features; epochs
@@ -104,7 +105,7 @@ def run_zoo(data: str = "digits", out: str | Path = ZooDir.DEFAULT, *, overwrite
             progress: bool = True, presets: dict[str, Preset] | None = None,
             evaluate_options: dict[str, Any] | None = None, features: FeatureNetwork | str | Path | None = None,
             budget: float | None = None, speed: float | None = None,
-            log: Callable[[str], None] = print) -> tuple[Path, dict[str, dict]]:
+            log: Callable[[str], None] = say) -> tuple[Path, dict[str, dict]]:
     """Train, evaluate and compare every preset of `data` into `out`; returns the report's path and
     each run's metrics.
 
