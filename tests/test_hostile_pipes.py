@@ -10,7 +10,7 @@ import pytest
 from tqdm.auto import tqdm
 
 from conftest import TINY
-from genmodels.progress import Records
+from genmodels.progress import Records, say
 from genmodels.rundir import RunDir
 
 EPOCHS = 4
@@ -60,15 +60,31 @@ def test_a_command_whose_reader_has_gone_exits_quietly(done, command):
     assert err == "" and proc.returncode == 1, err
 
 
+def _closed_pipe(monkeypatch):
+    """sys.stdout on a pipe whose read end is closed."""
+    read, write = os.pipe()
+    os.close(read)
+    stdout = os.fdopen(write, "w")
+    monkeypatch.setattr(sys, "stdout", stdout)
+    return stdout
+
+
+def test_the_zoos_lines_go_quiet_on_a_closed_pipe(monkeypatch):
+    stdout = _closed_pipe(monkeypatch)
+    try:
+        for _ in range(2):
+            say("[1/8] gan (gan)")  # the zoo's log: no BrokenPipeError to stop the zoo
+        print("after", flush=True)
+    finally:
+        stdout.close()
+
+
 @pytest.mark.parametrize("lines", [True, False], ids=["lines", "under-a-bar"])
 def test_the_epoch_line_printer_goes_quiet_on_a_closed_pipe(monkeypatch, lines):
     """In-process, both ways training prints its lines (a line per epoch, or tqdm.write under a bar): the first
     write to a pipe without a reader switches the lines off and points stdout at the null device, so that neither
     the next epoch nor the flush at exit fails."""
-    read, write = os.pipe()
-    os.close(read)
-    stdout = os.fdopen(write, "w")
-    monkeypatch.setattr(sys, "stdout", stdout)
+    stdout = _closed_pipe(monkeypatch)
     bar = tqdm(total=4, disable=False, file=io.StringIO())  # drawn elsewhere, as on a terminal's stderr
     records = Records([], None, bar, lines=lines)
     try:
