@@ -328,6 +328,12 @@ def main(argv: list[str] | None = None) -> int:
         commands = {"train": _train, "features": _features, "compare": _compare, "zoo": _zoo, "data": _data,
                     "explore": _explore}
         commands.get(args.command, _run_command)(args)
+        sys.stdout.flush()  # here, where a reader that has gone is caught, not at exit
+    except BrokenPipeError:  # stdout's reader has gone (`| head -1`): nothing more to say, nowhere to say it
+        from .progress import silence_stdout
+
+        silence_stdout()
+        return 1
     except TrainingInterrupted as err:
         print(f"genmodels: {err}", file=sys.stderr)
         return 130

@@ -5,6 +5,7 @@ epoch, and the training curves (loss.png).
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -34,6 +35,7 @@ class Records:
     metrics: MetricsLog | None  # metrics.jsonl and the other logs, open on rank 0 alone
     bar: tqdm  # disabled where it is not shown
     lines: bool
+    stdout: bool = True  # False once stdout's reader has gone (`| head -1`): training goes on without its lines
     last_plot: float = field(default_factory=time.perf_counter)  # when loss.png was last drawn
 
     @classmethod
@@ -64,14 +66,20 @@ class Records:
         """The line of epoch `epoch` (0-based) of `epochs`: its values and the seconds its steps took; printed every
         epoch without a bar, every tenth of the run (and the last epoch) under the bar, never without either."""
         last = epoch + 1 == epochs
-        if not (self.lines or (not self.bar.disable and ((epoch + 1) % max(1, epochs // 10) == 0 or last))):
+        if not self.stdout or not (
+                self.lines or (not self.bar.disable and ((epoch + 1) % max(1, epochs // 10) == 0 or last))):
             return
         line = (f"epoch {epoch + 1}/{epochs}  " + "  ".join(f"{k} {v:.3f}" for k, v in values.items())
                 + f"  {seconds:.1f} s")
-        if self.lines:
-            print(line, flush=True)
-        else:
-            self.bar.write(line)
+        try:
+            if self.lines:
+                print(line, flush=True)
+            else:
+                self.bar.write(line)  # to sys.stdout
+                sys.stdout.flush()  # a closed pipe shows here, not in a later write outside this guard
+        except BrokenPipeError:  # the reader has gone: the run matters more than its lines
+            self.stdout = False
+            silence_stdout()
 
     def plot(self, path: Path, curves: dict[str, tuple[str, ...]], last: bool) -> None:
         """Redraw the training curves at `path` at the last epoch, else at most every 10 seconds (a plot costs
@@ -84,6 +92,30 @@ class Records:
         self.bar.close()
         if self.metrics is not None:
             self.metrics.close()
+
+
+def say(line: str) -> None:
+    """Print a line of progress at once (a pipe's reader sees it live); once stdout's reader has gone, nothing
+    (silence_stdout), and the work goes on."""
+    try:
+        print(line, flush=True)
+    except BrokenPipeError:
+        silence_stdout()
+
+
+def silence_stdout() -> None:
+    """Point stdout at the null device once its reader has gone (a BrokenPipeError), so that neither a later
+    write nor the flush at exit fails again (Python's documented recipe; see the signal module's "Note on
+    SIGPIPE"). A stdout without a file descriptor (a notebook's) is left as it is."""
+    try:
+        fd = sys.stdout.fileno()
+    except (AttributeError, ValueError, OSError):  # no such method, closed, or io.UnsupportedOperation
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, fd)
+    finally:
+        os.close(devnull)
 
 
 def _terminal(stream) -> bool:

@@ -33,6 +33,13 @@ EPOCH_SECONDS, FIT_SECONDS = 1.0, 1.0
 EVAL_PROBE, EVAL_SAMPLE, EVAL_IW, EVAL_RUN = 4e-3, 1.5e-3, 3e-5, 1.0
 FEATURES_SECONDS_PER_IMAGE = 0.8e-3  # one epoch of the feature classifier, 784 values
 DERIVED_TRAIN = {"batch_size": 100}
+# The fastest a machine is taken to be against the constants (measure_speed's lower clamp): before the pilot,
+# a budget too short even then is refused without training anything.
+FASTEST = 0.1
+PILOT_EPOCHS, PILOT_TEST_IMAGES = 2, 50
+# The comparison report after the runs (not in a plan's estimate): 2 to 4 s measured on the shared machine.
+REPORT_SECONDS = 5.0
+SMALLEST = 1e-6  # minutes: a budget that buys nothing, so every run gets 1 epoch and the evaluation its least
 
 
 def check_budget(budget: Any) -> float:
@@ -146,6 +153,46 @@ def derive_plan(shape: tuple[int, int, int], n_train: int, n_test: int, budget: 
                 feature_epochs, cost, per_epoch)
 
 
+def plan_within(shape: tuple[int, int, int], n_train: int, n_test: int, budget: float, labelled: bool = True,
+                speed: float = 1.0, spent: float = 0.0) -> Plan | None:
+    """The plan of a `budget` minutes zoo whose estimate fits in the time left (`spent` seconds are gone: the
+    pilot's, the data's loading; REPORT_SECONDS are kept for the report), None where none does.
+
+    That is derive_plan's for the time left, where its estimate fits (epochs are rounded down but to 1, and
+    evaluation sizes come in steps, so it may overshoot by some percent); else the plan of the largest time
+    below it (1% steps) whose estimate fits; else the smallest plan (one epoch a run, the evaluation at its
+    least), if that fits. Its `budget` is the whole budget, as the zoo's deadline."""
+    left = budget * 60 - spent - REPORT_SECONDS
+    smallest = derive_plan(shape, n_train, n_test, SMALLEST, labelled, speed)
+    floor = sum(smallest.seconds.values())
+    minutes = left / 60
+    while minutes * 60 > floor:
+        plan = derive_plan(shape, n_train, n_test, minutes, labelled, speed)
+        if sum(plan.seconds.values()) <= minutes * 60:
+            return replace(plan, budget=budget)
+        minutes *= 0.99
+    return replace(smallest, budget=budget) if floor <= left else None
+
+
+def least_budget(shape: tuple[int, int, int], n_train: int, n_test: int, labelled: bool = True,
+                 speed: float = 1.0, spent: float = 0.0) -> float:
+    """The smallest budget in minutes, two significant digits rounded up, for which plan_within finds a plan:
+    the smallest plan's estimate, `spent` and the report's seconds."""
+    floor = sum(derive_plan(shape, n_train, n_test, SMALLEST, labelled, speed).seconds.values())
+    minutes = (floor + spent + REPORT_SECONDS) / 60
+    step = 10.0 ** (math.floor(math.log10(minutes)) - 1)
+    return round(math.ceil(minutes / step - 1e-9) * step, 12)
+
+
+def pilot_seconds(shape: tuple[int, int, int], n_train: int, speed: float = FASTEST) -> float:
+    """measure_speed's estimated seconds at `speed`: its epochs of each pilot entry, at the smallest plan's
+    settings (a pilot's are the same for any budget)."""
+    smallest = derive_plan(shape, n_train, PILOT_TEST_IMAGES, SMALLEST, False, speed)
+    return sum(PILOT_EPOCHS * speed * (e.seconds_per_image * e.cost_scale(shape, smallest.presets[e.name].model)
+                                       * (min(e.pilot_images, n_train) + PILOT_TEST_IMAGES / 3) + EPOCH_SECONDS)
+               for e in ENTRIES if e.pilot_images)
+
+
 def rescaled_epochs(plan: Plan, name: str, seconds_left: float, spent: dict[str, float]) -> int:
     """Epochs for run `name` now that the runs before it have shown how fast the machine is (a shared
     machine's load changes): their training took `spent` seconds (by name) against the plan's estimate,
@@ -165,7 +212,7 @@ def measure_speed(splits: DataSplits, plan: Plan, where: Path) -> float:
     """The machine's slowness now against the entries' seconds_per_image: two short epochs of each entry with
     pilot images (the ae and the gan) on the data's first images, trained into a temporary folder under `where`,
     the second epoch's training steps timed (the first warms up), over what the constants predict; clamped to
-    0.1..100."""
+    FASTEST..100."""
     measured = expected = 0.0
     where.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".pilot-", dir=where))
@@ -173,13 +220,14 @@ def measure_speed(splits: DataSplits, plan: Plan, where: Path) -> float:
         for entry in (e for e in ENTRIES if e.pilot_images):
             n = min(entry.pilot_images, len(splits.train))
             sub = DataSplits(Dataset(splits.train.stored(slice(0, n)), None, "pilot/train"),
-                             Dataset(splits.test.stored(slice(0, 50)), None, "pilot/test"), splits.source)
+                             Dataset(splits.test.stored(slice(0, PILOT_TEST_IMAGES)), None, "pilot/test"),
+                             splits.source)
             preset = plan.presets[entry.name]
-            config = replace(preset, train={**preset.train, "epochs": 2}).config(splits.source)
+            config = replace(preset, train={**preset.train, "epochs": PILOT_EPOCHS}).config(splits.source)
             with warnings.catch_warnings():  # a GAN of three steps looks collapsed: no news
                 warnings.simplefilter("ignore")
                 measured += train(config, tmp / entry.name, progress=False, data=sub).epoch_seconds[-1]
             expected += entry.seconds_per_image * entry.cost_scale(splits.shape, preset.model) * n
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    return min(100.0, max(0.1, measured / expected))
+    return min(100.0, max(FASTEST, measured / expected))

@@ -13,10 +13,11 @@ from typing import Any
 
 from ..data import DataSplits, load_data
 from ..engine import train
-from ..errors import GenmodelsError
+from ..errors import ConfigError, GenmodelsError
 from ..evaluation import evaluate
 from ..features import FeatureNetwork, load_features, train_features
 from ..models import FEATURE_NETWORK, RunConfig
+from ..progress import say
 from ..provenance import canonical_source
 from ..report.catalog import summary_keys
 from ..report.compare import compare
@@ -24,7 +25,19 @@ from ..rundir import RunDir
 from ..runs import load_run
 from ..zoodir import ZooDir
 from .entries import ENTRY, EVALUATE, PRESETS, Preset
-from .plan import DEFAULT_BUDGET, Plan, check_budget, derive_plan, measure_speed, rescaled_epochs
+from .plan import (
+    DEFAULT_BUDGET,
+    FASTEST,
+    REPORT_SECONDS,
+    Plan,
+    check_budget,
+    derive_plan,
+    least_budget,
+    measure_speed,
+    pilot_seconds,
+    plan_within,
+    rescaled_epochs,
+)
 
 
 def _comparable(cfg: RunConfig) -> dict:
@@ -67,7 +80,7 @@ def run_state(run_dir: Path, config: RunConfig, at_least: bool = False) -> str:
     return "partial" if done < total else f"it has trained {done} epochs, the preset asks for {total}"
 
 
-def feature_network(splits: DataSplits, where: Path, progress: bool = False, log: Callable[[str], None] = print,
+def feature_network(splits: DataSplits, where: Path, progress: bool = False, log: Callable[[str], None] = say,
                     epochs: int | None = None) -> FeatureNetwork:
     """The zoo's feature classifier for FID and the other sample-quality metrics: reused from `where`
     when it was trained on exactly this data, else trained there once (genmodels.features; epochs
@@ -104,14 +117,16 @@ def run_zoo(data: str = "digits", out: str | Path = ZooDir.DEFAULT, *, overwrite
             progress: bool = True, presets: dict[str, Preset] | None = None,
             evaluate_options: dict[str, Any] | None = None, features: FeatureNetwork | str | Path | None = None,
             budget: float | None = None, speed: float | None = None,
-            log: Callable[[str], None] = print) -> tuple[Path, dict[str, dict]]:
+            log: Callable[[str], None] = say) -> tuple[Path, dict[str, dict]]:
     """Train, evaluate and compare every preset of `data` into `out`; returns the report's path and
     each run's metrics.
 
     data: digits or fashion-mnist (the fixed presets of PRESETS, which refuse a budget), or any other
     source (an IDX folder, a .npy/.npz file, an image folder), whose presets and evaluation options
     `derive_plan` chooses from the data's shape to fit `budget` minutes (default DEFAULT_BUDGET) on this
-    machine as fast as a pilot finds it (`measure_speed`), or as `speed` says (tests).
+    machine as fast as a pilot finds it (`measure_speed`), or as `speed` says (tests); a budget too short for
+    the smallest plan is refused before any run is trained (`plan_within`), before the pilot where it is too
+    short even for the fastest machine.
     presets: replaces the presets (tests use tiny ones). overwrite: retrain every run from scratch.
     features: the feature network for the sample-quality metrics (FID, KID, precision/recall, ...),
     as a FeatureNetwork or its directory; None trains it once into OUT/features (or reuses it there);
@@ -128,7 +143,7 @@ def run_zoo(data: str = "digits", out: str | Path = ZooDir.DEFAULT, *, overwrite
     data = canonical_source(data)  # runs outlive the working directory
     splits = load_data(data)
     labelled = splits.train.labels is not None and splits.test.labels is not None
-    plan = None if data in PRESETS else _derived_plan(splits, labelled, budget, speed, folder.root, log)
+    plan = None if data in PRESETS else _derived_plan(splits, labelled, budget, speed, folder.root, log, began)
     if presets is None:
         presets = PRESETS[data] if plan is None else plan.presets
     options = {**EVALUATE, **(plan.evaluate if plan is not None else {}), **(evaluate_options or {})}
@@ -148,18 +163,37 @@ def run_zoo(data: str = "digits", out: str | Path = ZooDir.DEFAULT, *, overwrite
 
 
 def _derived_plan(splits: DataSplits, labelled: bool, budget: float | None, speed: float | None, out: Path,
-                  log: Callable[[str], None]) -> Plan:
-    """The plan for data without fixed presets, at the speed a pilot measures (or `speed`), printed."""
+                  log: Callable[[str], None], began: float) -> Plan:
+    """The plan for data without fixed presets, at the speed a pilot measures (or `speed`), printed; a budget
+    that cannot hold the smallest plan is refused (ConfigError): before the pilot where even the fastest
+    machine could not, else once the pilot has measured this one, removing the folder it made."""
+    what = f"A {budget:g} min budget" if budget is not None else f"The default {DEFAULT_BUDGET:g} min budget"
     budget = DEFAULT_BUDGET if budget is None else budget
     shape, n_train, n_test = splits.shape, len(splits.train), len(splits.test)
+    c, h, w = shape
+    data = f"{n_train:,} training images of {h}x{w}x{c}"
+    spent, made = 0.0, not out.exists()
     if speed is None:
+        least = least_budget(shape, n_train, n_test, labelled, FASTEST, pilot_seconds(shape, n_train))
+        if budget < least:
+            raise ConfigError(f"{what} is too short for {data}: even on a machine {1 / FASTEST:g} times as fast as "
+                              "the zoo's cost constants say, the pilot that times this one, the smallest plan (one "
+                              f"epoch a run) and the report take {least:g} min; give --budget {least:g} or more.")
         start = time.perf_counter()
         speed = measure_speed(splits, derive_plan(shape, n_train, n_test, budget, labelled), out)
         log(f"[pilot] {time.perf_counter() - start:.1f} s: this machine takes {speed:.2f} times the time "
             "the zoo's cost constants say")
-    plan = derive_plan(shape, n_train, n_test, budget, labelled, speed=speed)
-    c, h, w = shape
-    log(f"[plan] {n_train:,} training images of {h}x{w}x{c}, a {plan.budget:g} min budget:")
+        spent = time.perf_counter() - began  # the data's loading and the pilot: gone from the budget
+    plan = plan_within(shape, n_train, n_test, budget, labelled, speed, spent)
+    if plan is None:
+        if made and out.is_dir() and not any(out.iterdir()):
+            out.rmdir()  # the pilot's folder, made for nothing
+        least = least_budget(shape, n_train, n_test, labelled, speed, spent)
+        pilot = f"the {spent:.0f} s spent loading the data and timing it, " if spent else ""
+        raise ConfigError(f"{what} is too short for {data} on this machine: {pilot}the smallest plan (one epoch a "
+                          f"run, the evaluation at its least) and the report take {least:g} min; give --budget "
+                          f"{least:g} or more.")
+    log(f"[plan] {data}, a {plan.budget:g} min budget:")
     for line in plan.lines():
         log(line)
     return plan
@@ -174,7 +208,7 @@ def _run_all(zoo: _Zoo, presets: dict[str, Preset]) -> dict[str, dict]:
     for i, (name, preset) in enumerate(presets.items(), 1):
         zoo.log(f"[{i}/{len(presets)}] {name} ({preset.family})")
         if plan is not None and ENTRY[name].trained:  # the time left, re-split
-            left = plan.budget * 60 - (time.perf_counter() - zoo.began)
+            left = plan.budget * 60 - REPORT_SECONDS - (time.perf_counter() - zoo.began)  # the report's kept
             epochs = rescaled_epochs(plan, name, left, spent)
             if epochs != preset.train["epochs"]:
                 zoo.log(f"  {epochs} epochs, not the planned {preset.train['epochs']}: its part of the "
