@@ -1,6 +1,7 @@
 """A closed pipe on stdout (`genmodels train ... | head -1`): training goes on to its last epoch and saves,
 printing nothing more; every command exits without a traceback (issue 27, case 7)."""
 
+import contextlib
 import io
 import os
 import subprocess
@@ -95,3 +96,19 @@ def test_the_epoch_line_printer_goes_quiet_on_a_closed_pipe(monkeypatch, lines):
     finally:
         bar.close()
         stdout.close()
+
+
+def test_a_warning_to_a_closed_stderr_does_not_stop_the_command():
+    """`genmodels train ... 2>&1 | head -1`: a warning in a later epoch (a collapse, say) meets the closed pipe."""
+    from genmodels.cli import _show_warning
+
+    read, write = os.pipe()
+    os.close(read)
+    # Line-buffered, as sys.stderr is, so the line reaches the pipe at once.
+    stderr = os.fdopen(write, "w", buffering=1, closefd=False)
+    try:
+        _show_warning("the samples' diversity fell", UserWarning, "x.py", 1, file=stderr)
+    finally:
+        with contextlib.suppress(BrokenPipeError):  # the dropped line may still sit in the buffer
+            stderr.close()
+        os.close(write)

@@ -318,7 +318,10 @@ def _leave_process_group() -> None:
 
 def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
     """A warning as a user reads it: one line after "genmodels: warning:", not a source location."""
-    print(f"genmodels: warning: {message}", file=file or sys.stderr)
+    try:
+        print(f"genmodels: warning: {message}", file=file or sys.stderr)
+    except OSError:  # stderr's reader has gone (`2>&1 | head -1`): say nothing, as Python's own showwarning
+        pass
 
 
 def main(argv: list[str] | None = None) -> int:
