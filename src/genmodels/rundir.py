@@ -294,11 +294,11 @@ class RunDir:
         ckpt.save_weights(model, self.weights, meta)
         ckpt.save_checkpoint(self.checkpoint, model, optimizers, state, rng, meta)
 
-    def restore(self, model: Model, optimizers: dict[str, torch.optim.Optimizer]
+    def restore(self, model: Model, optimizers: dict[str, torch.optim.Optimizer], config: RunConfig
                 ) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
         """Load the checkpoint's weights and optimizer states in place (the optimizers freshly built from the
-        run's config, whose hyper-parameters the checkpoint's must equal); its training state and RNG states."""
-        scheduled = self.read_config().train.lr_schedule != "constant"  # a resumed run keeps its schedule
+        run's `config`, whose hyper-parameters the checkpoint's must equal); its training state and RNG states."""
+        scheduled = config.train.lr_schedule != "constant"  # a resumed run keeps its schedule
         return ckpt.restore_checkpoint(self.checkpoint, model, optimizers, lr_scheduled=scheduled)
 
     def trained_epochs(self) -> int | None:

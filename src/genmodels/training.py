@@ -71,7 +71,7 @@ class Training:
         position, history = Position(), []
         rng: dict[str, torch.Tensor] = {}
         if resume:
-            state, rng = run.restore(model, optimizers)
+            state, rng = run.restore(model, optimizers, config)
             set_rng_state(rng, order, device, run.checkpoint)
             # batch > 0: an interrupted epoch; `order` holds its start state, so the same permutation comes back.
             position = Position.restored(state)
