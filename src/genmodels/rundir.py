@@ -19,7 +19,8 @@ module: the logs (runlog), the writer's lock (runlock) and the data the run was 
 Every file but the metrics log (appended a flushed line at a time) is written to a temporary name and
 renamed into place, so a crash at any moment leaves the previous complete file. Only a folder with the
 marker (or a run written before markers existed: a genmodels config beside a genmodels checkpoint) is
-a run directory; genmodels deletes nothing anywhere else, and inside one only the files it names.
+a run directory; genmodels deletes nothing anywhere else, and inside one only the files it names, never
+through a symbolic link (check_links, fileio.check_target).
 """
 
 from __future__ import annotations
