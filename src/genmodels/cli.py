@@ -19,7 +19,7 @@ from .datafiles import DEFAULT_MAX_DATA_GB
 from .errors import GenmodelsError, TrainingError, TrainingInterrupted
 from .flags import add_flags, collected, family_flags
 from .models import FAMILIES, FEATURE_NETWORK, build_run_config
-from .rundir import RunDir
+from .rundir import RunDir, check_resume_or_overwrite
 from .zoodir import ZooDir
 
 RUN = RunDir("RUN")  # the run directory as the help text names it
@@ -182,6 +182,7 @@ def _train(args: argparse.Namespace) -> None:
     from .engine import resume_run, train
     from .provenance import canonical_source
 
+    check_resume_or_overwrite(args.resume, args.overwrite)
     base = read_toml(args.config) if args.config else {}
     if base.get("family", args.family) != args.family:
         raise GenmodelsError(f"{args.config} is for family {shown(base['family'])}, not {args.family!r}; "

@@ -26,7 +26,7 @@ from .models import Model, RunConfig, build_model, build_run_config
 from .precision import check_precision
 from .progress import Progress
 from .provenance import training_data
-from .rundir import RunDir
+from .rundir import RunDir, check_resume_or_overwrite
 from .runlog import check_logs, read_history
 from .runtime import keep_freed_memory, resolve_device, set_threads
 from .training import Training, evaluate_parts
@@ -50,6 +50,7 @@ def train(config: RunConfig, run_dir: str | Path, *, resume: bool = False, overw
     in all (see `resume_run`; any other setting of `config` that differs from the saved one is refused).
     progress: see `Progress`. data: already loaded data (tests, benchmarks; their `source` is recorded as
     data.source); otherwise config.data is loaded."""
+    check_resume_or_overwrite(resume, overwrite)
     if resume:
         settings = config.resume_settings()
         if data is not None:  # the data's own name, not the config's, is what the run recorded
@@ -73,9 +74,10 @@ def resume_run(run_dir: str | Path, epochs: int | None = None, *, progress: Prog
     """Continue the run in `run_dir` from its last checkpoint, with the config saved there (read here,
     once); epochs: the new total (None keeps the saved number), the one setting a resumed run may change.
     settings: {"family", "model", "train", "data"} as given for the resumed run (None values: not given); one
-    that differs from the saved config is refused, so no setting is silently ignored."""
+    that differs from the saved config is refused, so no setting is silently ignored. A run that stopped before its
+    first checkpoint (RunDir.stopped_early: a full disk in its first epoch, say) is trained again from the start."""
     run = RunDir(run_dir)
-    run.prepare(resume=True, overwrite=False)  # only checks there is a checkpoint to resume
+    run.prepare(resume=True, overwrite=False)  # only checks there is a checkpoint to resume, or a run to start over
     saved = run.read_config()
     runtime = _check_unchanged(run, saved, settings or {})
     config = saved.with_epochs(epochs or saved.train.epochs)
@@ -89,10 +91,19 @@ def resume_run(run_dir: str | Path, epochs: int | None = None, *, progress: Prog
     check_logs(config.train.log)
     config, data = _checked_data(config, data, run, resume=True)
     _check_shards(config, len(data.train), dist)
+    again = run.stopped_early()
+    if again:
+        warnings.warn(f"The run in {run} stopped before its first checkpoint, so it trains again from the start with "
+                      "its saved settings.", RuntimeWarning, stacklevel=2)
+        ddp.barrier(dist)  # every rank has seen the run as it was before rank 0 clears it
     with _writer(run, dist):
-        if dist.main:  # a kill between a temporary file's write and its rename left it: nobody renames it now
+        if dist.main and again:  # the records and pictures of the lost epoch go; Training.start rewrites the config
+            run.clear()
+        elif dist.main:  # a kill between a temporary file's write and its rename left it: nobody renames it now
             run.remove_dead_temps()
-        return _train(config, run, dist, device, progress, data, resume=True)
+        if again:
+            ddp.barrier(dist)
+        return _train(config, run, dist, device, progress, data, resume=not again)
 
 
 # Settings of how a run is carried out, not of what it computes: a resumed run may take new ones.

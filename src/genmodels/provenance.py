@@ -13,6 +13,7 @@ from pathlib import Path
 from .config import DataConfig, shown
 from .data import BUILT_IN, DataSplits, fingerprint, in_memory_name, load_data
 from .errors import DataError
+from .fileio import check_length
 from .models import RunConfig
 from .rundir import RunDir
 
@@ -22,6 +23,7 @@ def canonical_source(source: str) -> str:
     the working directory); a built-in name (digits, ...), a blank or a path that does not exist, as given."""
     if source in BUILT_IN or not source.strip():
         return source
+    check_length(source, "--data")  # a name the file system cannot hold: one sentence, not a traceback
     path = Path(source).expanduser()
     return str(path.resolve()) if path.exists() else source
 

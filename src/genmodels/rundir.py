@@ -19,7 +19,8 @@ module: the logs (runlog), the writer's lock (runlock) and the data the run was 
 Every file but the metrics log (appended a flushed line at a time) is written to a temporary name and
 renamed into place, so a crash at any moment leaves the previous complete file. Only a folder with the
 marker (or a run written before markers existed: a genmodels config beside a genmodels checkpoint) is
-a run directory; genmodels deletes nothing anywhere else, and inside one only the files it names.
+a run directory; genmodels deletes nothing anywhere else, and inside one only the files it names, never
+through a symbolic link (check_links, fileio.check_target).
 """
 
 from __future__ import annotations
@@ -35,12 +36,27 @@ from typing import Any
 import torch
 
 from . import checkpoint as ckpt
+from .config import shown
 from .errors import CheckpointError, ConfigError, GenmodelsError
-from .fileio import JSON_LIMIT, FileError, atomic_write, read_bounded, write_error
+from .fileio import (
+    JSON_LIMIT,
+    RUN_MARKER,
+    FileError,
+    atomic_write,
+    check_length,
+    check_target,
+    read_bounded,
+    write_error,
+)
 from .models import Model, RunConfig, build_model, build_run_config
 from .runlock import RunLock
 
-MARKER_TEXT = b'{"genmodels": "run directory", "format": 1}\n'
+# The run directory format this genmodels reads and writes: config.json's "version", the marker's "format".
+FORMAT = RunConfig.model_fields["version"].default
+MARKER_TEXT = f'{{"genmodels": "run directory", "format": {FORMAT}}}\n'.encode()
+# Bytes the longest path genmodels writes in a run adds to the folder's (images/.samples_n10000.png.tmp<pid>, a
+# TensorBoard event file), so a folder whose files could not be named is refused before anything is written.
+INSIDE = 64
 # Pictures genmodels writes under images/ (RunDir.image): the only files --overwrite removes there.
 _OUR_PICTURES = re.compile(r"(samples|samples_n\d+|reconstructions|interpolation|latent)\.png")
 _OUR_CODES = re.compile(r"codes_(train|test)\.npz")
@@ -82,6 +98,27 @@ def _running(pid: int) -> bool:
     return True
 
 
+def check_resume_or_overwrite(resume: bool, overwrite: bool) -> None:
+    """A one-sentence ConfigError where both are asked: one continues the run, the other replaces it."""
+    if resume and overwrite:
+        raise ConfigError("--resume (resume=True) continues the run in --out and --overwrite (overwrite=True) "
+                          "replaces it, so they cannot be given together; pass one of them.")
+
+
+def _check_format(found: object, where: Path) -> None:
+    """A one-sentence CheckpointError unless `found` (config.json's version, the marker's format) is FORMAT."""
+    if str(found) == FORMAT:
+        return
+    try:
+        newer = int(str(found)) > int(FORMAT)
+    except ValueError:  # not a number, or one of thousands of digits
+        newer = False
+    raise CheckpointError(f"{where} says the run was written by {'a newer' if newer else 'another'} "
+                          f"genmodels, in run directory format {shown(found)}, but this genmodels reads format "
+                          f"{FORMAT}; use the genmodels that wrote it (pip install --upgrade genmodels), or train a "
+                          "new run into another folder.")
+
+
 @dataclass(frozen=True, init=False)
 class RunDir:
     """One run directory: its file names, and every read and write of its files."""
@@ -89,7 +126,7 @@ class RunDir:
     CONFIG, WEIGHTS, CHECKPOINT, METRICS = "config.json", "model.safetensors", "checkpoint.safetensors", "metrics.jsonl"
     LOSS_PLOT, IMAGES, EVAL, FEATURES = "loss.png", "images", "eval.json", "features.json"
     METRICS_CSV, TENSORBOARD = "metrics.csv", "tensorboard"
-    MARKER, LOCK = ".genmodels", ".genmodels.lock"
+    MARKER, LOCK = RUN_MARKER, ".genmodels.lock"
     # What --overwrite removes: these, the pictures, codes and event files genmodels wrote (_OUR_PICTURES,
     # _OUR_CODES, _OUR_EVENTS), and the temporary files of all of them.
     FILES = (CONFIG, WEIGHTS, CHECKPOINT, METRICS, LOSS_PLOT, EVAL, FEATURES, METRICS_CSV)
@@ -97,6 +134,7 @@ class RunDir:
     path: Path
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
+        check_length(path, "The run directory")  # a name the file system cannot hold: one sentence, here
         object.__setattr__(self, "path", Path(path))
 
     def __fspath__(self) -> str:
@@ -144,6 +182,29 @@ class RunDir:
         except (OSError, GenmodelsError, ValueError):
             return False
 
+    def check_format(self) -> None:
+        """A one-sentence CheckpointError where the marker says another (a newer) genmodels wrote this folder."""
+        try:
+            marker = _json_object(self.marker, "marker") or {}
+        except (OSError, GenmodelsError, ValueError):  # unreadable: not a marker, as has_marker says
+            return
+        if marker.get("genmodels") == "run directory":
+            _check_format(marker.get("format", FORMAT), self.marker)
+
+    def check_links(self) -> None:
+        """A one-sentence FileError where a run file or folder genmodels writes is a symbolic link (what it points
+        at is someone's), a FIFO or a device (fileio.check_target, which every atomic write asks too): checked
+        before a run starts or resumes and before a clear, so nothing is trained, written or deleted first."""
+        entries = [self.path / name for name in (*self.FILES, self.MARKER, self.IMAGES, self.TENSORBOARD)]
+        for folder, pattern in ((self.path, _OUR_CODES), (self.path / self.IMAGES, _OUR_PICTURES)):
+            try:
+                if folder.is_dir() and not folder.is_symlink():
+                    entries += [folder / name for name in os.listdir(folder) if pattern.fullmatch(name)]
+            except OSError as err:
+                raise write_error(folder, err, "read the folder") from None
+        for entry in entries:
+            check_target(entry)
+
     def _legacy_run(self) -> bool:
         """A run written before markers existed: a genmodels config.json beside a genmodels checkpoint."""
         try:
@@ -181,6 +242,7 @@ class RunDir:
         required=False: a folder where no lock can be made (read-only) is used unlocked: no one writes there."""
         self._refuse_foreign()
         if create:
+            check_length(self.path, "The run directory", room=INSIDE)
             try:
                 self.path.mkdir(parents=True, exist_ok=True)
                 if not self.has_marker():
@@ -189,6 +251,8 @@ class RunDir:
                 raise write_error(self.path, err, "create the run directory") from None
         elif not self.path.is_dir():
             raise CheckpointError(f"Run directory {self.path} does not exist; pass the --out folder of a training run.")
+        self.check_format()
+        self.check_links()
         try:
             return RunLock.take(self.path / self.LOCK, what)
         except FileError:
@@ -198,27 +262,40 @@ class RunDir:
 
     # -- making one ------------------------------------------------------------------------------------
     def prepare(self, *, resume: bool, overwrite: bool) -> None:
-        """Check the (locked) run directory can be trained into, and clear it when asked to overwrite."""
+        """Check the (locked) run directory can be trained into, and clear it when asked to overwrite. A run
+        that stopped before its first checkpoint (stopped_early) can be resumed: it starts over."""
+        check_resume_or_overwrite(resume, overwrite)
+        self.check_links()
         path = self.path
-        if resume:
-            if not self.checkpoint.exists():
-                raise CheckpointError(f"Nothing to resume in {path}: it has no {self.CHECKPOINT}; "
-                                      "train afresh without --resume (resume=True).")
-            return
         kept = [name for name in self.FILES if (path / name).exists()]
+        if resume:
+            if not self.checkpoint.exists() and not self.stopped_early():
+                has = self.WEIGHTS if self.weights.exists() else kept[0] if kept else None
+                how = (f"it has {has} but no {self.CHECKPOINT} to continue from; train it again with --overwrite "
+                       "(overwrite=True)") if has else "it holds no run; train one there without --resume (resume=True)"
+                raise CheckpointError(f"Nothing to resume in {path}: {how}.")
+            return
         if kept and not overwrite:  # a run, or part of one (its config lost): never cleared unasked
-            raise CheckpointError(f"{path} already holds a run ({kept[0]}); pass --resume (resume=True) to continue "
-                                  "it or --overwrite (overwrite=True) to replace it.")
+            if self.checkpoint.exists():
+                how = "pass --resume (resume=True) to continue it or --overwrite (overwrite=True) to replace it"
+            elif self.stopped_early():
+                how = ("it stopped before its first checkpoint; pass --resume (resume=True) to train it again from "
+                       "the start with its saved settings, or --overwrite (overwrite=True) to replace it")
+            else:
+                how = "it has no checkpoint to resume; pass --overwrite (overwrite=True) to replace it"
+            raise CheckpointError(f"{path} already holds a run ({kept[0]}); {how}.")
         self.clear()  # with no run file there: only temporary files and pictures of a run killed at its start
+
+    def stopped_early(self) -> bool:
+        """A run that wrote its config but stopped (a full disk, a kill) before its first checkpoint and weights:
+        --resume trains it again from the start with that config."""
+        return self.config_file.exists() and not self.checkpoint.exists() and not self.weights.exists()
 
     def ours(self) -> list[Path]:
         """Every file in this run directory that genmodels wrote (by name) and --overwrite would remove."""
         found = []
         images, events = self.path / self.IMAGES, self.tensorboard
-        for folder in (images, events):
-            if folder.is_symlink():
-                raise CheckpointError(f"{folder} is a symbolic link, which genmodels never makes; "
-                                      "remove the link or choose another --out.")
+        self.check_links()  # a link among them: its target is someone's, never removed or written through
         folders = [(self.path, self.FILES, _OUR_CODES), (images, (), _OUR_PICTURES)]
         if "tensorboard" in self._logs():  # event files are ours only where this run wrote them
             folders.append((events, (), _OUR_EVENTS))
@@ -281,6 +358,8 @@ class RunDir:
                               "retrain it.") from None
         if values is None:
             raise ConfigError(f"{path} does not exist; is {self.path} a genmodels run directory?")
+        self.check_format()
+        _check_format(values.get("version", FORMAT), path)
         return build_run_config(values, where=str(path))
 
     # -- weights and checkpoints -----------------------------------------------------------------------
@@ -289,10 +368,19 @@ class RunDir:
         """The weights (to use) and the checkpoint (to resume), each written atomically, in that order: a crash
         between the two leaves the checkpoint one epoch behind, so --resume repeats that epoch and rewrites
         both, where the other order would leave a finished run with the weights of its last epoch but one
-        (tests/test_crash_safety.py)."""
+        (tests/test_crash_safety.py). Where the first checkpoint cannot be written (a full disk), the weights
+        written just before go too, so the run is one that stopped before its first checkpoint (stopped_early),
+        which --resume trains again from the start, as the error says."""
         meta = {"family": model.family}
+        first = not self.checkpoint.exists()
         ckpt.save_weights(model, self.weights, meta)
-        ckpt.save_checkpoint(self.checkpoint, model, optimizers, state, rng, meta)
+        try:
+            ckpt.save_checkpoint(self.checkpoint, model, optimizers, state, rng, meta)
+        except BaseException:
+            if first:
+                with contextlib.suppress(OSError):
+                    self.weights.unlink()
+            raise
 
     def restore(self, model: Model, optimizers: dict[str, torch.optim.Optimizer], config: RunConfig
                 ) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:

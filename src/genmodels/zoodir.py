@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from .fileio import check_length
+
 
 class ZooDir:
     """OUT of `genmodels zoo`: OUT/<entry name> one run directory per entry, OUT/features the feature network
@@ -17,6 +19,7 @@ class ZooDir:
     REPORT = "report.html"
 
     def __init__(self, root: str | Path) -> None:
+        check_length(root, "The zoo folder")  # a name the file system cannot hold: one sentence, here
         self.root = Path(root)
 
     @classmethod
