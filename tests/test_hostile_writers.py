@@ -91,6 +91,7 @@ def test_atomic_write_never_writes_through_or_replaces_a_link(tmp_path):
     ["train", "vae", "--data", "digits", "--epochs", 1, *TINY, "--out", "{p}"], ["sample", "{p}"],
     ["evaluate", "{p}"], ["compare", "{p}"], ["zoo", "--out", "{p}"], ["features", "train", "--out", "{p}"],
     ["train", "vae", "--data", "{p}", "--out", "{p}.run"], ["zoo", "--data", "{p}", "--out", "{p}.zoo"],
+    ["data", "convert", "digits", "--out", "{p}"],
 ])
 def test_a_path_too_long_for_the_file_system_is_one_sentence(tmp_path, capsys, where, command):
     path = tmp_path / ("a" * 300 if where == "long name" else "/".join(["d" * 200] * 25))

@@ -301,3 +301,21 @@ def test_the_zoo_on_any_data_writes_a_report_with_every_family(tmp_path, kind, m
     assert sum("finished run kept" in line or "resumed" in line for line in lines) == 8
     assert not any(line.strip().startswith("trained") for line in lines)
     assert not list((tmp_path / "zoo").glob(".pilot-*"))
+
+
+def test_a_zoo_run_stopped_before_its_first_checkpoint_is_trained_again(tmp_path):
+    """A run that kept only config.json (a full disk in its first epoch) reads as "new": the zoo trains it afresh
+    instead of stopping on "already holds a run; pass --resume or --overwrite"."""
+    presets = {"pca": tiny(PRESETS["digits"])["pca"]}
+    lines = []
+    run_zoo("digits", tmp_path / "zoo", progress=False, presets=presets, evaluate_options=TINY_EVAL,
+            log=lines.append)
+    run = tmp_path / "zoo" / "pca"
+    for name in ("checkpoint.safetensors", "model.safetensors", "eval.json"):
+        (run / name).unlink()
+    assert run_state(run, presets["pca"].config("digits")) == "new"
+    lines.clear()
+    run_zoo("digits", tmp_path / "zoo", progress=False, presets=presets, evaluate_options=TINY_EVAL,
+            log=lines.append)
+    assert sum(line.strip().startswith("trained") for line in lines) == 1
+    assert (run / "checkpoint.safetensors").is_file() and (run / "eval.json").is_file()

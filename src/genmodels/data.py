@@ -29,7 +29,7 @@ import torch
 from .datafiles import MAX_CLASSES, check_fits, list_folder, one_line, read_idx, read_image, read_npy, read_npz
 from .dataset import Batch, Dataset, DataSplits, fingerprint
 from .errors import DataError
-from .fileio import atomic_write, write_error
+from .fileio import atomic_write, check_length, write_error
 
 FASHION_MNIST_DIR = "/usr/share/datasets/fashion-mnist"
 # Fashion-MNIST's class names in label order, as its README lists them (/usr/share/doc/dataset-fashion-mnist).
@@ -432,6 +432,7 @@ def write_idx(data: DataSplits, folder: str | Path) -> list[Path]:
 def check_out_folder(folder: Path, create: bool = False) -> None:
     """Refuse an --out for IDX files that is a file or already holds an IDX file (any IDX name a later load could
     pick up, not only the ones written now: nothing is overwritten); create: then create the folder."""
+    check_length(folder, "--out", room=64)  # room for the IDX names and their temporary names
     if folder.exists() and not folder.is_dir():
         raise DataError(f"{folder} is a file; give --out a folder to write the IDX files into.")
     if folder.is_dir():

@@ -229,8 +229,9 @@ def _train_and_evaluate(zoo: _Zoo, config: RunConfig, run_dir: Path) -> dict:
     if state == "done":
         zoo.log(f"  finished run kept: {run_dir}")
     else:
-        train(config, run_dir, resume=state == "partial", overwrite=zoo.overwrite, progress=zoo.progress,
-              data=zoo.splits)
+        # "new" may be a run stopped before its first checkpoint (config.json and nothing else): start it afresh.
+        train(config, run_dir, resume=state == "partial", overwrite=zoo.overwrite or state == "new",
+              progress=zoo.progress, data=zoo.splits)
         seconds = time.perf_counter() - start
         zoo.log(f"  {'resumed' if state == 'partial' else 'trained'} in {seconds:.1f} s")
     saved = RunDir(run_dir).read_eval() if state == "done" else None
