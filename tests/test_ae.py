@@ -43,11 +43,21 @@ def test_contractive_exact_path_equals_jacobian_norm_for_deep_encoders(arch):
 
 
 def test_contractive_exact_penalty_trains_the_encoder():
-    m = _model(hidden=[7], code_activation="sigmoid", contractive=1.0, contractive_method="exact")
-    out = m(torch.rand(4, 1, 4, 4, dtype=torch.float64))
-    out.parts["contractive"].requires_grad_(False)
-    out.loss.backward()
-    assert m.code_layer.weight.grad.abs().sum() > 0
+    """The loss's gradient is the reconstruction's plus lambda times that of the Jacobian norm, each found here
+    on its own (autograd.functional.jacobian, differentiated again): a penalty logged but cut from the loss, or
+    detached from the encoder's weights, leaves the reconstruction's gradient alone and fails."""
+    m = _model(hidden=[7], code_activation="sigmoid", contractive=0.8, contractive_method="exact")
+    x = torch.rand(4, 1, 4, 4, dtype=torch.float64)
+    params = list(m.encoder.parameters())
+    got = torch.autograd.grad(m(x).loss, params)
+    rec = (m.decoder(m.encoder(x)) - x).pow(2).flatten(1).sum(1).mean()
+    jac = torch.stack([torch.autograd.functional.jacobian(lambda v: m.encoder(v.unsqueeze(0)).squeeze(0), xi,
+                                                          create_graph=True).pow(2).sum() for xi in x]).mean()
+    want = [a + 0.8 * b for a, b in zip(torch.autograd.grad(rec, params),
+                                             torch.autograd.grad(jac, params, retain_graph=True))]
+    for g, w in zip(got, want):
+        assert torch.allclose(g, w, atol=1e-10)
+    assert torch.autograd.grad(jac, m.code_layer.weight)[0].abs().sum() > 0.01  # the penalty pulls on its own
 
 
 def test_contractive_projection_estimate_is_unbiased():
@@ -72,8 +82,14 @@ def test_weight_decay_is_sum_of_squared_weights_without_biases():
     expected = sum(p.pow(2).sum() for n, p in m.named_parameters() if n.endswith("weight"))
     assert torch.allclose(reg.weight_decay(m), expected)
     m2 = _model(hidden=[3], weight_decay=0.5)
-    out = m2(torch.rand(2, 1, 4, 4, dtype=torch.float64))
+    x = torch.rand(2, 1, 4, 4, dtype=torch.float64)
+    out = m2(x)
     assert torch.allclose(out.parts["weight_decay"], 0.5 * expected)
+    # The minimised loss carries it: its gradient is the plain model's plus 2 beta W on the weights, 0 on biases.
+    grads = torch.autograd.grad(out.loss, list(m2.parameters()))
+    plain = torch.autograd.grad(m(x).loss, list(m.parameters()))  # same weights (same seed), no decay
+    for (name, p), g, g0 in zip(m2.named_parameters(), grads, plain):
+        assert torch.allclose(g - g0, 2 * 0.5 * p if name.endswith("weight") else torch.zeros_like(p)), name
 
 
 def test_denoising_target_is_the_clean_input():
@@ -123,12 +139,18 @@ def test_regularised_autoencoder_trains_on_digits(digits, tmp_path):
     cfg = build_run_config({
         "family": "ae",
         "model": {"latent_dim": 8, "hidden": [32], "code_activation": "sigmoid", "corrupt": ["mask:0.2"],
-                  "contractive": 0.01, "sparse_kl": 0.01, "weight_decay": 1e-5},
+                  "contractive": 0.01, "sparse_kl": 0.5, "weight_decay": 1e-5},
         "train": {"epochs": 4, "batch_size": 64, "lr": 3e-3, "log_every": 5},
     })
     result = train(cfg, tmp_path / "run", progress=False, data=digits)
     tests = [r for r in result.history if r["split"] == "test"]
     assert tests[-1]["rec"] < 0.7 * tests[0]["rec"]
-    assert {"rec", "contractive", "sparse_kl", "weight_decay"} <= set(tests[0])
+    terms = ("rec", "contractive", "sparse_kl", "weight_decay")
+    for record in result.history:  # what is minimised is the sum of what is logged, in every record
+        assert record["loss"] == pytest.approx(sum(record[k] for k in terms), rel=1e-5), record
+    # The sparsity penalty reached the encoder: the mean code activation went from a sigmoid's 0.5 towards rho.
+    with torch.no_grad():
+        active = result.model.encode(digits.test.batch(slice(0, 200))).mean().item()
+    assert active < 0.2, active
     assert not (tmp_path / "run" / "images" / "samples.png").exists()  # an autoencoder does not sample ...
     assert (tmp_path / "run" / "images" / "reconstructions.png").is_file()  # ... it shows reconstructions

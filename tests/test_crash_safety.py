@@ -27,6 +27,24 @@ def _assert_same_weights(a, b):
         assert torch.equal(x, y), k
 
 
+@pytest.fixture
+def own_handlers():
+    """Handlers of this test's own for SIGINT and SIGTERM while it runs, so it can check that training puts back
+    exactly the ones it found, however the suite was started (a background shell starts it with SIGINT ignored,
+    a terminal with Python's default_int_handler); the ones found are restored afterwards."""
+    def found_before(signum, frame):  # never called: the signals arrive while the engine's handlers are in place
+        raise AssertionError(f"signal {signum} reached the handler in place before training")
+
+    before = {sig: signal.signal(sig, found_before) for sig in (signal.SIGINT, signal.SIGTERM)}
+    yield found_before
+    for sig, handler in before.items():
+        signal.signal(sig, handler)
+
+
+def _handlers_put_back(handler) -> bool:
+    return signal.getsignal(signal.SIGINT) is handler and signal.getsignal(signal.SIGTERM) is handler
+
+
 def _signal_at_step(monkeypatch, cls, n, sig):
     """Make the n-th training step of model class `cls` send `sig` to this process."""
     calls = {"n": 0}
@@ -42,7 +60,8 @@ def _signal_at_step(monkeypatch, cls, n, sig):
 
 
 @pytest.mark.parametrize("sig, step", [(signal.SIGTERM, 31), (signal.SIGINT, 7)])
-def test_signal_saves_mid_epoch_and_resume_equals_uninterrupted(digits, tmp_path, monkeypatch, sig, step):
+def test_signal_saves_mid_epoch_and_resume_equals_uninterrupted(digits, tmp_path, monkeypatch, own_handlers, sig,
+                                                                step):
     # binarize draws noise every step, so the RNG state saved mid-epoch matters too.
     cfg = tiny_vae_config(model={"binarize": True}, train={"epochs": 3, "batch_size": 32})
     full = train(cfg, tmp_path / "full", progress=False, data=digits)
@@ -50,7 +69,7 @@ def test_signal_saves_mid_epoch_and_resume_equals_uninterrupted(digits, tmp_path
         _signal_at_step(m, VAE, step, sig)
         with pytest.raises(TrainingInterrupted, match=rf"{sig.name} stopped training at step {step} .*--resume"):
             train(cfg, tmp_path / "cut", progress=False, data=digits)
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # the handlers are put back
+    assert _handlers_put_back(own_handlers)  # the handlers training found, not Python's defaults
     state = json.loads(read_safetensors(tmp_path / "cut" / "checkpoint.safetensors")[1]["state"])
     assert state["step"] == step and 0 < state["batch"]  # inside an epoch, not at its end
     resumed = train(cfg, tmp_path / "cut", resume=True, progress=False, data=digits)
@@ -153,7 +172,7 @@ def test_a_signal_in_a_later_epoch_saves_there_and_resume_equals_uninterrupted(u
     assert _test_records(out) == _test_records(full)
 
 
-def test_a_second_ctrl_c_stops_at_once_without_saving(tmp_path, monkeypatch):
+def test_a_second_ctrl_c_stops_at_once_without_saving(tmp_path, monkeypatch, own_handlers):
     """The first Ctrl-C asks to stop after the step; a second, before that step ends, stops at once: no
     mid-epoch checkpoint is written, and the last complete one (epoch 1) stands."""
     out, calls = tmp_path / "run", {"n": 0}
@@ -179,7 +198,7 @@ def test_a_second_ctrl_c_stops_at_once_without_saving(tmp_path, monkeypatch):
     assert calls["n"] == 30
     state = json.loads(read_safetensors(out / "checkpoint.safetensors")[1]["state"])
     assert (state["epoch"], state["step"], state.get("batch", 0)) == (1, 23, 0)
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # the handlers are put back
+    assert _handlers_put_back(own_handlers)  # the handlers training found, not Python's defaults
 
 
 def test_grad_clip_bounds_every_step_and_rejects_bad_values(digits, tmp_path, monkeypatch):

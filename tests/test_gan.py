@@ -76,10 +76,15 @@ def test_gan_covers_both_modes_of_a_mixture(tmp_path):
     # The lecture's plain GAN (no spectral normalisation, one learning rate): 400 steps on 1-pixel images.
     cfg = build_run_config({"family": "gan", "model": {"latent_dim": 2, "hidden": [32, 32], "spectral_norm": False},
                             "train": {"epochs": 10, "batch_size": 50, "lr": 1e-3, "log_every": 20}})
-    model = train(cfg, tmp_path / "run", progress=False, data=data).model
-    with torch.inference_mode():
-        s = model.sample(2000, torch.Generator().manual_seed(0)).flatten()
-    near = [((s - m).abs() < 0.1).float().mean().item() for m in (0.25, 0.75)]
+    def near_each_mode(model) -> list[float]:
+        with torch.inference_mode():
+            s = model.sample(2000, torch.Generator().manual_seed(0)).flatten()
+        return [((s - m).abs() < 0.1).float().mean().item() for m in (0.25, 0.75)]
+
+    torch.manual_seed(cfg.train.seed)  # the generator training starts from (the engine seeds it so)
+    untrained = GAN(cfg.model, (1, 1, 1))
+    assert min(near_each_mode(untrained)) < 0.05  # the modes are not covered by chance: training covers them
+    near = near_each_mode(train(cfg, tmp_path / "run", progress=False, data=data).model)
     assert min(near) >= 0.2, near
 
 
@@ -273,9 +278,18 @@ def test_auto_arch_and_what_each_option_builds():
 def test_critic_losses_train_and_log_the_game(digits, tmp_path, loss):
     result = train(tiny_gan_config(model={"loss": loss}, train={"epochs": 2}), tmp_path / loss, progress=False,
                    data=digits)
-    last = [r for r in result.history if r["split"] == "train"][-1]
-    test = [r for r in result.history if r["split"] == "test"][-1]
+    records = [r for r in result.history if r["split"] == "train"]
+    last, test = records[-1], [r for r in result.history if r["split"] == "test"][-1]
     assert ("gradient_penalty" in last) == (loss == "wgan-gp")
+    for r in records:  # each logged interval's D loss is its formula of the logged means
+        if loss == "wgan-gp":  # E[D(G(z))] - E[D(x)] + lambda GP (Gulrajani et al. 2017, eq. 3), lambda = 10
+            assert r["d_loss"] == pytest.approx(r["d_fake"] - r["d_real"] + 10 * r["gradient_penalty"], rel=1e-4)
+        else:  # a mean of hinges is at least the hinge of the means (Jensen)
+            assert r["d_loss"] >= max(0.0, 1 - r["d_real"]) + max(0.0, 1 + r["d_fake"]) - 1e-6
+    for r in (h for h in result.history if h["split"] == "test"):  # held out: both players at the same samples
+        assert r["g_loss"] == pytest.approx(-r["d_fake"], abs=1e-6)
+        assert loss != "wgan-gp" or r["d_loss"] == pytest.approx(r["d_fake"] - r["d_real"], abs=1e-6)  # no penalty
+    assert last["d_loss"] < 0.9 * records[0]["d_loss"]  # the critic learns its side of the game
     # Every curve the loss plot draws is logged: both losses, D's mean outputs, the samples' diversity.
     for keys in result.model.curves.values():
         assert all(k in last or k in test for k in keys), keys

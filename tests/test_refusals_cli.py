@@ -172,15 +172,25 @@ def test_config_that_is_a_folder_too_large_or_not_a_table(tmp_path, capsys):
     assert snapshot(tmp_path) == before and not (tmp_path / "run").exists()
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root reads any file")
-def test_config_that_cannot_be_read(tmp_path, capsys):
+def test_config_that_cannot_be_read(tmp_path, capsys, monkeypatch):
+    """chmod 0 stops a user; root, whom permissions do not stop (as in CI), gets the same refusal of the open."""
     path = tmp_path / "c.toml"
     path.write_text("[train]\nepochs = 1\n")
     path.chmod(0)
+    if os.geteuid() == 0:
+        real_open = os.open
+
+        def denied(file, flags, *args, **kwargs):  # what the kernel answers a user for a chmod-0 file
+            if Path(file) == path:
+                raise PermissionError(13, "Permission denied", str(file))
+            return real_open(file, flags, *args, **kwargs)
+
+        monkeypatch.setattr(os, "open", denied)
     try:
-        refused(capsys, _train_with_config(path, tmp_path / "run"), "permission")
+        refused(capsys, _train_with_config(path, tmp_path / "run"), "permission", "c.toml")
     finally:
         path.chmod(0o644)
+    assert not (tmp_path / "run").exists()
 
 
 @pytest.mark.slow  # starts a subprocess
