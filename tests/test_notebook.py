@@ -7,7 +7,6 @@ import pytest
 NOTEBOOK = Path(__file__).resolve().parent.parent / "notebooks" / "tour.ipynb"
 
 pytestmark = pytest.mark.slow  # a Jupyter kernel runs the notebook
-TARGET_SECONDS = 120
 
 
 def test_the_tour_notebook_runs(tmp_path):
@@ -19,10 +18,9 @@ def test_the_tour_notebook_runs(tmp_path):
     nb = nbformat.read(NOTEBOOK, as_version=4)
     start = time.perf_counter()
     NotebookClient(nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
-    seconds = time.perf_counter() - start
-    print(f"the tour notebook ran in {seconds:.0f} s")
-    # A reader waits for it: its target is 2 minutes; twice that fails (slack for a busy CI machine).
-    assert seconds < 2 * TARGET_SECONDS, f"the tour notebook took {seconds:.0f} s, over twice its {TARGET_SECONDS} s"
+    # Printed for whoever reads the log; never asserted: a timed test fails on a busy machine (DESIGN.md's speed
+    # rules put time targets in benchmarks/).
+    print(f"the tour notebook ran in {time.perf_counter() - start:.0f} s")
     outputs = [o for cell in nb.cells if cell.cell_type == "code" for o in cell.outputs]
     assert not [o for o in outputs if o.output_type == "error"]
     images = [o for o in outputs if o.output_type == "display_data" and "image/png" in o.get("data", {})]
