@@ -13,6 +13,7 @@ default; exactly 1% counts) lie within k sigma of it; a sample within reach of t
 
 from __future__ import annotations
 
+import math
 from typing import Protocol
 
 import torch
@@ -58,9 +59,11 @@ def modes_covered(samples, centres, std: float, min_share: float = 0.01, k_sigma
         raise ValueError(f"modes_covered needs 0 < min_share <= 1, got {min_share}.")
     within = _within(samples, centres, std, k_sigma, "modes_covered")
     n = within.shape[0]
-    # counts / n >= min_share in whole samples, with a margin far below one sample so that a share of exactly
-    # min_share counts even where min_share * n rounds up (0.01 * 700 = 7.000000000000001).
-    return int((within.sum(0) >= min_share * n * (1 - 1e-12)).sum())
+    # The fewest samples that make min_share of n, a whole number compared exactly with the counts; the margin,
+    # far below one sample, keeps a share of exactly min_share where min_share * n rounds up in floats
+    # (0.07 * 100 = 7.000000000000001, whose ceiling would ask for 8).
+    needed = math.ceil(min_share * n * (1 - 1e-12))
+    return int((within.sum(0) >= needed).sum())
 
 
 def high_quality_share(samples, centres, std: float, k_sigma: float = 3.0) -> float:
