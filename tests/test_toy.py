@@ -174,6 +174,10 @@ def test_splits_default_sizes_independent_seeds_and_refusals():
         toy_splits("moons", seed=-1)
     with pytest.raises(ValueError, match=r"points of shape \(n, 2\), got \(4, 3\)"):
         TOYS["moons"].log_density(torch.zeros(4, 3))
+    with pytest.raises(ValueError, match="an even quadrature >= 2"):
+        dataclasses.replace(TOYS["moons"], quadrature=4095)  # Simpson's weights would not sum to one
+    with pytest.raises(ValueError, match="std > 0"):
+        dataclasses.replace(TOYS["ring8"], std=0.0)
 
 
 # The mode metrics, on ring8 (centres 1.53 apart, std 0.02: 3 sigma is 0.06).

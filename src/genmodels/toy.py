@@ -90,6 +90,11 @@ class GaussianMixture:
     centres: tuple[tuple[float, float], ...]
     std: float  # per axis
 
+    def __post_init__(self) -> None:
+        if not self.centres or not self.std > 0:
+            raise ValueError(f"a Gaussian mixture needs at least one centre and std > 0, got {len(self.centres)} "
+                             f"centres and std {self.std}.")
+
     @property
     def centre_points(self) -> torch.Tensor:
         """The centres as a (K, 2) float64 tensor."""
@@ -131,6 +136,11 @@ class NoisyCurves:
     t_range: tuple[float, float]
     noise_std: float
     quadrature: int = 4096  # Simpson's rule intervals per curve in log_density (even)
+
+    def __post_init__(self) -> None:
+        if not self.curves or not self.noise_std > 0 or self.quadrature < 2 or self.quadrature % 2:
+            raise ValueError(f"noisy curves need at least one curve, noise_std > 0 and an even quadrature >= 2 "
+                             f"(Simpson's rule), got {len(self.curves)}, {self.noise_std} and {self.quadrature}.")
 
     @property
     def labelled(self) -> bool:
