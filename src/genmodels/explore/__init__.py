@@ -21,22 +21,36 @@ def run_names(paths: list[Path]) -> list[str]:
 
 
 def load_runs(paths: list[Path], device: str = "cpu", say=None) -> list:
-    """Each run loaded with its data and its map worked out; a run that cannot be explored is refused."""
-    from .latent import ExploredRun
-
+    """Each run loaded with its data and its map worked out. A run that cannot be explored (it does not load,
+    has no latent space, or its model gives numbers that are not finite) is left out with a warning that says
+    why, so the others can still be explored; when none can, the first reason is the error."""
     if len(set(Path(p).resolve() for p in paths)) != len(paths):
         raise GenmodelsError("The same run is given twice; give each run directory once.")
-    explored = []
+    explored, failures = [], []
     for i, (path, name) in enumerate(zip(paths, run_names(paths))):
         if say:
             say(f"loading {path}")
-        run = load_run(path, device)
-        if not run.model.decodes:
-            families = families_that("encodes", "samples")
-            raise GenmodelsError(f"The {run.config.family} run in {path} has no latent space to explore; "
-                                 f"give runs of families that encode or sample ({families}).")
-        explored.append(ExploredRun(run, str(i), name))
+        try:
+            explored.append(_explored(path, str(i), name, device))
+        except GenmodelsError as err:
+            failures.append((path, err))
+    if not explored:
+        raise failures[0][1]
+    for path, reason in failures:
+        warnings.warn(f"{path} is left out of the explorer: {reason}", stacklevel=2)
     return explored
+
+
+def _explored(path: Path, key: str, name: str, device: str):
+    """One run, loaded and worked out for the explorer; GenmodelsError when it cannot be explored."""
+    from .latent import ExploredRun
+
+    run = load_run(path, device)
+    if not run.model.decodes:
+        families = families_that("encodes", "samples")
+        raise GenmodelsError(f"The {run.config.family} run in {path} has no latent space to explore; "
+                             f"give runs of families that encode or sample ({families}).")
+    return ExploredRun(run, key, name)
 
 
 def bind(host: str, port: int) -> socket.socket:

@@ -87,6 +87,7 @@ class ExploredRun:
         self.map: torch.Tensor | None = None
         if model.encodes:
             codes = batched(model.encode, self.test.batch(slice(0, self.shown)).to(run.device)).float()  # (shown, D)
+            self._check_finite(codes)
             self.codes = codes
             self.projection = Projection.fit(codes)
             self.map = self.projection.to_map(codes).float()
@@ -100,7 +101,16 @@ class ExploredRun:
             self.dims = list(range(min(SLIDERS, self.dim)))
             self.ranges = torch.tensor([self.prior_range] * self.dim)  # a model that only samples has a prior range
             self.centre = torch.zeros(self.dim)
+        with torch.inference_mode():
+            self._check_finite(self.ranges, self.model.decode(self.centre[None].to(run.device, torch.float32)))
         self.dark = _border(self.test.batch(slice(0, min(256, len(self.test))))) < 0.5
+
+    def _check_finite(self, *numbers: torch.Tensor) -> None:
+        """Refuse a model whose codes, slider ranges or images are not numbers (NaN or infinite weights, or
+        weights so large they overflow): every answer about it would hold NaN, which JSON cannot carry."""
+        if not all(bool(torch.isfinite(x).all()) for x in numbers):
+            raise GenmodelsError(f"The {self.run.config.family} run in {self.run.dir} computes numbers that are not "
+                                 "finite (NaN or infinity) from its weights; retrain it, or explore another run.")
 
     @property
     def model(self) -> GenerativeModel:
