@@ -4,7 +4,9 @@ static/ holds the page itself (plain HTML, CSS and JavaScript: no build step, no
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
+import logging
 import socket
 import warnings
 from pathlib import Path
@@ -12,6 +14,8 @@ from pathlib import Path
 from ..errors import GenmodelsError
 from ..models import families_that
 from ..runs import load_run
+
+STOP_WITHIN = 2  # seconds Ctrl-C gives requests in flight before the explorer stops without them
 
 
 def run_names(paths: list[Path]) -> list[str]:
@@ -81,6 +85,15 @@ def bind(host: str, port: int) -> socket.socket:
     return sock
 
 
+class _Quiet(logging.Filter):
+    """Leaves out of uvicorn's log what stopping the server does to requests still in flight (their tasks are
+    cancelled: a traceback each, and a line counting them): the user pressed Ctrl-C and expects nothing else."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        cancelled = record.exc_info is not None and isinstance(record.exc_info[1], asyncio.CancelledError)
+        return not cancelled and not str(record.msg).startswith("Cancel %s running task")
+
+
 def serve(paths: list[Path], host: str = "127.0.0.1", port: int = 0, device: str = "cpu") -> None:
     """Load the runs, then serve the explorer until interrupted (Ctrl-C)."""
     import uvicorn
@@ -88,10 +101,16 @@ def serve(paths: list[Path], host: str = "127.0.0.1", port: int = 0, device: str
     from .server import Explorer, build_app
 
     sock = bind(host, port)
+    quiet, log = _Quiet(), logging.getLogger("uvicorn.error")
+    explorer = None
     try:
-        app = build_app(Explorer(load_runs(paths, device, say=lambda line: print(line, flush=True))))
+        explorer = Explorer(load_runs(paths, device, say=lambda line: print(line, flush=True)))
         # limit_concurrency: past that many open connections and tasks, uvicorn answers 503 itself.
-        config = uvicorn.Config(app, log_level="warning", limit_concurrency=512, timeout_keep_alive=30)
+        # timeout_graceful_shutdown: Ctrl-C lets requests in flight finish for that long, then drops them (a
+        # client still sending would otherwise hold the server open); no lifespan: the app has no start-up.
+        config = uvicorn.Config(build_app(explorer, host), log_level="warning", limit_concurrency=512,
+                                timeout_keep_alive=30, timeout_graceful_shutdown=STOP_WITHIN, lifespan="off")
+        log.addFilter(quiet)
         address = sock.getsockname()
         shown = f"[{address[0]}]" if ":" in address[0] else address[0]
         print(f"genmodels explore: open http://{shown}:{address[1]}/ (Ctrl-C stops it)", flush=True)
@@ -99,4 +118,7 @@ def serve(paths: list[Path], host: str = "127.0.0.1", port: int = 0, device: str
     except KeyboardInterrupt:  # uvicorn shuts down cleanly, then raises the signal it caught again
         pass
     finally:
+        log.removeFilter(quiet)
+        if explorer is not None:  # requests still waiting for the model are dropped, not run before exit
+            explorer.pool.shutdown(wait=False, cancel_futures=True)
         sock.close()

@@ -23,7 +23,7 @@ from typing import Annotated, Literal, TypeVar, cast
 import torch
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from starlette.applications import Starlette
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -147,12 +147,15 @@ async def _body(request: Request, limit: int, what: str) -> bytes:
         raise RequestError(413, f"The {what} is larger than the {limit // 1024:,} KiB the explorer accepts; "
                                 "send a smaller one.")
     chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise RequestError(413, f"The {what} is larger than the {limit // 1024:,} KiB the explorer accepts; "
-                                    "send a smaller one.")
-        chunks.append(chunk)
+    try:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise RequestError(413, f"The {what} is larger than the {limit // 1024:,} KiB the explorer "
+                                        "accepts; send a smaller one.")
+            chunks.append(chunk)
+    except ClientDisconnect:  # the page closed or the user left: nobody is there to read an answer or a traceback
+        raise RequestError(400, f"The {what} was cut off before its end; send it again.") from None
     return b"".join(chunks)
 
 
