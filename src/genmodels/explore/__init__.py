@@ -4,7 +4,9 @@ static/ holds the page itself (plain HTML, CSS and JavaScript: no build step, no
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
+import logging
 import socket
 import warnings
 from pathlib import Path
@@ -12,6 +14,8 @@ from pathlib import Path
 from ..errors import GenmodelsError
 from ..models import families_that
 from ..runs import load_run
+
+STOP_WITHIN = 2  # seconds Ctrl-C gives requests in flight before the explorer stops without them
 
 
 def run_names(paths: list[Path]) -> list[str]:
@@ -21,22 +25,36 @@ def run_names(paths: list[Path]) -> list[str]:
 
 
 def load_runs(paths: list[Path], device: str = "cpu", say=None) -> list:
-    """Each run loaded with its data and its map worked out; a run that cannot be explored is refused."""
-    from .latent import ExploredRun
-
+    """Each run loaded with its data and its map worked out. A run that cannot be explored (it does not load,
+    has no latent space, or its model gives numbers that are not finite) is left out with a warning that says
+    why, so the others can still be explored; when none can, the first reason is the error."""
     if len(set(Path(p).resolve() for p in paths)) != len(paths):
         raise GenmodelsError("The same run is given twice; give each run directory once.")
-    explored = []
+    explored, failures = [], []
     for i, (path, name) in enumerate(zip(paths, run_names(paths))):
         if say:
             say(f"loading {path}")
-        run = load_run(path, device)
-        if not run.model.decodes:
-            families = families_that("encodes", "samples")
-            raise GenmodelsError(f"The {run.config.family} run in {path} has no latent space to explore; "
-                                 f"give runs of families that encode or sample ({families}).")
-        explored.append(ExploredRun(run, str(i), name))
+        try:
+            explored.append(_explored(path, str(i), name, device))
+        except GenmodelsError as err:
+            failures.append((path, err))
+    if not explored:
+        raise failures[0][1]
+    for path, reason in failures:
+        warnings.warn(f"{path} is left out of the explorer: {reason}", stacklevel=2)
     return explored
+
+
+def _explored(path: Path, key: str, name: str, device: str):
+    """One run, loaded and worked out for the explorer; GenmodelsError when it cannot be explored."""
+    from .latent import ExploredRun
+
+    run = load_run(path, device)
+    if not run.model.decodes:
+        families = families_that("encodes", "samples")
+        raise GenmodelsError(f"The {run.config.family} run in {path} has no latent space to explore; "
+                             f"give runs of families that encode or sample ({families}).")
+    return ExploredRun(run, key, name)
 
 
 def bind(host: str, port: int) -> socket.socket:
@@ -67,6 +85,15 @@ def bind(host: str, port: int) -> socket.socket:
     return sock
 
 
+class _Quiet(logging.Filter):
+    """Leaves out of uvicorn's log what stopping the server does to requests still in flight (their tasks are
+    cancelled: a traceback each, and a line counting them): the user pressed Ctrl-C and expects nothing else."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        cancelled = record.exc_info is not None and isinstance(record.exc_info[1], asyncio.CancelledError)
+        return not cancelled and not str(record.msg).startswith("Cancel %s running task")
+
+
 def serve(paths: list[Path], host: str = "127.0.0.1", port: int = 0, device: str = "cpu") -> None:
     """Load the runs, then serve the explorer until interrupted (Ctrl-C)."""
     import uvicorn
@@ -74,10 +101,16 @@ def serve(paths: list[Path], host: str = "127.0.0.1", port: int = 0, device: str
     from .server import Explorer, build_app
 
     sock = bind(host, port)
+    quiet, log = _Quiet(), logging.getLogger("uvicorn.error")
+    explorer = None
     try:
-        app = build_app(Explorer(load_runs(paths, device, say=lambda line: print(line, flush=True))))
+        explorer = Explorer(load_runs(paths, device, say=lambda line: print(line, flush=True)))
         # limit_concurrency: past that many open connections and tasks, uvicorn answers 503 itself.
-        config = uvicorn.Config(app, log_level="warning", limit_concurrency=512, timeout_keep_alive=30)
+        # timeout_graceful_shutdown: Ctrl-C lets requests in flight finish for that long, then drops them (a
+        # client still sending would otherwise hold the server open); no lifespan: the app has no start-up.
+        config = uvicorn.Config(build_app(explorer, host), log_level="warning", limit_concurrency=512,
+                                timeout_keep_alive=30, timeout_graceful_shutdown=STOP_WITHIN, lifespan="off")
+        log.addFilter(quiet)
         address = sock.getsockname()
         shown = f"[{address[0]}]" if ":" in address[0] else address[0]
         print(f"genmodels explore: open http://{shown}:{address[1]}/ (Ctrl-C stops it)", flush=True)
@@ -85,4 +118,7 @@ def serve(paths: list[Path], host: str = "127.0.0.1", port: int = 0, device: str
     except KeyboardInterrupt:  # uvicorn shuts down cleanly, then raises the signal it caught again
         pass
     finally:
+        log.removeFilter(quiet)
+        if explorer is not None:  # requests still waiting for the model are dropped, not run before exit
+            explorer.pool.shutdown(wait=False, cancel_futures=True)
         sock.close()

@@ -1,16 +1,21 @@
 """The explorer's web server: a Starlette app (served by uvicorn) that answers the page's JSON requests
 by asking explore/latent.py, for one or several runs loaded once at start-up (docs/ARCHITECTURE.md, "Explorer").
 
-Requests carry codes, map points and test-image indices, never file paths. Every body is read up to a
-limit and parsed by a strict pydantic model, so a malformed request gets a 4xx with one sentence and the
-server goes on. The model runs on one worker thread, one request at a time (torch uses every core for
-each), and at most MAX_PENDING requests may wait for it: past that the server answers 503 at once.
+Requests carry codes, map points and test-image indices, never file paths. A request addressed to a host
+name the explorer does not serve (DNS rebinding), or a POST from another site's page, is refused with 403.
+Every body is read up to a limit and parsed by a strict pydantic model, so a malformed request gets a 4xx
+with one sentence and the server goes on; a client that leaves mid-body is let go without a word. The
+model runs on one worker thread, one request at a time (torch uses every core for each), and at most
+MAX_PENDING requests may wait for it: past that the server answers 503 at once.
 """
 
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import json
+import re
+import socket
 from concurrent.futures import ThreadPoolExecutor
 from importlib import resources
 from typing import Annotated, Literal, TypeVar, cast
@@ -18,7 +23,7 @@ from typing import Annotated, Literal, TypeVar, cast
 import torch
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from starlette.applications import Starlette
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -142,12 +147,15 @@ async def _body(request: Request, limit: int, what: str) -> bytes:
         raise RequestError(413, f"The {what} is larger than the {limit // 1024:,} KiB the explorer accepts; "
                                 "send a smaller one.")
     chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise RequestError(413, f"The {what} is larger than the {limit // 1024:,} KiB the explorer accepts; "
-                                    "send a smaller one.")
-        chunks.append(chunk)
+    try:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise RequestError(413, f"The {what} is larger than the {limit // 1024:,} KiB the explorer "
+                                        "accepts; send a smaller one.")
+            chunks.append(chunk)
+    except ClientDisconnect:  # the page closed or the user left: nobody is there to read an answer or a traceback
+        raise RequestError(400, f"The {what} was cut off before its end; send it again.") from None
     return b"".join(chunks)
 
 
@@ -259,10 +267,86 @@ async def failed(request: Request, exc: Exception) -> Response:
                                   "try another, and report the bug if it repeats."}, status_code=500)
 
 
-def build_app(explorer: Explorer) -> _Headers:
-    """The explorer's ASGI app: its routes, the answers to refused and failed requests, the same headers on all."""
-    return _Headers(Starlette(routes=Routes(explorer).table(), exception_handlers={RequestError: refused,
-                                                                                   Exception: failed}))
+def build_app(explorer: Explorer, host: str = "127.0.0.1") -> _Headers:
+    """The explorer's ASGI app: its routes, the answers to refused and failed requests, requests addressed to
+    anything but `host` (the --host it listens on) refused, the same headers on all."""
+    app = Starlette(routes=Routes(explorer).table(), exception_handlers={RequestError: refused, Exception: failed})
+    return _Headers(_Guard(app, Hosts(host)))
+
+
+_AUTHORITY = re.compile(r"(?:\[(?P<v6>[0-9a-f:.]+)\]|(?P<name>[a-z0-9._-]+))(?::(?P<port>\d{1,5}))?")
+
+
+def authority(text: str, default_port: int = 80) -> tuple[str, int] | None:
+    """A Host header's (or an origin's) host name, lower-case and without a final dot, and its port; None when it
+    is not a host name or an IP address."""
+    found = _AUTHORITY.fullmatch(text.strip().lower())
+    if found is None:
+        return None
+    name = found["v6"] or found["name"].removesuffix(".")
+    if found["v6"] and not _is_ip(name):
+        return None
+    return name, int(found["port"] or default_port)
+
+
+def _is_ip(name: str) -> bool:
+    try:
+        ipaddress.ip_address(name)
+    except ValueError:
+        return False
+    return True
+
+
+class Hosts:
+    """The names a request may be addressed to: localhost, the --host the explorer listens on, and any IP address.
+    A page of another site reaches the explorer through DNS rebinding only under its own domain name, which the
+    browser sends as the Host; a bare address is the explorer's own origin (or a client that is not a browser).
+    Listening on every address (0.0.0.0, ::), the explorer also answers to this machine's own names."""
+
+    def __init__(self, host: str):
+        self.names = {"localhost", host.lower().strip("[]").removesuffix(".")}
+        if host in ("0.0.0.0", "::", ""):
+            self.names |= {socket.gethostname().lower(), socket.getfqdn().lower()}
+
+    def allow(self, name: str) -> bool:
+        return name in self.names or _is_ip(name)
+
+
+class _Guard:
+    """ASGI middleware refusing what a web page of another site could make a browser send: a request addressed to
+    a host name the explorer does not serve (DNS rebinding: the page's domain now resolves here), and a
+    state-changing request (POST) whose Origin is not the explorer's own page (cross-site requests)."""
+
+    SAFE = ("GET", "HEAD", "OPTIONS")
+
+    def __init__(self, app: ASGIApp, hosts: Hosts):
+        self.app, self.hosts = app, hosts
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        error = self.check(scope) if scope["type"] == "http" else None
+        if error is None:
+            await self.app(scope, receive, send)
+        else:
+            await JSONResponse({"error": error}, status_code=403)(scope, receive, send)
+
+    def check(self, scope: Scope) -> str | None:
+        """Why the request is refused, in one sentence; None when it is not."""
+        headers: dict[str, list[str]] = {}
+        for key, value in scope["headers"]:
+            headers.setdefault(key.decode("latin-1").lower(), []).append(value.decode("latin-1"))
+        served = None  # a browser always sends one Host: a request without one is no web page's
+        for host in headers.get("host", []):
+            served = authority(host)
+            if served is None or not self.hosts.allow(served[0]):
+                return (f"The explorer answers only requests addressed to this machine (localhost, an IP address "
+                        f"or its --host), not to {host[:80]!r}; open the address it printed when it started.")
+        for origin in headers.get("origin", []) if scope["method"] not in self.SAFE else []:
+            scheme, _, rest = origin.partition("://")
+            sent = authority(rest, 443 if scheme == "https" else 80) if scheme in ("http", "https") else None
+            if sent is None or not self.hosts.allow(sent[0]) or (served is not None and sent != served):
+                return (f"The explorer takes requests only from its own page, not from one at {origin[:80]!r}; "
+                        "use the page at the address it printed when it started.")
+        return None
 
 
 class _Headers:
