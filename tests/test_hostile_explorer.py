@@ -132,9 +132,24 @@ def test_slerp_between_zero_equal_or_opposite_codes_is_the_straight_line_and_fin
         torch.testing.assert_close(path, line(a, b))
         torch.testing.assert_close(path[0], torch.tensor(a))
         torch.testing.assert_close(path[-1], torch.tensor(b))
-    a, b = torch.tensor([1.0, 0.0]), torch.tensor([0.0, 2.0])  # a defined arc is slerp's, as before
-    torch.testing.assert_close(explored.walk(a, b, 5, "slerp"), path_between(a[None], b[None],
-                                                                             torch.linspace(0, 1, 5), "slerp")[0])
+    a, b = torch.tensor([1.0, 0.0]), torch.tensor([0.0, 2.0])  # a defined arc: slerp's closed form at 90 degrees
+    t = torch.linspace(0, 1, 5)[:, None]
+    expected = torch.sin((1 - t) * torch.pi / 2) * a + torch.sin(t * torch.pi / 2) * b
+    torch.testing.assert_close(explored.walk(a, b, 5, "slerp"), expected)
+
+
+def test_interpolate_slerps_each_row_and_takes_the_line_only_where_its_arc_is_undefined():
+    """runs.slerp, which `genmodels interpolate --mode slerp` and the explorer share, on a batch mixing rows."""
+    a = torch.tensor([[1.0, 0.0], [0.0, 0.0], [3.0, 4.0], [1.0, 0.0]])
+    b = torch.tensor([[0.0, 2.0], [1.0, 1.0], [3.0, 4.0], [-1.0, 0.0]])
+    t = torch.linspace(0, 1, 5)
+    path = path_between(a, b, t, "slerp")
+    line = path_between(a, b, t, "linear")
+    assert torch.isfinite(path).all()
+    torch.testing.assert_close(path[1:], line[1:])  # zero, equal and opposite codes: the straight line
+    arc = torch.sin((1 - t[:, None]) * torch.pi / 2) * a[0] + torch.sin(t[:, None] * torch.pi / 2) * b[0]
+    torch.testing.assert_close(path[0], arc)
+    assert not torch.allclose(path[0], line[0])
 
 
 def test_the_interpolate_route_answers_slerp_from_a_zero_code(tmp_path, digits):

@@ -157,13 +157,23 @@ def reconstruct(run: Run, out: str | Path, n: int = 16, split: str = "test") -> 
     return save_pairs(x, r, out)
 
 
+MIN_NORM = 1e-6  # a code shorter than this has no direction for slerp (float32 squares entries under 4e-23 to 0)
+MIN_SINE = 1e-3  # codes at an angle whose sine is under this (near 0 or 180 degrees) have no arc of their own
+
+
 def slerp(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-    """Spherical interpolation between rows of a and b (B, D) at fractions t (T,): (B, T, D)."""
-    an, bn = a / a.norm(dim=-1, keepdim=True), b / b.norm(dim=-1, keepdim=True)
-    omega = torch.acos((an * bn).sum(-1).clamp(-1, 1))[:, None, None]  # (B, 1, 1)
-    so = torch.sin(omega).clamp_min(1e-7)
+    """Spherical interpolation between rows of a and b (B, D) at fractions t (T,): (B, T, D). Rows where the arc
+    is not defined take the straight line: a code under MIN_NORM has no direction (0/0), and near 0 or 180
+    degrees the sine slerp divides by is ~0 (near 0 the arc is the line; near 180 there are many arcs)."""
+    na, nb = a.norm(dim=-1, keepdim=True), b.norm(dim=-1, keepdim=True)  # (B, 1)
+    cos = ((a * b).sum(-1, keepdim=True) / (na * nb).clamp_min(1e-30)).clamp(-1, 1)
+    omega = torch.acos(cos)[:, None]  # (B, 1, 1)
+    so = torch.sin(omega)
+    arc = ((na > MIN_NORM) & (nb > MIN_NORM))[:, None] & (so > MIN_SINE)  # (B, 1, 1)
+    safe = torch.where(arc, so, torch.ones_like(so))
     t = t[None, :, None]
-    return (torch.sin((1 - t) * omega) / so) * a[:, None] + (torch.sin(t * omega) / so) * b[:, None]
+    curve = (torch.sin((1 - t) * omega) / safe) * a[:, None] + (torch.sin(t * omega) / safe) * b[:, None]
+    return torch.where(arc, curve, a[:, None] + t * (b - a)[:, None])
 
 
 def path_between(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor, mode: str) -> torch.Tensor:

@@ -25,8 +25,6 @@ from ..runs import Run, batched, path_between
 MAX_POINTS = 2000  # test images on the map: enough to see the classes, few enough to draw and send at once
 SLIDERS = 8  # latent dimensions given a slider: all of a small code, the most varied of a wide one
 SPAN = 3.0  # a prior's sliders run over +-3 standard deviations
-MIN_NORM = 1e-6  # a code shorter than this has no direction for slerp (float32 squares entries under 4e-23 to 0)
-MIN_SINE = 1e-3  # codes at an angle whose sine is under this (near 0 or 180 degrees) have no arc of their own
 
 
 def png_url(image: torch.Tensor) -> str:
@@ -167,10 +165,8 @@ class ExploredRun:
         return self.projection.to_map(codes).tolist() if self.projection is not None else None
 
     def walk(self, a: torch.Tensor, b: torch.Tensor, steps: int, mode: str) -> torch.Tensor:
-        """Codes on the way from a to b (D,), both ends included: (steps, D). The straight line where the arc
-        is not defined (arc_defined): there the two paths are the same, or the arc is any of many."""
-        if mode == "slerp" and not arc_defined(a, b):
-            mode = "linear"
+        """Codes on the way from a to b (D,), both ends included: (steps, D) (runs.slerp: the straight line
+        where the arc is not defined)."""
         return path_between(a[None], b[None], torch.linspace(0, 1, steps), mode)[0]
 
     def draw(self, n: int, seed: int) -> tuple[list[list[float]], list[str]]:
@@ -195,19 +191,6 @@ class ExploredRun:
             point = self.to_map(code)  # a model that encodes has a map
             out |= {"code": code[0].tolist(), "image": self.decode(code)[0], "point": point and point[0]}
         return out
-
-
-def arc_defined(a: torch.Tensor, b: torch.Tensor) -> bool:
-    """Whether the great-circle arc (slerp) from code a to code b (D,) is defined: both codes away from zero
-    (a zero code has no direction: 0/0) and the angle between them away from 0 and 180 degrees, where the sine
-    slerp divides by is ~0. Near 0 the arc is the straight line (within 1e-7 of the codes' length at MIN_SINE;
-    in float32 the cosine rounds to 1 from 2e-4 rad, and slerp gave zeros); near 180 there are many arcs."""
-    a, b = a.double(), b.double()
-    na, nb = a.norm(), b.norm()
-    if min(float(na), float(nb)) < MIN_NORM:
-        return False
-    cos = float((a @ b) / (na * nb))
-    return 1 - min(cos * cos, 1.0) > MIN_SINE**2
 
 
 def fit_image(pixels: np.ndarray, shape: tuple[int, int, int]) -> torch.Tensor:
