@@ -106,7 +106,7 @@ def check_target(path: Path) -> None:
     except OSError:  # a name too long, no permission: the write itself says so
         return
     if mode is not None and stat.S_ISLNK(mode):
-        raise FileError(f"{short_path(path)} is a symbolic link, not a regular file; genmodels never writes through "
+        raise FileError(f"{short_path(path)} is a symbolic link; genmodels never writes through "
                         "a link or replaces one, so remove the link or choose another output.")
     if mode is not None and not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):  # a folder: the write says so
         raise FileError(f"{short_path(path)} is {_kind(mode)}, not a regular file; genmodels replaces only regular "
