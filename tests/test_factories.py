@@ -41,11 +41,11 @@ def _quiet(fn, *args, **kwargs):
         return fn(*args, **kwargs)
 
 
-def vae_config(epochs=1, **model):
+def vae_config(epochs=1, train=None):
     return build_run_config({"family": "vae", "model": {
         "latent_dim": 2, "encoder": EXAMPLES["encoder"], "encoder_kwargs": {"width": 4},
-        "decoder": EXAMPLES["decoder"], "decoder_kwargs": {"width": 4}, **model},
-        "train": {"epochs": epochs, "batch_size": 200}})
+        "decoder": EXAMPLES["decoder"], "decoder_kwargs": {"width": 4}},
+        "train": {"epochs": epochs, "batch_size": 200, **(train or {})}})
 
 
 def gan_config(epochs=1):
@@ -156,6 +156,32 @@ def test_a_toml_table_names_the_factory(tmp_path, digits):
     assert (model["encoder"], model["decoder_kwargs"]) == (EXAMPLES["encoder"], '{"width": 4}')
 
 
+def test_mixed_precision_and_the_scikit_learn_transformer_take_your_networks(tmp_path, digits):
+    bf16 = vae_config(train={"precision": "bf16-mixed"})
+    _quiet(train, bf16, tmp_path / "bf16", progress=False, data=digits)
+    assert load_run(tmp_path / "bf16").model.encode(torch.rand(2, 1, 8, 8)).dtype == torch.float32
+    from genmodels.estimator import AutoEncoderTransformer
+
+    x = digits.train.images[:400].flatten(1).numpy()
+    options = {"encoder": EXAMPLES["encoder"], "encoder_kwargs": {"width": 4}}
+    codes = _quiet(AutoEncoderTransformer("vae", latent_dim=3, options=options, epochs=1, batch_size=200,
+                                          image_shape=(1, 8, 8)).fit, x).transform(x[:7])
+    assert codes.shape == (7, 3)
+
+
+def test_a_changed_package_version_warns_on_load(vae_run, tmp_path):
+    import shutil
+
+    copy = tmp_path / "copy"
+    shutil.copytree(vae_run, copy)
+    saved = json.loads((copy / "config.json").read_text())
+    saved["model"]["factory_packages"]["encoder"] = "examples 0.1"
+    (copy / "config.json").write_text(json.dumps(saved))
+    with pytest.warns(RuntimeWarning, match=r"encoder factory examples.resnet:encoder now comes from examples \(no "
+                                            r"installed distribution.*made with examples 0.1"):
+        _ = load_run(copy).model
+
+
 # -- refusals: one sentence, nothing written ---------------------------------------------------------------------
 @pytest.fixture
 def user_nets(tmp_path, monkeypatch):
@@ -187,10 +213,12 @@ def user_nets(tmp_path, monkeypatch):
     (["--encoder", "mynets:flat", "--encoder-kwargs", "[4]"], ["model.encoder_kwargs", "not a JSON object"]),
     (["--encoder", "mynets:flat", "--encoder-kwargs", "{width: 4}"], ["model.encoder_kwargs", "not valid JSON"]),
     (["--encoder", "mynets/flat.py"], ["model.encoder", "not an import path"]),
+    (["--decoder", EXAMPLES["encoder"]], ["decoder factory examples.resnet:encoder failed when called",
+                                          "latent_dim=2", "unexpected keyword argument 'latent_dim'"]),
 ])
 def test_a_bad_factory_is_refused_in_one_sentence_before_the_run_directory(user_nets, tmp_path, capsys, flags,
                                                                               words):
-    assert cli("train", "vae", *flags, "--out", tmp_path / "run", "--no-progress") == 2
+    assert cli("train", "vae", *flags, "--latent-dim", "2", "--out", tmp_path / "run", "--no-progress") == 2
     one_sentence(capsys, *words)
     assert not (tmp_path / "run").exists()
 
