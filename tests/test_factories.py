@@ -169,6 +169,17 @@ def test_mixed_precision_and_the_scikit_learn_transformer_take_your_networks(tmp
     assert codes.shape == (7, 3)
 
 
+def test_the_providing_package_is_recorded_and_dropped_with_its_slot():
+    import importlib.metadata
+
+    from genmodels.models.factories import provider
+
+    assert provider("torch.nn:Flatten") == f"torch {importlib.metadata.version('torch')}"  # an installed distribution
+    config = build_run_config({"family": "vae", "model": {"decoder": EXAMPLES["decoder"],
+                                                          "factory_packages": {"encoder": "mynets 1.0"}}})
+    assert set(config.model.factory_packages) == {"decoder"}  # the encoder slot is empty: its record goes
+
+
 def test_a_changed_package_version_warns_on_load(vae_run, tmp_path):
     import shutil
 

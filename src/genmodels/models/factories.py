@@ -66,8 +66,8 @@ class FactorySlots(Strict):
     @model_validator(mode="before")
     @classmethod
     def _slots_as_fields(cls, values: Any) -> Any:
-        """A `[model.<slot>]` table of target and kwargs as the two fields; kwargs as canonical JSON text; the
-        providing package recorded where the config does not hold it yet."""
+        """A `[model.<slot>]` table of target and kwargs as the two fields; the providing package recorded where the
+        config does not hold it yet, and dropped for a slot left empty (a config copied and changed)."""
         if not isinstance(values, dict):
             return values
         values = dict(values)
@@ -78,9 +78,13 @@ class FactorySlots(Strict):
                 values[slot] = _table_target(slot, spec)
                 values.setdefault(f"{slot}_kwargs", spec.get("kwargs", {}))
             target = values[slot] if isinstance(values.get(slot), str) else None
-            if target is not None and TARGET.match(target) and isinstance(packages, dict) and slot not in packages:
+            if not isinstance(packages, dict):
+                continue  # refused by the field's own type check
+            if target is None:
+                packages = {k: v for k, v in packages.items() if k != slot}
+            elif TARGET.match(target) and slot not in packages:
                 packages = {**packages, slot: provider(target)}
-        if packages:
+        if "factory_packages" in values or packages:
             values["factory_packages"] = packages
         return values
 
