@@ -66,7 +66,8 @@ def test_the_onnx_file_computes_what_pytorch_does(runs, tmp_path, family, part):
 
 def test_export_through_the_command_line(runs, tmp_path, capsys):
     assert cli("export", runs["vae"], "--part", "decoder", "--format", "onnx", "--out", tmp_path / "d.onnx") == 0
-    assert capsys.readouterr().out.strip() == f"wrote {tmp_path / 'd.onnx'}"
+    said = capsys.readouterr()
+    assert said.out.strip() == f"wrote {tmp_path / 'd.onnx'}" and said.err == ""  # none of the exporter's chatter
     assert ort.InferenceSession(str(tmp_path / "d.onnx")).get_inputs()[0].shape[1] == 3
 
 
@@ -80,3 +81,17 @@ def test_a_part_the_family_lacks_is_one_sentence(runs, tmp_path, capsys, family,
 def test_an_unknown_format_is_one_sentence(runs, tmp_path):
     with pytest.raises(GenmodelsError, match="Unknown export format 'tflite'; use onnx"):
         export(runs["vae"], "decoder", tmp_path / "d.tflite", fmt="tflite")
+
+
+def test_a_network_the_exporter_cannot_trace_is_one_sentence(capsys):
+    from genmodels.export import to_onnx
+
+    class Branchy(torch.nn.Module):
+        def forward(self, z):
+            return z if z.sum() > 0 else -z  # a branch on the values: nothing to trace
+
+    with pytest.raises(GenmodelsError, match=r"^The decoder cannot be exported to ONNX \(.*\); a network with Python "
+                                             r"control flow") as err:
+        to_onnx(Branchy(), torch.zeros(2, 3), "decoder")
+    assert "\n" not in str(err.value) and "\x1b" not in str(err.value)
+    assert capsys.readouterr().err == ""  # the tracer's graph dumps are not the user's to read

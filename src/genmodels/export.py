@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import io
 import logging
+import re
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -86,16 +87,17 @@ def _exporter_available() -> None:
 
 @contextlib.contextmanager
 def _quiet_exporter():
-    """The exporter's progress lines (stdout), notes on its own internals (warnings, and torch.onnx's log: "torchvision
+    """The exporter's progress lines, graph dumps and notes on its own internals (warnings, torch's logs: "torchvision
     is not installed"), none of which the user can act on, kept out of genmodels' output."""
-    log = logging.getLogger("torch.onnx")
-    level, log.level = log.level, logging.ERROR
+    disabled = logging.root.manager.disable
+    logging.disable(logging.WARNING)  # torch's loggers (the exporter's, the tracer's) have handlers of their own
     try:
-        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+        with (warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()),
+              contextlib.redirect_stderr(io.StringIO())):  # the tracer prints the graphs it could not export
             warnings.simplefilter("ignore")
             yield
     finally:
-        log.setLevel(level)
+        logging.disable(disabled)
 
 
 def to_onnx(module: nn.Module, example: torch.Tensor, part: str) -> bytes:
@@ -107,11 +109,15 @@ def to_onnx(module: nn.Module, example: torch.Tensor, part: str) -> bytes:
         try:
             program = torch.onnx.export(module, (example,), dynamo=True, opset_version=OPSET, verbose=False,
                                         input_names=[spec.input_name], output_names=[spec.output_name],
-                                        dynamic_shapes={"inputs": {0: batch}}, external_data=False)
+                                        dynamic_shapes=({0: batch},), external_data=False)
         except Exception as err:  # the exporter cannot trace the network (data-dependent control flow, say)
-            raise GenmodelsError(f"The {part} cannot be exported to ONNX: {type(err).__name__}: "
-                                 f"{str(err).splitlines()[0][:200]}; a network with data-dependent Python control "
-                                 "flow needs rewriting with torch.cond.") from None
+            cause: BaseException = err
+            while cause.__cause__ is not None:  # the exporter wraps the tracer's error, which names what failed
+                cause = cause.__cause__
+            said = " ".join(re.sub(r"\x1b\[[0-9;]*m", "", str(cause)).split())[:200]  # without terminal colours
+            raise GenmodelsError(f"The {part} cannot be exported to ONNX ({type(cause).__name__}: {said}); a network "
+                                 "with Python control flow that depends on its inputs' values needs rewriting (with "
+                                 "torch.cond, say).") from None
     assert program is not None  # dynamo=True always returns the program
     return program.model_proto.SerializeToString()
 

@@ -140,14 +140,20 @@ def canonical_kwargs(value: Any) -> str:
                          "booleans, lists and objects only") from None
 
 
+def _said(err: BaseException) -> str:
+    """An exception from the user's code as one line of a sentence: its type and its message, cut short."""
+    return f"{type(err).__name__}: {' '.join(str(err).split())[:200]}"
+
+
 def provider(target: str) -> str:
     """The installed distribution (and its version) that holds the module of `target`, as config.json records it;
     a module found on PYTHONPATH but installed by no distribution says so. Nothing is imported."""
     top = target.split(":")[0].split(".")[0]
     dists = importlib.metadata.packages_distributions().get(top, [])
-    if not dists:
+    try:
+        return f"{dists[0]} {importlib.metadata.version(dists[0])}"
+    except (IndexError, importlib.metadata.PackageNotFoundError):
         return f"{top} (no installed distribution: found on the import path)"
-    return f"{dists[0]} {importlib.metadata.version(dists[0])}"
 
 
 def load(slot: str, target: str) -> Any:
@@ -163,7 +169,7 @@ def load(slot: str, target: str) -> Any:
                           f"the folder above {package} on PYTHONPATH.") from None
     except Exception as err:  # the user's module itself fails to import: its error, in one sentence
         raise ConfigError(f"The {slot} factory {target} cannot be imported: importing {module_name} (package "
-                          f"{package}) raised {type(err).__name__}: {str(err)[:200]}; fix that module.") from None
+                          f"{package}) raised {_said(err)}; fix that module.") from None
     found: Any = module
     for name in attr.split("."):
         if not hasattr(found, name):
@@ -201,7 +207,7 @@ def build(config: Any, slot: str, shape: tuple[int, int, int], latent_dim: int |
     except Exception as err:
         args = ", ".join(f"{k}={v!r}" for k, v in {**given, **kwargs}.items())
         raise ConfigError(f"The {slot} factory {target} failed when called with {args[:200]}: "
-                          f"{type(err).__name__}: {str(err)[:200]}; check --{slot}-kwargs.") from None
+                          f"{_said(err)}; check --{slot}-kwargs.") from None
     if not isinstance(module, nn.Module):
         raise ConfigError(f"The {slot} factory {target} returned a {type(module).__name__}, not a torch.nn.Module; "
                           f"return a module ({CONTRACT[slot]}).")
@@ -226,7 +232,7 @@ def _output(slot: str, target: str, module: nn.Module, inputs: torch.Tensor) -> 
         raise
     except Exception as err:
         raise ConfigError(f"The {slot} from {target} fails on a batch of {tuple(inputs.shape)}: "
-                          f"{type(err).__name__}: {str(err)[:200]}; it must map {CONTRACT[slot].split(': ')[1]}.") \
+                          f"{_said(err)}; it must map {CONTRACT[slot].split(': ')[1]}.") \
             from None
     finally:
         module.train(was_training)
