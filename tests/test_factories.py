@@ -81,7 +81,8 @@ def test_every_command_works_on_a_factory_run(vae_run, tmp_path, capsys):
     for args in (["sample", "-n", "4"], ["reconstruct", "-n", "4"], ["interpolate", "--pairs", "2", "--steps", "3"],
                  ["encode"], ["latent"]):
         assert cli(*args, vae_run, "--out", tmp_path / f"{args[0]}.{'npz' if args[0] == 'encode' else 'png'}") == 0
-    assert cli("evaluate", vae_run, "--importance-samples", "4", "--parzen-samples", "0", "--probe-train", "0") == 0
+    assert cli("evaluate", vae_run, "--importance-samples", "4", "--parzen-samples", "0", "--probe-train", "0",
+               "--quality-samples", "0") == 0
     assert "elbo" in json.loads((vae_run / "eval.json").read_text())
     from genmodels.explore import load_runs
 
@@ -124,7 +125,9 @@ def test_gan_with_the_residual_discriminator_trains_through_python_and_the_cli(t
              "--epochs", "1", "--no-progress"]
     assert _quiet(cli, "train", "gan", *flags, "--out", tmp_path / "cli") == 0
     assert cli("sample", tmp_path / "cli", "-n", "4") == 0
-    assert cli("evaluate", tmp_path / "cli", "--parzen-samples", "0", "--probe-train", "0") == 0
+    quick = ["--parzen-samples", "0", "--probe-train", "0", "--quality-samples", "0"]
+    assert cli("evaluate", tmp_path / "cli", *quick) == 0
+    assert "d_real" in json.loads((tmp_path / "cli" / "eval.json").read_text())
 
 
 def test_autoencoder_takes_an_encoder_and_adds_its_code_layer(tmp_path, digits):
