@@ -66,8 +66,8 @@ class AutoEncoder(GenerativeModel):
     def __init__(self, config: AEConfig, shape: tuple[int, int, int]):
         super().__init__(config, shape)
         c = config
-        body, feat = factories.encoder(c, self.shape) if c.encoder else build_encoder(c.arch, self.shape, c.hidden,
-                                                                                       c.channels)
+        body, feat = (factories.encoder(c, self.shape) if c.encoder
+                      else build_encoder(c.arch, self.shape, c.hidden, c.channels))
         self.encoder = nn.Sequential(body, nn.Linear(feat, c.latent_dim), ACTIVATIONS[c.code_activation]())
         self.decoder = (factories.decoder(c, self.shape, c.latent_dim) if c.decoder
                         else build_decoder(c.arch, self.shape, c.hidden, c.channels, c.latent_dim))
