@@ -235,12 +235,16 @@ def test_pca_reconstruction_error_is_the_sum_of_the_discarded_eigenvalues():
 # -- completeness: a family or a field without a check fails here ----------------------------------------------------
 # Fields that only shape the networks: the closed forms above run the model's own layers, so these cannot change the
 # closed form against the step; their effect is on what is built (tests/test_vae.py, test_gan.py, test_registry.py).
+# The factory slots (your own networks by import path, their kwargs and the recorded package) only choose the
+# modules; the losses run on whatever they build (tests/test_factories.py trains each).
+ENCODER_DECODER_SLOTS = {"encoder", "encoder_kwargs", "decoder", "decoder_kwargs", "factory_packages"}
+GAN_SLOTS = {"generator", "generator_kwargs", "discriminator", "discriminator_kwargs", "factory_packages"}
 NETWORK = {
-    "ae": {"arch", "hidden", "channels", "latent_dim"},
-    "vae": {"arch", "hidden", "channels", "latent_dim"},
+    "ae": {"arch", "hidden", "channels", "latent_dim", *ENCODER_DECODER_SLOTS},
+    "vae": {"arch", "hidden", "channels", "latent_dim", *ENCODER_DECODER_SLOTS},
     "sdae": {"layers", "classes"},
     "classifier": {"arch", "channels", "hidden", "feature_dim", "classes"},
-    "gan": {"arch", "hidden", "channels", "latent_dim"},
+    "gan": {"arch", "hidden", "channels", "latent_dim", *GAN_SLOTS},
     "pca": set(),
 }
 # Fields checked by a test of their own, beside the parametrised cases (test name -> what it checks).

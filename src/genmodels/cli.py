@@ -17,6 +17,7 @@ from typing import Any, Literal
 from .argparser import Parser
 from .datafiles import DEFAULT_MAX_DATA_GB
 from .errors import GenmodelsError, TrainingError, TrainingInterrupted
+from .export import FORMATS, PARTS, export
 from .flags import add_flags, collected, family_flags
 from .models import FAMILIES, FEATURE_NETWORK, build_run_config
 from .rundir import RunDir, check_resume_or_overwrite
@@ -41,7 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="version", version=f"%(prog)s {version()}")
     sub = p.add_subparsers(dest="command", required=True)
     for add in (_train_parsers, _features_parser, _data_parser, _run_parsers, _evaluate_parser, _compare_parser,
-                _explore_parser, _zoo_parser):  # in the order the help lists them
+                _explore_parser, _zoo_parser, _export_parser):  # in the order the help lists them
         add(sub)
     return p
 
@@ -175,6 +176,20 @@ def _zoo_parser(sub: Subparsers) -> None:
                    help=f"folder of the runs and {ZooDir.REPORT} (default {ZooDir.DEFAULT})")
     c.add_argument("--overwrite", action="store_true", help="retrain every run (finished runs are kept otherwise)")
     c.add_argument("--no-progress", action="store_true", help="no progress bars")
+
+
+def _export_parser(sub: Subparsers) -> None:
+    c = _run_parser(sub, "export", "a trained part as a portable file (ONNX): codes -> images, or images -> codes")
+    c.add_argument("--part", required=True, choices=tuple(PARTS),
+                   help="decoder, generator: codes (B, latent_dim) -> images in [0, 1], as model.decode; "
+                        "encoder: images -> codes, as model.encode (a VAE's posterior mean)")
+    c.add_argument("--format", default=FORMATS[0], choices=FORMATS,
+                   help="onnx, which needs pip install 'genmodels[onnx]' (default onnx)")
+    c.add_argument("--out", type=Path, required=True, help="file to write, such as decoder.onnx")
+
+
+def _export(args: argparse.Namespace) -> None:
+    print(f"wrote {export(args.run, args.part, args.out, args.format, args.device)}")
 
 
 def _train(args: argparse.Namespace) -> None:
@@ -330,7 +345,7 @@ def main(argv: list[str] | None = None) -> int:
     showwarning_before, warnings.showwarning = warnings.showwarning, _show_warning
     try:
         commands = {"train": _train, "features": _features, "compare": _compare, "zoo": _zoo, "data": _data,
-                    "explore": _explore}
+                    "explore": _explore, "export": _export}
         commands.get(args.command, _run_command)(args)
         sys.stdout.flush()  # here, where a reader that has gone is caught, not at exit
     except BrokenPipeError:  # stdout's reader has gone (`| head -1`): nothing more to say, nowhere to say it

@@ -14,13 +14,14 @@ from pydantic import Field, model_validator
 from torch import nn
 
 from .. import losses
-from ..config import Strict, check_nets
+from ..config import check_nets
 from ..nn import ACTIVATIONS, build_decoder, build_encoder
+from . import factories
 from . import regularisers as reg
 from .base import Family, GenerativeModel, StepOutput
 
 
-class AEConfig(Strict):
+class AEConfig(factories.FactorySlots):
     """Autoencoder with optional regularisers, combinable in one run."""
 
     arch: Literal["mlp", "conv"] = Field("mlp", description="mlp | conv")
@@ -42,6 +43,11 @@ class AEConfig(Strict):
     sparse_l1: float = Field(0.0, ge=0, description="weight of the L1 penalty sum_j |h_j| on the code")
     sparse_kl: float = Field(0.0, ge=0, description="beta of beta * sum_j KL(rho || rho_hat_j); needs sigmoid codes")
     sparse_rho: float = Field(0.05, gt=0, lt=1, description="target mean activation rho of the KL sparsity penalty")
+    encoder: str | None = factories.target_field("encoder")
+    encoder_kwargs: str = factories.kwargs_field("encoder")
+    decoder: str | None = factories.target_field("decoder")
+    decoder_kwargs: str = factories.kwargs_field("decoder")
+    factory_packages: dict[str, str] = factories.packages_field()
 
     @model_validator(mode="after")
     def _check(self) -> AEConfig:
@@ -60,12 +66,15 @@ class AutoEncoder(GenerativeModel):
     def __init__(self, config: AEConfig, shape: tuple[int, int, int]):
         super().__init__(config, shape)
         c = config
-        body, feat = build_encoder(c.arch, self.shape, c.hidden, c.channels)
+        body, feat = (factories.encoder(c, self.shape) if c.encoder
+                      else build_encoder(c.arch, self.shape, c.hidden, c.channels))
         self.encoder = nn.Sequential(body, nn.Linear(feat, c.latent_dim), ACTIVATIONS[c.code_activation]())
-        self.decoder = build_decoder(c.arch, self.shape, c.hidden, c.channels, c.latent_dim)
+        self.decoder = (factories.decoder(c, self.shape, c.latent_dim) if c.decoder
+                        else build_decoder(c.arch, self.shape, c.hidden, c.channels, c.latent_dim))
         self.corruptions = [reg.parse_corruption(s) for s in c.corrupt]
         # Rifai et al.'s closed form holds for h = sigmoid(W x + b) straight from the pixels.
-        self.one_layer_sigmoid = c.arch == "mlp" and not c.hidden and c.code_activation == "sigmoid"
+        self.one_layer_sigmoid = (c.arch == "mlp" and not c.hidden and c.code_activation == "sigmoid"
+                                  and c.encoder is None)
 
     @property
     def code_layer(self) -> nn.Linear:

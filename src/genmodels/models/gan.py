@@ -35,16 +35,17 @@ from pydantic import Field, model_validator
 from torch import nn
 
 from .. import losses
-from ..config import Strict, check_nets
+from ..config import check_nets
 from ..data import Batch
 from ..nn import ConvDecoder, ConvEncoder, build_decoder, mlp, resolve_arch
 from ..optim import make_adam
+from . import factories
 from .base import DIVERSITY_PANEL, EVAL_DEFAULTS, EvalOptions, Family, GenerativeModel, Images, StepOutput
 
 PROBABILISTIC = ("minimax", "non-saturating")  # losses whose D outputs a logit of P(real)
 
 
-class GANConfig(Strict):
+class GANConfig(factories.FactorySlots):
     """Generative adversarial network (Goodfellow et al. 2014): generator G(z), discriminator D(x)."""
 
     arch: Literal["auto", "mlp", "conv"] = Field(
@@ -73,6 +74,11 @@ class GANConfig(Strict):
     lr_d: float | None = Field(
         None, gt=0, description="D's learning rate, two time-scale updates (Heusel et al. 2017); none: 4 x --lr for a "
                                 "spectrally normalised D (as Zhang et al. 2019), else --lr")
+    generator: str | None = factories.target_field("generator")
+    generator_kwargs: str = factories.kwargs_field("generator")
+    discriminator: str | None = factories.target_field("discriminator")
+    discriminator_kwargs: str = factories.kwargs_field("discriminator")
+    factory_packages: dict[str, str] = factories.packages_field()
 
     @model_validator(mode="after")
     def _check(self) -> GANConfig:
@@ -144,12 +150,18 @@ class GAN(GenerativeModel):
         # wgan-gp's gradient penalty bounds D itself (Gulrajani et al. 2017 normalise nothing).
         auto = self.arch == "mlp" and c.loss != "wgan-gp"
         self.spectral = c.spectral_norm if c.spectral_norm is not None else auto
-        self.discriminator = build_discriminator(c, self.arch, self.shape, self.spectral)
-        if self.arch == "conv":  # G: linear -> transposed convs, BatchNorm + ReLU between, mirroring D
+        self.discriminator = (factories.discriminator(c, self.shape) if c.discriminator
+                              else build_discriminator(c, self.arch, self.shape, self.spectral))
+        if c.generator:
+            self.generator = factories.decoder(c, self.shape, c.latent_dim, slot="generator")
+        elif self.arch == "conv":  # G: linear -> transposed convs, BatchNorm + ReLU between, mirroring D
             self.generator = ConvDecoder(self.shape, c.channels, c.latent_dim, norm=True)
-            self.apply(_dcgan_init)
         else:  # G: z -> reversed(hidden) -> image, ReLU between
             self.generator = build_decoder("mlp", self.shape, c.hidden, c.channels, c.latent_dim)
+        if self.arch == "conv":  # DCGAN's initialisation for genmodels' own nets; a factory's keep their own
+            for slot in ("discriminator", "generator"):
+                if getattr(c, slot) is None:
+                    getattr(self, slot).apply(_dcgan_init)
         if self.spectral:
             spectral_normalise(self.discriminator)
         # The moving average of G's weights (Yazici et al. 2019): what decode, sample and evaluation use.

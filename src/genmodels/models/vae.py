@@ -16,12 +16,13 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from .. import losses
-from ..config import Strict, check_nets
+from ..config import check_nets
 from ..nn import build_decoder, build_encoder
+from . import factories
 from .base import EVAL_DEFAULTS, EvalOptions, Family, GenerativeModel, Images, StepOutput
 
 
-class VAEConfig(Strict):
+class VAEConfig(factories.FactorySlots):
     """Variational autoencoder (Kingma & Welling 2013)."""
 
     arch: Literal["mlp", "conv"] = Field("mlp", description="mlp | conv")
@@ -34,6 +35,11 @@ class VAEConfig(Strict):
     gaussian_std: float = Field(1.0, gt=0, description="std of the gaussian likelihood (its initial value if learned)")
     learn_std: bool = Field(False, description="learn one std per pixel for the gaussian likelihood")
     beta: float = Field(1.0, ge=0, description="weight of the KL term (beta-VAE, Higgins et al. 2017); 1 is the ELBO")
+    encoder: str | None = factories.target_field("encoder")
+    encoder_kwargs: str = factories.kwargs_field("encoder")
+    decoder: str | None = factories.target_field("decoder")
+    decoder_kwargs: str = factories.kwargs_field("decoder")
+    factory_packages: dict[str, str] = factories.packages_field()
 
     @model_validator(mode="after")
     def _check(self) -> VAEConfig:
@@ -54,10 +60,12 @@ class VAE(GenerativeModel):
     def __init__(self, config: VAEConfig, shape: tuple[int, int, int]):
         super().__init__(config, shape)
         c = config
-        self.encoder, feat = build_encoder(c.arch, self.shape, c.hidden, c.channels)
+        self.encoder, feat = (factories.encoder(c, self.shape) if c.encoder
+                              else build_encoder(c.arch, self.shape, c.hidden, c.channels))
         self.mu_head = nn.Linear(feat, c.latent_dim)
         self.logvar_head = nn.Linear(feat, c.latent_dim)
-        self.decoder = build_decoder(c.arch, self.shape, c.hidden, c.channels, c.latent_dim)
+        self.decoder = (factories.decoder(c, self.shape, c.latent_dim) if c.decoder
+                        else build_decoder(c.arch, self.shape, c.hidden, c.channels, c.latent_dim))
         # log std of p(x|z): one learned value per pixel, or a fixed float (the cheaper path)
         self.log_std: nn.Parameter | float = math.log(c.gaussian_std)
         if c.likelihood == "gaussian" and c.learn_std:
