@@ -1,5 +1,5 @@
 """The house's code checks, run by every `make test` as import-linter is (tests/test_architecture.py): ruff
-(lint, [tool.ruff] in pyproject.toml) on the sources, tests, benchmarks and notebooks, and mypy (types,
+(lint, [tool.ruff] in pyproject.toml) on the sources, tests, benchmarks, notebooks and examples, and mypy (types,
 [tool.mypy]) on src/genmodels. Each must report zero findings; a failure prints them."""
 
 import subprocess
@@ -21,7 +21,8 @@ def _run(*argv: str) -> subprocess.CompletedProcess:
 
 
 def test_ruff_finds_nothing():
-    done = _run(_tool("ruff"), "check", "--output-format", "concise", "src", "tests", "benchmarks", "notebooks")
+    done = _run(_tool("ruff"), "check", "--output-format", "concise", "src", "tests", "benchmarks", "notebooks",
+               "examples")
     assert done.returncode == 0, f"ruff found:\n{done.stdout}{done.stderr}"
 
 
