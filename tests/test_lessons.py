@@ -190,3 +190,29 @@ def test_two_lessons_run_through_the_command_line_into_real_runs(tmp_path, capsy
     bounds = records["elbo-is-a-bound"]["numbers"]["bound_by_k"]
     assert list(bounds) == ["1", "10", "100", "1000", "5000"]
     assert (out / "lessons.html").read_text().count("class=lesson id=") == 2
+
+
+def test_the_jacobian_norm_of_a_linear_encoder_is_its_weights_frobenius_norm():
+    from genmodels.lessons.regularised import _jacobian_norms
+
+    class Linear(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.map = nn.Linear(6, 3)
+
+        def encode(self, x):
+            return self.map(x.flatten(1))
+
+    model = Linear()
+    norms = _jacobian_norms(model, torch.rand(5, 1, 2, 3))
+    assert torch.allclose(norms, model.map.weight.norm().detach().expand(5))
+
+
+def test_off_data_inputs_are_noise_and_the_same_pixels_shuffled():
+    from genmodels.lessons.regularised import _off_data
+
+    x = torch.rand(4, 1, 8, 8)
+    off = _off_data(x, seed=0)
+    assert off["noise"].shape == x.shape and not torch.equal(off["shuffled"], x)
+    assert torch.equal(off["shuffled"].flatten(1).sort(1).values, x.flatten(1).sort(1).values)
+    assert torch.equal(_off_data(x, seed=0)["noise"], off["noise"])  # seeded
