@@ -13,8 +13,11 @@ from typing import Any
 
 from ..dataset import DataSplits
 from ..engine import TrainResult, train
+from ..errors import GenmodelsError
+from ..features import FeatureNetwork, load_features, train_features
 from ..flags import typed_flag
 from ..models import build_run_config
+from ..rundir import RunDir
 
 HOLDS, FAILS = "holds", "does not hold"
 
@@ -54,7 +57,9 @@ class Lesson:
 @dataclass
 class Context:
     """What one lesson runs with. `scale` (0, 1] multiplies every run's epochs (at least one), so a short
-    --budget shortens training rather than skipping lessons; `runs` collects the run directories it trained."""
+    --budget shortens training rather than skipping lessons; `runs` collects the run directories it trained or
+    reused. `shared` is the same dict for every lesson of one call: a model trained with the same settings by an
+    earlier lesson is reused, not trained again, and the feature network is trained once."""
 
     out: Path
     lesson: str
@@ -64,6 +69,7 @@ class Context:
     runs: list[Path] = field(default_factory=list)
     commands: list[str] = field(default_factory=list)
     log: Callable[[str], None] = print
+    shared: dict[str, Any] = field(default_factory=dict)
 
     @property
     def folder(self) -> Path:
@@ -83,14 +89,35 @@ class Context:
         train_settings["epochs"] = self.epochs(settings.get("epochs", 20))
         config = build_run_config({"family": family, "model": model, "data": {"source": self.data.source},
                                    "train": train_settings}, where=f"the lesson {self.lesson}")
-        run_dir = self.folder / name
-        began = time.perf_counter()
-        result = train(config, run_dir, overwrite=True, progress=False, data=self.data)
-        self.log(f"[{self.lesson}] trained {name} ({family}, {config.train.epochs} epochs) in "
-                 f"{time.perf_counter() - began:.1f} s")
-        self.runs.append(run_dir)
-        self.commands.append(train_command(family, model, train_settings, self.data.source, run_dir))
+        key = config.to_json()
+        if key in self.shared:  # the same model, trained by an earlier lesson of this call
+            result = self.shared[key]
+            self.log(f"[{self.lesson}] {name}: the same model as {result.run_dir}, reused")
+        else:
+            began = time.perf_counter()
+            result = train(config, self.folder / name, overwrite=True, progress=False, data=self.data)
+            self.log(f"[{self.lesson}] trained {name} ({family}, {config.train.epochs} epochs) in "
+                     f"{time.perf_counter() - began:.1f} s")
+            self.shared[key] = result
+        self.runs.append(result.run_dir)
+        self.commands.append(train_command(family, model, train_settings, self.data.source, result.run_dir))
         return result
+
+    def features(self) -> FeatureNetwork:
+        """The feature classifier of the data (OUT/features): reused when it was trained on these data, else
+        trained there once per call."""
+        if "features" not in self.shared:
+            where = self.out / "features"
+            try:
+                net = load_features(where, self.data)
+            except GenmodelsError:  # absent, unfinished or for other data: trained afresh
+                self.log(f"[{self.lesson}] training the feature classifier into {where}")
+                net = train_features(self.data, where, progress=False, overwrite=RunDir(where).holds_run(),
+                                     train={"threads": 1, "seed": self.seed})
+            self.shared["features"] = net
+        net = self.shared["features"]
+        self.runs.append(net.dir)
+        return net
 
 
 def train_command(family: str, model: dict[str, Any], settings: dict[str, Any], source: str, run_dir: Path) -> str:

@@ -15,7 +15,7 @@ from ..errors import ConfigError, GenmodelsError
 from ..fileio import atomic_write
 from ..progress import say
 from ..provenance import canonical_source
-from . import adversarial, regularised, subspaces, variational
+from . import adversarial, regularised, samples, subspaces, variational
 from .lesson import Context, Lesson, Outcome
 from .page import record, render, section, write_json
 
@@ -28,7 +28,7 @@ def _waiting(name: str, waits_for: str) -> Lesson:
 
 
 _BUILT = {lesson.name: lesson for lesson in (*subspaces.LESSONS, *regularised.LESSONS, *variational.LESSONS,
-                                             *adversarial.LESSONS)}
+                                             *adversarial.LESSONS, *samples.LESSONS)}
 # The lecture's order (issue 31); a lesson not built here is listed with what it waits for.
 ORDER = ("linear-ae-spans-pca", "nonlinear-beats-pca", "overcomplete-copies", "denoising-projects",
          "contractive-flattens", "sparse-codes", "greedy-pretraining", "elbo-is-a-bound", "reparameterisation",
@@ -99,13 +99,14 @@ def run_lessons(out: str | Path, only: str | None = None, budget: float = DEFAUL
     records: dict[str, dict[str, Any]] = {}
     rows: list[tuple[Lesson, Outcome | None]] = []
     sections = []
+    shared: dict[str, Any] = {}
     for lesson in LESSONS.values():
         if lesson not in chosen:
             if lesson.run is None and only is None:
                 rows.append((lesson, None))
             continue
         assert lesson.run is not None  # choose() returns runnable lessons only
-        ctx = Context(folder, lesson.name, splits, scale=scale, log=log)
+        ctx = Context(folder, lesson.name, splits, scale=scale, log=log, shared=shared)
         began = time.perf_counter()
         outcome = lesson.run(ctx)
         log(f"[{lesson.name}] {outcome.verdict}: {outcome.reason} ({time.perf_counter() - began:.0f} s)")
