@@ -216,3 +216,44 @@ def test_off_data_inputs_are_noise_and_the_same_pixels_shuffled():
     assert off["noise"].shape == x.shape and not torch.equal(off["shuffled"], x)
     assert torch.equal(off["shuffled"].flatten(1).sort(1).values, x.flatten(1).sort(1).values)
     assert torch.equal(_off_data(x, seed=0)["noise"], off["noise"])  # seeded
+
+
+# -- the context: real runs, reused, repeatable by their commands -------------------------------------------------
+
+def test_a_lessons_model_is_a_real_run_reused_by_a_later_lesson_and_its_command_parses(tmp_path):
+    import shlex
+
+    from genmodels.data import load_data
+    from genmodels.flags import collected, family_flags
+    from genmodels.lessons import Context
+    from genmodels.lessons.lesson import train_command
+    from genmodels.models import PCA, AutoEncoder
+
+    shared: dict = {}
+    first = Context(tmp_path, "one", load_data("digits"), shared=shared, log=lambda _: None)
+    run_a = first.train("a", PCA.family, {"latent_dim": 2}, {"epochs": 1})
+    later = Context(tmp_path, "two", first.data, shared=shared, log=lambda _: None)
+    run_b = later.train("b", PCA.family, {"latent_dim": 2}, {"epochs": 1})
+    assert run_b.run_dir == run_a.run_dir == tmp_path / "one" / "a" and not (tmp_path / "two" / "b").exists()
+    assert later.runs == [run_a.run_dir] and load_run(run_a.run_dir).model.latent_dim == 2
+    command = shlex.split(first.commands[0])
+    assert command[:5] == ["genmodels", "train", PCA.family, "--out", str(run_a.run_dir)]
+    args = cli.build_parser().parse_args(command[1:])
+    assert collected(args, family_flags(PCA.family))["model"]["latent_dim"] == 2
+    # an empty list (no hidden layer) is typed as an empty word, which the flag reads back as []
+    words = shlex.split(train_command(AutoEncoder.family, {"hidden": []}, {"epochs": 3}, "digits", tmp_path))
+    values = collected(cli.build_parser().parse_args(words[1:]), family_flags(AutoEncoder.family))
+    assert values["model"]["hidden"] == [] and values["train"]["epochs"] == 3
+
+
+def test_the_labelled_subset_has_n_images_per_class_and_is_written_once(tmp_path):
+    from genmodels.data import load_data
+    from genmodels.lessons import Context
+    from genmodels.lessons.pretraining import _labelled
+
+    ctx = Context(tmp_path, "greedy", load_data("digits"), log=lambda _: None)
+    subset = _labelled(ctx, 3)
+    assert torch.bincount(subset.train.labels).tolist() == [3] * 10
+    assert len(subset.test) == len(ctx.data.test)
+    again = _labelled(ctx, 3)  # the folder is there: read back and checked, not rewritten
+    assert torch.equal(again.train.labels, subset.train.labels)

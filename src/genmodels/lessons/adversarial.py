@@ -46,7 +46,7 @@ def minimax_saturates(ctx: Context) -> Outcome:
                                  "spectral_norm_")}
     ratio = numbers["ratio_at_start"]
     rows = []
-    real = ctx.data.test.images
+    real = ctx.images()
     for loss in ("minimax", "non-saturating"):
         result = ctx.train(loss, GAN.family, {"loss": loss, "spectral_norm": False}, SHORT)
         trained = cast(GAN, result.model).eval()

@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from ..dataset import DataSplits
 from ..engine import TrainResult, train
 from ..errors import GenmodelsError
@@ -76,18 +78,26 @@ class Context:
         """Where this lesson's runs and pictures go."""
         return self.out / self.lesson
 
+    def images(self, split: str = "test") -> torch.Tensor:
+        """A split's images as float32 in [0, 1], (N, C, H, W), whatever their storage (uint8, memory-mapped)."""
+        data = self.data.test if split == "test" else self.data.train
+        return data.batch(slice(0, len(data)))
+
     def picture(self, name: str) -> Path:
         return self.folder / f"{name}.png"
 
     def epochs(self, full: int) -> int:
         return max(1, round(full * self.scale))
 
-    def train(self, name: str, family: str, model: dict[str, Any], settings: dict[str, Any]) -> TrainResult:
+    def train(self, name: str, family: str, model: dict[str, Any], settings: dict[str, Any],
+              data: DataSplits | None = None) -> TrainResult:
         """Train one model of the lesson into FOLDER/NAME (replacing a run there), seeded, on one thread;
-        `settings` are the training settings at the full budget (their epochs scaled here)."""
+        `settings` are the training settings at the full budget (their epochs scaled here). data: other data
+        than the lesson's (loaded by name, so the run records where they are)."""
+        data = data or self.data
         train_settings = {"threads": 1, "seed": self.seed, **settings}
         train_settings["epochs"] = self.epochs(settings.get("epochs", 20))
-        config = build_run_config({"family": family, "model": model, "data": {"source": self.data.source},
+        config = build_run_config({"family": family, "model": model, "data": {"source": data.source},
                                    "train": train_settings}, where=f"the lesson {self.lesson}")
         key = config.to_json()
         if key in self.shared:  # the same model, trained by an earlier lesson of this call
@@ -95,12 +105,12 @@ class Context:
             self.log(f"[{self.lesson}] {name}: the same model as {result.run_dir}, reused")
         else:
             began = time.perf_counter()
-            result = train(config, self.folder / name, overwrite=True, progress=False, data=self.data)
+            result = train(config, self.folder / name, overwrite=True, progress=False, data=data)
             self.log(f"[{self.lesson}] trained {name} ({family}, {config.train.epochs} epochs) in "
                      f"{time.perf_counter() - began:.1f} s")
             self.shared[key] = result
         self.runs.append(result.run_dir)
-        self.commands.append(train_command(family, model, train_settings, self.data.source, result.run_dir))
+        self.commands.append(train_command(family, model, train_settings, data.source, result.run_dir))
         return result
 
     def features(self) -> FeatureNetwork:

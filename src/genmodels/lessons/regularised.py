@@ -45,7 +45,7 @@ def _off_data(x: torch.Tensor, seed: int) -> dict[str, torch.Tensor]:
 
 
 def overcomplete_copies(ctx: Context) -> Outcome:
-    x = ctx.data.test.images
+    x = ctx.images()
     off = _off_data(x, ctx.seed)
     models = {"plain": _ae(ctx, "plain", WIDE), **{k: _ae(ctx, k, {**WIDE, **v}) for k, v in REGULARISED.items()}}
     numbers: dict[str, Any] = {"code_size": WIDE["latent_dim"], "pixels": x[0].numel()}
@@ -79,7 +79,7 @@ NOISE = (0.1, 0.2, 0.4)
 
 
 def denoising_projects(ctx: Context) -> Outcome:
-    x = ctx.data.test.images
+    x = ctx.images()
     plain, dae = _ae(ctx, "plain", MID), _ae(ctx, "denoising", {**MID, "corrupt": ["gauss:0.2"]})
     gen = torch.Generator().manual_seed(ctx.seed)
     left, by_plain, by_dae, rows = [], [], [], [x[:8]]
@@ -121,7 +121,7 @@ def _jacobian_norms(model: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
 
 
 def contractive_flattens(ctx: Context) -> Outcome:
-    x = ctx.data.test.images
+    x = ctx.images()
     models = {"plain": _ae(ctx, "plain", ONE_LAYER), "contractive": _ae(ctx, "contractive",
                                                                          {**ONE_LAYER, "contractive": 0.1})}
     gen = torch.Generator().manual_seed(ctx.seed)
@@ -158,7 +158,7 @@ def _codes(model: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
 
 
 def sparse_codes(ctx: Context) -> Outcome:
-    x = ctx.data.test.images
+    x = ctx.images()
     sig, relu = {**SPARSE, "code_activation": "sigmoid"}, {**SPARSE, "code_activation": "relu"}
     codes = {"plain-sigmoid": _codes(_ae(ctx, "plain-sigmoid", sig), x),
              "kl": _codes(_ae(ctx, "kl", {**sig, "sparse_kl": 0.5, "sparse_rho": RHO}), x),

@@ -15,7 +15,7 @@ from ..errors import ConfigError, GenmodelsError
 from ..fileio import atomic_write
 from ..progress import say
 from ..provenance import canonical_source
-from . import adversarial, regularised, samples, subspaces, variational
+from . import adversarial, pretraining, regularised, samples, subspaces, variational
 from .lesson import Context, Lesson, Outcome
 from .page import record, render, section, write_json
 
@@ -28,7 +28,7 @@ def _waiting(name: str, waits_for: str) -> Lesson:
 
 
 _BUILT = {lesson.name: lesson for lesson in (*subspaces.LESSONS, *regularised.LESSONS, *variational.LESSONS,
-                                             *adversarial.LESSONS, *samples.LESSONS)}
+                                             *adversarial.LESSONS, *samples.LESSONS, *pretraining.LESSONS)}
 # The lecture's order (issue 31); a lesson not built here is listed with what it waits for.
 ORDER = ("linear-ae-spans-pca", "nonlinear-beats-pca", "overcomplete-copies", "denoising-projects",
          "contractive-flattens", "sparse-codes", "greedy-pretraining", "elbo-is-a-bound", "reparameterisation",

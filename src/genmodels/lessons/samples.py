@@ -46,7 +46,7 @@ def _walks(model: GenerativeModel, a: torch.Tensor, b: torch.Tensor) -> torch.Te
 
 
 def vae_latent_is_smooth(ctx: Context) -> Outcome:
-    net, x = ctx.features(), ctx.data.test.images
+    net, x = ctx.features(), ctx.images()
     vae = _model(ctx, VAE.family, VAE.family, CODE, TRAIN)
     ae = _model(ctx, AutoEncoder.family, AutoEncoder.family, CODE, TRAIN)
     gen = torch.Generator().manual_seed(ctx.seed)
@@ -120,7 +120,7 @@ def _fid(net: FeatureNetwork, model: GenerativeModel, real: torch.Tensor, seed: 
 
 
 def k_steps(ctx: Context) -> Outcome:
-    net, real = ctx.features(), ctx.data.test.images
+    net, real = ctx.features(), ctx.images()
     fids, seconds = [], []
     for k in KS:
         result = ctx.train(f"k{k}", GAN.family, {"d_steps": k}, K_TRAIN)
@@ -138,7 +138,7 @@ def k_steps(ctx: Context) -> Outcome:
 # -- 15. gans-are-sharper ----------------------------------------------------------------------------------------------
 
 def gans_are_sharper(ctx: Context) -> Outcome:
-    real = ctx.data.test.images
+    real = ctx.images()
     models = {"GAN": _model(ctx, GAN.family, GAN.family, {}, GAN_TRAIN),
               "VAE": _model(ctx, VAE.family, VAE.family, CODE, TRAIN)}
     found: dict[str, float] = {}

@@ -66,7 +66,7 @@ def _test_error(model: torch.nn.Module, x: torch.Tensor) -> float:
 
 
 def nonlinear_beats_pca(ctx: Context) -> Outcome:
-    x = ctx.data.test.images
+    x = ctx.images()
     ae_err, pca_err = [], []
     for k in SIZES:
         ae = ctx.train(f"ae-{k}", AutoEncoder.family, {"latent_dim": k, "hidden": [128]}, NONLINEAR_TRAIN).model

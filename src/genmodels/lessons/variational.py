@@ -27,7 +27,7 @@ def _vae(ctx: Context) -> VAE:
 
 def elbo_is_a_bound(ctx: Context) -> Outcome:
     model = _vae(ctx)
-    x = ctx.data.test.images[:IMAGES]
+    x = ctx.images()[:IMAGES]
     with torch.no_grad():
         bounds = iw_bounds(lambda k: model.importance_weighted_bound(x, k), KS, REPEATS, seed=ctx.seed)
         torch.manual_seed(ctx.seed)
@@ -64,7 +64,7 @@ MIN_RATIO, MIN_AGREEMENT = 10.0, 0.95
 
 def reparameterisation(ctx: Context) -> Outcome:
     model = _vae(ctx)
-    x = ctx.data.test.images[:BATCH]
+    x = ctx.images()[:BATCH]
     params = [p for m in (model.encoder, model.mu_head, model.logvar_head) for p in m.parameters()]
 
     def log_likelihood(z: torch.Tensor) -> torch.Tensor:
