@@ -170,6 +170,26 @@ def test_lessons_json_holds_exactly_the_issues_fields_and_the_page_shows_each_pa
     assert "http" not in html.replace("http-equiv", "")  # nothing fetched: offline
 
 
+@pytest.mark.slow  # headless Chromium
+def test_the_lessons_page_renders_in_headless_chromium_with_every_picture(tmp_path, monkeypatch):
+    import shutil
+    import subprocess
+
+    browser = next((shutil.which(n) for n in ("chromium", "chromium-browser", "google-chrome") if shutil.which(n)),
+                   None)
+    if browser is None:
+        pytest.skip("chromium is not installed (make test installs it as root with apt-get: apt-get install chromium)")
+    stub = Lesson("stub", "A stub states.", "Nobody 2026", "The value is 2.", "Measure it.", _stub, seconds=1)
+    monkeypatch.setattr(run, "LESSONS", {"stub": stub, "other": Lesson("other", "B.", "C", "D", "E", _stub)})
+    page, _ = run.run_lessons(tmp_path / "out", log=lambda _: None)
+    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
+             "--disable-component-update", "--disable-sync", "--virtual-time-budget=5000"]
+    dom = subprocess.run([browser, *flags, f"--user-data-dir={tmp_path / 'profile'}", "--dump-dom",
+                          page.resolve().as_uri()], capture_output=True, text=True, timeout=120).stdout
+    assert 'data-images-loaded="2/2"' in dom, re.findall(r"data-images-loaded=\"[^\"]*\"", dom)
+    assert dom.count('<section class="lesson"') == 2
+
+
 # -- end to end --------------------------------------------------------------------------------------------------
 
 @pytest.mark.slow

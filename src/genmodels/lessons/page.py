@@ -26,7 +26,15 @@ figure img.lesson{max-width:560px}
 
 PAGE = Template("""<!doctype html>
 <html lang=en><head><meta charset=utf-8><meta name=viewport content="width=device-width"><title>$title</title>
-<style>$style</style></head>
+<style>$style</style>
+<script>
+// Lets a headless browser (tests/test_lessons.py) check the page: every embedded picture decoded.
+window.addEventListener("load", function () {
+  var images = document.images, ok = 0;
+  for (var i = 0; i < images.length; i++) if (images[i].complete && images[i].naturalWidth > 0) ok++;
+  document.body.setAttribute("data-images-loaded", ok + "/" + images.length);
+});
+</script></head>
 <body><header><h1>$title</h1><p>$subtitle</p></header><main>
 $overview
 $lessons
