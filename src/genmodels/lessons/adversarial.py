@@ -81,5 +81,5 @@ LESSONS = (
            "gradient norms over G's weights, and the same with the family's default, spectrally normalised D; "
            f"then train a GAN with each loss for {SHORT['epochs']} epochs and report what each reaches (mean "
            "D(G(z)), G's gradient norm, pixel sharpness and diversity).",
-           minimax_saturates, seconds=60),
+           minimax_saturates, seconds=25),
 )

@@ -127,6 +127,9 @@ class Context:
             self.shared["features"] = net
         net = self.shared["features"]
         self.runs.append(net.dir)
+        data = [] if self.data.source == "digits" else ["--data", shlex.quote(self.data.source)]
+        self.commands.append(" ".join(["genmodels", "features", "train", "--out", shlex.quote(str(net.dir)), *data,
+                                       "--threads", "1", "--seed", str(self.seed)]))
         return net
 
 

@@ -86,5 +86,5 @@ LESSONS = (
            f"A stacked denoising autoencoder 64-128-64-8 with a softmax head: {PRETRAIN_EPOCHS} denoising epochs per "
            "layer then supervised fine-tuning, against no pretraining, on the labelled subset (the family pretrains "
            "on the images it fine-tunes on, so pretraining here sees the labelled images only).",
-           greedy_pretraining, seconds=120),
+           greedy_pretraining, seconds=100),
 )

@@ -190,7 +190,7 @@ LESSONS = (
            f"Train autoencoders with a {WIDE['latent_dim']}-unit sigmoid code from the 64 pixels: plain, with "
            "weight decay, masking noise, the contractive penalty, the KL sparsity penalty; reconstruct test "
            "digits, uniform noise and shuffled digits.",
-           overcomplete_copies, seconds=45),
+           overcomplete_copies, seconds=35),
     Lesson("denoising-projects",
            "A denoising autoencoder maps corrupted images back toward the data: closer to the clean image than "
            "the corruption left it, and closer than a plain autoencoder does.",
@@ -200,7 +200,7 @@ LESSONS = (
            "autoencoder's output.",
            "Train a plain and a denoising (Gaussian noise, sigma 0.2) autoencoder of the same size (code 32, one "
            "hidden layer of 128); corrupt the test images and measure the distances.",
-           denoising_projects, seconds=20),
+           denoising_projects, seconds=12),
     Lesson("contractive-flattens",
            "The contractive penalty makes the encoder flat around the data: a smaller Jacobian, codes that move "
            "less under small input noise.",
@@ -209,7 +209,7 @@ LESSONS = (
            f"Gaussian input noise of sigma {JITTER:g} are both below a plain autoencoder's of the same size.",
            "Train a plain and a contractive (lambda 0.1) autoencoder with one sigmoid layer of 32 units; "
            "differentiate each encoder at every test image.",
-           contractive_flattens, seconds=15),
+           contractive_flattens, seconds=8),
     Lesson("sparse-codes",
            "Sparsity penalties give sparse codes: the KL penalty holds each unit's mean activation near rho, the "
            "L1 penalty sets most activations to zero.",
@@ -219,5 +219,5 @@ LESSONS = (
            f"activations below {NEAR_ZERO:g} than the plain ReLU code.",
            "Train four autoencoders with a 100-unit code after a hidden layer of 128: sigmoid plain and with the "
            "KL penalty (beta 0.5), ReLU plain and with the L1 penalty (0.05); encode the test images.",
-           sparse_codes, seconds=40),
+           sparse_codes, seconds=35),
 )

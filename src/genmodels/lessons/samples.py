@@ -168,7 +168,7 @@ LESSONS = (
            "of its value at the ends.",
            "Train a VAE and an autoencoder (code 8, one hidden layer of 128) and the feature network; decode "
            f"{SAMPLES} prior draws of each and {PAIRS} walks of {STEPS} steps.",
-           vae_latent_is_smooth, seconds=40),
+           vae_latent_is_smooth, seconds=20),
     Lesson("gans-need-no-labels",
            "A GAN trained without labels generates every class.",
            "Goodfellow et al. 2014, Generative adversarial nets",
@@ -176,7 +176,7 @@ LESSONS = (
            f"the class entropy is at least {MIN_ENTROPY:.0%} of the uniform's, log 10.",
            "Train a GAN (the family's defaults) on the images alone and the feature network on the labelled "
            "training images; classify the GAN's samples.",
-           gans_need_no_labels, seconds=60),
+           gans_need_no_labels, seconds=40),
     Lesson("k-steps",
            "Algorithm 1 makes k discriminator steps per generator step; Goodfellow et al. used k = 1, the least "
            "expensive option.",
@@ -185,7 +185,7 @@ LESSONS = (
            f"FID of k = {', '.join(map(str, KS))}.",
            "Train a GAN with each k for the same epochs; measure the FID of its samples with the feature network "
            "and the training's wall time.",
-           k_steps, seconds=90),
+           k_steps, seconds=45),
     Lesson("gans-are-sharper",
            "GAN samples are sharper than VAE samples (the report's claim).",
            "Goodfellow et al. 2014; Larsen et al. 2016, Autoencoding beyond pixels",
@@ -193,5 +193,5 @@ LESSONS = (
            "(1) than the VAE samples', as the comparison report scores it.",
            "Train a GAN (the family's defaults) and a VAE (code 8, one hidden layer of 128); measure the "
            f"sharpness of {SAMPLES} samples of each.",
-           gans_are_sharper, seconds=50),
+           gans_are_sharper, seconds=45),
 )

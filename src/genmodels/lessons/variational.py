@@ -101,7 +101,7 @@ LESSONS = (
            f"at K = {KS[-1]} it is above the ELBO by more than {SIGNIFICANT:g} standard errors.",
            "Train a VAE (code 8, one hidden layer of 128); compute the ELBO and the importance-weighted bound at "
            "each K on the first test images.",
-           elbo_is_a_bound, seconds=25),
+           elbo_is_a_bound, seconds=12),
     Lesson("reparameterisation",
            "The reparameterisation trick gives an unbiased gradient of the ELBO with respect to the encoder with "
            "far less variance than the score-function (REINFORCE) estimator.",
@@ -112,5 +112,5 @@ LESSONS = (
            "Train a VAE; at its trained parameters, estimate the gradient of E_q[log p(x|z)] over the encoder's "
            f"parameters for {BATCH} test images by both estimators (the KL term is analytic, its gradient "
            "exact and the same for both).",
-           reparameterisation, seconds=25),
+           reparameterisation, seconds=12),
 )
