@@ -190,6 +190,26 @@ def test_the_lessons_page_renders_in_headless_chromium_with_every_picture(tmp_pa
     assert dom.count('<section class="lesson"') == 2
 
 
+def test_a_short_budget_scales_every_lessons_epochs_and_the_command_repeats_that_scale(tmp_path, monkeypatch):
+    seen = {}
+
+    def measure(ctx):
+        seen[ctx.lesson] = (ctx.scale, ctx.epochs(100), ctx.epochs(1))
+        return _stub(ctx)
+
+    lessons = {"a": Lesson("a", "S.", "P", "C", "E", measure, seconds=60),
+               "b": Lesson("b", "S.", "P", "C", "E", measure, seconds=60)}
+    monkeypatch.setattr(run, "LESSONS", lessons)
+    _, records = run.run_lessons(tmp_path / "out", budget=1.0, log=lambda _: None)  # 120 s of lessons in 60 s
+    assert seen == {"a": (0.5, 50, 1), "b": (0.5, 50, 1)}
+    assert records["a"]["command"].endswith("--only a --budget 0.5")  # alone, 0.5 minutes give the same scale
+    _, records = run.run_lessons(tmp_path / "out", only="a", budget=0.5, log=lambda _: None)
+    assert seen["a"] == (0.5, 50, 1)
+    run.run_lessons(tmp_path / "out", budget=15, log=lambda _: None)
+    assert seen["a"][0] == 1.0 and "--budget" not in json.loads((tmp_path / "out" / "lessons.json").read_text())[
+        "a"]["command"]
+
+
 # -- end to end --------------------------------------------------------------------------------------------------
 
 @pytest.mark.slow

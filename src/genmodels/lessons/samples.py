@@ -92,7 +92,7 @@ def gans_need_no_labels(ctx: Context) -> Outcome:
         samples = gan.sample(SAMPLES, torch.Generator().manual_seed(ctx.seed))
     classes = net.classes
     histogram = class_histogram(net.predict(samples), classes)
-    entropy, uniform = class_entropy(histogram), math.log(classes)
+    entropy, uniform = class_entropy(histogram) + 0.0, math.log(classes)  # + 0.0: -0.0 shown as 0
     holds = float(histogram.min()) >= MIN_SHARE and entropy >= MIN_ENTROPY * uniform
     picture = line_plot(ctx.picture("classes"), list(range(classes)),
                         {"share of the GAN's samples": (histogram.tolist(), None)}, "class (feature network)",
