@@ -281,9 +281,12 @@ def test_a_lessons_model_is_a_real_run_reused_by_a_later_lesson_and_its_command_
     args = cli.build_parser().parse_args(command[1:])
     assert collected(args, family_flags(PCA.family))["model"]["latent_dim"] == 2
     # an empty list (no hidden layer) is typed as an empty word, which the flag reads back as []
-    words = shlex.split(train_command(AutoEncoder.family, {"hidden": []}, {"epochs": 3}, "digits", tmp_path))
+    model = {"hidden": [], "code_activation": "sigmoid", "corrupt": ["mask:0.25"]}
+    train = {"epochs": 3, "lr_schedule": "cosine", "betas": (0.5, 0.9)}
+    words = shlex.split(train_command(AutoEncoder.family, model, train, "digits", tmp_path))
     values = collected(cli.build_parser().parse_args(words[1:]), family_flags(AutoEncoder.family))
-    assert values["model"]["hidden"] == [] and values["train"]["epochs"] == 3
+    assert {k: values["model"][k] for k in model} == model
+    assert {k: values["train"][k] for k in train} == train
 
 
 def test_the_labelled_subset_has_n_images_per_class_and_is_written_once(tmp_path):

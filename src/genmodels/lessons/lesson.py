@@ -140,10 +140,14 @@ def train_command(family: str, model: dict[str, Any], settings: dict[str, Any], 
     if source != "digits":
         words += ["--data", shlex.quote(source)]
     for section, given in (("model", model), ("train", settings)):
-        for key, value in given.items():
-            value = getattr(getattr(config, section), key)
-            flag = typed_flag(getattr(config, section), key, value).split(" ", 1)
-            if isinstance(value, list) and not value:  # an empty list is typed as an empty word
-                flag = [flag[0], ""]
-            words.append(" ".join(shlex.quote(w) for w in flag))
+        part = getattr(config, section)
+        for key in given:
+            value = getattr(part, key)
+            flag = typed_flag(part, key, value).split(" ", 1)[0]  # the flag's name; a switch: --x or --no-x
+            if isinstance(value, bool):
+                words.append(flag)
+            elif isinstance(value, (list, tuple)):
+                words += [flag, shlex.quote(",".join(str(v) for v in value))]  # an empty list: ''
+            else:
+                words += [flag, shlex.quote("none" if value is None else str(value))]
     return " ".join(words)

@@ -40,6 +40,9 @@ def line_plot(path: Path, x: Sequence[float], series: dict[str, tuple[Sequence[f
         ax.annotate(name, (0.01, y), xycoords=("axes fraction", "data"), va="bottom", fontsize=8, color="grey")
     if log_x:
         ax.set_xscale("log")
+        ax.minorticks_off()
+    if len(x) <= 12:  # a few measured points: label each
+        ax.set_xticks(list(x), [f"{v:g}" for v in x])
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.grid(alpha=0.3)
