@@ -42,7 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="version", version=f"%(prog)s {version()}")
     sub = p.add_subparsers(dest="command", required=True)
     for add in (_train_parsers, _features_parser, _data_parser, _run_parsers, _evaluate_parser, _compare_parser,
-                _explore_parser, _zoo_parser, _export_parser):  # in the order the help lists them
+                _explore_parser, _zoo_parser, _lessons_parser, _export_parser):  # in the order the help lists them
         add(sub)
     return p
 
@@ -178,6 +178,18 @@ def _zoo_parser(sub: Subparsers) -> None:
     c.add_argument("--no-progress", action="store_true", help="no progress bars")
 
 
+def _lessons_parser(sub: Subparsers) -> None:
+    c = sub.add_parser("lessons", help="the lecture's statements as experiments: a criterion, a picture, the numbers "
+                                       "and a verdict each (docs/lessons.md)")
+    c.add_argument("--out", type=Path, default=Path("runs/lessons"),
+                   help="folder of the lessons' runs, lessons.html and lessons.json (default runs/lessons)")
+    c.add_argument("--only", default=None, metavar="NAME[,NAME]", help="run these lessons alone (see --list)")
+    c.add_argument("--list", action="store_true", help="list the lessons and what each waits for, run nothing")
+    c.add_argument("--budget", type=float, default=None, metavar="MINUTES",
+                   help="minutes the chosen lessons may take: their training is shortened to fit (default 15)")
+    c.add_argument("--data", default="digits", help="the data of the lessons that take any images (default digits)")
+
+
 def _export_parser(sub: Subparsers) -> None:
     c = _run_parser(sub, "export", "a trained part as a portable file (ONNX): codes -> images, or images -> codes")
     c.add_argument("--part", required=True, choices=tuple(PARTS),
@@ -289,6 +301,20 @@ def _zoo(args: argparse.Namespace) -> None:
           + " ".join(shlex.quote(str(ZooDir(args.out).run(name))) for name in results))
 
 
+def _lessons(args: argparse.Namespace) -> None:
+    from .lessons import DEFAULT_BUDGET, listing, run_lessons
+
+    if args.list:
+        print(listing())
+        return
+    budget = DEFAULT_BUDGET if args.budget is None else args.budget
+    page, records = run_lessons(args.out, only=args.only, budget=budget, data=args.data)
+    width = max(map(len, records), default=0)
+    for name, entry in records.items():
+        print(f"{name:<{width}}  {entry['verdict']}")
+    print(f"lessons: {page}")
+
+
 def _run_command(args: argparse.Namespace) -> None:
     from . import runs
 
@@ -345,7 +371,7 @@ def main(argv: list[str] | None = None) -> int:
     showwarning_before, warnings.showwarning = warnings.showwarning, _show_warning
     try:
         commands = {"train": _train, "features": _features, "compare": _compare, "zoo": _zoo, "data": _data,
-                    "explore": _explore, "export": _export}
+                    "explore": _explore, "lessons": _lessons, "export": _export}
         commands.get(args.command, _run_command)(args)
         sys.stdout.flush()  # here, where a reader that has gone is caught, not at exit
     except BrokenPipeError:  # stdout's reader has gone (`| head -1`): nothing more to say, nowhere to say it
