@@ -4,7 +4,6 @@ data URI) and their record, lessons.json."""
 from __future__ import annotations
 
 import json
-import re
 from html import escape
 from pathlib import Path
 from string import Template
@@ -13,8 +12,7 @@ from typing import Any
 from ..report import html as report_html
 from .lesson import Lesson, Outcome
 
-_STYLE = re.search(r"<style>(.*?)</style>", report_html.PAGE.template, re.S)
-STYLE = (_STYLE.group(1) if _STYLE else "") + """
+STYLE = report_html.CSS + """
 section.lesson{background:#fff;border:1px solid #e2e2e2;padding:4px 16px 12px;margin:14px 0;max-width:1100px}
 section.lesson h2{border:0;margin:10px 0 4px}
 .verdict{display:inline-block;padding:1px 8px;border-radius:3px;font-weight:700;font-size:13px}

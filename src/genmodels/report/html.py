@@ -253,9 +253,7 @@ def findings_list(runs: list[RunSummary]) -> str:
     return f"<ul class=findings>{items}</ul>" if items else "<p class=note>Nothing to compare yet.</p>"
 
 
-PAGE = Template("""<!doctype html>
-<html lang=en><head><meta charset=utf-8><meta name=viewport content="width=device-width"><title>$title</title>
-<style>
+CSS = """
 body{font:14px/1.4 system-ui,sans-serif;margin:0;color:#222;background:#fafafa}
 header{background:#243447;color:#fff;padding:14px 24px}
 header h1{margin:0;font-size:20px}header p{margin:4px 0 0;opacity:.8}
@@ -292,7 +290,11 @@ pre.command{background:#fff;border:1px solid #e2e2e2;padding:8px 12px;white-spac
 max-width:1100px}
 details.each summary{font-size:13px;margin:6px 0;border:0;font-weight:400}
 dl.glossary{max-width:1100px}dl.glossary dt{font-weight:700;margin-top:8px}dl.glossary dd{margin:2px 0 0 20px}
-</style>
+"""  # the report's style, which the lessons page shares
+
+PAGE = Template("""<!doctype html>
+<html lang=en><head><meta charset=utf-8><meta name=viewport content="width=device-width"><title>$title</title>
+<style>$css</style>
 <script>
 // Lets a headless browser (tests/test_report.py) check the page: every embedded picture decoded, and
 // the headline table's width against the window's.
@@ -328,6 +330,6 @@ $glossary
 def render(runs: list[RunSummary], title: str = "genmodels comparison") -> str:
     """The whole page as one string."""
     subtitle = f"{len(runs)} run{'s' if len(runs) != 1 else ''}: " + ", ".join(r.name for r in runs)
-    return PAGE.substitute(title=escape(title), subtitle=escape(subtitle), dash=MISSING,
+    return PAGE.substitute(css=CSS, title=escape(title), subtitle=escape(subtitle), dash=MISSING,
                            headline=headline_table(runs), findings=findings_list(runs), table=metric_table(runs),
                            pictures=picture_rows(runs), explore=explore_commands(runs), glossary=glossary(runs))
