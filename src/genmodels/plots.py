@@ -158,3 +158,28 @@ def _draw_manifold(ax, picture: np.ndarray, z: np.ndarray) -> None:
     ax.set_xticks(where, text)
     ax.set_yticks(where, text)
     ax.set(xlabel="z1", ylabel="z2")
+
+
+def plot_points(points: np.ndarray, path: str | Path, *, reference: np.ndarray | None = None,
+                density: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None, title: str = "",
+                names: tuple[str, str] = ("x1", "x2")) -> Path:
+    """A picture of vector data (n, D), in the data's own units: the first two columns of `points` scattered over
+    the true density's contours where it is known (density: x (nx,), y (ny,), log-density (ny, nx)), else over
+    `reference` points (the test points, in grey). The picture of a vector run where an image run has a grid."""
+    fig = _figure(6, 6)
+    ax = fig.add_subplot()
+    if density is not None:
+        x, y, log_p = density
+        levels = np.linspace(max(log_p.max() - 12, log_p.min()), log_p.max(), 8)
+        ax.contour(x, y, log_p, levels=levels, cmap="Greys", linewidths=0.7)
+    if reference is not None and len(reference):
+        ax.scatter(reference[:, 0], reference[:, 1 if reference.shape[1] > 1 else 0], s=4, color="0.6", alpha=0.5,
+                   linewidths=0, label="test points")
+    ys = points[:, 1] if points.shape[1] > 1 else np.zeros(len(points))
+    ax.scatter(points[:, 0], ys, s=float(np.clip(20_000 / max(len(points), 1), 3, 12)), color="C3", alpha=0.7,
+               linewidths=0, label="model")
+    ax.set(xlabel=names[0], ylabel=names[1] if points.shape[1] > 1 else "", title=title)
+    ax.set_aspect("equal", adjustable="datalim")
+    ax.legend(loc="upper right", fontsize=8)
+    save_figure(fig, path)
+    return Path(path)

@@ -103,7 +103,7 @@ def _grad_norm(module: nn.Module) -> torch.Tensor:
     return torch.nn.utils.get_total_norm([p.grad for p in module.parameters() if p.grad is not None]).detach()
 
 
-def build_discriminator(c: GANConfig, arch: str, shape: tuple[int, int, int], spectral: bool) -> nn.Module:
+def build_discriminator(c: GANConfig, arch: str, shape: tuple[int, ...], spectral: bool) -> nn.Module:
     """Images (B, C, H, W) -> outputs (B,). BatchNorm (conv D) only where nothing else constrains D:
     spectral normalisation replaces it (Miyato et al. 2018), and the gradient penalty is defined per
     image, which batch statistics break (Gulrajani et al. 2017, section 4)."""
@@ -131,11 +131,12 @@ def spectral_normalise(module: nn.Module) -> None:
 class GAN(GenerativeModel):
     family = "gan"
     samples = True
+    takes_vectors = True  # MLPs with a linear output for standardised vectors
     collapse_advice = "try --loss hinge with --spectral-norm, a lower --lr, --arch auto if you chose the nets"
     d_updates: torch.Tensor  # the buffer registered in __init__, typed
     generator: nn.Module
 
-    def __init__(self, config: GANConfig, shape: tuple[int, int, int]):
+    def __init__(self, config: GANConfig, shape: tuple[int, ...]):
         super().__init__(config, shape)
         c = config
         self.arch = resolve_arch(c.arch, self.shape, c.channels)
@@ -159,6 +160,15 @@ class GAN(GenerativeModel):
         self._host_d_updates: int | None = None  # its host copy, so no step syncs with a GPU to read it
         self.register_load_state_dict_post_hook(lambda module, _: setattr(module, "_host_d_updates", None))
         self._collapsed = 0  # consecutive logged intervals with D(G(z)) outside [COLLAPSE, 1 - COLLAPSE]
+
+    @classmethod
+    def for_vectors(cls, config: GANConfig) -> GANConfig:
+        cls.refuse_for_vectors(config, "arch", "conv", "is a network of images", "use --arch mlp or auto")
+        return config
+
+    def _output(self, out: torch.Tensor) -> torch.Tensor:
+        """G's output: images in [0, 1] through a sigmoid; vectors (standardised, unbounded) as they are."""
+        return out if self.vectors else torch.sigmoid(out)
 
     @property
     def latent_dim(self) -> int:
@@ -190,7 +200,7 @@ class GAN(GenerativeModel):
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         """G(z) with the averaged weights (G itself where ema is 0): images in [0, 1], (B, C, H, W)."""
         generator = self.generator if self.generator_ema is None else self.generator_ema
-        return torch.sigmoid(generator(z))
+        return self._output(generator(z))
 
     def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         return self.decode(self.prior_sample(n, generator))
@@ -199,7 +209,7 @@ class GAN(GenerativeModel):
         """n images from G itself (not its average), from fresh prior draws: the player D trains against.
         The conv G's BatchNorm needs two samples a batch in training, so a batch of one (the last of an
         epoch, say) draws two and keeps one; any other n draws exactly n."""
-        return torch.sigmoid(self.generator(self.prior_sample(max(n, 2))))[:n]
+        return self._output(self.generator(self.prior_sample(max(n, 2))))[:n]
 
     def _d_output(self, x: torch.Tensor) -> tuple[StepOutput, torch.Tensor]:
         """The discriminator's loss on real x (B, C, H, W) and B fakes from fresh prior draws, with the
