@@ -189,3 +189,11 @@ def test_vector_splits_of_other_widths_are_refused():
 
 def test_a_bad_toy_size_is_refused_in_one_sentence():
     refused(r"--toy-size 0 is not a size of toy data", "ring8", toy_size=0)
+
+
+def test_vector_data_are_not_converted_to_idx_images(tmp_path):
+    from genmodels.data import write_idx
+
+    with pytest.raises(DataError, match=r"holds vectors \(N, D\), not images.*\.npy"):
+        write_idx(load_data("ring8", toy_size=20), tmp_path / "idx")
+    assert not (tmp_path / "idx").exists()

@@ -420,6 +420,9 @@ def write_idx(data: DataSplits, folder: str | Path) -> list[Path]:
     an IDX file is refused before anything is written. Each file is written to a temporary name and renamed
     into place."""
     folder = Path(folder)
+    if data.kind == "vectors":
+        raise DataError(f"{data.source} holds vectors (N, D), not images, and IDX files hold 8-bit images; keep "
+                        "vectors as a float32 .npy file (numpy.save), which is memory-mapped as it is.")
     check_out_folder(folder)
     files: list[tuple[str, Dataset | torch.Tensor]] = []
     for split, ds in (("train", data.train), ("t10k", data.test)):
