@@ -207,3 +207,26 @@ def test_load_data_of_a_run_rebuilds_the_same_toy(tmp_path):
     train(config("pca", "ring8", epochs=1), tmp_path / "run", progress=False)
     run = load_run(tmp_path / "run")
     assert torch.equal(run.data.train.images, load_data("ring8", toy_size=600).train.images)
+
+
+def test_the_gan_on_vectors_has_no_spectral_norm_unless_asked():
+    from genmodels.models import build_model
+    from genmodels.models.registry import FAMILIES as ALL
+
+    plain = build_model("gan", ALL["gan"].config(hidden=[8]), (2,))
+    asked = build_model("gan", ALL["gan"].config(hidden=[8], spectral_norm=True), (2,))
+    images = build_model("gan", ALL["gan"].config(hidden=[8]), (1, 8, 8))
+    assert (plain.spectral, asked.spectral, images.spectral) == (False, True, True)
+
+
+@pytest.mark.filterwarnings("ignore:After epoch")
+def test_a_toy_run_whose_samples_diverged_is_refused_in_one_sentence(tmp_path):
+    from genmodels.errors import GenmodelsError
+
+    train(config("gan", "ring8", epochs=1), tmp_path / "gan", progress=False)
+    run = load_run(tmp_path / "gan")
+    with torch.no_grad():
+        for p in run.model.parameters():
+            p.fill_(float("inf"))
+    with pytest.raises(GenmodelsError, match="weights are damaged"):
+        evaluate(run, parzen_samples=0, quality_samples=0, probe_train=0)

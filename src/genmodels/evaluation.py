@@ -219,6 +219,8 @@ def toy_quality(run: Run, drawn: torch.Tensor) -> dict:
     if toy is None or drawn.shape[1] != 2:
         return {}
     points = run.in_units(drawn.float()).cpu()
+    if not torch.isfinite(points).all():  # a diverged model: the check of every value in evaluate says so
+        return {"mean_log_density": float("nan")}
     found = {"mean_log_density": metrics.mean_log_density(points, toy)}
     if isinstance(toy, GaussianMixture):
         found["modes_covered"] = metrics.modes_covered(points, toy.centre_points, toy.std)
