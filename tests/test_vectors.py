@@ -197,3 +197,10 @@ def test_vector_data_are_not_converted_to_idx_images(tmp_path):
     with pytest.raises(DataError, match=r"holds vectors \(N, D\), not images.*\.npy"):
         write_idx(load_data("ring8", toy_size=20), tmp_path / "idx")
     assert not (tmp_path / "idx").exists()
+
+
+def test_toy_size_and_label_column_given_for_other_data_are_refused(tmp_path):
+    refused(r"--toy-size sizes a 2-D toy .*not digits; drop it", "digits", toy_size=100)
+    np.save(tmp_path / "v.npy", vectors())
+    refused(r"--label-column names a column of a .csv file, not of .*v.npy; drop it", tmp_path / "v.npy",
+            label_column="y")

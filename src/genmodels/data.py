@@ -81,6 +81,10 @@ def load_data(source: str, data_dir: str | None = None, *, test_fraction: float 
         raise DataError(f"max_data_gb must be a positive number of gigabytes, got {max_data_gb!r}; use e.g. 4.")
     split, limit = (float(test_fraction), split_seed), max_data_gb
     name = str(source)
+    if toy_size is not None and name not in TOYS:
+        raise DataError(f"--toy-size sizes a 2-D toy ({', '.join(TOYS)}), not {name}; drop it for this data.")
+    if label_column is not None and not name.lower().endswith(".csv"):
+        raise DataError(f"--label-column names a column of a .csv file, not of {name}; drop it for this data.")
     if name == "digits":
         return _load_digits(split)
     if name in TOYS:
