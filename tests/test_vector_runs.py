@@ -52,7 +52,8 @@ def sources(tmp_path_factory):
 
 
 def config(family: str, source: str, epochs: int = 3, **train_over):
-    values = {"family": family, "model": FAMILIES[family], "data": {"source": source, "toy_size": 600},
+    data = {"source": source, "toy_size": 600} if source == "ring8" else {"source": source}
+    values = {"family": family, "model": FAMILIES[family], "data": data,
               "train": {"epochs": epochs, "batch_size": 50, "lr": 3e-3, "log_every": 4, **train_over}}
     return build_run_config(values)
 
