@@ -4,6 +4,7 @@ test points for other vectors, where an image run has its grid (vectordata.save_
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 from PIL import Image
 
@@ -59,3 +60,17 @@ def test_a_toy_picture_draws_the_points_over_the_contours_and_others_over_the_te
 def test_vectors_above_two_columns_show_the_first_two(tmp_path):
     path = save_points(torch.randn(300, 5), tmp_path / "five.png", "/data/v.npy", reference=torch.randn(300, 5))
     assert near(colours(path), RED) > 100
+
+
+@pytest.mark.filterwarnings("ignore:After epoch")  # one epoch's samples look alike; not what is tested here
+def test_latent_of_a_vector_run_draws_the_decoded_code_grid_as_curves_in_the_data_plane(tmp_path):
+    from genmodels import build_run_config, load_run, train
+    from genmodels.runs import latent
+
+    config = build_run_config({"family": "vae", "model": {"hidden": [16], "latent_dim": 2},
+                               "data": {"source": "ring8", "toy_size": 300}, "train": {"epochs": 1}})
+    train(config, tmp_path / "run", progress=False)
+    with Image.open(latent(load_run(tmp_path / "run"), tmp_path / "latent.png", grid=5)) as picture:
+        width, height = picture.size
+    assert width > 1.8 * height  # the codes and, beside them, the decoded grid
+    assert near(colours(tmp_path / "latent.png"), (31, 119, 180)) > 100  # curves of the z1 lines (C0)

@@ -276,6 +276,8 @@ def latent(run: Run, out: str | Path, split: str = "test", grid: int = 20) -> Pa
     out = output_file(out, ".png")
     codes = encode_split(run, data).numpy()
     labels = data.labels.cpu().numpy() if data.labels is not None else None
+    if run.vectors and codes.shape[1] == 2 and run.config.shape and run.config.shape[0] >= 2:
+        return _latent_curves(run, codes, labels, out, split, grid)
     manifold = z = None
     if codes.shape[1] == 2 and not run.vectors:  # a vector run's decoded grid is no picture of images
         u = torch.linspace(0.05, 0.95, grid)
@@ -285,6 +287,27 @@ def latent(run: Run, out: str | Path, split: str = "test", grid: int = 20) -> Pa
         z = torch.special.ndtri(u).numpy()  # columns left to right, rows bottom to top
     return plot_latent(codes, labels, out, manifold, title=f"{run.config.family} codes ({split})",
                        manifold_z=z, classes=run.data.classes)
+
+
+def _latent_curves(run: Run, codes: np.ndarray, labels: np.ndarray | None, out: Path, split: str,
+                   grid: int) -> Path:
+    """A vector run's 2-D codes beside the decoder's image of `grid` lines of codes each way, z = Phi^-1(u) for
+    u evenly spaced in [0.05, 0.95] (as the image manifold), drawn as curves in the data plane (plots)."""
+    from .plots import plot_latent_curves  # imported here: matplotlib is slow to import
+    from .vectordata import density_grid
+
+    u = torch.linspace(0.05, 0.95, grid)
+    along = torch.special.ndtri(torch.linspace(0.05, 0.95, 100))
+    lines = [torch.stack([along, torch.full_like(along, z)], 1) for z in torch.special.ndtri(u)]  # z2 fixed
+    lines += [torch.stack([torch.full_like(along, z), along], 1) for z in torch.special.ndtri(u)]  # z1 fixed
+    with torch.inference_mode():
+        decoded = run.in_units(generative(run).decode(torch.cat(lines).to(run.device))).cpu()
+    curves = [c.numpy() for c in decoded.split(len(along))]
+    points = decoded.double().numpy()
+    density = density_grid(run.config.data.source, points[:, :2]) if run.config.shape == (2,) else None
+    reference = None if density is not None else run.in_units(run.split(split).batch(slice(0, 2000))).numpy()
+    return plot_latent_curves(codes, labels, curves, out, reference=reference, density=density,
+                              title=f"{run.config.family} codes ({split})", classes=run.data.classes)
 
 
 def draw_samples(run: Run, n: int, seed: int = 0, batch_size: int = 1000) -> torch.Tensor:
