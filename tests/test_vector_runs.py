@@ -248,3 +248,21 @@ def test_log_likelihoods_of_a_vector_run_are_in_the_data_units(npy_runs):
     assert shift < -10  # the data's stds are far from 1, so the units matter
     for key in ("elbo", "log_likelihood_iw"):
         assert results[key] == pytest.approx(seen[key] + shift, rel=1e-9), key
+
+
+@pytest.mark.parametrize("family", ["vae", "gan", "ae", "sdae"])
+def test_decoders_of_vectors_have_a_linear_output(family):
+    """Standardised vectors are unbounded: a decoder whose last layer says -5 gives -5, not sigmoid(-5)."""
+    from genmodels.models import build_model
+    from genmodels.models.registry import FAMILIES as ALL
+
+    settings = {k: v for k, v in FAMILIES[family].items() if k != "corrupt"}
+    model = build_model(family, ALL[family].config(**settings), (3,)).eval()
+    with torch.no_grad():
+        for layer in model.modules():  # every layer giving 3 values: the decoders' last, G's and its average's
+            if isinstance(layer, torch.nn.Linear) and layer.out_features == 3:
+                layer.weight.zero_()
+                layer.bias.fill_(-5.0)
+    with torch.inference_mode():
+        out = model.decode(torch.zeros(4, model.latent_dim))
+    assert out.shape == (4, 3) and torch.allclose(out, torch.full((4, 3), -5.0)), out
