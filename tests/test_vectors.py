@@ -204,3 +204,8 @@ def test_toy_size_and_label_column_given_for_other_data_are_refused(tmp_path):
     np.save(tmp_path / "v.npy", vectors())
     refused(r"--label-column names a column of a .csv file, not of .*v.npy; drop it", tmp_path / "v.npy",
             label_column="y")
+
+
+def test_a_training_split_of_one_vector_is_refused_as_too_few(tmp_path):
+    (tmp_path / "two.csv").write_text("a,b\n1,2\n3,4\n")
+    refused(r"two.csv/train holds 1 vector\(s\), too few to standardise", tmp_path / "two.csv")

@@ -47,6 +47,9 @@ class Standardiser:
         """The mean and std (population, float64) of a split's vectors, merged a block of rows at a time (Chan et
         al.'s pairwise update), so a memory-mapped split is read a block at a time and never copied. A constant
         column, which no std can scale, is refused in one sentence."""
+        if len(data) < 2:
+            raise DataError(f"{data.name} holds {len(data)} vector(s), too few to standardise (a std needs two); "
+                            "give more rows.")
         d = data.shape[0]
         n, mean, m2 = 0, torch.zeros(d, dtype=torch.float64), torch.zeros(d, dtype=torch.float64)
         for i in range(0, len(data), _ROWS):
