@@ -290,8 +290,8 @@ def test_missing_sources_say_where_and_how(tmp_path):
     expect_error(re.escape(str(tmp_path / "nope")) + ".*does not exist", "mnist", str(tmp_path / "nope"))
     expect_error("no such file or folder.*digits, fashion-mnist", tmp_path / "missing.npz")
     expect_error("digits, fashion-mnist", "cifar10")
-    (tmp_path / "data.csv").write_text("1,2,3")
-    expect_error("data.csv.*neither", tmp_path / "data.csv")
+    (tmp_path / "data.txt").write_text("1,2,3")
+    expect_error("data.txt.*neither", tmp_path / "data.txt")
     expect_error("no IDX files and no images", tmp_path / "empty")
     only_train = tmp_path / "only_train"
     idx_folder(only_train)

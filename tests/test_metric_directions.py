@@ -16,12 +16,13 @@ import numpy as np
 import pytest
 import torch
 
-from genmodels.metrics import distances, manifold, parzen, pixels, probes
+from genmodels.metrics import distances, manifold, modes, parzen, pixels, probes
 from genmodels.models import build_model
 from genmodels.models.base import EvalOptions
 from genmodels.models.registry import FAMILIES
 from genmodels.report.catalog import METRICS
 from genmodels.report.html import RunSummary, headline_table, metric_table, render
+from genmodels.toy import TOYS
 
 G = torch.Generator().manual_seed(0)
 REAL = torch.randn(40, 4, generator=G)  # features of "test images"
@@ -96,7 +97,19 @@ def _by_construction() -> dict[str, tuple[float, float]]:
         "class_entropy": (entropy[0], entropy[1]),
         **_likelihoods(),
         **_error_rates(),
+        **_modes(),
     }
+
+
+def _modes() -> dict[str, tuple[float, float]]:
+    """Samples of ring8 itself against samples piled on 3 of its 8 modes and spread between them."""
+    ring = TOYS["ring8"]
+    good = ring.sample(400, 0).points
+    bad = torch.cat([good[:200] * 0.5, ring.centre_points[:3].float().repeat(67, 1)[:200]])
+    c, s = ring.centre_points, ring.std
+    return {"modes_covered": (modes.modes_covered(good, c, s), modes.modes_covered(bad, c, s)),
+            "high_quality_share": (modes.high_quality_share(good, c, s), modes.high_quality_share(bad, c, s)),
+            "mean_log_density": (modes.mean_log_density(good, ring), modes.mean_log_density(bad, ring))}
 
 
 def _overshoots() -> dict[str, float]:

@@ -104,10 +104,14 @@ def _seed(c: argparse.ArgumentParser, what: str) -> None:
 
 def _run_parsers(sub: Subparsers) -> None:
     """sample, reconstruct, interpolate, encode, latent: each writes one file from a run."""
-    c = _run_parser(sub, "sample", "draw samples from the model into an image grid")
-    c.add_argument("-n", type=int, default=64, help="number of samples (default 64)")
+    c = _run_parser(sub, "sample", "draw samples from the model into an image grid (or a .npy file)")
+    c.add_argument("-n", type=int, default=64, help="number of samples (default 64; at most 10000 in a picture, "
+                                                     "1000000 in a .npy file)")
     _seed(c, "noise the samples are drawn from")
-    c.add_argument("--out", type=Path, default=None, help=f"PNG to write (default {RUN.samples_png('{N}')})")
+    c.add_argument("--out", type=Path, default=None,
+                   help=f"file to write: a PNG picture (default {RUN.samples_png('{N}')}) or a .npy of the samples "
+                        "themselves (vector runs: floats in the data's units, (N, D); image runs: uint8 pixels, "
+                        "(N, C, H, W))")
     c = _run_parser(sub, "reconstruct", "held-out images above their reconstructions")
     c.add_argument("-n", type=int, default=16, help="number of images, the first of the split (default 16)")
     _split(c, "images are reconstructed")

@@ -64,7 +64,13 @@ StrictInt = Annotated[int, StrictType()]
 
 class DataConfig(Strict):
     source: str = Field("digits", json_schema_extra={"flag": "--data"},
-                        description="digits | fashion-mnist | mnist | path to an IDX folder, .npy/.npz or image folder")
+                        description="digits | fashion-mnist | mnist | ring8 | grid25 | moons | swissroll | spiral "
+                                    "| an IDX or image folder, .npy/.npz or .csv path")
+    toy_size: int | None = Field(None, ge=1, le=10_000_000,
+                                 description="training points of a 2-D toy --data (ring8, grid25, moons, swissroll, "
+                                             "spiral; the test split holds a fifth as many); none: 10,000 and 2,000")
+    label_column: str | None = Field(None, description="the column of a .csv --data that holds the labels (class "
+                                                       "indices or names); none: no labels")
     data_dir: str | None = Field(None, description="folder of IDX files for fashion-mnist or mnist; "
                                                    "none: fashion-mnist's Debian folder")
     # Recorded with the run, so that later commands (evaluate, sample, explore) read its data as training did.
@@ -76,6 +82,20 @@ class DataConfig(Strict):
         None, pattern=r"^[0-9a-f]{64}$",
         description="sha256 (hex) of the data the run was trained on (genmodels.data.fingerprint); none: not recorded",
         json_schema_extra={"config_only": "recorded by training from the data it reads; later commands check it"})
+    standardiser: dict[str, list[StrictFloat]] | None = Field(
+        None, strict=False,
+        description="vector data: the training split's mean and std per column, {\"mean\": [...], \"std\": [...]}; "
+                    "a model sees (x - mean) / std and every output is given back in the data's units",
+        json_schema_extra={"config_only": "recorded by training from the vector data it reads; later commands "
+                                          "undo it in their outputs"})
+
+    @field_validator("standardiser")
+    @classmethod
+    def _check_standardiser(cls, value: dict[str, list[float]] | None) -> dict[str, list[float]] | None:
+        if value is not None and (set(value) != {"mean", "std"} or len(value["mean"]) != len(value["std"])
+                                  or not value["std"] or min(value["std"]) <= 0):
+            raise ValueError("a standardiser is {\"mean\": [...], \"std\": [...]} of equal lengths, stds positive")
+        return value
 
 
 class TrainConfig(Strict):

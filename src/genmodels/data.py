@@ -1,5 +1,6 @@
 """Data sources -> one image tensor per split, in memory or memory-mapped, plus labels (the types that hold
-them, `Dataset` and `DataSplits`, and their fingerprint are in `dataset.py`, re-exported here).
+them, `Dataset` and `DataSplits`, and their fingerprint are in `dataset.py`, re-exported here). Vector data (N, D)
+(the 2-D toys, 2-D arrays in .npy/.npz files, CSV files) are read by `vectordata.py` and split here.
 
 Every source (scikit-learn digits, IDX folders such as MNIST and Fashion-MNIST,
 .npy/.npz arrays, folders of image files) ends as a `DataSplits` of two
@@ -30,19 +31,22 @@ from .datafiles import MAX_CLASSES, check_fits, list_folder, one_line, read_idx,
 from .dataset import Batch, Dataset, DataSplits, fingerprint
 from .errors import DataError
 from .fileio import atomic_write, check_length, write_error
+from .toy import TOYS
+from .vectordata import load_toy, read_csv_vectors, refuse_1d, vectors_from_array
 
 FASHION_MNIST_DIR = "/usr/share/datasets/fashion-mnist"
 # Fashion-MNIST's class names in label order, as its README lists them (/usr/share/doc/dataset-fashion-mnist).
 FASHION_MNIST_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
                          "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp")
-BUILT_IN = ("digits", "fashion-mnist", "mnist")  # the sources load_data knows by name
+BUILT_IN = ("digits", "fashion-mnist", "mnist", *TOYS)  # the sources load_data knows by name
 
 __all__ = ["ACCEPTED", "BUILT_IN", "Batch", "DataSplits", "Dataset", "fingerprint", "in_memory_name", "load_data",
            "write_idx"]
 
-ACCEPTED = ("digits, fashion-mnist, mnist (with a data directory), a folder of IDX files, "
-            "a folder of images (flat or one subfolder per class), or a .npy/.npz file")
+ACCEPTED = ("digits, fashion-mnist, mnist (with a data directory), a 2-D toy (" + ", ".join(TOYS) + "), a folder "
+            "of IDX files, a folder of images (flat or one subfolder per class), a .npy/.npz file of images or of "
+            "vectors (N, D), or a .csv file of vectors")
 
 
 def in_memory_name(source: str) -> bool:
@@ -53,7 +57,8 @@ def in_memory_name(source: str) -> bool:
 
 
 def load_data(source: str, data_dir: str | None = None, *, test_fraction: float = 0.2,
-              split_seed: int = 0, max_data_gb: float | None = None) -> DataSplits:
+              split_seed: int = 0, max_data_gb: float | None = None, toy_size: int | None = None,
+              label_column: str | None = None) -> DataSplits:
     """Load `source` into memory as train/test splits.
 
     Sources with an official split (IDX folders, npz with x_test) keep it; the rest are split
@@ -61,6 +66,8 @@ def load_data(source: str, data_dir: str | None = None, *, test_fraction: float 
     data_dir: the IDX folder for fashion-mnist (default FASHION_MNIST_DIR) and mnist (required).
     max_data_gb: the most data read into memory rather than memory-mapped (decompressed, decoded or converted),
     in GB; None: datafiles.DEFAULT_MAX_DATA_GB. Never more than the memory available (datafiles.check_fits).
+    toy_size: the training points of a toy (toy.TOYS; the test split holds a fifth as many; None: 10,000 and 2,000).
+    label_column: the CSV column that holds the labels (None: no labels).
     """
     if not isinstance(source, (str, os.PathLike)) or not str(source).strip():
         raise DataError(f"data source {source!r} is not a name or path; use {ACCEPTED}.")
@@ -74,8 +81,14 @@ def load_data(source: str, data_dir: str | None = None, *, test_fraction: float 
         raise DataError(f"max_data_gb must be a positive number of gigabytes, got {max_data_gb!r}; use e.g. 4.")
     split, limit = (float(test_fraction), split_seed), max_data_gb
     name = str(source)
+    if toy_size is not None and name not in TOYS:
+        raise DataError(f"--toy-size sizes a 2-D toy ({', '.join(TOYS)}), not {name}; drop it for this data.")
+    if label_column is not None and not name.lower().endswith(".csv"):
+        raise DataError(f"--label-column names a column of a .csv file, not of {name}; drop it for this data.")
     if name == "digits":
         return _load_digits(split)
+    if name in TOYS:
+        return load_toy(name, toy_size, split_seed)
     if name == "fashion-mnist":
         return _load_idx_dir(Path(data_dir or FASHION_MNIST_DIR), name, name, limit)
     if name == "mnist":
@@ -102,7 +115,10 @@ def load_data(source: str, data_dir: str | None = None, *, test_fraction: float 
         return _load_npy(path, name, split, limit)
     if path.suffix.lower() == ".npz":
         return _load_npz(path, name, split, limit)
-    raise DataError(f"{path} is neither a .npy/.npz file nor a folder; use {ACCEPTED}.")
+    if path.suffix.lower() == ".csv":
+        vectors, labels, classes = read_csv_vectors(path, label_column, limit)
+        return _seeded_split(vectors, labels, name, path.name, split, classes=classes)
+    raise DataError(f"{path} is neither a .npy/.npz/.csv file nor a folder; use {ACCEPTED}.")
 
 
 # --- splitting ---------------------------------------------------------------------------------
@@ -218,7 +234,7 @@ def _load_npy(path: Path, source: str, split: tuple[float, int], limit: float | 
     """A .npy file, memory-mapped (read-only), so larger-than-memory arrays work; uint8 or
     float32 images in (N, H, W) or (N, C, H, W) layout stay in the map, others are converted."""
     array = read_npy(path)
-    images = _images_from_array(array, path, "the array", limit)
+    images = _images_from_array(array, path, "the array", limit)  # or vectors, for a 2-D array
     return _seeded_split(images, None, source, path.name, split, copy=not isinstance(array, np.memmap))
 
 
@@ -263,9 +279,13 @@ def _dataset_from_arrays(arrays: dict, x_key: str, y_key: str, path: Path, name:
 
 
 def _images_from_array(a: np.ndarray, path: Path, what: str, limit: float | None = None) -> torch.Tensor:
-    """(N, H, W), (N, C, H, W) or (N, H, W, C) with C in {1, 3} -> (N, C, H, W); NCHW wins ties. A memory-mapped
+    """(N, H, W), (N, C, H, W) or (N, H, W, C) with C in {1, 3} -> (N, C, H, W); NCHW wins ties; (N, D): vectors
+    (vectordata.vectors_from_array). A memory-mapped
     array that must be copied to be used (another dtype than uint8 or float32, or channels last) is copied only
     once the copy fits in memory (datafiles.check_fits with limit, data.max_data_gb)."""
+    refuse_1d(a, path, what)
+    if a.ndim == 2:
+        return vectors_from_array(a, path, what, limit)
     if a.dtype.kind not in "buif":
         raise DataError(f"{path} {what} holds {a.dtype} values, not numbers; "
                         "store images as uint8 or floats in [0, 1].")
@@ -404,6 +424,9 @@ def write_idx(data: DataSplits, folder: str | Path) -> list[Path]:
     an IDX file is refused before anything is written. Each file is written to a temporary name and renamed
     into place."""
     folder = Path(folder)
+    if data.kind == "vectors":
+        raise DataError(f"{data.source} holds vectors (N, D), not images, and IDX files hold 8-bit images; keep "
+                        "vectors as a float32 .npy file (numpy.save), which is memory-mapped as it is.")
     check_out_folder(folder)
     files: list[tuple[str, Dataset | torch.Tensor]] = []
     for split, ds in (("train", data.train), ("t10k", data.test)):

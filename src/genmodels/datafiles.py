@@ -1,4 +1,4 @@
-"""Readers of data files that trust nothing: IDX (plain or gzipped), .npy, .npz, image files, folders.
+"""Readers of data files that trust nothing: IDX (plain or gzipped), .npy, .npz, CSV, image files, folders.
 
 Each checks a file's header against what the file can hold before allocating or decompressing a
 byte: only regular files are read (never a FIFO or /dev/zero), sizes are Python ints (no overflow),
@@ -14,7 +14,9 @@ the memory available now, so a decompression bomb that deflate's ratio allows is
 from __future__ import annotations
 
 import contextlib
+import csv
 import gzip
+import io
 import math
 import os
 import re
@@ -337,6 +339,49 @@ def _read_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, path: Path) -> np.n
         if _fill(f, buf) < count or f.read(1):  # reading to the end also checks the CRC
             raise ValueError(f"array {key} is truncated")
     return buf.view(dtype).reshape(shape, order="F" if fortran else "C")
+
+
+# --- CSV -----------------------------------------------------------------------------------------
+
+
+def read_csv(path: Path, max_data_gb: float | None = None) -> tuple[list[str], list[list[str]]]:
+    """A CSV file of vectors as its header (the column names) and its rows of cells, as text: a regular file,
+    refused unless its size, parsed, fits in memory (check_fits: a cell of text costs about 100 bytes as a
+    Python string, so 100 x the file's size is what is checked), UTF-8, with a header of column names and every
+    row as long as the header. The cells are turned into numbers by the caller (data's CSV loader)."""
+    with open_data(path, "CSV file") as file:
+        size = os.fstat(file.fileno()).st_size
+        check_fits(size * 100, f"{path} ({size:,} bytes) parsed", max_data_gb,
+                   "save the vectors as a float32 .npy file (numpy.save), which is memory-mapped")
+        try:
+            text = file.read().decode("utf-8-sig")
+        except UnicodeDecodeError:
+            raise DataError(f"{path} is not UTF-8 text; save the CSV file as UTF-8.") from None
+        except READ_ERRORS as e:
+            raise _damaged(path, e) from None
+    try:
+        rows = [row for row in csv.reader(io.StringIO(text)) if row]
+    except csv.Error as e:
+        raise DataError(f"{path} could not be read as CSV ({one_line(e)}); save it again as plain CSV.") from None
+    if not rows:
+        raise DataError(f"{path} is empty; give a CSV file with a header of column names and one row per vector.")
+    header, body = [name.strip() for name in rows[0]], rows[1:]
+    if all(_is_float(name) for name in header):
+        raise DataError(f"{path} starts with a row of numbers, not column names; add a header line naming the "
+                        "columns (x1,x2,...).")
+    for i, row in enumerate(body):
+        if len(row) != len(header):
+            raise DataError(f"{path} line {i + 2} has {len(row)} cells but the header names {len(header)} columns; "
+                            "give every row one cell per column.")
+    return header, body
+
+
+def _is_float(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 # --- image files -------------------------------------------------------------------------------

@@ -1,6 +1,11 @@
-"""One split of images and their labels (`Dataset`), a source's two splits (`DataSplits`), the `Batch` a training
-step sees, and the fingerprint that tells whether two sets of data are the same (docs/ARCHITECTURE.md, "The run
-directory"). Where the data come from is `data.py`'s job; these types hold them, in memory or memory-mapped.
+"""One split of images or vectors and their labels (`Dataset`), a source's two splits (`DataSplits`), the `Batch` a
+training step sees, the `Standardiser` of vector data, and the fingerprint that tells whether two sets of data are
+the same (docs/ARCHITECTURE.md, "The run directory"). Where the data come from is `data.py`'s job; these types hold
+them, in memory or memory-mapped.
+
+Two kinds of data: images (N, C, H, W), uint8 or float32 in [0, 1], and vectors (N, D) float32 in any units. A
+model sees vectors standardised with the training split's mean and std (`Standardiser`, applied as each batch is
+read, so a memory-mapped file is never copied); every output in data units undoes it.
 """
 
 from __future__ import annotations
@@ -8,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import math
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
@@ -20,37 +25,112 @@ from .fileio import MiB
 # ones by FINGERPRINT_BLOCKS runs of consecutive rows, about FINGERPRINT_SAMPLE bytes, so a big memory-mapped
 # file is read only there.
 FINGERPRINT_WHOLE, FINGERPRINT_SAMPLE, FINGERPRINT_BLOCKS = 256 * MiB, 32 * MiB, 64
+_ROWS = 8192  # vectors read at a time when their statistics are computed or checked
 
 
 class Batch(NamedTuple):
     """What one training step sees: images and, for a model that needs them, their labels."""
 
-    x: torch.Tensor  # (B, C, H, W) float32 in [0, 1]
+    x: torch.Tensor  # (B, C, H, W) float32 in [0, 1], or vectors (B, D) float32 standardised
     labels: torch.Tensor | None = None  # (B,) int64, or None for a model that does not need labels
+
+
+@dataclass(frozen=True)
+class Standardiser:
+    """x -> (x - mean) / std per column of vector data, and back: mean and std (D,) float64 of the training split."""
+
+    mean: torch.Tensor
+    std: torch.Tensor
+
+    @classmethod
+    def fit(cls, data: Dataset) -> Standardiser:
+        """The mean and std (population, float64) of a split's vectors, merged a block of rows at a time (Chan et
+        al.'s pairwise update), so a memory-mapped split is read a block at a time and never copied. A constant
+        column, which no std can scale, is refused in one sentence."""
+        if len(data) < 2:
+            raise DataError(f"{data.name} holds {len(data)} vector(s), too few to standardise (a std needs two); "
+                            "give more rows.")
+        d = data.shape[0]
+        n, mean, m2 = 0, torch.zeros(d, dtype=torch.float64), torch.zeros(d, dtype=torch.float64)
+        for i in range(0, len(data), _ROWS):
+            block = data.stored(slice(i, i + _ROWS)).to("cpu", torch.float64)
+            k, block_mean = block.shape[0], block.mean(0)
+            delta = block_mean - mean
+            m2 += (block - block_mean).square().sum(0) + delta.square() * (n * k / (n + k))
+            mean += delta * (k / (n + k))
+            n += k
+        std = (m2 / max(n, 1)).sqrt()
+        constant = (std <= 1e-12 * mean.abs().clamp_min(1.0)).nonzero().flatten()
+        if len(constant):
+            j = int(constant[0])
+            raise DataError(f"{data.name} has {len(constant)} constant column(s) (column {j} is {mean[j].item():g} in "
+                            "every row), which carry no information and cannot be standardised; drop them.")
+        return cls(mean, std)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Vectors in data units (B, D) -> standardised float32 (a new tensor)."""
+        mean, std = self.mean.to(x.device, torch.float32), self.std.to(x.device, torch.float32)
+        return (x.float() - mean) / std
+
+    def inverse(self, z: torch.Tensor) -> torch.Tensor:
+        """Standardised vectors (B, D) -> data units, float32, on z's device."""
+        return (z.double() * self.std.to(z.device) + self.mean.to(z.device)).float()
+
+    def to_config(self) -> dict[str, list[float]]:
+        """As config.json records it (DataConfig.standardiser): {"mean": [...], "std": [...]}."""
+        return {"mean": self.mean.tolist(), "std": self.std.tolist()}
+
+    @classmethod
+    def from_config(cls, values: dict[str, Any]) -> Standardiser:
+        return cls(torch.tensor(values["mean"], dtype=torch.float64), torch.tensor(values["std"], dtype=torch.float64))
+
+
+def check_finite(data: Dataset) -> None:
+    """A one-sentence DataError where any stored vector of a split holds NaN or infinity; a block at a time."""
+    bad = first = 0
+    for i in range(0, len(data), _ROWS):
+        rows = ~torch.isfinite(data.stored(slice(i, i + _ROWS))).all(1)
+        if not bad and rows.any():
+            first = i + int(rows.nonzero()[0])
+        bad += int(rows.sum())
+    if bad:
+        raise DataError(f"{data.name} has {bad} row(s) holding NaN or infinity (the first is row {first}); "
+                        "remove or fill those rows first.")
 
 
 @dataclass
 class Dataset:
-    """One split: images (N, C, H, W) uint8 or float32 in [0, 1], labels (n,) int64 or None.
+    """One split: images (N, C, H, W) uint8 or float32 in [0, 1], or vectors (N, D) float32; labels (n,) int64 or
+    None.
 
     rows, when given, are the indices (n,) of this split's images among the stored ones: a
-    memory-mapped file is split without copying it (images is then the whole mapped array)."""
+    memory-mapped file is split without copying it (images is then the whole mapped array).
+    standardiser: for vectors, what `batch` applies (DataSplits sets it from the training split)."""
 
     images: torch.Tensor
     labels: torch.Tensor | None
     name: str
     rows: torch.Tensor | None = None
+    standardiser: Standardiser | None = None
 
     def __post_init__(self) -> None:
-        if self.images.ndim != 4 or self.images.dtype not in (torch.uint8, torch.float32):
-            raise DataError(f"dataset {self.name} images must be one (N, C, H, W) uint8 or float32 tensor, "
-                            f"got shape {tuple(self.images.shape)} and dtype {self.images.dtype}; convert them first.")
+        if self.images.ndim == 2 and self.images.dtype == torch.float32:
+            pass
+        elif self.images.ndim != 4 or self.images.dtype not in (torch.uint8, torch.float32):
+            raise DataError(f"dataset {self.name} images must be one (N, C, H, W) uint8 or float32 tensor (or vectors "
+                            f"(N, D) float32), got shape {tuple(self.images.shape)} and dtype {self.images.dtype}; "
+                            "convert them first.")
         if self.labels is not None and tuple(self.labels.shape) != (len(self),):
             raise DataError(f"dataset {self.name} has {len(self)} images but labels of shape "
                             f"{tuple(self.labels.shape)}; give one label per image or none.")
 
     def __len__(self) -> int:
         return self.images.shape[0] if self.rows is None else self.rows.shape[0]
+
+    @property
+    def kind(self) -> str:
+        """"vectors" for (N, D) data, "images" for (N, C, H, W)."""
+        return "vectors" if self.images.ndim == 2 else "images"
 
     def stored(self, index: torch.Tensor | slice = slice(None)) -> torch.Tensor:
         """The images as stored (uint8 or float32), (B, C, H, W), of the rows `index` picks (all by default):
@@ -61,21 +141,23 @@ class Dataset:
         return self.images[index] if isinstance(index, slice) else self.images.index_select(0, index)
 
     @property
-    def shape(self) -> tuple[int, int, int]:
-        """(C, H, W) of one image."""
-        c, h, w = self.images.shape[1:]
-        return int(c), int(h), int(w)
+    def shape(self) -> tuple[int, ...]:
+        """(C, H, W) of one image, or (D,) of one vector."""
+        return tuple(int(d) for d in self.images.shape[1:])
 
     def to(self, device) -> Dataset:
         labels = None if self.labels is None else self.labels.to(device)
         rows = None if self.rows is None else self.rows.to(device)
-        return Dataset(self.images.to(device), labels, self.name, rows)
+        return Dataset(self.images.to(device), labels, self.name, rows, self.standardiser)
 
     def batch(self, index: torch.Tensor | slice) -> torch.Tensor:
-        """float32 images in [0, 1] for the rows `index` picks, (B, C, H, W), on the images' device."""
+        """float32 images in [0, 1] (B, C, H, W), or standardised vectors (B, D), for the rows `index` picks, on
+        the images' device."""
         x = self.stored(index)
         if x.dtype == torch.uint8:
             return x.float().div_(255)
+        if self.standardiser is not None:
+            return self.standardiser.forward(x)
         # Already float32: a slice of unsplit images is a view, and a model corrupting its input in place
         # (denoising) would then change the dataset itself; a gather copies anyway.
         return x.clone() if isinstance(index, slice) and self.rows is None else x
@@ -99,8 +181,30 @@ class DataSplits:
     source: str
     classes: tuple[str, ...] | None = None
 
+    def __post_init__(self) -> None:
+        """Vector splits: checked (finite, the same width) and standardised with the training split's mean and std,
+        unless a standardiser is given already (the one a run recorded)."""
+        if self.train.kind != "vectors" and self.test.kind != "vectors":
+            return
+        if self.train.kind != self.test.kind or self.train.shape != self.test.shape:
+            raise DataError(f"{self.source} has train data of shape {self.train.shape} but test data of shape "
+                            f"{self.test.shape}; both splits must hold vectors of the same width.")
+        for split in (self.train, self.test):
+            check_finite(split)
+        found = self.train.standardiser or Standardiser.fit(self.train)
+        self.train.standardiser = self.test.standardiser = found
+
     @property
-    def shape(self) -> tuple[int, int, int]:
+    def kind(self) -> str:
+        """"vectors" or "images" (Dataset.kind)."""
+        return self.train.kind
+
+    @property
+    def standardiser(self) -> Standardiser | None:
+        return self.train.standardiser
+
+    @property
+    def shape(self) -> tuple[int, ...]:
         return self.train.shape
 
     @property

@@ -22,7 +22,7 @@ from .config import merge, shown
 from .data import DataSplits
 from .errors import ConfigError, GenmodelsError
 from .flags import typed_flag, typed_value
-from .models import Model, RunConfig, build_model, build_run_config
+from .models import Model, RunConfig, build_model, build_run_config, model_for_data
 from .precision import check_precision
 from .progress import Progress
 from .provenance import training_data
@@ -126,12 +126,15 @@ def _check_unchanged(run: RunDir, saved: RunConfig, settings: dict[str, Any]) ->
     if not any(given.values()):
         return {"train": {}, "data": {}}
     asked = build_run_config(merge(json.loads(saved.to_json()), given), "the settings given to resume")  # valid?
+    adjusted = _vector_defaults(saved)
     differ = []
     for section, values in given.items():
         for key in values:
             if key in {"train": ("epochs", *RUNTIME), "data": DATA_RUNTIME}.get(section, ()):  # may change
                 continue
             was, now = getattr(getattr(saved, section), key), getattr(getattr(asked, section), key)
+            if section == "model" and adjusted.get(key) == (now, was):  # a default that vectors change, as they did
+                continue
             if was != now:
                 differ.append(f"{typed_flag(getattr(asked, section), key, now)} ({section}.{key}) differs from the "
                               f"run's {typed_value(was)}")
@@ -143,11 +146,31 @@ def _check_unchanged(run: RunDir, saved: RunConfig, settings: dict[str, Any]) ->
             "data": {key: getattr(asked.data, key) for key in given["data"] if key in DATA_RUNTIME}}
 
 
+def _vector_defaults(saved: RunConfig) -> dict[str, tuple[Any, Any]]:
+    """For a run on vector data: each model setting whose default Model.for_vectors changes (a VAE's likelihood),
+    as (the default, what vectors take). A config given to resume it with that default (a Python caller's whole
+    config) asks for what the run did: the run was trained with the setting vectors take."""
+    if saved.shape is None or len(saved.shape) != 1:
+        return {}
+    plain = type(saved.model)()
+    try:
+        vector = model_for_data(saved.family, plain, saved.shape)
+    except ConfigError:  # a family that cannot take vectors cannot have recorded a vector run
+        return {}
+    return {k: (getattr(plain, k), getattr(vector, k)) for k in type(plain).model_fields
+            if getattr(plain, k) != getattr(vector, k)}
+
+
 def _checked_data(config: RunConfig, data: DataSplits | None, run: RunDir,
                   resume: bool = False) -> tuple[RunConfig, DataSplits]:
     """The data, loaded, of the shape and fingerprint the run recorded (when resuming), accepted by the model the
-    config builds; and the config with the data's shape, source name and fingerprint to record (provenance)."""
+    config builds; and the config with the data's shape, source name, fingerprint and standardiser (vectors) to
+    record (provenance), and with the model settings vectors take (models.model_for_data: a family or a setting
+    that cannot take vectors is refused here, before the run directory is touched)."""
     data, recorded = training_data(config, run, data, resume=resume)
+    config = config.model_copy(update={"model": model_for_data(config.family, config.model, data.shape)})
+    if data.standardiser is not None:
+        recorded = recorded.model_copy(update={"standardiser": data.standardiser.to_config()})
     config.check_memory(data)  # sizes that cannot fit are refused before any model is built
     model = build_model(config.family, config.model, data.shape)
     model.check_data(data.train)

@@ -8,7 +8,14 @@ the Parzen-window log-likelihood and the sample-quality metrics in a feature net
 
 The test split is read a slice at a time (`SplitView`), never converted to floats whole, so a memory-mapped
 split larger than memory is evaluated in bounded memory (tests/test_memory.py); what is kept whole is small
-per image (codes, per-image log-likelihoods, features) or bounded by a setting (samples, probe images)."""
+per image (codes, per-image log-likelihoods, features) or bounded by a setting (samples, probe images).
+
+A vector run (data (N, D)) is evaluated on its standardised vectors, as it trained, with these differences: the
+log-likelihoods (ELBO, importance-weighted, Parzen) are given in the data's own units (the standardisation's
+log-Jacobian added); the image metrics (sharpness, and FID and the class histogram through the feature network)
+are skipped, saying why under "skipped"; KID, precision/recall and density/coverage are computed on the
+standardised vectors themselves at D <= VECTOR_QUALITY_DIMS; and for a 2-D toy (genmodels.toy) the samples' modes
+covered, share of high-quality samples and mean true log-density are measured (metrics.modes)."""
 
 from __future__ import annotations
 
@@ -28,6 +35,7 @@ from .errors import GenmodelsError
 from .models import EvalOptions, GenerativeModel, Model, fit_pca
 from .precision import autocast, check_precision
 from .runs import Run, batched, draw_samples
+from .toy import TOYS, GaussianMixture
 
 # Images compared pixel by pixel (sharpness, diversity): the first this many test images and as many samples.
 PIXEL_IMAGES = 2000
@@ -38,6 +46,11 @@ COLLAPSED_ENTROPY_FRACTION, COLLAPSED_RECALL = 0.5, 0.05
 # The probes are scored on the first this many test images (all of them for digits and Fashion-MNIST): the
 # raw-pixel probe holds its test images whole, in float64.
 PROBE_TEST = 10_000
+# Vector data of at most this many columns get KID, precision/recall and density/coverage on the vectors themselves
+# (no feature network); above it, distances between raw vectors say too little and they are skipped.
+VECTOR_QUALITY_DIMS = 64
+# Log-likelihoods per vector, shifted into the data's units for a vector run (the standardisation's log-Jacobian).
+LOG_LIKELIHOODS = ("elbo", "log_likelihood_iw", "parzen_log_likelihood")
 
 
 @dataclass(frozen=True)
@@ -143,9 +156,15 @@ def evaluate(run: Run, importance_samples: int = 1000, seed: int = 0, batch_size
             results.update(pixel_quality(drawn[:PIXEL_IMAGES].cpu(), real))
             if parzen_samples:
                 results.update(parzen(run, parzen_samples, seed, drawn=drawn))
-            if quality_samples:
+            if quality_samples and run.vectors:
+                results.update(vector_quality(run, drawn[:quality_samples], seed))
+            elif quality_samples:
                 results.update(sample_quality(run, features, quality_samples, seed, progress, drawn=drawn))
+            if run.vectors:
+                results.update(toy_quality(run, drawn))
             results.update(collapse_verdict(results))
+        if run.vectors:
+            results.update(in_data_units(run, results))
         for k, v in results.items():
             if isinstance(v, float) and not math.isfinite(v):
                 raise GenmodelsError(f"Evaluation gave {k} = {v}; the model's weights are damaged, retrain it.")
@@ -164,6 +183,50 @@ def pixel_quality(samples: torch.Tensor, real: torch.Tensor) -> dict:
     found = {"sharpness": metrics.sharpness(samples, real) if metrics.laplacian_fits(real) else None,
              "diversity": metrics.diversity(samples[:n], real[:n])}
     return {k: v for k, v in found.items() if v is not None}
+
+
+def in_data_units(run: Run, results: dict) -> dict:
+    """A vector run's log-likelihoods in the data's units: log p(x) = log p(z) - sum_j log std_j for the
+    standardised z = (x - mean) / std; and the image metrics it skips, with the reason."""
+    unit = run.standardiser
+    shift = 0.0 if unit is None else -float(unit.std.log().sum())
+    found: dict = {k: results[k] + shift for k in LOG_LIKELIHOODS if k in results}
+    skipped = ["sharpness (vectors have no pixels)"]
+    if run.model.samples:
+        skipped.append("FID and the class histogram (no feature network for vectors)")
+        if run.config.shape and run.config.shape[0] > VECTOR_QUALITY_DIMS:
+            skipped.append(f"KID, precision/recall, density/coverage (over {VECTOR_QUALITY_DIMS} columns)")
+    found["skipped"] = "; ".join(skipped)
+    return found
+
+
+def vector_quality(run: Run, drawn: torch.Tensor, seed: int = 0) -> dict:
+    """KID, precision/recall and density/coverage of a vector run's samples (standardised) against its first
+    quality-samples test vectors, on the vectors themselves; {} above VECTOR_QUALITY_DIMS columns."""
+    test = run.data.test
+    if test.shape[0] > VECTOR_QUALITY_DIMS:
+        return {}
+    real = SplitView(test, drawn.device)[: max(len(drawn), 2)]
+    found = feature_distances(real.float(), drawn.float(), seed)
+    found.pop("fid", None)
+    return {"quality_samples": len(drawn), **found}
+
+
+def toy_quality(run: Run, drawn: torch.Tensor) -> dict:
+    """For a run on a 2-D toy: the samples' (data units) mean true log-density and, for a mixture of Gaussians,
+    the modes they cover and their share of high-quality samples (metrics.modes; within 3 std of a centre)."""
+    toy = TOYS.get(run.config.data.source)
+    if toy is None or drawn.shape[1] != 2:
+        return {}
+    points = run.in_units(drawn.float()).cpu()
+    if not torch.isfinite(points).all():  # a diverged model: the check of every value in evaluate says so
+        return {"mean_log_density": float("nan")}
+    found = {"mean_log_density": metrics.mean_log_density(points, toy)}
+    if isinstance(toy, GaussianMixture):
+        found["modes_covered"] = metrics.modes_covered(points, toy.centre_points, toy.std)
+        found["modes_total"] = toy.classes
+        found["high_quality_share"] = metrics.high_quality_share(points, toy.centre_points, toy.std)
+    return found
 
 
 def collapse_verdict(results: dict) -> dict:

@@ -1,7 +1,8 @@
 """Building blocks shared by every family: MLPs and convolutional encoders/decoders.
 
 Encoders map images (B, C, H, W) to flat features (B, F); decoders map codes
-(B, D) to image-shaped pre-activations (B, C, H, W). Every family builds its
+(B, D) to image-shaped pre-activations (B, C, H, W). Vector data (B, D) take the MLPs
+only (shape (D,)): flattening leaves them as they are. Every family builds its
 networks from these, so an architecture change lands everywhere at once.
 """
 
@@ -30,12 +31,12 @@ def mlp(sizes: list[int], activation: type[nn.Module] = nn.ReLU, final: nn.Modul
     return nn.Sequential(*layers)
 
 
-def resolve_arch(arch: str, shape: tuple[int, int, int], channels: list[int]) -> str:
+def resolve_arch(arch: str, shape: tuple[int, ...], channels: list[int]) -> str:
     """arch "auto": conv for images of 16 px a side or more (28x28 Fashion-MNIST), mlp below (8x8 digits,
-    where two stride-2 layers leave 2x2) or without channels; "conv" and "mlp" stay as they are."""
+    where two stride-2 layers leave 2x2), without channels or for vectors (D,); "conv" and "mlp" stay as they are."""
     if arch != "auto":
         return arch
-    return "conv" if min(shape[1:]) >= 16 and channels else "mlp"
+    return "conv" if len(shape) == 3 and min(shape[1:]) >= 16 and channels else "mlp"
 
 
 def _halve(size: int) -> int:
@@ -49,7 +50,7 @@ class ConvEncoder(nn.Module):
     norm adds BatchNorm after every convolution but the first, as in a DCGAN discriminator
     (Radford et al. 2015), whose activation is LeakyReLU(0.2)."""
 
-    def __init__(self, shape: tuple[int, int, int], channels: list[int], activation=nn.ReLU, norm: bool = False):
+    def __init__(self, shape: tuple[int, ...], channels: list[int], activation=nn.ReLU, norm: bool = False):
         super().__init__()
         c, h, w = shape
         self.sizes = [(h, w)]  # spatial size before each layer, kept for the mirrored decoder
@@ -73,7 +74,7 @@ class ConvDecoder(nn.Module):
 
     norm adds BatchNorm before every ReLU, as in a DCGAN generator (Radford et al. 2015)."""
 
-    def __init__(self, shape: tuple[int, int, int], channels: list[int], latent_dim: int, norm: bool = False):
+    def __init__(self, shape: tuple[int, ...], channels: list[int], latent_dim: int, norm: bool = False):
         super().__init__()
         sizes = ConvEncoder(shape, channels).sizes
         self.start = (channels[-1], *sizes[-1])
@@ -94,7 +95,7 @@ class ConvDecoder(nn.Module):
         return h
 
 
-def build_encoder(arch: str, shape: tuple[int, int, int], hidden: list[int],
+def build_encoder(arch: str, shape: tuple[int, ...], hidden: list[int],
                   channels: list[int]) -> tuple[nn.Module, int]:
     """An encoder body and its flat feature size; the family adds its own heads on top."""
     if arch == "conv":
@@ -105,7 +106,7 @@ def build_encoder(arch: str, shape: tuple[int, int, int], hidden: list[int],
     return body, (hidden[-1] if hidden else d)
 
 
-def build_decoder(arch: str, shape: tuple[int, int, int], hidden: list[int], channels: list[int],
+def build_decoder(arch: str, shape: tuple[int, ...], hidden: list[int], channels: list[int],
                   latent_dim: int) -> nn.Module:
     """A decoder from codes (B, latent_dim) to image-shaped pre-activations (B, C, H, W)."""
     if arch == "conv":

@@ -158,3 +158,54 @@ def _draw_manifold(ax, picture: np.ndarray, z: np.ndarray) -> None:
     ax.set_xticks(where, text)
     ax.set_yticks(where, text)
     ax.set(xlabel="z1", ylabel="z2")
+
+
+def plot_points(points: np.ndarray, path: str | Path, *, reference: np.ndarray | None = None,
+                density: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None, title: str = "",
+                names: tuple[str, str] = ("x1", "x2")) -> Path:
+    """A picture of vector data (n, D), in the data's own units: the first two columns of `points` scattered over
+    the true density's contours where it is known (density: x (nx,), y (ny,), log-density (ny, nx)), else over
+    `reference` points (the test points, in grey). The picture of a vector run where an image run has a grid."""
+    fig = _figure(6, 6)
+    ax = fig.add_subplot()
+    if density is not None:
+        x, y, log_p = density
+        levels = np.linspace(max(log_p.max() - 12, log_p.min()), log_p.max(), 8)
+        ax.contour(x, y, log_p, levels=levels, cmap="Greys", linewidths=0.7)
+    if reference is not None and len(reference):
+        ax.scatter(reference[:, 0], reference[:, 1 if reference.shape[1] > 1 else 0], s=4, color="0.6", alpha=0.5,
+                   linewidths=0, label="test points")
+    ys = points[:, 1] if points.shape[1] > 1 else np.zeros(len(points))
+    ax.scatter(points[:, 0], ys, s=float(np.clip(20_000 / max(len(points), 1), 3, 12)), color="C3", alpha=0.7,
+               linewidths=0, label="model")
+    ax.set(xlabel=names[0], ylabel=names[1] if points.shape[1] > 1 else "", title=title)
+    ax.set_aspect("equal", adjustable="datalim")
+    ax.legend(loc="upper right", fontsize=8)
+    save_figure(fig, path)
+    return Path(path)
+
+
+def plot_latent_curves(codes: np.ndarray, labels: np.ndarray | None, curves: list[np.ndarray], path: str | Path, *,
+                       reference: np.ndarray | None = None,
+                       density: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None, title: str = "",
+                       classes: tuple[str, ...] | None = None) -> Path:
+    """For a vector run with 2-D codes: the codes coloured by label (left) and, in the data plane (right; the
+    first two columns), the decoder's image of a grid of code lines, each a curve (n, D) in data units, over the
+    true density's contours or the test points: the learned manifold as curves."""
+    fig = _figure(13, 6)
+    left, right = fig.subplots(1, 2)
+    _scatter_by_class(fig, left, codes, labels, classes)
+    left.set(xlabel="z1", ylabel="z2", title=title or "test codes")
+    left.set_aspect("equal", adjustable="datalim")
+    if density is not None:
+        x, y, log_p = density
+        right.contour(x, y, log_p, levels=np.linspace(max(log_p.max() - 12, log_p.min()), log_p.max(), 8),
+                      cmap="Greys", linewidths=0.7)
+    elif reference is not None and len(reference):
+        right.scatter(reference[:, 0], reference[:, 1], s=4, color="0.6", alpha=0.5, linewidths=0)
+    for k, curve in enumerate(curves):
+        right.plot(curve[:, 0], curve[:, 1], color="C0" if k < len(curves) // 2 else "C3", lw=0.8, alpha=0.8)
+    right.set(xlabel="x1", ylabel="x2", title="decoded grid of codes: z1 lines blue, z2 lines red")
+    right.set_aspect("equal", adjustable="datalim")
+    save_figure(fig, path)
+    return Path(path)

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from .config import DataConfig, shown
 from .data import BUILT_IN, DataSplits, fingerprint, in_memory_name, load_data
+from .dataset import Standardiser
 from .errors import DataError
 from .fileio import check_length
 from .models import RunConfig
@@ -58,10 +59,13 @@ def run_data(run: RunDir, cfg: RunConfig, data: DataSplits | None = None, fix: s
             raise DataError(f"The run in {run} was trained on in-memory data named {shown(source)}, which "
                             "genmodels cannot load by that name; from Python pass the same data as data= "
                             f"(load_run or resume_run), or train the run again on a data source.")
-        data = load_data(source, cfg.data.data_dir, max_data_gb=cfg.data.max_data_gb)
+        data = load_data(source, cfg.data.data_dir, max_data_gb=cfg.data.max_data_gb, toy_size=cfg.data.toy_size,
+                         label_column=cfg.data.label_column)
         fix = fix or (f"point data.source in {run.config_file} back at the data it was trained on (or restore "
                       "those data), or train a new run")
     check_data(run, cfg, data, fix or "pass the data it was trained on")
+    if cfg.data.standardiser is not None and data.kind == "vectors":  # the units the run's outputs are given in
+        data.train.standardiser = data.test.standardiser = Standardiser.from_config(cfg.data.standardiser)
     return data
 
 
@@ -77,7 +81,8 @@ def training_data(config: RunConfig, run: RunDir, data: DataSplits | None = None
         found = fingerprint(data) if config.data.fingerprint is None else config.data.fingerprint
     else:
         if data is None:
-            data = load_data(source, config.data.data_dir, max_data_gb=config.data.max_data_gb)
+            data = load_data(source, config.data.data_dir, max_data_gb=config.data.max_data_gb,
+                             toy_size=config.data.toy_size, label_column=config.data.label_column)
             source = canonical_source(source)
         else:
             source = data.source

@@ -2,7 +2,8 @@
 plot the latent space. Each reads only the run directory (and the data its config records, or those
 a Python caller passes to load_run) and writes only the file it is asked for. Each first checks the
 capability its model class declares (docs/ARCHITECTURE.md, "Capabilities"), so a run of the wrong family
-gets one sentence, not a traceback."""
+gets one sentence, not a traceback. A vector run's outputs are in the data's own units (the standardiser its
+config.json records, undone) and its pictures are scatters (vectordata.save_points), not image grids."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ import torch
 
 from .config import check_seed, shown
 from .data import Dataset, DataSplits
+from .dataset import Standardiser
 from .errors import CheckpointError, GenmodelsError
 from .fileio import atomic_write, write_error
 from .images import grid_array, save_grid, save_pairs
@@ -26,9 +28,13 @@ from .plots import plot_latent
 from .provenance import run_data
 from .rundir import RunDir
 from .runtime import resolve_device
+from .toy import TOYS
+from .vectordata import save_points
 
 # The most images one picture of a command holds: a 100 x 100 grid.
 MAX_IMAGES = 10_000
+# The most samples `sample --out FILE.npy` writes, drawn a batch at a time.
+MAX_SAMPLES = 1_000_000
 
 
 @dataclass
@@ -56,6 +62,26 @@ class Run:
     def device(self) -> torch.device:
         return next(itertools.chain(self.model.parameters(), self.model.buffers())).device
 
+    @property
+    def vectors(self) -> bool:
+        """Whether the run was trained on vector data (N, D) rather than images."""
+        return self.config.shape is not None and len(self.config.shape) == 1
+
+    @cached_property
+    def standardiser(self) -> Standardiser | None:
+        """The standardiser the run's config.json records (vector runs): what turns its outputs into data units."""
+        recorded = self.config.data.standardiser
+        return None if recorded is None or not self.vectors else Standardiser.from_config(recorded)
+
+    def in_units(self, x: torch.Tensor) -> torch.Tensor:
+        """Model outputs (or model inputs) in the data's own units: vectors un-standardised; images as they are."""
+        return x if self.standardiser is None else self.standardiser.inverse(x)
+
+    def picture(self, points: torch.Tensor, out: Path, title: str, reference: torch.Tensor | None = None) -> Path:
+        """A vector run's picture of model-space points (and reference points, model space) in data units."""
+        ref = None if reference is None else self.in_units(reference)
+        return save_points(self.in_units(points), out, self.config.data.source, ref, title)
+
 
 def load_run(run_dir: str | Path | RunDir, device: str = "cpu", data: DataSplits | None = None) -> Run:
     """The run in run_dir. data: its data, already loaded or given in memory (checked against the shape and
@@ -78,16 +104,19 @@ def check_count(value, flag: str, high: int, low: int = 1, why: str = "") -> int
     return int(value)
 
 
-def output_file(out: str | Path, suffix: str) -> Path:
-    """The file a command writes: a path ending in `suffix` (.png, .npz) that is not a folder, its folder
-    made if need be; a one-sentence error otherwise. Checked before any work."""
+def output_file(out: str | Path, suffix: str | tuple[str, ...]) -> Path:
+    """The file a command writes: a path ending in `suffix` (.png, .npz; or one of several) that is not a folder,
+    its folder made if need be; a one-sentence error otherwise. Checked before any work."""
     out = Path(out)
+    suffixes = (suffix,) if isinstance(suffix, str) else suffix
     try:  # an OSError here: a folder on the way that cannot be read or made
         if out.is_dir():
-            raise GenmodelsError(f"--out {out} is a folder; give the file to write, such as {out / ('out' + suffix)}.")
-        if out.suffix.lower() != suffix:
-            raise GenmodelsError(f"--out {out} must end in {suffix}, the kind of file this command writes; "
-                                 f"give e.g. {out.with_name(out.stem + suffix)}.")
+            raise GenmodelsError(f"--out {out} is a folder; give the file to write, such as "
+                                 f"{out / ('out' + suffixes[0])}.")
+        if out.suffix.lower() not in suffixes:
+            kinds = " or ".join(suffixes)
+            raise GenmodelsError(f"--out {out} must end in {kinds}, the kind of file this command writes; "
+                                 f"give e.g. {out.with_name(out.stem + suffixes[0])}.")
         above = next(p for p in out.absolute().parents if p.exists())
         if not above.is_dir():
             raise GenmodelsError(f"--out {out} cannot be written, as {above} is a file, not a folder; "
@@ -135,13 +164,29 @@ def encode_split(run: Run, data: Dataset, batch_size: int = 1000) -> torch.Tenso
 
 
 def sample(run: Run, n: int, out: str | Path, seed: int = 0) -> Path:
+    """n samples into `out`: a picture (.png: an image grid, or a vector run's scatter) or the numbers themselves
+    (.npy: a vector run's samples as float32 in the data's units (n, D); an image run's as uint8 pixels
+    (n, C, H, W), 0..255)."""
     require(run, "samples", "draw samples")
-    check_count(n, "-n", MAX_IMAGES, why=" (the images of one grid)")
+    array = Path(out).suffix.lower() == ".npy"
+    check_count(n, "-n", MAX_SAMPLES if array else MAX_IMAGES,
+                why=" (the samples of one file)" if array else " (the images of one grid)")
     check_seed(seed)
-    out = output_file(out, ".png")
+    out = output_file(out, (".png", ".npy"))
+    if array:
+        drawn = draw_samples(run, n, seed).float()
+        values = run.in_units(drawn).numpy() if run.vectors else (drawn * 255).round().clamp(0, 255).to(torch.uint8)
+        buffer = io.BytesIO()
+        np.save(buffer, np.asarray(values))
+        atomic_write(out, buffer.getvalue())
+        return out
     gen = torch.Generator(device=run.device).manual_seed(seed)
     with torch.inference_mode():
         images = generative(run).sample(n, generator=gen)
+    if run.vectors:
+        # Over the toy's own density, else over test points (which need the run's data).
+        test = None if run.config.data.source in TOYS else run.data.test.batch(slice(0, MAX_IMAGES))
+        return run.picture(images, out, f"{run.config.family}: {n} samples", test)
     return save_grid(images, out)
 
 
@@ -154,6 +199,8 @@ def reconstruct(run: Run, out: str | Path, n: int = 16, split: str = "test") -> 
     x = _images(run, split, n)
     with torch.inference_mode():
         r = generative(run).reconstruct(x)
+    if run.vectors:
+        return run.picture(r, out, f"{run.config.family}: {len(x)} {split} points reconstructed", x)
     return save_pairs(x, r, out)
 
 
@@ -211,6 +258,8 @@ def interpolate(run: Run, out: str | Path, pairs: int = 8, steps: int = 10, spli
             z = model.prior_sample(2 * pairs, generator=torch.Generator(device=run.device).manual_seed(seed))
         path = path_between(z[0::2], z[1::2], t, mode)  # (pairs, steps, D)
         images = model.decode(path.reshape(-1, z.shape[1]))
+    if run.vectors:
+        return run.picture(images, out, f"{run.config.family}: {pairs} walks of {steps} decoded points")
     return save_grid(images, out, nrow=steps)
 
 
@@ -237,8 +286,10 @@ def latent(run: Run, out: str | Path, split: str = "test", grid: int = 20) -> Pa
     out = output_file(out, ".png")
     codes = encode_split(run, data).numpy()
     labels = data.labels.cpu().numpy() if data.labels is not None else None
+    if run.vectors and codes.shape[1] == 2 and run.config.shape and run.config.shape[0] >= 2:
+        return _latent_curves(run, codes, labels, out, split, grid)
     manifold = z = None
-    if codes.shape[1] == 2:
+    if codes.shape[1] == 2 and not run.vectors:  # a vector run's decoded grid is no picture of images
         u = torch.linspace(0.05, 0.95, grid)
         zz = torch.special.ndtri(torch.stack(torch.meshgrid(u, u.flip(0), indexing="xy"), -1).reshape(-1, 2))
         with torch.inference_mode():  # cells of >= 28 px: 8x8 digits drawn 4x, 28x28 images as they are
@@ -246,6 +297,27 @@ def latent(run: Run, out: str | Path, split: str = "test", grid: int = 20) -> Pa
         z = torch.special.ndtri(u).numpy()  # columns left to right, rows bottom to top
     return plot_latent(codes, labels, out, manifold, title=f"{run.config.family} codes ({split})",
                        manifold_z=z, classes=run.data.classes)
+
+
+def _latent_curves(run: Run, codes: np.ndarray, labels: np.ndarray | None, out: Path, split: str,
+                   grid: int) -> Path:
+    """A vector run's 2-D codes beside the decoder's image of `grid` lines of codes each way, z = Phi^-1(u) for
+    u evenly spaced in [0.05, 0.95] (as the image manifold), drawn as curves in the data plane (plots)."""
+    from .plots import plot_latent_curves  # imported here: matplotlib is slow to import
+    from .vectordata import density_grid
+
+    u = torch.linspace(0.05, 0.95, grid)
+    along = torch.special.ndtri(torch.linspace(0.05, 0.95, 100))
+    lines = [torch.stack([along, torch.full_like(along, z)], 1) for z in torch.special.ndtri(u)]  # z2 fixed
+    lines += [torch.stack([torch.full_like(along, z), along], 1) for z in torch.special.ndtri(u)]  # z1 fixed
+    with torch.inference_mode():
+        decoded = run.in_units(generative(run).decode(torch.cat(lines).to(run.device))).cpu()
+    curves = [c.numpy() for c in decoded.split(len(along))]
+    points = decoded.double().numpy()
+    density = density_grid(run.config.data.source, points[:, :2]) if run.config.shape == (2,) else None
+    reference = None if density is not None else run.in_units(run.split(split).batch(slice(0, 2000))).numpy()
+    return plot_latent_curves(codes, labels, curves, out, reference=reference, density=density,
+                              title=f"{run.config.family} codes ({split})", classes=run.data.classes)
 
 
 def draw_samples(run: Run, n: int, seed: int = 0, batch_size: int = 1000) -> torch.Tensor:

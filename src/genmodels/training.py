@@ -36,6 +36,9 @@ from .progress import Progress, Records
 from .rngstate import rng_state, set_rank_rng_state, set_rng_state
 from .rundir import RunDir
 from .runlog import read_history
+from .vectordata import save_points
+
+VECTOR_POINTS = 1000  # model samples (or test points reconstructed) in a vector run's picture
 
 
 @dataclass(eq=False)
@@ -227,9 +230,11 @@ class Training:
         # A model that samples or encodes is a GenerativeModel (models/base.py), which has these methods.
         model = cast(GenerativeModel, self.model)
         model.eval()
-        found = {}
+        found: dict[str, float] = {}
         with torch.inference_mode():
-            if model.samples:
+            if self.test_set.kind == "vectors":
+                found = self._vector_picture(model)
+            elif model.samples:
                 self.noise.manual_seed(self.config.train.seed + 1)
                 with self.ctx.autocast():  # the model in its precision; the diversity's distances in float32
                     samples = model.sample(64, generator=self.noise).float()
@@ -243,6 +248,29 @@ class Training:
                     reconstructions = model.reconstruct(x).float()
                 save_pairs(x, reconstructions, self.run.reconstructions_png)
         model.train()
+        return found
+
+    def _vector_picture(self, model: GenerativeModel) -> dict[str, float]:
+        """For vector data: VECTOR_POINTS samples from the fixed noise (or reconstructions of as many test points),
+        in data units, over the toy's true density or the test points (vectordata.save_points); the diversity of
+        the first 64 samples as for images."""
+        unit = self.test_set.standardiser
+        assert unit is not None, "DataSplits standardises every vector split"
+        real = self.test_set.batch(slice(0, VECTOR_POINTS))
+        found = {}
+        if model.samples:
+            self.noise.manual_seed(self.config.train.seed + 1)
+            with self.ctx.autocast():
+                points = model.sample(VECTOR_POINTS, generator=self.noise).float()
+            if (spread := diversity(points[:64], real[:64])) is not None:
+                found["diversity"] = spread
+            path, what = self.run.samples_png(), "samples"
+        else:
+            with self.ctx.autocast():
+                points = model.reconstruct(model.eval_input(real)).float()
+            path, what = self.run.reconstructions_png, "test points reconstructed"
+        save_points(unit.inverse(points), path, self.config.data.source, unit.inverse(real),
+                    f"{self.config.family}: {what}, epoch {self.position.epoch + 1}")
         return found
 
 

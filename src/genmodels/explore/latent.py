@@ -193,7 +193,7 @@ class ExploredRun:
         return out
 
 
-def fit_image(pixels: np.ndarray, shape: tuple[int, int, int]) -> torch.Tensor:
+def fit_image(pixels: np.ndarray, shape: tuple[int, ...]) -> torch.Tensor:
     """Pixels (H, W) or (H, W, 3), uint8, as one image of `shape` (1, C, H, W) in [0, 1]: padded to the
     run's aspect with its own border colour (never stretched), then resized with a Lanczos filter."""
     c, h, w = shape

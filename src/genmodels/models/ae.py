@@ -62,8 +62,16 @@ class AEConfig(factories.FactorySlots):
 class AutoEncoder(GenerativeModel):
     family = "ae"
     encodes = True
+    takes_vectors = True
 
-    def __init__(self, config: AEConfig, shape: tuple[int, int, int]):
+    @classmethod
+    def for_vectors(cls, config: AEConfig) -> AEConfig:
+        cls.refuse_for_vectors(config, "arch", "conv", "is a network of images", "use --arch mlp")
+        cls.refuse_for_vectors(config, "loss", "bce", "models values in [0, 1], not unbounded standardised vectors",
+                               "use --loss mse")
+        return config
+
+    def __init__(self, config: AEConfig, shape: tuple[int, ...]):
         super().__init__(config, shape)
         c = config
         body, feat = (factories.encoder(c, self.shape) if c.encoder

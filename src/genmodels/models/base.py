@@ -1,7 +1,8 @@
 """What every family is to the rest of genmodels: a `Model` the engine trains, its declared
 capabilities, and the `Family` record that registers it (docs/ARCHITECTURE.md, "Families").
 
-A model's forward takes a batch of images in [0, 1], shape (B, C, H, W), and returns a
+A model's forward takes a batch of images in [0, 1], shape (B, C, H, W) (or, for a family that `takes_vectors`,
+standardised vectors (B, D)), and returns a
 `StepOutput`: the scalar loss to minimise plus named parts for the logs, so the engine never
 asks which family it trains. What a model can do beyond training (encode, sample, ...) is
 declared in class attributes that callers read; they never find out by catching an error, so
@@ -17,7 +18,7 @@ import torch
 from pydantic import BaseModel
 from torch import nn
 
-from ..errors import DataError, GenmodelsError
+from ..errors import ConfigError, DataError, GenmodelsError
 from ..optim import make_adam
 
 if TYPE_CHECKING:
@@ -81,12 +82,33 @@ class Model(nn.Module):
     resumes_mid_epoch: ClassVar[bool] = True  # a step changes nothing the checkpoint lacks: stop and resume anywhere
     # evaluate compares its codes with PCA's of the same size (PCA, the baseline itself: False)
     has_pca_baseline: ClassVar[bool] = True
+    # trains on vector data (N, D) as well as images: the shape it is built for is then (D,) (for_vectors)
+    takes_vectors: ClassVar[bool] = False
 
-    def __init__(self, config: Any, shape: tuple[int, int, int]):
+    def __init__(self, config: Any, shape: tuple[int, ...]):
         super().__init__()
         self.config = config
-        c, h, w = shape
-        self.shape: tuple[int, int, int] = (c, h, w)
+        if len(shape) not in (1, 3):
+            raise ConfigError(f"A model is built for images (C, H, W) or vectors (D,), not shape {tuple(shape)}.")
+        self.shape: tuple[int, ...] = tuple(int(d) for d in shape)
+
+    @property
+    def vectors(self) -> bool:
+        """Whether the model was built for vectors (D,): unbounded standardised values, so linear outputs."""
+        return len(self.shape) == 1
+
+    @classmethod
+    def for_vectors(cls, config: Any) -> Any:
+        """The model config `config` as it trains on vector data: a setting whose default suits only images is set
+        for vectors (a VAE's likelihood), one set explicitly that cannot work on vectors (a conv network, a
+        Bernoulli decoder) is refused in one sentence (ConfigError). Called for a family that takes_vectors."""
+        return config
+
+    @staticmethod
+    def refuse_for_vectors(config: Any, key: str, value: Any, why: str, fix: str) -> None:
+        """A one-sentence ConfigError where config.<key> is `value`, which vector data cannot take."""
+        if getattr(config, key) == value:
+            raise ConfigError(f"{key} = {value!r} {why}, so it cannot train on vector data (N, D); {fix}.")
 
     @property
     def decodes(self) -> bool:

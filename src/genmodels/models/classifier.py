@@ -47,7 +47,7 @@ class ClassifierConfig(Strict):
         return self
 
 
-def _conv_body(shape: tuple[int, int, int], channels: list[int]) -> tuple[nn.Module, int]:
+def _conv_body(shape: tuple[int, ...], channels: list[int]) -> tuple[nn.Module, int]:
     c, h, w = shape
     if min(h, w) < 2 ** len(channels):
         raise ConfigError(f"Images of {h}x{w} are too small for {len(channels)} 2x2 max-pools; "
@@ -63,7 +63,7 @@ class Classifier(Model):
     family = "classifier"
     needs_labels = True
 
-    def __init__(self, config: ClassifierConfig, shape: tuple[int, int, int]):
+    def __init__(self, config: ClassifierConfig, shape: tuple[int, ...]):
         super().__init__(config, shape)
         c = config
         self.arch = resolve_arch(c.arch, self.shape, c.channels)

@@ -63,12 +63,12 @@ class Footprint:
         return self.weights + optimizer + self.activation_bytes(batch)
 
 
-def activations_per_image(model: nn.Module, shape: tuple[int, int, int]) -> int:
+def activations_per_image(model: nn.Module, shape: tuple[int, ...]) -> int:
     """Values the linear and convolutional layers of `model` output for one image of `shape`: a linear layer's
     out_features; a convolution's channels times the image's area over its stride's (an up-convolution's at the
     image's area). No layer of genmodels' networks outputs more than that, so the sum bounds the activations
     from above without running a forward (a meta forward first loads torch's decompositions, about a second)."""
-    area = shape[1] * shape[2]
+    area = math.prod(shape[1:])  # 1 for vectors (D,)
     total = 0
     for module in model.modules():
         if isinstance(module, nn.Linear):
@@ -80,7 +80,7 @@ def activations_per_image(model: nn.Module, shape: tuple[int, int, int]) -> int:
     return total
 
 
-def footprint(model_class: type[Model], config: Any, shape: tuple[int, int, int]) -> Footprint | None:
+def footprint(model_class: type[Model], config: Any, shape: tuple[int, ...]) -> Footprint | None:
     """The footprint of `model_class(config, shape)`, built on the meta device; None for a model whose
     constructor computes with its tensors' values, which the meta device cannot (such a model is not refused).
     A constructor's own refusal (a ConfigError) comes out as it would from the real build."""
@@ -99,7 +99,7 @@ def footprint(model_class: type[Model], config: Any, shape: tuple[int, int, int]
     )
 
 
-def size_flags(model_class: type[Model], config: Any, shape: tuple[int, int, int], found: Footprint) -> list[str]:
+def size_flags(model_class: type[Model], config: Any, shape: tuple[int, ...], found: Footprint) -> list[str]:
     """The flags of the integer settings (and lists of them) that size the model `found` counts: those whose
     doubling adds weights, found by counting again on the meta device rather than by a list that would drift
     from the families' configs."""
@@ -149,7 +149,7 @@ def _weights(found: Footprint, optimizer: bool) -> list[str]:
     return parts
 
 
-def check_weights(model_class: type[Model], config: Any, shape: tuple[int, int, int]) -> None:
+def check_weights(model_class: type[Model], config: Any, shape: tuple[int, ...]) -> None:
     """A one-sentence ConfigError where the weights of `model_class(config, shape)` alone exceed the host's free
     memory (the model is built there, then moved)."""
     found = footprint(model_class, config, shape)

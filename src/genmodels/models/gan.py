@@ -63,7 +63,8 @@ class GANConfig(factories.FactorySlots):
                                                      "(Gulrajani et al. 2017, eq. 3)")
     spectral_norm: bool | None = Field(
         None, description="spectral normalisation of every layer of D, in place of its BatchNorm (Miyato et al. 2018); "
-                          "none: on for the MLP D, off for the conv D (BatchNorm, as in DCGAN) and for wgan-gp")
+                          "none: on for the MLP D of images, off for vectors, for the conv D (BatchNorm, as in "
+                          "DCGAN) and for wgan-gp")
     d_dropout: float = Field(0.0, ge=0, lt=1, description="dropout after each hidden layer of D "
                                                           "(Goodfellow et al. 2014)")
     ema: float = Field(0.999, ge=0, lt=1, description="decay of the moving average of G's weights that samples and "
@@ -109,7 +110,7 @@ def _grad_norm(module: nn.Module) -> torch.Tensor:
     return torch.nn.utils.get_total_norm([p.grad for p in module.parameters() if p.grad is not None]).detach()
 
 
-def build_discriminator(c: GANConfig, arch: str, shape: tuple[int, int, int], spectral: bool) -> nn.Module:
+def build_discriminator(c: GANConfig, arch: str, shape: tuple[int, ...], spectral: bool) -> nn.Module:
     """Images (B, C, H, W) -> outputs (B,). BatchNorm (conv D) only where nothing else constrains D:
     spectral normalisation replaces it (Miyato et al. 2018), and the gradient penalty is defined per
     image, which batch statistics break (Gulrajani et al. 2017, section 4)."""
@@ -137,18 +138,21 @@ def spectral_normalise(module: nn.Module) -> None:
 class GAN(GenerativeModel):
     family = "gan"
     samples = True
+    takes_vectors = True  # MLPs with a linear output for standardised vectors
     collapse_advice = "try --loss hinge with --spectral-norm, a lower --lr, --arch auto if you chose the nets"
     d_updates: torch.Tensor  # the buffer registered in __init__, typed
     generator: nn.Module
 
-    def __init__(self, config: GANConfig, shape: tuple[int, int, int]):
+    def __init__(self, config: GANConfig, shape: tuple[int, ...]):
         super().__init__(config, shape)
         c = config
         self.arch = resolve_arch(c.arch, self.shape, c.channels)
         # The defaults that train (benchmarks/gan_quality.py): an MLP D overfits the few pixels of small
         # images and collapses the game unless spectrally normalised; the conv D has BatchNorm instead, and
-        # wgan-gp's gradient penalty bounds D itself (Gulrajani et al. 2017 normalise nothing).
-        auto = self.arch == "mlp" and c.loss != "wgan-gp"
+        # wgan-gp's gradient penalty bounds D itself (Gulrajani et al. 2017 normalise nothing). On a few standardised
+        # columns a 1-Lipschitz D barely separates real from fake (ring8, 3000 steps: D(x) 0.51 against D(G(z))
+        # 0.50, no mode reached; without it 0.56 against 0.25, the ring drawn), so vectors go without.
+        auto = self.arch == "mlp" and c.loss != "wgan-gp" and not self.vectors
         self.spectral = c.spectral_norm if c.spectral_norm is not None else auto
         self.discriminator = (factories.discriminator(c, self.shape) if c.discriminator
                               else build_discriminator(c, self.arch, self.shape, self.spectral))
@@ -171,6 +175,15 @@ class GAN(GenerativeModel):
         self._host_d_updates: int | None = None  # its host copy, so no step syncs with a GPU to read it
         self.register_load_state_dict_post_hook(lambda module, _: setattr(module, "_host_d_updates", None))
         self._collapsed = 0  # consecutive logged intervals with D(G(z)) outside [COLLAPSE, 1 - COLLAPSE]
+
+    @classmethod
+    def for_vectors(cls, config: GANConfig) -> GANConfig:
+        cls.refuse_for_vectors(config, "arch", "conv", "is a network of images", "use --arch mlp or auto")
+        return config
+
+    def _output(self, out: torch.Tensor) -> torch.Tensor:
+        """G's output: images in [0, 1] through a sigmoid; vectors (standardised, unbounded) as they are."""
+        return out if self.vectors else torch.sigmoid(out)
 
     @property
     def latent_dim(self) -> int:
@@ -202,7 +215,7 @@ class GAN(GenerativeModel):
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         """G(z) with the averaged weights (G itself where ema is 0): images in [0, 1], (B, C, H, W)."""
         generator = self.generator if self.generator_ema is None else self.generator_ema
-        return torch.sigmoid(generator(z))
+        return self._output(generator(z))
 
     def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         return self.decode(self.prior_sample(n, generator))
@@ -211,7 +224,7 @@ class GAN(GenerativeModel):
         """n images from G itself (not its average), from fresh prior draws: the player D trains against.
         The conv G's BatchNorm needs two samples a batch in training, so a batch of one (the last of an
         epoch, say) draws two and keeps one; any other n draws exactly n."""
-        return torch.sigmoid(self.generator(self.prior_sample(max(n, 2))))[:n]
+        return self._output(self.generator(self.prior_sample(max(n, 2))))[:n]
 
     def _d_output(self, x: torch.Tensor) -> tuple[StepOutput, torch.Tensor]:
         """The discriminator's loss on real x (B, C, H, W) and B fakes from fresh prior draws, with the

@@ -9,6 +9,8 @@ the covariance are the components.
 
 from __future__ import annotations
 
+import math
+
 import torch
 from pydantic import Field
 
@@ -38,6 +40,7 @@ def principal_components(cov: torch.Tensor, k: int) -> tuple[torch.Tensor, torch
 class PCA(GenerativeModel):
     family = "pca"
     encodes = True
+    takes_vectors = True
     has_pca_baseline = False  # it is the baseline
     resumes_mid_epoch = False  # the pass's running sums are not checkpointed: an interrupted pass restarts
     # The buffers registered below, typed (nn.Module's attribute lookup would say Tensor | Module).
@@ -47,11 +50,12 @@ class PCA(GenerativeModel):
     _sum: torch.Tensor
     _outer: torch.Tensor
 
-    def __init__(self, config: PCAConfig, shape: tuple[int, int, int]):
+    def __init__(self, config: PCAConfig, shape: tuple[int, ...]):
         super().__init__(config, shape)
-        d = self.shape[0] * self.shape[1] * self.shape[2]
+        d = math.prod(self.shape)
         if config.latent_dim > d:
-            raise ConfigError(f"PCA of {d}-pixel images has at most {d} components, not {config.latent_dim}; "
+            what = f"{d}-column vectors" if len(shape) == 1 else f"{d}-pixel images"
+            raise ConfigError(f"PCA of {what} has at most {d} components, not {config.latent_dim}; "
                               f"give --latent-dim {d} or less.")
         self.register_buffer("mean", torch.zeros(d, dtype=torch.float64))
         self.register_buffer("components", torch.zeros(config.latent_dim, d, dtype=torch.float64))
@@ -97,7 +101,7 @@ class PCA(GenerativeModel):
         return ((x.flatten(1).double() - self.mean) @ self.components.T).to(x.dtype)
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
-        """The image in the principal subspace, (B, C, H, W); not clipped to [0, 1]."""
+        """The image in the principal subspace, (B, C, H, W) (or the vector, (B, D)); not clipped to [0, 1]."""
         return (z.double() @ self.components + self.mean).to(z.dtype).view(-1, *self.shape)
 
     def forward(self, x: torch.Tensor) -> StepOutput:

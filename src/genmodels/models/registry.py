@@ -50,16 +50,31 @@ def families_that(*capabilities: str) -> str:
     return ", ".join(name for name, f in FAMILIES.items() if any(getattr(f.model, c) for c in capabilities))
 
 
-def build_model(family_name: str, config: Any, shape: tuple[int, int, int]) -> Model:
-    """The family's model of `config` for images of `shape`, on the host; a one-sentence ConfigError, before
-    anything is allocated, where its weights alone would not fit in the memory free there (models.footprint)."""
+def build_model(family_name: str, config: Any, shape: tuple[int, ...]) -> Model:
+    """The family's model of `config` for images of `shape` (C, H, W) or vectors (D,), on the host; a one-sentence
+    ConfigError, before anything is allocated, where its weights alone would not fit in the memory free there
+    (models.footprint) or the family or its settings cannot take vectors (model_for_data)."""
     model_class = FAMILIES[family_name].model
+    config = model_for_data(family_name, config, shape)
     footprint.check_weights(model_class, config, shape)
     return model_class(config, shape)
 
 
+def model_for_data(family_name: str, config: Any, shape: tuple[int, ...]) -> Any:
+    """The model config as the family trains it on data of `shape`: for vectors (D,), Model.for_vectors (defaults
+    that suit only images set for vectors), or a one-sentence ConfigError for a family or a setting that cannot
+    take vectors; for images, `config` as it is."""
+    if len(shape) != 1:
+        return config
+    model_class = FAMILIES[family_name].model
+    if not model_class.takes_vectors:
+        raise ConfigError(f"The {family_name} family trains on images only, not vector data (N, D); use one of "
+                          f"{families_that('takes_vectors')}.")
+    return model_class.for_vectors(config)
+
+
 # The largest image a run may describe, checked before a model is built from a saved shape: 2**26 values
-# (an 8192 x 8192 grey image), 1 to 4 channels.
+# (an 8192 x 8192 grey image), 1 to 4 channels; vectors (D,) of at most 2**26 values too.
 MAX_PIXELS, MAX_CHANNELS = 2**26, 4
 
 
@@ -81,8 +96,9 @@ class RunConfig(Strict):
     # each has a default, so calling the class with none is right.
     data: DataConfig = Field(default_factory=DataConfig)  # type: ignore[arg-type]
     train: TrainConfig = Field(default_factory=TrainConfig)  # type: ignore[arg-type]
-    # (C, H, W) of the data, filled in when training starts; config.json's array is taken for the tuple
-    shape: tuple[StrictInt, StrictInt, StrictInt] | None = Field(None, strict=False)
+    # (C, H, W) of the images or (D,) of the vectors, filled in when training starts; config.json's array is taken
+    # for the tuple
+    shape: tuple[StrictInt, ...] | None = Field(None, strict=False)
     version: str = "1"  # run directory format
 
     @model_validator(mode="before")
@@ -94,9 +110,11 @@ class RunConfig(Strict):
 
     @field_validator("shape")
     @classmethod
-    def _check_shape(cls, shape: tuple[int, int, int] | None) -> tuple[int, int, int] | None:
-        if shape is not None and not (1 <= shape[0] <= MAX_CHANNELS and min(shape) >= 1
-                                      and math.prod(shape) <= MAX_PIXELS):
+    def _check_shape(cls, shape: tuple[int, ...] | None) -> tuple[int, ...] | None:
+        if shape is not None and len(shape) == 1 and not 1 <= shape[0] <= MAX_PIXELS:
+            raise ValueError("a vector shape (D,) needs 1 to 2**26 values")
+        if shape is not None and len(shape) != 1 and not (len(shape) == 3 and 1 <= shape[0] <= MAX_CHANNELS
+                                                          and min(shape) >= 1 and math.prod(shape) <= MAX_PIXELS):
             raise ValueError(f"an image shape (C, H, W) needs 1 to {MAX_CHANNELS} channels, positive sides "
                              "and at most 2**26 values")
         return shape

@@ -66,8 +66,15 @@ class SDAEConfig(Strict):
 class StackedDenoisingAutoEncoder(GenerativeModel):
     family = "sdae"
     encodes = True
+    takes_vectors = True
 
-    def __init__(self, config: SDAEConfig, shape: tuple[int, int, int]):
+    @classmethod
+    def for_vectors(cls, config: SDAEConfig) -> SDAEConfig:
+        cls.refuse_for_vectors(config, "loss", "bce", "models values in [0, 1], not unbounded standardised vectors",
+                               "use --loss mse")
+        return config
+
+    def __init__(self, config: SDAEConfig, shape: tuple[int, ...]):
         super().__init__(config, shape)
         c = config
         widths = [math.prod(self.shape), *c.layers]

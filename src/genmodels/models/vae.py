@@ -3,6 +3,8 @@
 q(z|x) = N(mu(x), diag(sigma(x)^2)), p(z) = N(0, I), p(x|z) Bernoulli (logits)
 or Gaussian (fixed or learned std). The loss is the negative ELBO in nats per
 image: summed over pixels and latent dimensions, averaged over the batch.
+On vector data (standardised, unbounded) p(x|z) is Gaussian with a linear mean
+(a Bernoulli decoder and binarisation are refused; the likelihood defaults to gaussian).
 """
 
 from __future__ import annotations
@@ -56,8 +58,19 @@ _IW_CHUNK_ELEMENTS = 1 << 24
 class VAE(GenerativeModel):
     family = "vae"
     encodes = samples = True
+    takes_vectors = True
 
-    def __init__(self, config: VAEConfig, shape: tuple[int, int, int]):
+    @classmethod
+    def for_vectors(cls, config: VAEConfig) -> VAEConfig:
+        cls.refuse_for_vectors(config, "arch", "conv", "is a network of images", "use --arch mlp")
+        cls.refuse_for_vectors(config, "binarize", True, "draws binary pixels", "drop --binarize")
+        if "likelihood" not in config.model_fields_set:  # the default, Bernoulli, models pixels in [0, 1]
+            return config.model_copy(update={"likelihood": "gaussian"})
+        cls.refuse_for_vectors(config, "likelihood", "bernoulli", "models values in [0, 1], not unbounded "
+                               "standardised vectors", "use --likelihood gaussian")
+        return config
+
+    def __init__(self, config: VAEConfig, shape: tuple[int, ...]):
         super().__init__(config, shape)
         c = config
         self.encoder, feat = (factories.encoder(c, self.shape) if c.encoder
@@ -85,8 +98,11 @@ class VAE(GenerativeModel):
         """log p(x|z) per image (B,), from decoder output (B, C, H, W)."""
         if self.config.likelihood == "bernoulli":
             return losses.bernoulli_log_likelihood(out, x)
-        # Gaussian mean squashed into the image range [0, 1].
-        return losses.gaussian_log_likelihood(x, torch.sigmoid(out), self.log_std)
+        # Gaussian mean squashed into the image range [0, 1]; linear for vectors.
+        return losses.gaussian_log_likelihood(x, self._mean(out), self.log_std)
+
+    def _mean(self, out: torch.Tensor) -> torch.Tensor:
+        return out if self.vectors else torch.sigmoid(out)
 
     def _prepare(self, x: torch.Tensor) -> torch.Tensor:
         # Dynamic binarisation: a fresh Bernoulli draw of every training image each time it is seen.
@@ -118,8 +134,8 @@ class VAE(GenerativeModel):
         return losses.upcast(self.posterior(x)[0])
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
-        """The mean image E[x|z] in [0, 1], (B, C, H, W)."""
-        return torch.sigmoid(self.decoder(z))
+        """The mean image E[x|z] in [0, 1], (B, C, H, W) (vectors: the mean (B, D), standardised)."""
+        return self._mean(self.decoder(z))
 
     def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         return self.decode(self.prior_sample(n, generator))

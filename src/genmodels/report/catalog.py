@@ -87,7 +87,8 @@ _DECLARED = (
     Metric("knn_accuracy_pca", "The 5-NN probe on PCA codes of the same size.", kind="reference", unit="fraction"),
     # -- likelihoods -----------------------------------------------------------------------------------
     Metric("elbo", "Evidence lower bound on log p(x) of a test image (Kingma & Welling 2013, eq. 3): reconstruction "
-           "log-likelihood minus the KL divergence of the code from the prior.", better="higher",
+           "log-likelihood minus the KL divergence of the code from the prior (vector data: in the data's units).",
+           better="higher",
            unit="nats per image", caveat="a lower bound: the true log-likelihood is higher",
            column="log p(x)", stands_in="ELBO", summary=True),
     Metric("log_likelihood_iw", "Importance-weighted estimate of log p(x) of a test image from `importance_samples` "
@@ -139,6 +140,19 @@ _DECLARED = (
     Metric("diversity", "Mean pairwise distance between samples over that between test images: 1 is as varied as "
            "the data, near 0 the samples are copies of one another.", better="ideal", ideal=1,
            unit="ratio", samples=True),
+    # -- samples of a 2-D toy with a known density (genmodels.toy, metrics.modes) ------------------------------
+    Metric("modes_covered", "Modes of the toy mixture that at least 1% of the samples lie within 3 standard "
+           "deviations of (Metz et al. 2017; Srivastava et al. 2017): the modes the model did not drop, out of "
+           "`modes_total`.", better="higher", unit="modes", samples=True),
+    Metric("modes_total", "Modes of the toy mixture the samples are counted against.", kind="info", unit="modes"),
+    Metric("high_quality_share", "Share of the samples within 3 standard deviations of some mode of the toy mixture "
+           "(Srivastava et al. 2017): mass the model puts on the data rather than between the modes.",
+           better="higher", ideal=1, unit="fraction", samples=True),
+    Metric("mean_log_density", "Mean log-density of the samples under the toy's true density (data units).",
+           better="higher", unit="nats per sample", samples=True,
+           caveat="highest for samples piled on the densest point: read it beside the modes covered"),
+    Metric("skipped", "Metrics `evaluate` left out for this run, and why (a vector run has no pixels and no "
+           "feature network).", kind="info"),
     Metric("collapsed", f"The verdict of `evaluate`: true when the samples cover few classes (class entropy below "
            f"{COLLAPSED_ENTROPY_FRACTION:g} of ln C) or little of the data (recall below {COLLAPSED_RECALL:g}), "
            f"or, without a feature network, are near copies of one another (diversity below "

@@ -53,20 +53,20 @@ class Sizes:
         return [max(k, min(1000, 2 * d)), max(k, min(500, d)), max(k, min(250, d // 2)), k]
 
 
-def sizes(shape: tuple[int, int, int], n_train: int) -> Sizes:
+def sizes(shape: tuple[int, ...], n_train: int) -> Sizes:
     gan: Any = family("gan").config()  # the family's defaults: what arch "auto" means for this shape
     conv = resolve_arch(gan.arch, shape, gan.channels) == "conv"
     c, h, w = shape
     return Sizes(c * h * w, n_train, conv)
 
 
-def _values(shape: tuple[int, int, int], model: dict[str, Any]) -> float:
+def _values(shape: tuple[int, ...], model: dict[str, Any]) -> float:
     """An MLP's cost against a 28x28 grey image's: it reads all C*H*W values."""
     c, h, w = shape
     return c * h * w / 784
 
 
-def _pixels(shape: tuple[int, int, int], model: dict[str, Any]) -> float:
+def _pixels(shape: tuple[int, ...], model: dict[str, Any]) -> float:
     """A DCGAN's cost against a 28x28 grey image's: H*W pixels, the first layer alone seeing the channels."""
     c, h, w = shape
     return h * w / 784 * (c + 3) / 4 if model.get("arch") == "conv" else _values(shape, model)
@@ -95,7 +95,7 @@ class Entry:
     probe_weight: float | None = None
     pilot_images: int = 0
     importance_weighted: bool = False  # evaluated by a log-likelihood bound of importance samples per test image
-    cost_scale: Callable[[tuple[int, int, int], dict[str, Any]], float] = _values
+    cost_scale: Callable[[tuple[int, ...], dict[str, Any]], float] = _values
     # (epochs per layer, layers) of a pretraining before the epochs, from the model settings; None: none.
     pretraining: Callable[[dict[str, Any]], tuple[int, int]] | None = None
 

@@ -99,7 +99,7 @@ def _evaluation_seconds(d: int, n_test: int, probe: int, samples: int, iw: int, 
     return seconds
 
 
-def derive_plan(shape: tuple[int, int, int], n_train: int, n_test: int, budget: float = DEFAULT_BUDGET,
+def derive_plan(shape: tuple[int, ...], n_train: int, n_test: int, budget: float = DEFAULT_BUDGET,
                 labelled: bool = True, speed: float = 1.0) -> Plan:
     """The zoo's entries for images of `shape` (C, H, W), with epochs that fit `budget` minutes.
 
@@ -153,7 +153,7 @@ def derive_plan(shape: tuple[int, int, int], n_train: int, n_test: int, budget: 
                 feature_epochs, cost, per_epoch)
 
 
-def plan_within(shape: tuple[int, int, int], n_train: int, n_test: int, budget: float, labelled: bool = True,
+def plan_within(shape: tuple[int, ...], n_train: int, n_test: int, budget: float, labelled: bool = True,
                 speed: float = 1.0, spent: float = 0.0) -> Plan | None:
     """The plan of a `budget` minutes zoo whose estimate fits in the time left (`spent` seconds are gone: the
     pilot's, the data's loading; REPORT_SECONDS are kept for the report), None where none does.
@@ -174,7 +174,7 @@ def plan_within(shape: tuple[int, int, int], n_train: int, n_test: int, budget: 
     return replace(smallest, budget=budget) if floor <= left else None
 
 
-def least_budget(shape: tuple[int, int, int], n_train: int, n_test: int, labelled: bool = True,
+def least_budget(shape: tuple[int, ...], n_train: int, n_test: int, labelled: bool = True,
                  speed: float = 1.0, spent: float = 0.0) -> float:
     """The smallest budget in minutes, two significant digits rounded up, for which plan_within finds a plan:
     the smallest plan's estimate, `spent` and the report's seconds."""
@@ -184,7 +184,7 @@ def least_budget(shape: tuple[int, int, int], n_train: int, n_test: int, labelle
     return round(math.ceil(minutes / step - 1e-9) * step, 12)
 
 
-def pilot_seconds(shape: tuple[int, int, int], n_train: int, speed: float = FASTEST) -> float:
+def pilot_seconds(shape: tuple[int, ...], n_train: int, speed: float = FASTEST) -> float:
     """measure_speed's estimated seconds at `speed`: its epochs of each pilot entry, at the smallest plan's
     settings (a pilot's are the same for any budget)."""
     smallest = derive_plan(shape, n_train, PILOT_TEST_IMAGES, SMALLEST, False, speed)

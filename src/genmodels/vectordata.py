@@ -1,0 +1,140 @@
+"""Vector data (N, D) from their sources: the 2-D toy distributions (genmodels.toy), arrays of a .npy/.npz file and
+CSV files. Each ends as float32 vectors, memory-mapped where a .npy file allows; `data.load_data` splits them and
+`dataset.DataSplits` standardises them with the training split's statistics. Every bad input raises a one-sentence
+DataError (docs/ARCHITECTURE.md, "Errors").
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .datafiles import MAX_CLASSES, check_fits, read_csv
+from .dataset import Dataset, DataSplits
+from .errors import ConfigError, DataError
+from .toy import TEST_SIZE, TOYS, TRAIN_SIZE, toy_splits
+
+
+def load_toy(name: str, size: int | None, seed: int) -> DataSplits:
+    """The toy `name` (toy.TOYS): `size` training points (None: toy.TRAIN_SIZE), a fifth as many test points
+    (TEST_SIZE by default), drawn from `seed` (the split seed); labels are the mixture component, where there is one."""
+    train_size = TRAIN_SIZE if size is None else size
+    test_size = TEST_SIZE if size is None else max(1, size // 5)
+    try:
+        splits = toy_splits(name, train_size, test_size, seed)
+    except ConfigError as err:
+        raise DataError(f"--toy-size {size!r} is not a size of toy data ({err}); give e.g. --toy-size 10000.") from None
+    classes = TOYS[name].classes
+    names = tuple(f"{'mode' if name in ('ring8', 'grid25') else 'part'} {k}" for k in range(classes)) or None
+    return DataSplits(Dataset(splits.train.points, splits.train.labels, f"{name}/train"),
+                      Dataset(splits.test.points, splits.test.labels, f"{name}/test"), name, names)
+
+
+def vectors_from_array(a: np.ndarray, path: Path, what: str, limit: float | None = None) -> torch.Tensor:
+    """A 2-D numeric array (N, D) as float32 vectors: a C-ordered float32 memory map stays mapped, others are
+    converted once the copy fits in memory (check_fits). NaN and infinity are refused later, per split
+    (dataset.check_finite)."""
+    if a.dtype.kind not in "iuf":
+        raise DataError(f"{path} {what} holds {a.dtype} values, not numbers; store vectors as floats.")
+    if a.shape[0] == 0 or a.shape[1] == 0:
+        raise DataError(f"{path} {what} has shape {a.shape}, which holds no values; give at least one row and column.")
+    if isinstance(a, np.memmap) and not (a.dtype == np.float32 and a.flags.c_contiguous):
+        check_fits(a.size * 4, f"{path} {what} ({a.dtype}, shape {a.shape}) copied as float32", limit,
+                   "save it as a C-ordered float32 array (numpy.save), which is memory-mapped as it is")
+    a = np.ascontiguousarray(a, dtype=np.float32)
+    if a.flags.writeable:
+        return torch.from_numpy(a)
+    with warnings.catch_warnings():  # read-only map: genmodels never writes data in place (Dataset.batch)
+        warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
+        return torch.from_numpy(a)
+
+
+def refuse_1d(a: np.ndarray, path: Path, what: str) -> None:
+    """A 1-D array is neither images nor vectors: one sentence saying how to make it one or the other."""
+    if a.ndim == 1:
+        raise DataError(f"{path} {what} is 1-D (shape {a.shape}); save vectors as a 2-D array (N, D), "
+                        "e.g. a.reshape(-1, 1) for one feature.")
+
+
+def read_csv_vectors(path: Path, label_column: str | None, limit: float | None
+                     ) -> tuple[torch.Tensor, torch.Tensor | None, tuple[str, ...] | None]:
+    """A CSV file's vectors (N, D) float32, with the labels of `label_column` (integers as they are, text as
+    the index of its name among the sorted names, which become the classes) and the class names."""
+    header, rows = read_csv(path, limit)
+    if not rows:
+        raise DataError(f"{path} holds a header but no rows; give one row per vector.")
+    label_at = None
+    if label_column is not None:
+        if label_column not in header:
+            raise DataError(f"{path} has no column {label_column!r} for --label-column; its columns are "
+                            f"{', '.join(header[:20])}.")
+        label_at = header.index(label_column)
+    features = [j for j in range(len(header)) if j != label_at]
+    if not features:
+        raise DataError(f"{path} holds only the label column; give at least one column of numbers.")
+    out = np.empty((len(rows), len(features)), np.float32)
+    for i, row in enumerate(rows):
+        try:
+            out[i] = [float(row[j]) for j in features]
+        except ValueError:
+            j = next(j for j in features if not _number(row[j]))
+            raise DataError(f"{path} line {i + 2} column {header[j]!r} holds {row[j][:40]!r}, not a number; "
+                            "give numbers only (name a text column of classes with --label-column).") from None
+    labels, classes = (None, None) if label_at is None else _labels([row[label_at].strip() for row in rows], path)
+    return torch.from_numpy(out), labels, classes
+
+
+def _number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _labels(cells: list[str], path: Path) -> tuple[torch.Tensor, tuple[str, ...] | None]:
+    """Non-negative whole numbers as labels themselves; otherwise class names, numbered in sorted order."""
+    if all(c.isdigit() for c in cells):
+        values = [int(c) for c in cells]
+        if max(values) >= MAX_CLASSES:
+            raise DataError(f"{path} has label {max(values)} but labels must be class indices under {MAX_CLASSES:,}; "
+                            "number the classes 0, 1, 2, ...")
+        return torch.tensor(values, dtype=torch.int64), None
+    names = sorted(set(cells))
+    if len(names) > MAX_CLASSES:
+        raise DataError(f"{path} label column holds {len(names):,} different names, over the {MAX_CLASSES:,} classes "
+                        "allowed; use a column of class names or indices.")
+    index = {name: k for k, name in enumerate(names)}
+    return torch.tensor([index[c] for c in cells], dtype=torch.int64), tuple(names)
+
+
+def density_grid(source: str, points: np.ndarray, cells: int = 200) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """The true log-density of the toy `source` on a grid covering its mass and `points` (n, 2): x (cells,),
+    y (cells,), log p (cells, cells); None for data whose density is unknown (any source but a toy)."""
+    if source not in TOYS:
+        return None
+    x0, x1, y0, y1 = TOYS[source].extent()
+    finite = points[np.isfinite(points).all(1)] if len(points) else points
+    if len(finite):  # samples far off the modes stay in the picture, up to 3x the data's own extent
+        span = max(x1 - x0, y1 - y0)
+        lo, hi = np.maximum(finite.min(0), (x0 - span, y0 - span)), np.minimum(finite.max(0), (x1 + span, y1 + span))
+        x0, y0, x1, y1 = min(x0, lo[0]), min(y0, lo[1]), max(x1, hi[0]), max(y1, hi[1])
+    x, y = np.linspace(x0, x1, cells), np.linspace(y0, y1, cells)
+    grid = np.stack(np.meshgrid(x, y), -1).reshape(-1, 2)
+    return x, y, TOYS[source].log_density(grid).numpy().reshape(cells, cells)
+
+
+def save_points(points: torch.Tensor, path: str | Path, source: str, reference: torch.Tensor | None = None,
+                title: str = "") -> Path:
+    """A picture of model outputs in data units (n, D) (plots.plot_points): over the toy's true density, or over
+    the `reference` points (test points, data units) for other vectors; the first two columns above 2-D."""
+    from .plots import plot_points  # imported here: matplotlib is slow to import
+
+    p = points.detach().to("cpu", torch.float64).numpy()
+    density = density_grid(source, p) if p.shape[1] == 2 else None
+    ref = None if reference is None or density is not None else reference.detach().cpu().numpy()
+    more = "" if p.shape[1] <= 2 else f" (columns 1 and 2 of {p.shape[1]})"
+    return plot_points(p, path, reference=ref, density=density, title=title + more)
