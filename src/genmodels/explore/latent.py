@@ -78,6 +78,9 @@ class ExploredRun:
 
     def __init__(self, run: Run, key: str, name: str):
         self.run, self.key, self.name = run, key, name
+        if run.data.kind == "vectors":  # its map, sliders and pictures show images (issue 29 brings vectors)
+            raise GenmodelsError(f"The explorer shows runs on images for now, and {name} was trained on vectors; "
+                                 "look at it with genmodels sample, reconstruct or latent, which draw vectors.")
         model = self.model
         self.dim = model.latent_dim
         self.test = run.data.test

@@ -142,6 +142,9 @@ def run_zoo(data: str = "digits", out: str | Path = ZooDir.DEFAULT, *, overwrite
         raise GenmodelsError(f"{folder.root} is a file, not a directory; choose another --out for the zoo.")
     data = canonical_source(data)  # runs outlive the working directory
     splits = load_data(data)
+    if splits.kind == "vectors":  # the zoo's presets and report are built for images (issue 29 brings vectors)
+        raise ConfigError(f"genmodels zoo takes image data for now, and {data} holds vectors; train each family on "
+                          f"them with genmodels train FAMILY --data {data}.")
     labelled = splits.train.labels is not None and splits.test.labels is not None
     plan = None if data in PRESETS else _derived_plan(splits, labelled, budget, speed, folder.root, log, began)
     if presets is None:
