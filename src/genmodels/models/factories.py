@@ -13,6 +13,7 @@ The contract of each slot (checked on a batch of two when the model is built, be
 - decoder, generator: factory(shape=(C, H, W), latent_dim=k, **kwargs) -> module, codes (B, k) -> pixel logits
   (or a Gaussian's means before the sigmoid) (B, C, H, W); the family applies its output distribution.
 - discriminator: factory(shape=(C, H, W), **kwargs) -> module, images (B, C, H, W) -> logits (B,) or (B, 1).
+On vector data (dataset.py) shape is (D,) and images are standardised vectors (B, D), in and out alike.
 """
 
 from __future__ import annotations
@@ -193,7 +194,7 @@ def _meta_errors() -> tuple[type[Exception], ...]:
     return (RuntimeError, NotImplementedError) if _on_meta() else ()
 
 
-def build(config: Any, slot: str, shape: tuple[int, int, int], latent_dim: int | None = None) -> nn.Module:
+def build(config: Any, slot: str, shape: tuple[int, ...], latent_dim: int | None = None) -> nn.Module:
     """The module the config's `slot` factory returns for images of `shape` (and codes of `latent_dim`)."""
     target = getattr(config, slot)
     kwargs = json.loads(getattr(config, f"{slot}_kwargs"))
@@ -247,7 +248,7 @@ def _wrong_shape(slot: str, target: str, expected: str, out: torch.Tensor) -> Co
                        f"{expected} is expected; make it map {CONTRACT[slot].split(': ')[1]}.")
 
 
-def encoder(config: Any, shape: tuple[int, int, int]) -> tuple[nn.Module, int]:
+def encoder(config: Any, shape: tuple[int, ...]) -> tuple[nn.Module, int]:
     """The config's encoder and its feature size F, checked: (2, C, H, W) -> (2, F)."""
     module = build(config, "encoder", shape)
     out = _output("encoder", config.encoder, module, torch.full((CHECK_BATCH, *shape), 0.5))
@@ -256,7 +257,7 @@ def encoder(config: Any, shape: tuple[int, int, int]) -> tuple[nn.Module, int]:
     return module, int(out.shape[1])
 
 
-def decoder(config: Any, shape: tuple[int, int, int], latent_dim: int, slot: str = "decoder") -> nn.Module:
+def decoder(config: Any, shape: tuple[int, ...], latent_dim: int, slot: str = "decoder") -> nn.Module:
     """The config's decoder (or generator, `slot`), checked: (2, latent_dim) -> (2, C, H, W)."""
     module = build(config, slot, shape, latent_dim)
     out = _output(slot, getattr(config, slot), module, torch.zeros(CHECK_BATCH, latent_dim))
@@ -265,7 +266,7 @@ def decoder(config: Any, shape: tuple[int, int, int], latent_dim: int, slot: str
     return module
 
 
-def discriminator(config: Any, shape: tuple[int, int, int]) -> nn.Module:
+def discriminator(config: Any, shape: tuple[int, ...]) -> nn.Module:
     """The config's discriminator, checked: (2, C, H, W) -> (2,) or (2, 1); returned giving (B,)."""
     module = build(config, "discriminator", shape)
     out = _output("discriminator", config.discriminator, module, torch.full((CHECK_BATCH, *shape), 0.5))
