@@ -59,6 +59,28 @@ def _versus(runs: list[RunSummary], key: str, claim: str, winner: str, loser: st
                     f"{b[0].name} {b[1]:.3g} ({what}).")]
 
 
+def _modes(run: RunSummary) -> str:
+    covered, total = _value(run, "modes_covered"), _value(run, "modes_total")
+    if covered is None:
+        return f"{run.name} not counted"
+    return f"{run.name} {covered:g}" + (f" of {total:g}" if total is not None else "")
+
+
+def _on_the_modes(runs: list[RunSummary], gan: str, vae: str) -> list[Finding]:
+    """The lecture's picture on a toy mixture (Metz et al. 2017; Srivastava et al. 2017): the GAN's samples sit on
+    the modes, the VAE puts mass between them; judged on the share of samples within 3 std of a mode, on the best
+    run of each family (a collapsed GAN included: where its samples sit is the question), the modes covered beside."""
+    a, b = _best_of(runs, gan, "high_quality_share", True), _best_of(runs, vae, "high_quality_share", True)
+    if a is None or b is None:
+        return []
+    tie, holds = _same(a[1], b[1]), a[1] > b[1]
+    return [Finding("note" if tie else "pass" if holds else "fail",
+                    f"{gan.upper()} samples sit on the modes; the {vae.upper()} puts mass between them: "
+                    f"{'a tie' if tie else 'yes' if holds else 'not here'}, {a[0].name} {a[1]:.3g} against "
+                    f"{b[0].name} {b[1]:.3g} (high-quality share: samples within 3 std of a mode; modes covered: "
+                    f"{_modes(a[0])}, {_modes(b[0])}).")]
+
+
 def _each(runs: list[RunSummary], key: str, baseline: str, claim: str, what: str) -> list[Finding]:
     """The claim "every run's `key` beats its `baseline`", with each run's pair of numbers."""
     pairs = [(r, v, b) for r, v in _values(runs, key) if (b := _value(r, baseline)) is not None]
@@ -134,6 +156,8 @@ def findings(runs: list[RunSummary]) -> list[Finding]:
     found += [f for gan in adversarial for vae in encoding for f in _versus(
         runs, "recall", f"{vae.upper()} samples cover more of the data than {gan.upper()} samples "
         f"({gan.upper()}s drop modes)", vae, gan, "recall, the share of test images the samples cover")]
+    # On a toy mixture: where the samples sit.
+    found += [f for gan in adversarial for vae in encoding for f in _on_the_modes(runs, gan, vae)]
     found += _each(runs, "reconstruction_sse", "pca_reconstruction_sse",
                    "Autoencoders reconstruct better than PCA with the same code size (Hinton & Salakhutdinov 2006)",
                    "reconstruction error against PCA's")
