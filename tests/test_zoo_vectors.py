@@ -105,3 +105,17 @@ def test_the_vector_report_renders_in_headless_chromium(ring8_zoo, tmp_path):
                           report.resolve().as_uri()], capture_output=True, text=True, timeout=120).stdout
     n = report.read_text().count("<img ")
     assert n >= 16 and f'data-images-loaded="{n}/{n}"' in dom, re.findall(r"data-images-loaded=\"[^\"]*\"", dom)
+
+
+def test_a_pca_baseline_that_reconstructs_exactly_is_no_claim_to_beat():
+    """A 2-D toy's 2-D code: PCA keeps everything, so the autoencoders are not judged against it."""
+    def run(name: str, sse: float, pca: float) -> RunSummary:
+        return RunSummary(name, metrics={"reconstruction_sse": sse, "pca_reconstruction_sse": pca}, family="ae")
+
+    found = findings([run("square", 0.5, 1e-15), run("narrow", 0.5, 2.0)])
+    claim = [f for f in found if f.text.startswith("Autoencoders reconstruct better than PCA")]
+    assert len(claim) == 1 and claim[0].verdict == "pass" and "narrow 0.5 vs 2" in claim[0].text
+    assert "square" not in claim[0].text
+    notes = [f for f in found if "reconstructs exactly" in f.text]
+    assert len(notes) == 1 and notes[0].verdict == "note" and "code size of square reconstructs" in notes[0].text
+    assert not [f for f in findings([run("narrow", 0.5, 2.0)]) if "reconstructs exactly" in f.text]
