@@ -144,7 +144,7 @@ _NOISE = ["gauss:0.1"]
 # VECTOR_EPOCHS (Entry.vector_epochs), at VECTOR_TRAIN's batch. Sized for ring8's 10,000 points in about two
 # minutes on two cores; the GAN keeps its family's own settings but for the epochs, as on images.
 GAN_VECTOR_EPOCHS, VAE_VECTOR_EPOCHS = 30, 20
-VECTOR_TRAIN: dict[str, Any] = {"batch_size": 100}
+VECTOR_TRAIN: dict[str, Any] = {"batch_size": 100, "threads": 1}  # as digits: a second thread only spins
 
 
 def _sdae_pretraining(model: dict[str, Any]) -> tuple[int, int]:
