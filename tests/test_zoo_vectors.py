@@ -120,3 +120,16 @@ def test_a_pca_baseline_that_reconstructs_exactly_is_no_claim_to_beat():
     notes = [f for f in found if "reconstructs exactly" in f.text]
     assert len(notes) == 1 and notes[0].verdict == "note" and "code size of square reconstructs" in notes[0].text
     assert not [f for f in findings([run("narrow", 0.5, 2.0)]) if "reconstructs exactly" in f.text]
+
+
+def test_codes_that_tie_with_the_raw_vectors_are_a_note_not_a_failed_claim():
+    """ring8's raw points already separate the modes linearly: a tie, said as one, in the data's own word."""
+    def run(name: str, acc: float) -> RunSummary:
+        return RunSummary(name, metrics={"linear_probe_accuracy": acc, "linear_probe_accuracy_pixels": 1.0},
+                          family="ae", vectors=True)
+
+    claim = "Learned codes separate the classes more linearly than the raw vectors"
+    tied = [f for f in findings([run("a", 1.0), run("b", 1.0)]) if f.text.startswith(claim)]
+    assert len(tied) == 1 and tied[0].verdict == "note" and ": a tie in all 2 (" in tied[0].text
+    worse = [f for f in findings([run("a", 1.0), run("b", 0.9)]) if f.text.startswith(claim)]
+    assert len(worse) == 1 and worse[0].verdict == "fail" and "not all: 0 of 2" in worse[0].text
