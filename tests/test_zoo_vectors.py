@@ -5,6 +5,7 @@ import re
 import subprocess
 import warnings
 
+import numpy as np
 import pytest
 import torch
 
@@ -133,3 +134,20 @@ def test_codes_that_tie_with_the_raw_vectors_are_a_note_not_a_failed_claim():
     assert len(tied) == 1 and tied[0].verdict == "note" and ": a tie in all 2 (" in tied[0].text
     worse = [f for f in findings([run("a", 1.0), run("b", 0.9)]) if f.text.startswith(claim)]
     assert len(worse) == 1 and worse[0].verdict == "fail" and "not all: 0 of 2" in worse[0].text
+
+
+def test_the_zoo_on_a_file_of_vectors_derives_its_presets_from_d(tmp_path):
+    """Any vector data, not only a toy: a .npy of (400, 8) trains every entry at settings from D = 8, without
+    the modes (no known density) and without a feature network."""
+    rng = np.random.default_rng(0)
+    path = tmp_path / "v.npy"
+    np.save(path, (rng.normal(size=(400, 8)) * 3 + 10).astype(np.float32))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        report, results = run_zoo(str(path), tmp_path / "zoo", progress=False, presets=vector_presets(8, epochs=1),
+                                  evaluate_options=TINY_EVAL, log=lambda line: None)
+    assert len(results) == 8 and results["vae"]["family"] == "vae" and "kid" in results["gan"]
+    assert RunDir(tmp_path / "zoo" / "vae").read_config().model.latent_dim == VectorSizes(8).k == 3
+    assert "modes_covered" not in results["gan"] and not (tmp_path / "zoo" / "features").exists()
+    html = report.read_text()
+    assert html.count('class="samples points"') == 2 and "modes covered" not in html
