@@ -86,11 +86,13 @@ def test_the_declarations_are_consistent():
 def test_the_zoo_prints_the_columns_it_printed_before():
     assert summary_keys() == ["reconstruction_sse", "linear_probe_accuracy", "knn_accuracy", "elbo",
                               "log_likelihood_iw", "parzen_log_likelihood", "fid", "precision", "recall", "sharpness",
-                              "test_error"]
+                              "modes_covered", "high_quality_share", "test_error"]  # the modes: a toy's runs alone
     assert headline_columns() == [("reconstruction error", ("reconstruction_sse",)),
                                   ("linear probe", ("linear_probe_accuracy",)),
                                   ("log p(x)", ("log_likelihood_iw", "elbo")), ("FID", ("fid",)),
-                                  ("precision", ("precision",)), ("recall", ("recall",))]
+                                  ("precision", ("precision",)), ("recall", ("recall",)),
+                                  ("modes covered", ("modes_covered",)),
+                                  ("high-quality share", ("high_quality_share",))]
 
 
 def _best(table: str, key: str) -> list[str]:

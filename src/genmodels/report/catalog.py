@@ -143,11 +143,11 @@ _DECLARED = (
     # -- samples of a 2-D toy with a known density (genmodels.toy, metrics.modes) ------------------------------
     Metric("modes_covered", "Modes of the toy mixture that at least 1% of the samples lie within 3 standard "
            "deviations of (Metz et al. 2017; Srivastava et al. 2017): the modes the model did not drop, out of "
-           "`modes_total`.", better="higher", unit="modes", samples=True),
+           "`modes_total`.", better="higher", unit="modes", samples=True, column="modes covered", summary=True),
     Metric("modes_total", "Modes of the toy mixture the samples are counted against.", kind="info", unit="modes"),
     Metric("high_quality_share", "Share of the samples within 3 standard deviations of some mode of the toy mixture "
            "(Srivastava et al. 2017): mass the model puts on the data rather than between the modes.",
-           better="higher", ideal=1, unit="fraction", samples=True),
+           better="higher", ideal=1, unit="fraction", samples=True, column="high-quality share", summary=True),
     Metric("mean_log_density", "Mean log-density of the samples under the toy's true density (data units).",
            better="higher", unit="nats per sample", samples=True,
            caveat="highest for samples piled on the densest point: read it beside the modes covered"),

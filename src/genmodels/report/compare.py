@@ -18,11 +18,21 @@ from ..runlog import read_history
 from .html import render
 from .summary import RunSummary
 
+# A vector run's samples and reconstructions are scatters in the data plane: as many points as the picture
+# training draws each epoch (training.VECTOR_POINTS), where an image grid shows 64 samples and 16 pairs.
+POINTS = 1000
+
+
+def _count(run: runs.Run, images: int) -> int:
+    return POINTS if run.vectors else images
+
+
 # Each section's picture: the capability it needs, how it is drawn (through the same functions as
 # sample/reconstruct/interpolate/latent), and the short note shown where a family lacks the capability.
 DRAW = {
-    "samples": ("samples", lambda run, path: runs.sample(run, 64, path), "cannot sample (no generative model)"),
-    "reconstructions": ("encodes", lambda run, path: runs.reconstruct(run, path, n=16),
+    "samples": ("samples", lambda run, path: runs.sample(run, _count(run, 64), path),
+                "cannot sample (no generative model)"),
+    "reconstructions": ("encodes", lambda run, path: runs.reconstruct(run, path, n=_count(run, 16)),
                         "no encoder: no reconstructions"),
     "interpolation": ("decodes", lambda run, path: _interpolation(run, path), "no latent space to walk"),
     "latent": ("encodes", lambda run, path: runs.latent(run, path), "no encoder: no latent codes"),
@@ -59,7 +69,7 @@ def summarise(run: runs.Run, name: str, tmp: Path) -> RunSummary:
     about = f"{cfg.family}" + (f", code {code}" if code else "") + f", {cfg.train.epochs} ep, {cfg.data.source}"
     summary = RunSummary(name, about, run.dir.read_eval(), family=cfg.family, code=code,
                          epochs=(run.dir.trained_epochs() or 0, cfg.total_epochs()),
-                         train_seconds=run.dir.train_seconds())
+                         train_seconds=run.dir.train_seconds(), vectors=run.vectors)
     for key, (capability, draw, why_not) in DRAW.items():
         if getattr(run.model, capability):
             summary.pictures[key] = draw(run, tmp / f"{key}.png").read_bytes()
@@ -103,6 +113,7 @@ def compare(run_dirs: list[str | Path], out: str | Path, device: str = "cpu",
             run_tmp = Path(tmp) / str(len(summaries))
             run_tmp.mkdir()
             summaries.append(summarise(run, name, run_tmp))
-            summaries[-1].path = str(d) if run.model.decodes else None  # what `genmodels explore` can open
+            # What `genmodels explore` can open: a run that decodes, on images (it refuses vector runs for now).
+            summaries[-1].path = str(d) if run.model.decodes and not run.vectors else None
     atomic_write(out, render(summaries, title).encode("utf-8"))
     return out

@@ -27,6 +27,15 @@ SECTIONS = {
     "latent": "Latent space (test codes coloured by label)",
     "curves": "Training curves",
 }
+# The same rows where every run is on vector data: scatters in the data's units (vectordata.save_points), over
+# the true density's contours for a 2-D toy, else over the test points.
+VECTOR_SECTIONS = {
+    "samples": "Samples over the data's density (its contours for a 2-D toy, else the test points)",
+    "reconstructions": "Reconstructions of test points, in the data's units",
+    "interpolation": "Interpolations in latent space, decoded into the data's units",
+    "latent": "Latent space (test codes coloured by label; for a 2-D code, the decoder's image of a latent grid)",
+    "curves": "Training curves",
+}
 
 
 def direction(key: str) -> str | None:
@@ -211,13 +220,14 @@ def _aspect(png: bytes) -> float:
 
 def picture_rows(runs: list[RunSummary]) -> str:
     parts = []
-    for key, heading in SECTIONS.items():
+    for key, heading in (VECTOR_SECTIONS if runs and all(r.vectors for r in runs) else SECTIONS).items():
         if not any(key in r.pictures for r in runs):
             continue
         figures = []
         for r in runs:
             item = r.pictures.get(key, "not available")
             wide = " wide" if isinstance(item, bytes) and _aspect(item) > 1.6 else ""  # two panels side by side
+            wide += " points" if r.vectors and key != "curves" else ""  # a plot, not pixels to enlarge
             body = (f'<img src="{png_uri(item)}" alt="{escape(key)} of {escape(r.name)}" class="{escape(key)}{wide}">'
                     if isinstance(item, bytes) else f"<div class=note>{escape(item)}</div>")
             figures.append(f"<figure>{body}<figcaption>{escape(r.name)}</figcaption></figure>")
@@ -280,6 +290,7 @@ figure img{display:block;max-width:280px;height:auto;image-rendering:pixelated}
 figure img.latent,figure img.curves{max-width:440px;image-rendering:auto}
 figure img.latent{max-width:420px}figure img.latent.wide{max-width:700px}
 figure img.interpolation{max-width:360px}
+figure img.points{max-width:360px;image-rendering:auto}figure img.points.wide{max-width:700px}
 .note{color:#777;font-style:italic;font-size:12px;max-width:280px;padding:20px 8px}
 p.note,p.same{padding:4px 0;max-width:none}p.same{font-size:12px;color:#555}
 ul.findings{list-style:none;padding:0;margin:0;max-width:1100px}ul.findings li{margin:4px 0}

@@ -10,7 +10,7 @@ class RunSummary:
     """What the report shows of one run: its label, a one-line description, its eval.json (None if
     it has none), per section PNG bytes or a short note saying why there is no picture, and what the
     run directory says of it: family, code size, values per image, (epochs trained, epochs planned),
-    seconds of training, and where it is."""
+    seconds of training, where it is, and whether it ran on vectors."""
 
     name: str
     about: str = ""
@@ -21,6 +21,7 @@ class RunSummary:
     epochs: tuple[int, int] | None = None
     train_seconds: float | None = None
     path: str | None = None  # the run directory as the user named it: the explore command shows it
+    vectors: bool = False  # trained on vector data (N, D): its pictures are scatters in the data's units
 
     @property
     def collapsed(self) -> bool:

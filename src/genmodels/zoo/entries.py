@@ -22,8 +22,9 @@ class Preset:
     model: dict[str, Any] = field(default_factory=dict)
     train: dict[str, Any] = field(default_factory=dict)
 
-    def config(self, source: str) -> RunConfig:
-        return build_run_config({"family": self.family, "model": self.model, "data": {"source": source},
+    def config(self, source: str, **data: Any) -> RunConfig:
+        """The run config of this preset on `source`; data: more data settings (a toy's toy_size)."""
+        return build_run_config({"family": self.family, "model": self.model, "data": {"source": source, **data},
                                  "train": self.train}, where=f"the zoo preset for {self.family}")
 
 
@@ -51,6 +52,25 @@ class Sizes:
         """The stacked-dae's widths: as Fashion-MNIST's [1000, 500, 250, 30], scaled down by D, down to the code."""
         d, k = self.d, self.k
         return [max(k, min(1000, 2 * d)), max(k, min(500, d)), max(k, min(250, d // 2)), k]
+
+
+@dataclass(frozen=True)
+class VectorSizes:
+    """What an entry's settings on vector data (N, D) follow: D alone. Points of a few values need wider nets
+    than the image rule gives (2D wide: 4 units for a 2-D toy), so widths start at 128."""
+
+    d: int
+
+    @property
+    def k(self) -> int:
+        """The code: about sqrt(D), 2 to 64 (a 2-D code draws the latent map and the learned manifold), never
+        above D."""
+        return min(self.d, max(2, min(64, round(math.sqrt(self.d)))))
+
+    @property
+    def hidden(self) -> int:
+        """An MLP's width: the power of two from 2D, 128 to 512."""
+        return min(512, max(128, 2 ** math.ceil(math.log2(2 * self.d))))
 
 
 def sizes(shape: tuple[int, ...], n_train: int) -> Sizes:
@@ -98,6 +118,9 @@ class Entry:
     cost_scale: Callable[[tuple[int, ...], dict[str, Any]], float] = _values
     # (epochs per layer, layers) of a pretraining before the epochs, from the model settings; None: none.
     pretraining: Callable[[dict[str, Any]], tuple[int, int]] | None = None
+    # Vector data (N, D): model settings from D (VectorSizes) and the epochs of the zoo on vectors.
+    vectors: Callable[[VectorSizes], dict[str, Any]] = lambda v: {}  # the family's defaults
+    vector_epochs: int = 10
 
     @property
     def trained(self) -> bool:
@@ -114,6 +137,14 @@ SDAE_PRETRAIN_EPOCHS = 1  # per layer: half the Fashion-MNIST preset's, which ha
 # short budget buys more steps, which matter more to a young GAN than width.
 GAN_CHANNELS = [32, 64]
 _MASK = ["mask:0.25"]
+# On vectors (standardised: unit std a column) masking a value is a large jump; small Gaussian noise is the
+# denoising criterion of a point (Vincent et al. 2010 use both).
+_NOISE = ["gauss:0.1"]
+# The zoo on vectors: the GAN and the VAE, whose samples the lecture's claim is about, train longest; the rest
+# VECTOR_EPOCHS (Entry.vector_epochs), at VECTOR_TRAIN's batch. Sized for ring8's 10,000 points in about two
+# minutes on two cores; the GAN keeps its family's own settings but for the epochs, as on images.
+GAN_VECTOR_EPOCHS, VAE_VECTOR_EPOCHS = 30, 20
+VECTOR_TRAIN: dict[str, Any] = {"batch_size": 100, "threads": 1}  # as digits: a second thread only spins
 
 
 def _sdae_pretraining(model: dict[str, Any]) -> tuple[int, int]:
@@ -130,21 +161,26 @@ def _sdae_pretraining(model: dict[str, Any]) -> tuple[int, int]:
 # command trains it (benchmarks/gan_quality.py).
 ENTRIES: tuple[Entry, ...] = (
     Entry("pca", "pca", {"digits": {"latent_dim": 8}, "fashion-mnist": {"latent_dim": 30}},
-          lambda s: {"latent_dim": min(s.k, s.n_train)}, training="fit", probe_weight=0.3),
+          lambda s: {"latent_dim": min(s.k, s.n_train)}, training="fit", probe_weight=0.3,
+          vectors=lambda v: {"latent_dim": v.k}),
     Entry("ae", "ae", {"digits": {"latent_dim": 8, "hidden": [128]},
                        "fashion-mnist": {"latent_dim": 30, "hidden": [512]}},
           lambda s: {"latent_dim": s.k, "hidden": [s.hidden]},
-          seconds_per_image=0.35e-3, share=0.06, probe_weight=0.3, pilot_images=2000),
+          seconds_per_image=0.35e-3, share=0.06, probe_weight=0.3, pilot_images=2000,
+          vectors=lambda v: {"latent_dim": v.k, "hidden": [v.hidden, v.hidden]}),
     Entry("denoising-ae", "ae", {"digits": {"latent_dim": 8, "hidden": [128], "corrupt": _MASK},
                                  "fashion-mnist": {"latent_dim": 30, "hidden": [512], "corrupt": _MASK}},
           lambda s: {"latent_dim": s.k, "hidden": [s.hidden], "corrupt": _MASK},
-          seconds_per_image=0.35e-3, share=0.06, probe_weight=0.3),
+          seconds_per_image=0.35e-3, share=0.06, probe_weight=0.3,
+          vectors=lambda v: {"latent_dim": v.k, "hidden": [v.hidden, v.hidden], "corrupt": _NOISE}),
     Entry("contractive-ae", "ae",
           {"digits": {"latent_dim": 32, "hidden": [], "code_activation": "sigmoid", "contractive": 0.1},
            "fashion-mnist": {"latent_dim": 256, "hidden": [], "code_activation": "sigmoid", "contractive": 0.1}},
           lambda s: {"latent_dim": min(256, max(s.k, s.d // 3)), "hidden": [], "code_activation": "sigmoid",
                      "contractive": 0.1},
-          seconds_per_image=0.2e-3, share=0.04, probe_weight=2.0),
+          seconds_per_image=0.2e-3, share=0.04, probe_weight=2.0,
+          vectors=lambda v: {"latent_dim": min(256, max(16, 4 * v.d)), "hidden": [], "code_activation": "sigmoid",
+                             "contractive": 0.1}),
     Entry("sparse-ae", "ae",
           {"digits": {"latent_dim": 100, "hidden": [128], "code_activation": "sigmoid", "sparse_kl": 0.5,
                       "sparse_rho": 0.05},
@@ -152,18 +188,24 @@ ENTRIES: tuple[Entry, ...] = (
                              "sparse_rho": 0.05}},
           lambda s: {"latent_dim": min(1000, 3 * s.d // 2), "hidden": [s.hidden], "code_activation": "sigmoid",
                      "sparse_kl": 0.5, "sparse_rho": 0.05},
-          seconds_per_image=0.7e-3, share=0.06, probe_weight=15.0),  # the wide sigmoid codes: slowest to probe
+          seconds_per_image=0.7e-3, share=0.06, probe_weight=15.0,  # the wide sigmoid codes: slowest to probe
+          vectors=lambda v: {"latent_dim": min(1000, max(64, 8 * v.d)), "hidden": [v.hidden],
+                             "code_activation": "sigmoid", "sparse_kl": 0.5, "sparse_rho": 0.05}),
     Entry("stacked-dae", "sdae", {"digits": {"layers": [128, 64, 8], "pretrain_epochs": 50, "corrupt": _MASK},
                                   "fashion-mnist": {"layers": [1000, 500, 250, 30], "pretrain_epochs": 2}},
           lambda s: {"layers": s.layers, "pretrain_epochs": SDAE_PRETRAIN_EPOCHS},
-          seconds_per_image=0.75e-3, share=0.1, probe_weight=0.3, pretraining=_sdae_pretraining),
+          seconds_per_image=0.75e-3, share=0.1, probe_weight=0.3, pretraining=_sdae_pretraining,
+          vectors=lambda v: {"layers": [v.hidden, v.hidden // 2, v.k], "pretrain_epochs": SDAE_PRETRAIN_EPOCHS,
+                             "corrupt": _NOISE}),
     Entry("vae", "vae", {"digits": {"latent_dim": 8, "hidden": [128]},
                          "fashion-mnist": {"latent_dim": 16, "hidden": [512]}},
           lambda s: {"latent_dim": min(16, s.k), "hidden": [s.hidden]},
-          seconds_per_image=0.35e-3, share=0.18, probe_weight=0.3, importance_weighted=True),
+          seconds_per_image=0.35e-3, share=0.18, probe_weight=0.3, importance_weighted=True,
+          vectors=lambda v: {"latent_dim": v.k, "hidden": [v.hidden, v.hidden]}, vector_epochs=VAE_VECTOR_EPOCHS),
     Entry("gan", "gan", {"digits": {}, "fashion-mnist": {}},
           lambda s: {"arch": "conv", "channels": GAN_CHANNELS} if s.conv else {"arch": "mlp"},
-          training="family", seconds_per_image=1.8e-3, share=0.5, pilot_images=1000, cost_scale=_pixels),
+          training="family", seconds_per_image=1.8e-3, share=0.5, pilot_images=1000, cost_scale=_pixels,
+          vectors=lambda v: {"arch": "mlp"}, vector_epochs=GAN_VECTOR_EPOCHS),
 )
 ENTRY = {entry.name: entry for entry in ENTRIES}
 
@@ -176,6 +218,17 @@ PRESETS: dict[str, dict[str, Preset]] = {data: {e.name: e.preset(e.fixed[data], 
                                          for data, train in FIXED_TRAIN.items()}
 DIGITS, FASHION_MNIST = PRESETS["digits"], PRESETS["fashion-mnist"]
 
+def vector_presets(d: int, epochs: int | None = None) -> dict[str, Preset]:
+    """The zoo on vector data (N, D): an entry for each family whose model declares it takes_vectors, its
+    settings from D (Entry.vectors), VECTOR_TRAIN and its vector_epochs (or `epochs` for every entry: tests)."""
+    size = VectorSizes(d)
+    return {e.name: e.preset(e.vectors(size), {**VECTOR_TRAIN, "epochs": epochs or e.vector_epochs})
+            for e in ENTRIES if family(e.family).model.takes_vectors}
+
+
 # Moderate evaluation: K=200 importance samples for the VAE's log-likelihood, Parzen on for every
 # model that samples (evaluation.evaluate's defaults otherwise).
 EVALUATE: dict[str, Any] = {"importance_samples": 200, "parzen_samples": 10_000}
+# On vectors: the modes are counted on the Parzen estimate's 10,000 samples (evaluation draws once for both);
+# KID and precision/recall on 2,000, as many as a toy's test points they are compared with.
+VECTOR_EVALUATE: dict[str, Any] = {"quality_samples": 2000}

@@ -24,7 +24,7 @@ from ..report.compare import compare
 from ..rundir import RunDir
 from ..runs import load_run
 from ..zoodir import ZooDir
-from .entries import ENTRY, EVALUATE, PRESETS, Preset
+from .entries import ENTRY, EVALUATE, PRESETS, VECTOR_EVALUATE, Preset, vector_presets
 from .plan import (
     DEFAULT_BUDGET,
     FASTEST,
@@ -111,12 +111,13 @@ class _Zoo:
     progress: bool
     log: Callable[[str], None]
     began: float
+    data_settings: dict[str, Any]  # more of the runs' data config (a toy's toy_size)
 
 
 def run_zoo(data: str = "digits", out: str | Path = ZooDir.DEFAULT, *, overwrite: bool = False,
             progress: bool = True, presets: dict[str, Preset] | None = None,
             evaluate_options: dict[str, Any] | None = None, features: FeatureNetwork | str | Path | None = None,
-            budget: float | None = None, speed: float | None = None,
+            budget: float | None = None, speed: float | None = None, toy_size: int | None = None,
             log: Callable[[str], None] = say) -> tuple[Path, dict[str, dict]]:
     """Train, evaluate and compare every preset of `data` into `out`; returns the report's path and
     each run's metrics.
@@ -130,7 +131,10 @@ def run_zoo(data: str = "digits", out: str | Path = ZooDir.DEFAULT, *, overwrite
     presets: replaces the presets (tests use tiny ones). overwrite: retrain every run from scratch.
     features: the feature network for the sample-quality metrics (FID, KID, precision/recall, ...),
     as a FeatureNetwork or its directory; None trains it once into OUT/features (or reuses it there);
-    data without labels gets none, and no sample-quality metrics."""
+    data without labels gets none, and no sample-quality metrics.
+    Vector data (N, D) (a 2-D toy, a .npy/.npz or CSV of vectors) trains every entry whose family takes vectors,
+    at settings derived from D (entries.vector_presets; no budget, no pilot), and measures the samples on the
+    vectors themselves (no feature network). toy_size: the training points of a toy (None: its default)."""
     began = time.perf_counter()
     if budget is not None:
         check_budget(budget)
@@ -141,10 +145,10 @@ def run_zoo(data: str = "digits", out: str | Path = ZooDir.DEFAULT, *, overwrite
     if folder.root.exists() and not folder.root.is_dir():
         raise GenmodelsError(f"{folder.root} is a file, not a directory; choose another --out for the zoo.")
     data = canonical_source(data)  # runs outlive the working directory
-    splits = load_data(data)
-    if splits.kind == "vectors":  # the zoo's presets and report are built for images (issue 29 brings vectors)
-        raise ConfigError(f"genmodels zoo takes image data for now, and {data} holds vectors; train each family on "
-                          f"them with genmodels train FAMILY --data {data}.")
+    splits = load_data(data, toy_size=toy_size)
+    if splits.kind == "vectors":
+        return _vector_zoo(folder, data, splits, toy_size, budget, overwrite, progress, presets, evaluate_options,
+                           log, began)
     labelled = splits.train.labels is not None and splits.test.labels is not None
     plan = None if data in PRESETS else _derived_plan(splits, labelled, budget, speed, folder.root, log, began)
     if presets is None:
@@ -157,11 +161,32 @@ def run_zoo(data: str = "digits", out: str | Path = ZooDir.DEFAULT, *, overwrite
                                    plan.feature_epochs if plan is not None else None)
     options["features"] = features
     options["baselines"] = {}  # the pixel and PCA probes, fitted once for all runs
-    zoo = _Zoo(folder, data, splits, options, plan, overwrite, progress, log, began)
+    return _finish(_Zoo(folder, data, splits, options, plan, overwrite, progress, log, began, {}), presets)
+
+
+def _vector_zoo(folder: ZooDir, data: str, splits: DataSplits, toy_size: int | None, budget: float | None,
+                overwrite: bool, progress: bool, presets: dict[str, Preset] | None,
+                evaluate_options: dict[str, Any] | None, log: Callable[[str], None], began: float
+                ) -> tuple[Path, dict[str, dict]]:
+    """The zoo on vector data: the entries whose families take vectors, settings from D, no feature network
+    (the sample metrics are measured on the vectors themselves)."""
+    if budget is not None:
+        raise ConfigError(f"{data} holds vectors, whose zoo has fixed presets sized from their columns (a 2-D toy "
+                          "in about two minutes), so --budget does not apply; drop it.")
+    if presets is None:
+        presets = vector_presets(splits.shape[0])
+    options = {**EVALUATE, **VECTOR_EVALUATE, **(evaluate_options or {}), "features": None, "baselines": {}}
+    settings = {} if toy_size is None else {"toy_size": toy_size}
+    return _finish(_Zoo(folder, data, splits, options, None, overwrite, progress, log, began, settings), presets)
+
+
+def _finish(zoo: _Zoo, presets: dict[str, Preset]) -> tuple[Path, dict[str, dict]]:
+    """Every preset trained and evaluated, then compared in the report."""
     results = _run_all(zoo, presets)
-    report = compare([folder.run(name) for name in presets], folder.report, title=f"genmodels zoo: {splits.source}")
-    minutes, secs = divmod(round(time.perf_counter() - began), 60)
-    log(f"[zoo] {len(presets)} runs trained, evaluated and compared in {minutes} min {secs} s")
+    report = compare([zoo.dir.run(name) for name in presets], zoo.dir.report,
+                     title=f"genmodels zoo: {zoo.splits.source}")
+    minutes, secs = divmod(round(time.perf_counter() - zoo.began), 60)
+    zoo.log(f"[zoo] {len(presets)} runs trained, evaluated and compared in {minutes} min {secs} s")
     return report, results
 
 
@@ -217,7 +242,7 @@ def _run_all(zoo: _Zoo, presets: dict[str, Preset]) -> dict[str, dict]:
                 zoo.log(f"  {epochs} epochs, not the planned {preset.train['epochs']}: its part of the "
                         f"{max(left, 0) / 60:.1f} min left at the speed of the runs so far")
                 preset = replace(preset, train={**preset.train, "epochs": epochs})
-        results[name] = _train_and_evaluate(zoo, preset.config(zoo.data), zoo.dir.run(name))
+        results[name] = _train_and_evaluate(zoo, preset.config(zoo.data, **zoo.data_settings), zoo.dir.run(name))
         if "train_seconds" in results[name] and plan is not None and ENTRY[name].trained:
             spent[name] = results[name]["train_seconds"]
     return results
