@@ -151,3 +151,18 @@ def test_the_zoo_on_a_file_of_vectors_derives_its_presets_from_d(tmp_path):
     assert "modes_covered" not in results["gan"] and not (tmp_path / "zoo" / "features").exists()
     html = report.read_text()
     assert html.count('class="samples points"') == 2 and "modes covered" not in html
+
+
+def test_the_zoo_command_passes_toy_size(monkeypatch, tmp_path):
+    import genmodels.zoo
+    from genmodels.cli import main
+
+    seen = {}
+
+    def fake_zoo(data, out, **options):
+        seen.update(options, data=data)
+        return tmp_path / "report.html", {}
+
+    monkeypatch.setattr(genmodels.zoo, "run_zoo", fake_zoo)
+    assert main(["zoo", "--data", "ring8", "--toy-size", "500", "--out", str(tmp_path / "z"), "--no-progress"]) == 0
+    assert seen["toy_size"] == 500 and seen["data"] == "ring8"

@@ -172,7 +172,11 @@ def _zoo_parser(sub: Subparsers) -> None:
     c = sub.add_parser("zoo", help="train, evaluate and compare every family on one dataset "
                                    "(the lecture in one command)")
     c.add_argument("--data", default="digits", help="digits | fashion-mnist (their fixed presets) | an IDX folder, "
-                   ".npy/.npz file or image folder (presets derived from its images; default digits)")
+                   ".npy/.npz file or image folder (presets derived from its images) | a 2-D toy (ring8, grid25, "
+                   "moons, swissroll, spiral) or vectors (.npy/.npz/.csv: every family that takes vectors, presets "
+                   "derived from their width) (default digits)")
+    c.add_argument("--toy-size", type=int, default=None, metavar="N",
+                   help="training points of a 2-D toy --data (default 10,000; the test split has N/5)")
     c.add_argument("--budget", type=float, default=None, metavar="MINUTES",
                    help="minutes the whole zoo may take on derived presets, which set epochs and evaluation to fit "
                         "(default 10); digits and fashion-mnist keep their fixed presets and refuse it")
@@ -298,11 +302,14 @@ def _zoo(args: argparse.Namespace) -> None:
     from .zoo import run_zoo, summary_table
 
     report, results = run_zoo(args.data, args.out, overwrite=args.overwrite, progress=not args.no_progress,
-                              budget=args.budget)
+                              budget=args.budget, toy_size=args.toy_size)
     print(summary_table(results))
     print(f"report: {report}")
-    print("explore the latent spaces in the browser: genmodels explore "
-          + " ".join(shlex.quote(str(ZooDir(args.out).run(name))) for name in results))
+    runs = [ZooDir(args.out).run(name) for name in results]
+    images = [run for run in runs if len(RunDir(run).read_config().shape or ()) != 1]  # the explorer's kind, for now
+    if images:
+        print("explore the latent spaces in the browser: genmodels explore "
+              + " ".join(shlex.quote(str(run)) for run in images))
 
 
 def _lessons(args: argparse.Namespace) -> None:
