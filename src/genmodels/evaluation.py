@@ -93,11 +93,21 @@ class SplitView:
             return prepare(x)
 
 
-def _mean_over(x: SplitView, per_image: Callable[[torch.Tensor], torch.Tensor], batch_size: int = 1000) -> float:
-    """The mean over every image of x of per_image(batch) (B,), a batch at a time."""
+def _mean_over(x: SplitView, per_image: Callable[..., torch.Tensor], batch_size: int = 1000,
+               labels: torch.Tensor | None = None) -> float:
+    """The mean over every image of x of per_image(batch) (B,), a batch at a time; with labels (N,),
+    per_image(batch, its labels)."""
     with torch.inference_mode():
-        total = sum(per_image(x[i : i + batch_size]).double().sum().item() for i in range(0, len(x), batch_size))
+        total = sum(per_image(x[i : i + batch_size], *([] if labels is None else [labels[i : i + batch_size]]))
+                    .double().sum().item() for i in range(0, len(x), batch_size))
     return total / max(len(x), 1)
+
+
+def test_labels(run: Run) -> torch.Tensor | None:
+    """The test labels on the run's device for a conditional model, whose encoder and decoder take each image's
+    own label (None for any other model)."""
+    labels = run.data.test.labels
+    return labels.to(run.device) if getattr(run.model, "conditional", False) and labels is not None else None
 
 
 def evaluate(run: Run, importance_samples: int = 1000, seed: int = 0, batch_size: int = 100,
@@ -147,7 +157,8 @@ def evaluate(run: Run, importance_samples: int = 1000, seed: int = 0, batch_size
                 results.update(code_metrics(run, x, probe_train, seed, baselines))
         if run.model.encodes and metrics.laplacian_fits(real):
             with in_precision():
-                recon = batched(run.model.reconstruct, x[:PIXEL_IMAGES]).float()
+                recon = batched(run.model.reconstruct, x[:PIXEL_IMAGES], labels=_head(test_labels(run), PIXEL_IMAGES)
+                                ).float()
             if (sharp := metrics.sharpness(recon, real)) is not None:  # None: test images without edges
                 results["reconstruction_sharpness"] = sharp
         if run.model.samples:
@@ -250,9 +261,10 @@ def code_metrics(run: Run, x: SplitView, probe_train: int = 10_000, seed: int = 
     from .metrics import knn_accuracy, linear_probe_accuracy
 
     model = cast(GenerativeModel, run.model)  # evaluate calls this only for a model that encodes
-    sse = lambda reconstruct: _mean_over(  # noqa: E731
-        x, lambda xb: losses.reconstruction_error(reconstruct(xb), xb, "mse"))
-    out = {"reconstruction_sse": sse(model.reconstruct)}
+    y_all = test_labels(run)  # a conditional model reconstructs each image with its own label
+    sse = lambda reconstruct, y=None: _mean_over(  # noqa: E731
+        x, lambda xb, *yb: losses.reconstruction_error(reconstruct(xb, *yb), xb, "mse"), labels=y)
+    out = {"reconstruction_sse": sse(model.reconstruct, y_all)}
     train = run.data.train
     pca = None
     if model.has_pca_baseline and model.latent_dim <= math.prod(x.shape[1:]):  # PCA has no overcomplete code
@@ -264,8 +276,9 @@ def code_metrics(run: Run, x: SplitView, probe_train: int = 10_000, seed: int = 
     x_fit = model.eval_input(train.batch(pick).to(run.device))
     x_probe = x[:PROBE_TEST]  # the first PROBE_TEST test images, whole: see PROBE_TEST
     y_fit, y_test = train.labels[pick].numpy(), run.data.test.labels[: len(x_probe)].numpy()
-    codes = batched(model.encode, x_probe)
-    features = {"": lambda: (batched(model.encode, x_fit), codes),
+    y_fit_own = train.labels[pick].to(run.device) if y_all is not None else None
+    codes = batched(model.encode, x_probe, labels=_head(y_all, len(x_probe)))
+    features = {"": lambda: (batched(model.encode, x_fit, labels=y_fit_own), codes),
                 "_pixels": lambda: (x_fit.flatten(1).cpu(), x_probe.flatten(1).cpu())}
     if pca is not None:
         features["_pca"] = lambda: (batched(pca.encode, x_fit), batched(pca.encode, x_probe))
@@ -287,6 +300,10 @@ def code_metrics(run: Run, x: SplitView, probe_train: int = 10_000, seed: int = 
         if suffix and baselines is not None:
             baselines[key] = probes
     return out
+
+
+def _head(labels: torch.Tensor | None, n: int) -> torch.Tensor | None:
+    return None if labels is None else labels[:n]
 
 
 def seeded_rows(total: int, n: int, seed: int) -> torch.Tensor:

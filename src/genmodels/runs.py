@@ -149,10 +149,13 @@ def _images(run: Run, split: str, n: int) -> torch.Tensor:
     return data.batch(slice(0, min(n, len(data)))).to(run.device)
 
 
-def batched(fn, x: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
-    """fn applied to x (N, ...) in batches under inference mode, results concatenated on the CPU."""
+def batched(fn, x: torch.Tensor, batch_size: int = 1000, labels: torch.Tensor | None = None) -> torch.Tensor:
+    """fn applied to x (N, ...) in batches under inference mode, results concatenated on the CPU; with labels (N,),
+    fn(x batch, its labels) (a conditional model's encode or reconstruct)."""
     with torch.inference_mode():
-        return torch.cat([fn(x[i : i + batch_size]).cpu() for i in range(0, len(x), batch_size)])
+        return torch.cat([(fn(x[i : i + batch_size]) if labels is None else
+                           fn(x[i : i + batch_size], labels[i : i + batch_size])).cpu()
+                          for i in range(0, len(x), batch_size)])
 
 
 def encode_split(run: Run, data: Dataset, batch_size: int = 1000) -> torch.Tensor:

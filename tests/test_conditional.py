@@ -1,0 +1,112 @@
+"""The conditional VAE and GAN (issue 30, `model.conditional`): they train on labelled data and learn, take the
+data's classes and class counts into config.json, resume exactly, refuse data without labels or with a label
+outside their classes before the run directory is touched, sample the class asked for, and leave unconditional
+runs as they were. The label's place in each loss and its gradient: tests/test_loss_terms*.py."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from conftest import tiny_vae_config
+from genmodels import build_run_config
+from genmodels.config import TrainConfig
+from genmodels.data import Dataset, DataSplits
+from genmodels.engine import resume_run, train
+from genmodels.errors import DataError, GenmodelsError
+from genmodels.models import FAMILIES, build_model
+from genmodels.optim import StepContext
+
+NETS = {
+    ("vae", "mlp"): {"arch": "mlp", "hidden": [32], "latent_dim": 4},
+    ("vae", "conv"): {"arch": "conv", "channels": [8, 16], "latent_dim": 4},
+    ("gan", "mlp"): {"arch": "mlp", "hidden": [32], "latent_dim": 4, "ema": 0.0},
+    ("gan", "conv"): {"arch": "conv", "channels": [8, 16], "latent_dim": 4, "ema": 0.0},
+}
+
+
+def conditional(family: str, arch: str, classes: int = 10) -> torch.nn.Module:
+    torch.manual_seed(0)
+    settings = {**NETS[family, arch], "conditional": True, "classes": classes}
+    return build_model(family, FAMILIES[family].config.model_validate(settings), (1, 8, 8)).train()
+
+
+@pytest.mark.parametrize("family, arch", list(NETS))
+def test_each_conditional_family_learns_on_labelled_digits(digits, family, arch):
+    """A few Adam steps on labelled digits: the VAE's negative ELBO falls, the GAN's discriminator loss falls."""
+    model = conditional(family, arch)
+    assert model.needs_labels
+    optimizers = model.make_optimizers(TrainConfig(lr=3e-3), torch.device("cpu"))
+    ctx = StepContext(model, optimizers, None)
+    key = "loss" if family == "vae" else "d_loss"
+    torch.manual_seed(1)
+    seen = [float(model.train_step(digits.train.take(slice(0, 128), labels=True), ctx)[key]) for _ in range(30)]
+    assert sum(seen[-5:]) < 0.9 * sum(seen[:5]), seen
+
+
+def test_a_conditional_run_records_the_datas_classes_and_counts_and_resumes_exactly(digits, tmp_path):
+    config = tiny_vae_config(model={"conditional": True}, train={"epochs": 2})
+    full = train(config, tmp_path / "full", progress=False, data=digits)
+    saved = json.loads((tmp_path / "full" / "config.json").read_text())["model"]
+    counts = torch.bincount(digits.train.labels, minlength=10).tolist()
+    assert (saved["conditional"], saved["classes"], saved["class_counts"]) == (True, 10, counts)
+    train(tiny_vae_config(model={"conditional": True}, train={"epochs": 1}), tmp_path / "half", progress=False,
+          data=digits)
+    resumed = resume_run(tmp_path / "half", 2, progress=False, data=digits)
+    for (name, a), b in zip(full.model.state_dict().items(), resumed.model.state_dict().values()):
+        assert torch.equal(a, b), name
+
+
+def unlabelled(digits) -> DataSplits:
+    return DataSplits(Dataset(digits.train.images, None, "plain/train"),
+                      Dataset(digits.test.images, None, "plain/test"), "plain")
+
+
+@pytest.mark.parametrize("family", ["vae", "gan"])
+def test_data_without_labels_is_refused_before_the_run_directory_is_touched(digits, tmp_path, family):
+    config = build_run_config({"family": family, "model": {"conditional": True}, "data": {"source": "digits"}})
+    with pytest.raises(DataError, match="needs labels, and plain has none.*drop --conditional"):
+        train(config, tmp_path / "run", progress=False, data=unlabelled(digits))
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_label_outside_the_classes_is_refused_before_the_run_directory_is_touched(digits, tmp_path):
+    config = tiny_vae_config(model={"conditional": True, "classes": 3})
+    with pytest.raises(DataError, match="has label 9 but the model has 3 classes; give --classes 10"):
+        train(config, tmp_path / "run", progress=False, data=digits)
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("family", ["vae", "gan"])
+def test_sample_takes_labels_and_refuses_them_where_they_cannot_go(family):
+    model = conditional(family, "mlp", classes=3).eval()
+    with torch.no_grad():
+        a = model.sample(4, torch.Generator().manual_seed(0), labels=torch.tensor([0, 0, 0, 0]))
+        b = model.sample(4, torch.Generator().manual_seed(0), labels=torch.tensor([2, 2, 2, 2]))
+        assert a.shape == (4, 1, 8, 8) and not torch.equal(a, b)  # the same codes, another class: other images
+        with pytest.raises(GenmodelsError, match="Label 3 is outside this model's classes 0..2"):
+            model.sample(2, labels=torch.tensor([1, 3]))
+        plain = build_model(family, FAMILIES[family].config.model_validate(NETS[family, "mlp"]), (1, 8, 8))
+        with pytest.raises(GenmodelsError, match="is not conditional, so it takes no labels"):
+            plain.sample(2, labels=torch.tensor([0, 1]))
+
+
+def test_samples_without_labels_draw_classes_in_the_training_proportions():
+    model = conditional("vae", "mlp", classes=3)
+    model.config = model.config.model_copy(update={"class_counts": [0, 1, 3]})
+    drawn = model.draw_labels(4000, torch.Generator().manual_seed(0))
+    share = torch.bincount(drawn, minlength=3).float() / 4000
+    assert share[0] == 0 and abs(share[2] - 0.75) < 0.03
+
+
+def test_the_label_changes_the_conditional_loss(digits):
+    """The label reaches the loss (its closed form and gradient: tests/test_loss_terms.py)."""
+    model = conditional("vae", "mlp")
+    b = digits.train.take(slice(0, 32), labels=True)
+    losses = []
+    for labels in (b.labels, (b.labels + 1) % 10):
+        torch.manual_seed(0)
+        losses.append(model(b.x, labels).loss.item())
+    assert losses[0] != losses[1]
