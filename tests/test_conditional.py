@@ -6,16 +6,21 @@ runs as they were. The label's place in each loss and its gradient: tests/test_l
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
+import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 from conftest import tiny_vae_config
-from genmodels import build_run_config
+from genmodels import build_run_config, runs
 from genmodels.config import TrainConfig
 from genmodels.data import Dataset, DataSplits
 from genmodels.engine import resume_run, train
 from genmodels.errors import DataError, GenmodelsError
+from genmodels.images import grid_array
 from genmodels.models import FAMILIES, build_model
 from genmodels.optim import StepContext
 
@@ -110,3 +115,72 @@ def test_the_label_changes_the_conditional_loss(digits):
         torch.manual_seed(0)
         losses.append(model(b.x, labels).loss.item())
     assert losses[0] != losses[1]
+
+
+# -- sampling a class (stage 2) -------------------------------------------------------------------------------------
+NAMES = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
+
+
+@pytest.fixture(scope="module")
+def cvae_run(tmp_path_factory, digits):
+    out = tmp_path_factory.mktemp("cvae") / "run"
+    train(tiny_vae_config(model={"conditional": True}, train={"epochs": 1}), out, progress=False, data=digits)
+    named = DataSplits(digits.train, digits.test, digits.source, classes=NAMES)
+    return runs.load_run(out, data=named)
+
+
+def test_sample_a_class_by_index_or_name_into_an_array(cvae_run, tmp_path):
+    seven = np.load(runs.sample(cvae_run, 6, tmp_path / "seven.npy", seed=3, klass="7"))
+    by_name = np.load(runs.sample(cvae_run, 6, tmp_path / "Seven.npy", seed=3, klass="Seven"))
+    three = np.load(runs.sample(cvae_run, 6, tmp_path / "three.npy", seed=3, klass="3"))
+    want = runs.draw_samples(cvae_run, 6, 3, labels=torch.full((6,), 7))
+    assert np.array_equal(seven, by_name) and not np.array_equal(seven, three)
+    assert np.array_equal(seven, (want * 255).round().clamp(0, 255).to(torch.uint8).numpy())
+
+
+def test_unknown_classes_are_refused_with_the_nearest_name(cvae_run, tmp_path):
+    with pytest.raises(GenmodelsError, match="no class 'sevn'.*did you mean 'seven'"):
+        runs.sample(cvae_run, 4, tmp_path / "s.png", klass="sevn")
+    with pytest.raises(GenmodelsError, match="Class 10 is outside this run's classes 0..9"):
+        runs.sample(cvae_run, 4, tmp_path / "s.png", klass="10")
+    assert not (tmp_path / "s.png").exists()
+
+
+def test_class_all_draws_one_labelled_row_per_class(cvae_run, tmp_path):
+    picture = np.asarray(Image.open(runs.sample(cvae_run, 20, tmp_path / "all.png", klass="all")).convert("L"))
+    plain = np.asarray(Image.open(runs.sample(cvae_run, 20, tmp_path / "plain.png")).convert("L"))
+    cells = grid_array(torch.zeros(20, 1, 8, 8), nrow=2)  # ten rows of two: the grid beside the names
+    assert picture.shape[0] == cells.shape[0] and picture.shape[1] > cells.shape[1] and plain.shape != picture.shape
+    margin, row = picture[:, : picture.shape[1] - cells.shape[1]], cells.shape[0] / 10
+    for k in range(10):  # each row's name is written in the margin beside it
+        assert (margin[int(k * row) : int((k + 1) * row)] < 128).any(), k
+
+
+def test_reconstruct_interpolate_and_encode_keep_each_images_label(cvae_run, tmp_path):
+    model, x = cvae_run.model, cvae_run.data.test.batch(slice(0, 4))
+    y = cvae_run.data.test.labels[:4]
+    with torch.no_grad():
+        assert not torch.equal(model.reconstruct(x, y), model.reconstruct(x, (y + 1) % 10))
+    assert runs.reconstruct(cvae_run, tmp_path / "r.png", n=4).exists()
+    assert runs.interpolate(cvae_run, tmp_path / "i.png", pairs=2, steps=3).exists()
+    codes = runs.encode_split(cvae_run, cvae_run.data.test)
+    with torch.no_grad():
+        assert torch.allclose(codes[:4], model.encode(x, y), atol=1e-6)
+
+
+def test_a_run_that_is_not_conditional_refuses_class(digits, tmp_path):
+    train(tiny_vae_config(train={"epochs": 1}), tmp_path / "plain", progress=False, data=digits)
+    with pytest.raises(GenmodelsError, match="is not conditional, so it cannot sample a class"):
+        runs.sample(runs.load_run(tmp_path / "plain", data=digits), 4, tmp_path / "s.png", klass="3")
+
+
+@pytest.mark.slow
+def test_the_command_line_samples_a_class(cvae_run, tmp_path):
+    out = tmp_path / "s.npy"
+    done = subprocess.run([sys.executable, "-m", "genmodels", "sample", str(cvae_run.dir.path), "-n", "5",
+                           "--class", "4", "--seed", "2", "--out", str(out)], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert np.array_equal(np.load(out), np.load(runs.sample(cvae_run, 5, tmp_path / "p.npy", seed=2, klass="4")))
+    bad = subprocess.run([sys.executable, "-m", "genmodels", "sample", str(cvae_run.dir.path), "--class", "x9"],
+                         capture_output=True, text=True)
+    assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "no class 'x9'" in bad.stderr

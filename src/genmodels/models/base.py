@@ -267,7 +267,7 @@ class GenerativeModel(Model):
         z = self.prior_sample(n, generator)
         if self.conditional and labels is None:
             labels = self.draw_labels(n, generator)
-        return self._given(self.decode, z, labels)
+        return self.decode_with(z, labels)
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         raise self._refusal("has no encoder")
@@ -278,7 +278,15 @@ class GenerativeModel(Model):
     def reconstruct(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         """The decoded codes of x; a conditional model's with each image's own label (B,), in and out."""
         self._require(self.encodes, "has no encoder, so it cannot reconstruct")
-        return self._given(self.decode, self._given(self.encode, x, labels), labels)
+        return self.decode_with(self.encode_with(x, labels), labels)
+
+    def encode_with(self, x: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
+        """encode(x), given each image's label (B,) for a conditional model (None for any other)."""
+        return self._given(self.encode, x, labels)
+
+    def decode_with(self, z: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
+        """decode(z), given each code's label (B,) for a conditional model (None for any other)."""
+        return self._given(self.decode, z, labels)
 
     def _given(self, fn: Callable[..., torch.Tensor], t: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
         """fn(t) (encode or decode), given the labels for a conditional model, whose encode and decode take them as
