@@ -6,12 +6,14 @@ runs as they were. The label's place in each loss and its gradient: tests/test_l
 from __future__ import annotations
 
 import json
+import math
 import subprocess
 import sys
 
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 from PIL import Image
 
 from conftest import tiny_vae_config
@@ -22,6 +24,7 @@ from genmodels.engine import resume_run, train
 from genmodels.errors import DataError, GenmodelsError
 from genmodels.images import grid_array
 from genmodels.models import FAMILIES, build_model
+from genmodels.models.base import EvalOptions
 from genmodels.optim import StepContext
 
 NETS = {
@@ -184,3 +187,65 @@ def test_the_command_line_samples_a_class(cvae_run, tmp_path):
     bad = subprocess.run([sys.executable, "-m", "genmodels", "sample", str(cvae_run.dir.path), "--class", "x9"],
                          capture_output=True, text=True)
     assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "no class 'x9'" in bad.stderr
+
+
+# -- evaluation (stage 3) -------------------------------------------------------------------------------------------
+def direct_log_p_x_given_y(m, x: torch.Tensor, y: int, eps: torch.Tensor) -> torch.Tensor:
+    """log (1/K) sum_k p(x|z_k,y) p(z_k) / q(z_k|x,y), written out for a Bernoulli CVAE: (B,)."""
+    k, b = eps.shape[:2]
+    onehot = F.one_hot(torch.full((b,), y), m.classes).float()
+    h = torch.cat([m.encoder(x), onehot], 1)
+    mu, logvar = m.mu_head(h), m.logvar_head(h)
+    z = mu + (0.5 * logvar).exp() * eps  # (K, B, D)
+    logits = m.decoder(torch.cat([z, onehot.expand(k, -1, -1)], 2).reshape(k * b, -1)).reshape(k, b, -1)
+    log_px = -F.binary_cross_entropy_with_logits(logits, x.flatten(1).expand(k, -1, -1), reduction="none").sum(2)
+    normal = torch.distributions.Normal
+    log_w = log_px + normal(0.0, 1.0).log_prob(z).sum(2) - normal(mu, (0.5 * logvar).exp()).log_prob(z).sum(2)
+    return torch.logsumexp(log_w, 0) - math.log(k)
+
+
+def test_bayes_accuracy_is_argmax_of_log_p_x_given_y_plus_log_p_y_computed_directly():
+    torch.manual_seed(0)
+    config = FAMILIES["vae"].config(hidden=[5], latent_dim=2, conditional=True, classes=3, class_counts=[1, 2, 5])
+    model = build_model("vae", config, (1, 3, 3)).eval()
+    x, labels = torch.rand(7, 1, 3, 3), torch.tensor([0, 1, 2, 0, 1, 2, 2])
+    torch.manual_seed(4)
+    found = model.evaluate(x, labels, EvalOptions(importance_samples=3, bayes_samples=4))
+    torch.manual_seed(4)  # the same draws in the same order: the ELBO's, the bound's, then K per class in class order
+    torch.randn(7, 2), torch.randn(3, 7, 2)
+    with torch.no_grad():
+        scores = torch.stack([direct_log_p_x_given_y(model, x, y, torch.randn(4, 7, 2)) for y in range(3)], 1)
+    scores = scores + torch.log(torch.tensor([1, 2, 5]) / 8)
+    guess = scores.argmax(1)
+    assert found["bayes_accuracy"] == pytest.approx((guess == labels).float().mean().item())
+    assert found["bayes_samples"] == 4 and sum(map(sum, found["bayes_confusion"])) == 7
+    assert found["bayes_confusion"] == [[int(((labels == t) & (guess == g)).sum()) for g in range(3)] for t in range(3)]
+    torch.manual_seed(5)
+    with torch.no_grad():
+        got = model.class_scores(x, 4)
+    torch.manual_seed(5)
+    with torch.no_grad():
+        want = torch.stack([direct_log_p_x_given_y(model, x, y, torch.randn(4, 7, 2)) for y in range(3)], 1)
+    assert torch.allclose(got, want + torch.log(torch.tensor([1, 2, 5]) / 8), atol=1e-5)
+
+
+def test_class_consistency_is_the_feature_networks_accuracy_on_samples_of_requested_classes(digits, tmp_path):
+    from genmodels.evaluation import PIXEL_IMAGES, evaluate, requested_classes
+    from genmodels.features import FeatureNetwork
+
+    config = build_run_config({"family": "gan", "model": {**NETS["gan", "mlp"], "conditional": True},
+                               "train": {"epochs": 1, "batch_size": 128}})
+    train(config, tmp_path / "cgan", progress=False, data=digits)
+    run = runs.load_run(tmp_path / "cgan", data=digits)
+    torch.manual_seed(0)
+    net = build_model("classifier", FAMILIES["classifier"].config(hidden=[8], feature_dim=8, classes=10), (1, 8, 8))
+    features = FeatureNetwork(net.eval(), tmp_path / "features", accuracy=0.0, fingerprint="untrained")
+    found = evaluate(run, probe_train=0, parzen_samples=0, quality_samples=150, features=features, seed=2)
+    requested = requested_classes(run, max(150, PIXEL_IMAGES), 2)
+    assert torch.bincount(requested, minlength=10).min() > 0  # every class asked for
+    drawn = runs.draw_samples(run, len(requested), 2, labels=requested)[:150]
+    want = (features.predict(drawn).cpu() == requested[:150]).float().mean().item()
+    real = (features.predict(digits.test.batch(slice(0, len(digits.test)))).cpu() == digits.test.labels)
+    real = real.float().mean().item()
+    assert found["class_consistency"] == pytest.approx(want)
+    assert found["class_consistency_real"] == pytest.approx(real)

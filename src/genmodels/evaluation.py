@@ -113,7 +113,7 @@ def test_labels(run: Run) -> torch.Tensor | None:
 def evaluate(run: Run, importance_samples: int = 1000, seed: int = 0, batch_size: int = 100,
              progress: bool = False, probe_train: int = 10_000, parzen_samples: int = 10_000,
              features=None, quality_samples: int = 10_000, show: Callable[[dict], None] | None = None,
-             baselines: dict | None = None, precision: str | None = None) -> dict:
+             baselines: dict | None = None, precision: str | None = None, bayes_samples: int = 100) -> dict:
     """The run's test metrics; written to RUN/eval.json and returned. show: called with the results before
     they are written, so they are seen even where they cannot be saved (a read-only or full disk).
 
@@ -126,7 +126,9 @@ def evaluate(run: Run, importance_samples: int = 1000, seed: int = 0, batch_size
     raw-pixel and PCA probes are kept, so each is fitted once, not once per run.
     precision: fp32 | bf16-mixed | fp16-mixed, what the model's own forward runs in (its ELBO, log-likelihood,
     codes, reconstructions and samples); None: the run's train.precision. The metrics computed from those
-    outputs (probes, FID and friends, Parzen, sharpness) are float32 or float64 whatever it is."""
+    outputs (probes, FID and friends, Parzen, sharpness) are float32 or float64 whatever it is.
+    bayes_samples: K of a conditional VAE's Bayes classifier (bayes_accuracy), classes x K decoder passes per test
+    image (0: none). A conditional model's samples are drawn for uniformly drawn classes (requested_classes)."""
     if not 1 <= importance_samples <= 5000:
         raise GenmodelsError(f"--importance-samples must be between 1 and 5000, got {importance_samples}.")
     if probe_train < 0:
@@ -151,7 +153,8 @@ def evaluate(run: Run, importance_samples: int = 1000, seed: int = 0, batch_size
         results: dict = {"family": run.config.family, "split": "test", "images": int(x.shape[0]),
                          "eval_precision": precision}
         with torch.inference_mode(), in_precision():
-            results.update(run.model.evaluate(x, labels, EvalOptions(importance_samples, batch_size, progress)))
+            results.update(run.model.evaluate(x, labels, EvalOptions(importance_samples, batch_size, progress,
+                                                                     bayes_samples)))
         if run.model.encodes:
             with in_precision():  # the codes and reconstructions; PCA (float64) and the probes (numpy) are exact
                 results.update(code_metrics(run, x, probe_train, seed, baselines))
@@ -162,15 +165,18 @@ def evaluate(run: Run, importance_samples: int = 1000, seed: int = 0, batch_size
             if (sharp := metrics.sharpness(recon, real)) is not None:  # None: test images without edges
                 results["reconstruction_sharpness"] = sharp
         if run.model.samples:
+            drawn_n = max(parzen_samples, quality_samples, PIXEL_IMAGES)
+            requested = requested_classes(run, drawn_n, seed)  # a conditional model's: class-balanced samples
             with in_precision():  # once, for every estimate
-                drawn = draw_samples(run, max(parzen_samples, quality_samples, PIXEL_IMAGES), seed).float()
+                drawn = draw_samples(run, drawn_n, seed, labels=requested).float()
             results.update(pixel_quality(drawn[:PIXEL_IMAGES].cpu(), real))
             if parzen_samples:
                 results.update(parzen(run, parzen_samples, seed, drawn=drawn))
             if quality_samples and run.vectors:
                 results.update(vector_quality(run, drawn[:quality_samples], seed))
             elif quality_samples:
-                results.update(sample_quality(run, features, quality_samples, seed, progress, drawn=drawn))
+                results.update(sample_quality(run, features, quality_samples, seed, progress, drawn=drawn,
+                                              requested=requested))
             if run.vectors:
                 results.update(toy_quality(run, drawn))
             results.update(collapse_verdict(results))
@@ -330,13 +336,28 @@ def parzen(run: Run, samples: int = 10000, seed: int = 0, validation: int = 1000
     return parzen_estimate(drawn, x_valid, cast(torch.Tensor, x_test)).as_dict()
 
 
+def requested_classes(run: Run, n: int, seed: int = 0) -> torch.Tensor | None:
+    """For a conditional model, n classes drawn uniformly (seeded) to ask its samples for; None for any other."""
+    model = run.model
+    if not getattr(model, "conditional", False):
+        return None
+    classes = model.config.classes
+    return torch.randint(classes, (n,), generator=torch.Generator().manual_seed(seed + 1)).to(run.device)
+
+
+def class_consistency(predicted: torch.Tensor, requested: torch.Tensor) -> float:
+    """The share of samples a classifier assigns to the class they were asked for (predicted, requested: (N,))."""
+    return (predicted.cpu() == requested.cpu()).float().mean().item()
+
+
 def sample_quality(run: Run, features=None, samples: int = 10_000, seed: int = 0, progress: bool = False,
-                   drawn: torch.Tensor | None = None) -> dict:
+                   drawn: torch.Tensor | None = None, requested: torch.Tensor | None = None) -> dict:
     """FID, KID, precision/recall, density/coverage and the class histogram of `samples` model samples
     (`drawn`: samples already drawn by draw_samples) against the test images, in a feature network's
     space (genmodels.metrics, genmodels.features).
     With features None: the run's zoo's feature network or runs/features/<source> (features.find_features);
-    with neither, returns {} (and says how to get them if progress)."""
+    with neither, returns {} (and says how to get them if progress). requested: the classes a conditional model's
+    samples were asked for, (N,): adds class_consistency, with the network's accuracy on the test images beside it."""
     from . import metrics
     from .features import FeatureNetwork, default_features_dir, find_features, load_features
 
@@ -353,9 +374,16 @@ def sample_quality(run: Run, features=None, samples: int = 10_000, seed: int = 0
     real = features.features(SplitView(test, features.device))  # (N, F): read a batch at a time
     drawn = draw_samples(run, samples, seed) if drawn is None else drawn[:samples]
     fake = features.features(drawn)
-    hist = metrics.class_histogram(features.predict(drawn), features.classes)
-    return {"features": features.name, "quality_samples": samples, **feature_distances(real, fake, seed),
-            "class_entropy": metrics.class_entropy(hist), "class_histogram": [round(float(p), 4) for p in hist]}
+    predicted = features.predict(drawn)
+    hist = metrics.class_histogram(predicted, features.classes)
+    found = {"features": features.name, "quality_samples": samples, **feature_distances(real, fake, seed),
+             "class_entropy": metrics.class_entropy(hist), "class_histogram": [round(float(p), 4) for p in hist]}
+    if requested is not None:
+        found["class_consistency"] = class_consistency(predicted, requested[: len(predicted)])
+        if test.labels is not None:
+            found["class_consistency_real"] = class_consistency(features.predict(SplitView(test, features.device)),
+                                                                test.labels)
+    return found
 
 
 def feature_distances(real: torch.Tensor, fake: torch.Tensor, seed: int = 0) -> dict:

@@ -57,6 +57,8 @@ class EvalOptions:
     importance_samples: int = 1000  # K of the VAE's importance-weighted log-likelihood bound (Burda et al. 2015)
     batch_size: int = 100  # held-out images per forward pass
     progress: bool = False  # a progress bar on a terminal over a long evaluation (the VAE's bound)
+    # K of the conditional VAE's Bayes classifier: every test image costs classes x K decoder passes
+    bayes_samples: int = 100
 
 
 EVAL_DEFAULTS = EvalOptions()  # frozen, so one instance serves as every evaluate's default

@@ -15,7 +15,7 @@ the encoder q(z|x,y) (beside its features, before the mean and log-variance head
 from __future__ import annotations
 
 import math
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 from pydantic import Field, model_validator
@@ -206,27 +206,50 @@ class VAE(GenerativeModel):
         rec, kl = self._terms(x, labels)
         return -(rec + kl)
 
+    def class_scores(self, x: torch.Tensor, k: int) -> torch.Tensor:
+        """log p(x|y) + log p(y) for every class y, (B, classes): log p(x|y) the importance-weighted bound with k
+        samples, p(y) the training split's class proportions (class_counts). By Bayes' rule, their argmax over y
+        is that of p(y|x): the generative model as a classifier (one bound per class, in class order)."""
+        counts = torch.tensor(self.config.class_counts or [1] * self.classes, dtype=torch.float32, device=x.device)
+        log_prior = torch.log(counts / counts.sum())
+        bounds = [self.importance_weighted_bound(x, k, torch.full((x.shape[0],), y, dtype=torch.long, device=x.device))
+                  for y in range(self.classes)]
+        return torch.stack(bounds, 1) + log_prior
+
     @torch.inference_mode()
     def evaluate(self, x: Images, labels: torch.Tensor | None = None,
                  options: EvalOptions = EVAL_DEFAULTS) -> dict[str, float]:
-        """Test ELBO and importance-weighted log-likelihood, nats per image (higher is better)."""
+        """Test ELBO and importance-weighted log-likelihood, nats per image (higher is better); a conditional
+        model's given each image's label (log p(x|y)), and its Bayes classifier's accuracy and confusion matrix
+        (class_scores, with options.bayes_samples samples per bound)."""
         importance_samples, batch_size = options.importance_samples, options.batch_size
-        elbo, iw = [], []
+        bayes = self.conditional and labels is not None and options.bayes_samples > 0
+        elbo, iw, predicted = [], [], []
         starts = range(0, x.shape[0], batch_size)
         for i in tqdm(starts, desc=f"log p(x), K={importance_samples}", unit="batch",
                       disable=None if options.progress else True):  # None: a bar on a terminal only
             xb = x[i : i + batch_size]
             yb = labels[i : i + batch_size].to(xb.device) if self.conditional and labels is not None else None
-            elbo.append(self.elbo(xb, yb))
-            iw.append(self.importance_weighted_bound(xb, importance_samples, yb))
+            given = [] if yb is None else [yb]  # an unconditional model's calls stay as they were
+            elbo.append(self.elbo(xb, *given))
+            iw.append(self.importance_weighted_bound(xb, importance_samples, *given))
+            if bayes:
+                predicted.append(self.class_scores(xb, options.bayes_samples).argmax(1))
         elbo_t, iw_t = torch.cat(elbo), torch.cat(iw)
         n = elbo_t.numel()
-        return {
+        found: dict[str, Any] = {  # Any: bayes_confusion is a matrix beside the numbers
             "elbo": elbo_t.mean().item(),
             "log_likelihood_iw": iw_t.mean().item(),
             "log_likelihood_iw_stderr": (iw_t.std() / math.sqrt(n)).item() if n > 1 else 0.0,
             "importance_samples": importance_samples,
         }
+        if bayes and labels is not None:
+            truth, guess = labels[:n].to(elbo_t.device).long(), torch.cat(predicted)
+            confusion = torch.bincount(truth * self.classes + guess, minlength=self.classes**2)
+            found.update({"bayes_accuracy": (guess == truth).float().mean().item(),
+                          "bayes_samples": options.bayes_samples,
+                          "bayes_confusion": confusion.view(self.classes, self.classes).tolist()})
+        return found
 
 
 FAMILY = Family("vae", VAE, VAEConfig, "variational autoencoder")
