@@ -232,6 +232,7 @@ def test_bayes_accuracy_is_argmax_of_log_p_x_given_y_plus_log_p_y_computed_direc
 def test_class_consistency_is_the_feature_networks_accuracy_on_samples_of_requested_classes(digits, tmp_path):
     from genmodels.evaluation import PIXEL_IMAGES, evaluate, requested_classes
     from genmodels.features import FeatureNetwork
+    from genmodels.metrics import fid
 
     config = build_run_config({"family": "gan", "model": {**NETS["gan", "mlp"], "conditional": True},
                                "train": {"epochs": 1, "batch_size": 128}})
@@ -249,3 +250,7 @@ def test_class_consistency_is_the_feature_networks_accuracy_on_samples_of_reques
     real = real.float().mean().item()
     assert found["class_consistency"] == pytest.approx(want)
     assert found["class_consistency_real"] == pytest.approx(real)
+    real_features = features.features(digits.test.batch(slice(0, len(digits.test))))
+    fake_features = features.features(drawn)
+    per_class = [fid(real_features[digits.test.labels == c], fake_features[requested[:150] == c]) for c in range(10)]
+    assert found["intra_fid"] == pytest.approx(sum(per_class) / 10, rel=1e-5)

@@ -77,7 +77,7 @@ def _conditional() -> dict[str, tuple[float, float]]:
     """A conditional VAE whose decoder turns every pixel off for class 0 and on for class 1, on images of each with
     their labels against the same images with the labels swapped (Bayes' rule then answers the other class);
     samples a classifier assigns to the class asked for against samples assigned to another."""
-    from genmodels.evaluation import class_consistency
+    from genmodels.evaluation import class_consistency, intra_fid
 
     x = torch.cat([torch.zeros(3, 1, 3, 3), torch.ones(3, 1, 3, 3)])
     labels = torch.tensor([0, 0, 0, 1, 1, 1])
@@ -91,7 +91,10 @@ def _conditional() -> dict[str, tuple[float, float]]:
     bayes = [model.evaluate(x, y, EvalOptions(importance_samples=2, bayes_samples=3))["bayes_accuracy"]
              for y in (labels, 1 - labels)]
     requested = torch.arange(12) % 4
-    return {"bayes_accuracy": (bayes[0], bayes[1]),
+    real_labels = torch.arange(40) % 2  # the features of each class's samples like its test images, or shifted
+    fake_labels = torch.arange(40) % 2
+    intra = [intra_fid(REAL, real_labels, fake, fake_labels) for fake in (LIKE, SHIFTED)]
+    return {"intra_fid": (intra[0], intra[1]), "bayes_accuracy": (bayes[0], bayes[1]),
             "class_consistency": (class_consistency(requested, requested), class_consistency((requested + 1) % 4,
                                                                                              requested))}
 

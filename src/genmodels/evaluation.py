@@ -383,7 +383,19 @@ def sample_quality(run: Run, features=None, samples: int = 10_000, seed: int = 0
         if test.labels is not None:
             found["class_consistency_real"] = class_consistency(features.predict(SplitView(test, features.device)),
                                                                 test.labels)
+            if (intra := intra_fid(real, test.labels, fake, requested[: len(fake)])) is not None:
+                found["intra_fid"] = intra
     return found
+
+
+def intra_fid(real: torch.Tensor, real_labels: torch.Tensor, fake: torch.Tensor, requested: torch.Tensor
+              ) -> float | None:
+    """The mean over classes of the FID between the features of the samples asked for as that class and of its
+    test images (Miyato & Koyama 2018, section 5); classes with under two of either are left out (None: all)."""
+    real_labels, requested = real_labels.to(real.device), requested.to(fake.device)
+    found = [metrics.fid(real[real_labels == c], fake[requested == c]) for c in range(int(requested.max()) + 1)
+             if min(int((real_labels == c).sum()), int((requested == c).sum())) >= 2]
+    return sum(found) / len(found) if found else None
 
 
 def feature_distances(real: torch.Tensor, fake: torch.Tensor, seed: int = 0) -> dict:

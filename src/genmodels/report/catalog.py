@@ -165,6 +165,9 @@ _DECLARED = (
            "images (class_consistency_real)"),
     Metric("class_consistency_real", "The feature classifier's accuracy on the real test images: the most "
            "class_consistency can be expected to reach.", kind="reference", unit="fraction"),
+    Metric("intra_fid", "The mean over classes of the FID between a conditional model's samples asked for as that "
+           "class and that class's test images (Miyato & Koyama 2018): fidelity within each class.", better="lower",
+           ideal=0, unit="squared feature distance", samples=True, caveat=FEATURE_CAVEAT),
     Metric("bayes_accuracy", "Test accuracy of the conditional VAE as a classifier by Bayes' rule: each test image "
            "labelled argmax over y of log p(x|y) + log p(y), log p(x|y) the importance-weighted bound with "
            "`bayes_samples` codes, p(y) the training class proportions.", better="higher", ideal=1,
