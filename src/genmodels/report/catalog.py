@@ -168,8 +168,8 @@ _DECLARED = (
     Metric("intra_fid", "The mean over classes of the FID between a conditional model's samples asked for as that "
            "class and that class's test images (Miyato & Koyama 2018): fidelity within each class.", better="lower",
            ideal=0, unit="squared feature distance", samples=True, caveat=FEATURE_CAVEAT),
-    Metric("bayes_accuracy", "Test accuracy of the conditional VAE as a classifier by Bayes' rule: each test image "
-           "labelled argmax over y of log p(x|y) + log p(y), log p(x|y) the importance-weighted bound with "
+    Metric("bayes_accuracy", "Test accuracy of a conditional model of p(x|y) as a classifier by Bayes' rule: each "
+           "test image labelled argmax over y of log p(x|y) + log p(y), log p(x|y) the importance-weighted bound with "
            "`bayes_samples` codes, p(y) the training class proportions.", better="higher", ideal=1,
            unit="fraction", caveat="costs classes x bayes_samples decoder passes per test image"),
     Metric("bayes_samples", "Codes drawn per test image and class for bayes_accuracy (K).", kind="info"),
