@@ -254,3 +254,9 @@ def test_class_consistency_is_the_feature_networks_accuracy_on_samples_of_reques
     fake_features = features.features(drawn)
     per_class = [fid(real_features[digits.test.labels == c], fake_features[requested[:150] == c]) for c in range(10)]
     assert found["intra_fid"] == pytest.approx(sum(per_class) / 10, rel=1e-5)
+
+
+def test_the_latent_plot_of_a_two_dimensional_conditional_code_decodes_its_commonest_class(cvae_run, tmp_path):
+    """The decoded manifold of a conditional VAE with a 2-D code needs a class: its commonest training class."""
+    assert cvae_run.model.latent_dim == 2
+    assert runs.latent(cvae_run, tmp_path / "latent.png", grid=3).exists()

@@ -311,10 +311,21 @@ def latent(run: Run, out: str | Path, split: str = "test", grid: int = 20) -> Pa
         u = torch.linspace(0.05, 0.95, grid)
         zz = torch.special.ndtri(torch.stack(torch.meshgrid(u, u.flip(0), indexing="xy"), -1).reshape(-1, 2))
         with torch.inference_mode():  # cells of >= 28 px: 8x8 digits drawn 4x, 28x28 images as they are
-            manifold = grid_array(generative(run).decode(zz.to(run.device)), nrow=grid, pad=2, min_cell=28)
+            manifold = grid_array(generative(run).decode_with(zz.to(run.device), _commonest(run, len(zz))),
+                                  nrow=grid, pad=2, min_cell=28)
         z = torch.special.ndtri(u).numpy()  # columns left to right, rows bottom to top
     return plot_latent(codes, labels, out, manifold, title=f"{run.config.family} codes ({split})",
                        manifold_z=z, classes=run.data.classes)
+
+
+def _commonest(run: Run, n: int) -> torch.Tensor | None:
+    """For a conditional model, n labels of its commonest training class: the class its decoded latent grid shows
+    (None for any other model)."""
+    model = generative(run)
+    if not model.conditional:
+        return None
+    counts = model.config.class_counts or [1] * model.classes
+    return torch.full((n,), counts.index(max(counts)), dtype=torch.long, device=run.device)
 
 
 def _latent_curves(run: Run, codes: np.ndarray, labels: np.ndarray | None, out: Path, split: str,
@@ -329,7 +340,8 @@ def _latent_curves(run: Run, codes: np.ndarray, labels: np.ndarray | None, out: 
     lines = [torch.stack([along, torch.full_like(along, z)], 1) for z in torch.special.ndtri(u)]  # z2 fixed
     lines += [torch.stack([torch.full_like(along, z), along], 1) for z in torch.special.ndtri(u)]  # z1 fixed
     with torch.inference_mode():
-        decoded = run.in_units(generative(run).decode(torch.cat(lines).to(run.device))).cpu()
+        codes_on_lines = torch.cat(lines).to(run.device)
+        decoded = run.in_units(generative(run).decode_with(codes_on_lines, _commonest(run, len(codes_on_lines)))).cpu()
     curves = [c.numpy() for c in decoded.split(len(along))]
     points = decoded.double().numpy()
     density = density_grid(run.config.data.source, points[:, :2]) if run.config.shape == (2,) else None
