@@ -89,14 +89,16 @@ def ae_closed_form(m, x):
     return {"main": loss + terms.get("weight_decay", 0)}, terms, {"main": (loss, extra)}
 
 
-def vae_closed_form(m, x):
+def vae_closed_form(m, x, labels=None):
     c = m.config
     if c.binarize:
         x = torch.bernoulli(x)
     hidden = m.encoder(x)
+    y = F.one_hot(labels, c.classes).float() if c.conditional else x.new_zeros(x.shape[0], 0)
+    hidden = torch.cat([hidden, y], 1)  # the conditional VAE: y one-hot beside the encoder's features and beside z
     mu, logvar = m.mu_head(hidden), m.logvar_head(hidden)
     z = mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)
-    out = m.decoder(z)
+    out = m.decoder(torch.cat([z, y], 1))
     if c.likelihood == "bernoulli":
         nll = pixel_error(out, x, "bce")
     else:
@@ -168,6 +170,8 @@ CASES = {
         {"hidden": [7], "latent_dim": 2, "likelihood": "gaussian", "gaussian_std": 0.3},
         {"hidden": [7], "latent_dim": 2, "likelihood": "gaussian", "gaussian_std": 0.4, "learn_std": True,
          "beta": 0.5},
+        {"hidden": [7], "latent_dim": 2, "conditional": True, "classes": 3, "beta": 2.0},
+        {"channels": [3], "arch": "conv", "latent_dim": 2, "conditional": True, "classes": 4},
     ],
     # (settings, epoch): the epoch picks the phase of the schedule
     "sdae": [
@@ -198,7 +202,7 @@ def test_the_minimised_loss_is_the_sum_of_its_terms_and_its_gradient_theirs(fami
     b = batch(labelled=model.needs_labels)
     stepped = minimised(model, b)
     torch.manual_seed(1234)  # loss_terms.SEED: the same draws, in the same order, as the step's
-    args = (model, b.x, b.labels) if family in ("sdae", "classifier") else (model, b.x)
+    args = (model, b.x, b.labels) if family in ("sdae", "classifier", "vae") else (model, b.x)
     losses, terms, grads = CLOSED[family](*args)
     for name, loss in losses.items():
         assert_close(stepped.parts[0]["loss"], loss.detach(), f"the loss {name!r} minimised")
@@ -241,10 +245,11 @@ ENCODER_DECODER_SLOTS = {"encoder", "encoder_kwargs", "decoder", "decoder_kwargs
 GAN_SLOTS = {"generator", "generator_kwargs", "discriminator", "discriminator_kwargs", "factory_packages"}
 NETWORK = {
     "ae": {"arch", "hidden", "channels", "latent_dim", *ENCODER_DECODER_SLOTS},
-    "vae": {"arch", "hidden", "channels", "latent_dim", *ENCODER_DECODER_SLOTS},
+    # classes sizes the label's one-hot; class_counts only weighs the labels of samples drawn without a class
+    "vae": {"arch", "hidden", "channels", "latent_dim", "classes", "class_counts", *ENCODER_DECODER_SLOTS},
     "sdae": {"layers", "classes"},
     "classifier": {"arch", "channels", "hidden", "feature_dim", "classes"},
-    "gan": {"arch", "hidden", "channels", "latent_dim", *GAN_SLOTS},
+    "gan": {"arch", "hidden", "channels", "latent_dim", "classes", "class_counts", *GAN_SLOTS},
     "pca": set(),
 }
 # Fields checked by a test of their own, beside the parametrised cases (test name -> what it checks).

@@ -25,6 +25,9 @@ GAN_CASES = [
     {**GAN, "loss": "wgan-gp", "gp_weight": 3.5},
     {**GAN, "loss": "wgan-gp", "gp_weight": 0.0, "prior": "uniform", "d_steps": 2},
     {**GAN, "loss": "hinge", "d_steps": 3, "ema": 0.9},
+    # the conditional GAN: G(z, y) with y one-hot beside z, the projection D (Miyato & Koyama 2018, eq. 3)
+    {**GAN, "loss": "non-saturating", "conditional": True, "classes": 3},
+    {**GAN, "loss": "wgan-gp", "gp_weight": 2.0, "conditional": True, "classes": 3, "spectral_norm": False},
 ]
 # Fields checked by a test of their own (in tests/test_gan.py): what is built or averaged, not a loss term.
 OWN_TESTS_GAN = {
@@ -35,19 +38,28 @@ OWN_TESTS_GAN = {
 }
 
 
-def gan_step_losses(m, x, calls: int) -> tuple[list[torch.Tensor], list[torch.Tensor], dict[str, torch.Tensor]]:
-    """D's loss at each call and G's at each d_steps-th, in the order the step draws its noise."""
+def gan_step_losses(m, x, calls: int, labels=None) -> tuple[list[torch.Tensor], list[torch.Tensor],
+                                                             dict[str, torch.Tensor]]:
+    """D's loss at each call and G's at each d_steps-th, in the order the step draws its noise; a conditional GAN's
+    with the batch's labels: G(z, y) takes y one-hot beside z, D(x, y) = psi(phi(x)) + embed(y) . phi(x)."""
     c, n = m.config, x.shape[0]
+    disc = m.discriminator
+    if c.conditional:
+        def disc(t):
+            h = m.discriminator.body(t)
+            return m.discriminator.linear(h)[:, 0] + (m.discriminator.embed.weight[labels] * h).sum(1)
 
     def fake() -> torch.Tensor:
         z = torch.rand(n, c.latent_dim) * 2 - 1 if c.prior == "uniform" else torch.randn(n, c.latent_dim)
+        if c.conditional:
+            z = torch.cat([z, F.one_hot(labels, c.classes).float()], 1)
         return torch.sigmoid(m.generator(z))
 
     d_losses, g_losses, terms = [], [], {}
     for call in range(1, calls + 1):
         with torch.no_grad():
             fake_d = fake()
-        real, fake_out = m.discriminator(x), m.discriminator(fake_d)
+        real, fake_out = disc(x), disc(fake_d)
         if c.loss in ("minimax", "non-saturating"):  # -[(1 - s) log D(x) + s log(1 - D(x))] - log(1 - D(G(z)))
             s = c.label_smoothing
             d = -((1 - s) * F.logsigmoid(real) + s * F.logsigmoid(-real)).mean() - F.logsigmoid(-fake_out).mean()
@@ -58,30 +70,32 @@ def gan_step_losses(m, x, calls: int) -> tuple[list[torch.Tensor], list[torch.Te
             d, score = fake_out.mean() - real.mean(), (lambda t: t)
             eps = torch.rand(n, 1, 1, 1)
             x_hat = (eps * x + (1 - eps) * fake_d).requires_grad_(True)
-            (grad,) = torch.autograd.grad(m.discriminator(x_hat).sum(), x_hat, create_graph=True)
+            (grad,) = torch.autograd.grad(disc(x_hat).sum(), x_hat, create_graph=True)
             penalty = (grad.flatten(1).pow(2).sum(1).sqrt() - 1).pow(2).mean()
             d = d + c.gp_weight * penalty
             terms["gradient_penalty"] = penalty
         d_losses.append(d)
         terms.update({"d_loss": d, "d_real": score(real).mean(), "d_fake": score(fake_out).mean()})
         if call % c.d_steps == 0:
-            out = m.discriminator(fake())
+            out = disc(fake())
             g = {"minimax": F.logsigmoid(-out).mean(), "non-saturating": -F.logsigmoid(out).mean()}.get(
                 c.loss, -out.mean())
             g_losses.append(g)
     return d_losses, g_losses, terms
 
 
-@pytest.mark.parametrize("settings", GAN_CASES, ids=lambda s: f"{s['loss']}-{s.get('d_steps', 1)}")
+@pytest.mark.parametrize("settings", GAN_CASES,
+                         ids=lambda s: f"{s['loss']}-{s.get('d_steps', 1)}{'-conditional' * s.get('conditional', 0)}")
 def test_each_players_gradient_is_its_closed_form_loss(settings):
     model = tiny("gan", settings)
     if settings.get("d_dropout"):
         dropout = [d.p for d in model.discriminator.modules() if isinstance(d, torch.nn.Dropout)]
         assert dropout == [settings["d_dropout"]]
     calls = model.config.d_steps
-    stepped = minimised(model, batch(), calls=calls)
+    b = batch(labelled=model.needs_labels)
+    stepped = minimised(model, b, calls=calls)
     torch.manual_seed(1234)  # loss_terms.SEED
-    d_losses, g_losses, terms = gan_step_losses(model, batch().x, calls)
+    d_losses, g_losses, terms = gan_step_losses(model, b.x, calls, b.labels)
     assert len(stepped.recorders["d"].steps) == calls and len(stepped.recorders["g"].steps) == len(g_losses) == 1
     for i, d in enumerate(d_losses):
         check_step(model, stepped, i, "d", d)

@@ -27,6 +27,9 @@ RUNS = {
     "pca": ("pca", {"latent_dim": 3}),
     "gan": ("gan", {"hidden": [8], "latent_dim": 3}),
     "classifier": ("classifier", {"hidden": [8], "classes": 10}),
+    # the conditional VAE and GAN: Bayes' rule's accuracy, and class consistency (issue 30)
+    "cvae": ("vae", {"hidden": [8], "latent_dim": 3, "conditional": True}),
+    "cgan": ("gan", {"hidden": [8], "latent_dim": 3, "conditional": True}),
 }
 # Declared keys no tiny digits run writes: the probes' test images are counted only where the test split holds
 # more than evaluation.PROBE_TEST images.

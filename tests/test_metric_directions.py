@@ -73,6 +73,32 @@ def _error_rates() -> dict[str, tuple[float, float]]:
     return {k: (v[0], v[1]) for k, v in out.items()}
 
 
+def _conditional() -> dict[str, tuple[float, float]]:
+    """A conditional VAE whose decoder turns every pixel off for class 0 and on for class 1, on images of each with
+    their labels against the same images with the labels swapped (Bayes' rule then answers the other class);
+    samples a classifier assigns to the class asked for against samples assigned to another."""
+    from genmodels.evaluation import class_consistency, intra_fid
+
+    x = torch.cat([torch.zeros(3, 1, 3, 3), torch.ones(3, 1, 3, 3)])
+    labels = torch.tensor([0, 0, 0, 1, 1, 1])
+    model = build_model("vae", FAMILIES["vae"].config(hidden=[], latent_dim=2, conditional=True, classes=2),
+                        (1, 3, 3)).eval()
+    last = [m for m in model.decoder.modules() if isinstance(m, torch.nn.Linear)][-1]
+    with torch.no_grad():
+        last.weight.zero_()
+        last.weight[:, 2:] = torch.tensor([-6.0, 6.0])  # the one-hot label beside the 2 code dimensions
+        last.bias.zero_()
+    bayes = [model.evaluate(x, y, EvalOptions(importance_samples=2, bayes_samples=3))["bayes_accuracy"]
+             for y in (labels, 1 - labels)]
+    requested = torch.arange(12) % 4
+    real_labels = torch.arange(40) % 2  # the features of each class's samples like its test images, or shifted
+    fake_labels = torch.arange(40) % 2
+    intra = [intra_fid(REAL, real_labels, fake, fake_labels) for fake in (LIKE, SHIFTED)]
+    return {"intra_fid": (intra[0], intra[1]), "bayes_accuracy": (bayes[0], bayes[1]),
+            "class_consistency": (class_consistency(requested, requested), class_consistency((requested + 1) % 4,
+                                                                                             requested))}
+
+
 def _by_construction() -> dict[str, tuple[float, float]]:
     """(better, worse) for every ranked metric."""
     good_m, bad_m = manifold.manifold_metrics(REAL, LIKE).as_dict(), manifold.manifold_metrics(REAL, SHIFTED).as_dict()
@@ -97,6 +123,7 @@ def _by_construction() -> dict[str, tuple[float, float]]:
         "class_entropy": (entropy[0], entropy[1]),
         **_likelihoods(),
         **_error_rates(),
+        **_conditional(),
         **_modes(),
     }
 

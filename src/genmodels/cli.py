@@ -108,6 +108,9 @@ def _run_parsers(sub: Subparsers) -> None:
     c.add_argument("-n", type=int, default=64, help="number of samples (default 64; at most 10000 in a picture, "
                                                      "1000000 in a .npy file)")
     _seed(c, "noise the samples are drawn from")
+    c.add_argument("--class", dest="klass", default=None,
+                   help="a conditional run's class to sample: an index or a class name; all: one labelled row of "
+                        "ceil(n / classes) samples per class (default: classes in the training split's proportions)")
     c.add_argument("--out", type=Path, default=None,
                    help=f"file to write: a PNG picture (default {RUN.samples_png('{N}')}) or a .npy of the samples "
                         "themselves (vector runs: floats in the data's units, (N, D); image runs: uint8 pixels, "
@@ -331,7 +334,7 @@ def _run_command(args: argparse.Namespace) -> None:
 
     run = runs.load_run(args.run, args.device)
     if args.command == "sample":
-        out = runs.sample(run, args.n, args.out or run.dir.samples_png(args.n), seed=args.seed)
+        out = runs.sample(run, args.n, args.out or run.dir.samples_png(args.n), seed=args.seed, klass=args.klass)
     elif args.command == "reconstruct":
         out = runs.reconstruct(run, args.out or run.dir.reconstructions_png, n=args.n, split=args.split)
     elif args.command == "interpolate":

@@ -168,7 +168,7 @@ def _checked_data(config: RunConfig, data: DataSplits | None, run: RunDir,
     record (provenance), and with the model settings vectors take (models.model_for_data: a family or a setting
     that cannot take vectors is refused here, before the run directory is touched)."""
     data, recorded = training_data(config, run, data, resume=resume)
-    config = config.model_copy(update={"model": model_for_data(config.family, config.model, data.shape)})
+    config = config.model_copy(update={"model": model_for_data(config.family, config.model, data.shape, data)})
     if data.standardiser is not None:
         recorded = recorded.model_copy(update={"standardiser": data.standardiser.to_config()})
     config.check_memory(data)  # sizes that cannot fit are refused before any model is built

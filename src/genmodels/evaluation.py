@@ -93,17 +93,27 @@ class SplitView:
             return prepare(x)
 
 
-def _mean_over(x: SplitView, per_image: Callable[[torch.Tensor], torch.Tensor], batch_size: int = 1000) -> float:
-    """The mean over every image of x of per_image(batch) (B,), a batch at a time."""
+def _mean_over(x: SplitView, per_image: Callable[..., torch.Tensor], batch_size: int = 1000,
+               labels: torch.Tensor | None = None) -> float:
+    """The mean over every image of x of per_image(batch) (B,), a batch at a time; with labels (N,),
+    per_image(batch, its labels)."""
     with torch.inference_mode():
-        total = sum(per_image(x[i : i + batch_size]).double().sum().item() for i in range(0, len(x), batch_size))
+        total = sum(per_image(x[i : i + batch_size], *([] if labels is None else [labels[i : i + batch_size]]))
+                    .double().sum().item() for i in range(0, len(x), batch_size))
     return total / max(len(x), 1)
+
+
+def test_labels(run: Run) -> torch.Tensor | None:
+    """The test labels on the run's device for a conditional model, whose encoder and decoder take each image's
+    own label (None for any other model)."""
+    labels = run.data.test.labels
+    return labels.to(run.device) if getattr(run.model, "conditional", False) and labels is not None else None
 
 
 def evaluate(run: Run, importance_samples: int = 1000, seed: int = 0, batch_size: int = 100,
              progress: bool = False, probe_train: int = 10_000, parzen_samples: int = 10_000,
              features=None, quality_samples: int = 10_000, show: Callable[[dict], None] | None = None,
-             baselines: dict | None = None, precision: str | None = None) -> dict:
+             baselines: dict | None = None, precision: str | None = None, bayes_samples: int = 100) -> dict:
     """The run's test metrics; written to RUN/eval.json and returned. show: called with the results before
     they are written, so they are seen even where they cannot be saved (a read-only or full disk).
 
@@ -116,7 +126,9 @@ def evaluate(run: Run, importance_samples: int = 1000, seed: int = 0, batch_size
     raw-pixel and PCA probes are kept, so each is fitted once, not once per run.
     precision: fp32 | bf16-mixed | fp16-mixed, what the model's own forward runs in (its ELBO, log-likelihood,
     codes, reconstructions and samples); None: the run's train.precision. The metrics computed from those
-    outputs (probes, FID and friends, Parzen, sharpness) are float32 or float64 whatever it is."""
+    outputs (probes, FID and friends, Parzen, sharpness) are float32 or float64 whatever it is.
+    bayes_samples: K of a conditional VAE's Bayes classifier (bayes_accuracy), classes x K decoder passes per test
+    image (0: none). A conditional model's samples are drawn for uniformly drawn classes (requested_classes)."""
     if not 1 <= importance_samples <= 5000:
         raise GenmodelsError(f"--importance-samples must be between 1 and 5000, got {importance_samples}.")
     if probe_train < 0:
@@ -141,25 +153,30 @@ def evaluate(run: Run, importance_samples: int = 1000, seed: int = 0, batch_size
         results: dict = {"family": run.config.family, "split": "test", "images": int(x.shape[0]),
                          "eval_precision": precision}
         with torch.inference_mode(), in_precision():
-            results.update(run.model.evaluate(x, labels, EvalOptions(importance_samples, batch_size, progress)))
+            results.update(run.model.evaluate(x, labels, EvalOptions(importance_samples, batch_size, progress,
+                                                                     bayes_samples)))
         if run.model.encodes:
             with in_precision():  # the codes and reconstructions; PCA (float64) and the probes (numpy) are exact
                 results.update(code_metrics(run, x, probe_train, seed, baselines))
         if run.model.encodes and metrics.laplacian_fits(real):
             with in_precision():
-                recon = batched(run.model.reconstruct, x[:PIXEL_IMAGES]).float()
+                recon = batched(run.model.reconstruct, x[:PIXEL_IMAGES], labels=_head(test_labels(run), PIXEL_IMAGES)
+                                ).float()
             if (sharp := metrics.sharpness(recon, real)) is not None:  # None: test images without edges
                 results["reconstruction_sharpness"] = sharp
         if run.model.samples:
+            drawn_n = max(parzen_samples, quality_samples, PIXEL_IMAGES)
+            requested = requested_classes(run, drawn_n, seed)  # a conditional model's: class-balanced samples
             with in_precision():  # once, for every estimate
-                drawn = draw_samples(run, max(parzen_samples, quality_samples, PIXEL_IMAGES), seed).float()
+                drawn = draw_samples(run, drawn_n, seed, labels=requested).float()
             results.update(pixel_quality(drawn[:PIXEL_IMAGES].cpu(), real))
             if parzen_samples:
                 results.update(parzen(run, parzen_samples, seed, drawn=drawn))
             if quality_samples and run.vectors:
                 results.update(vector_quality(run, drawn[:quality_samples], seed))
             elif quality_samples:
-                results.update(sample_quality(run, features, quality_samples, seed, progress, drawn=drawn))
+                results.update(sample_quality(run, features, quality_samples, seed, progress, drawn=drawn,
+                                              requested=requested))
             if run.vectors:
                 results.update(toy_quality(run, drawn))
             results.update(collapse_verdict(results))
@@ -250,9 +267,10 @@ def code_metrics(run: Run, x: SplitView, probe_train: int = 10_000, seed: int = 
     from .metrics import knn_accuracy, linear_probe_accuracy
 
     model = cast(GenerativeModel, run.model)  # evaluate calls this only for a model that encodes
-    sse = lambda reconstruct: _mean_over(  # noqa: E731
-        x, lambda xb: losses.reconstruction_error(reconstruct(xb), xb, "mse"))
-    out = {"reconstruction_sse": sse(model.reconstruct)}
+    y_all = test_labels(run)  # a conditional model reconstructs each image with its own label
+    sse = lambda reconstruct, y=None: _mean_over(  # noqa: E731
+        x, lambda xb, *yb: losses.reconstruction_error(reconstruct(xb, *yb), xb, "mse"), labels=y)
+    out = {"reconstruction_sse": sse(model.reconstruct, y_all)}
     train = run.data.train
     pca = None
     if model.has_pca_baseline and model.latent_dim <= math.prod(x.shape[1:]):  # PCA has no overcomplete code
@@ -264,8 +282,9 @@ def code_metrics(run: Run, x: SplitView, probe_train: int = 10_000, seed: int = 
     x_fit = model.eval_input(train.batch(pick).to(run.device))
     x_probe = x[:PROBE_TEST]  # the first PROBE_TEST test images, whole: see PROBE_TEST
     y_fit, y_test = train.labels[pick].numpy(), run.data.test.labels[: len(x_probe)].numpy()
-    codes = batched(model.encode, x_probe)
-    features = {"": lambda: (batched(model.encode, x_fit), codes),
+    y_fit_own = train.labels[pick].to(run.device) if y_all is not None else None
+    codes = batched(model.encode, x_probe, labels=_head(y_all, len(x_probe)))
+    features = {"": lambda: (batched(model.encode, x_fit, labels=y_fit_own), codes),
                 "_pixels": lambda: (x_fit.flatten(1).cpu(), x_probe.flatten(1).cpu())}
     if pca is not None:
         features["_pca"] = lambda: (batched(pca.encode, x_fit), batched(pca.encode, x_probe))
@@ -287,6 +306,10 @@ def code_metrics(run: Run, x: SplitView, probe_train: int = 10_000, seed: int = 
         if suffix and baselines is not None:
             baselines[key] = probes
     return out
+
+
+def _head(labels: torch.Tensor | None, n: int) -> torch.Tensor | None:
+    return None if labels is None else labels[:n]
 
 
 def seeded_rows(total: int, n: int, seed: int) -> torch.Tensor:
@@ -313,13 +336,28 @@ def parzen(run: Run, samples: int = 10000, seed: int = 0, validation: int = 1000
     return parzen_estimate(drawn, x_valid, cast(torch.Tensor, x_test)).as_dict()
 
 
+def requested_classes(run: Run, n: int, seed: int = 0) -> torch.Tensor | None:
+    """For a conditional model, n classes drawn uniformly (seeded) to ask its samples for; None for any other."""
+    model = run.model
+    if not getattr(model, "conditional", False):
+        return None
+    classes = model.config.classes
+    return torch.randint(classes, (n,), generator=torch.Generator().manual_seed(seed + 1)).to(run.device)
+
+
+def class_consistency(predicted: torch.Tensor, requested: torch.Tensor) -> float:
+    """The share of samples a classifier assigns to the class they were asked for (predicted, requested: (N,))."""
+    return (predicted.cpu() == requested.cpu()).float().mean().item()
+
+
 def sample_quality(run: Run, features=None, samples: int = 10_000, seed: int = 0, progress: bool = False,
-                   drawn: torch.Tensor | None = None) -> dict:
+                   drawn: torch.Tensor | None = None, requested: torch.Tensor | None = None) -> dict:
     """FID, KID, precision/recall, density/coverage and the class histogram of `samples` model samples
     (`drawn`: samples already drawn by draw_samples) against the test images, in a feature network's
     space (genmodels.metrics, genmodels.features).
     With features None: the run's zoo's feature network or runs/features/<source> (features.find_features);
-    with neither, returns {} (and says how to get them if progress)."""
+    with neither, returns {} (and says how to get them if progress). requested: the classes a conditional model's
+    samples were asked for, (N,): adds class_consistency, with the network's accuracy on the test images beside it."""
     from . import metrics
     from .features import FeatureNetwork, default_features_dir, find_features, load_features
 
@@ -336,9 +374,28 @@ def sample_quality(run: Run, features=None, samples: int = 10_000, seed: int = 0
     real = features.features(SplitView(test, features.device))  # (N, F): read a batch at a time
     drawn = draw_samples(run, samples, seed) if drawn is None else drawn[:samples]
     fake = features.features(drawn)
-    hist = metrics.class_histogram(features.predict(drawn), features.classes)
-    return {"features": features.name, "quality_samples": samples, **feature_distances(real, fake, seed),
-            "class_entropy": metrics.class_entropy(hist), "class_histogram": [round(float(p), 4) for p in hist]}
+    predicted = features.predict(drawn)
+    hist = metrics.class_histogram(predicted, features.classes)
+    found = {"features": features.name, "quality_samples": samples, **feature_distances(real, fake, seed),
+             "class_entropy": metrics.class_entropy(hist), "class_histogram": [round(float(p), 4) for p in hist]}
+    if requested is not None:
+        found["class_consistency"] = class_consistency(predicted, requested[: len(predicted)])
+        if test.labels is not None:
+            found["class_consistency_real"] = class_consistency(features.predict(SplitView(test, features.device)),
+                                                                test.labels)
+            if (intra := intra_fid(real, test.labels, fake, requested[: len(fake)])) is not None:
+                found["intra_fid"] = intra
+    return found
+
+
+def intra_fid(real: torch.Tensor, real_labels: torch.Tensor, fake: torch.Tensor, requested: torch.Tensor
+              ) -> float | None:
+    """The mean over classes of the FID between the features of the samples asked for as that class and of its
+    test images (Miyato & Koyama 2018, section 5); classes with under two of either are left out (None: all)."""
+    real_labels, requested = real_labels.to(real.device), requested.to(fake.device)
+    found = [metrics.fid(real[real_labels == c], fake[requested == c]) for c in range(int(requested.max()) + 1)
+             if min(int((real_labels == c).sum()), int((requested == c).sum())) >= 2]
+    return sum(found) / len(found) if found else None
 
 
 def feature_distances(real: torch.Tensor, fake: torch.Tensor, seed: int = 0) -> dict:

@@ -95,6 +95,19 @@ class ConvDecoder(nn.Module):
         return h
 
 
+class ProjectionDiscriminator(nn.Module):
+    """D(x, y) = psi(phi(x)) + embed(y) . phi(x) (Miyato & Koyama 2018, eq. 3): the label enters as the inner
+    product of its learned embedding with D's features, outputs (B,)."""
+
+    def __init__(self, body: nn.Module, features: int, classes: int):
+        super().__init__()
+        self.body, self.linear, self.embed = body, nn.Linear(features, 1), nn.Embedding(classes, features)
+
+    def forward(self, x: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        h = self.body(x)
+        return self.linear(h).squeeze(1) + (self.embed(labels) * h).sum(1)
+
+
 def build_encoder(arch: str, shape: tuple[int, ...], hidden: list[int],
                   channels: list[int]) -> tuple[nn.Module, int]:
     """An encoder body and its flat feature size; the family adds its own heads on top."""

@@ -7,6 +7,7 @@ config.json records, undone) and its pictures are scatters (vectordata.save_poin
 
 from __future__ import annotations
 
+import difflib
 import io
 import itertools
 import numbers
@@ -149,32 +150,42 @@ def _images(run: Run, split: str, n: int) -> torch.Tensor:
     return data.batch(slice(0, min(n, len(data)))).to(run.device)
 
 
-def batched(fn, x: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
-    """fn applied to x (N, ...) in batches under inference mode, results concatenated on the CPU."""
+def batched(fn, x: torch.Tensor, batch_size: int = 1000, labels: torch.Tensor | None = None) -> torch.Tensor:
+    """fn applied to x (N, ...) in batches under inference mode, results concatenated on the CPU; with labels (N,),
+    fn(x batch, its labels) (a conditional model's encode or reconstruct)."""
     with torch.inference_mode():
-        return torch.cat([fn(x[i : i + batch_size]).cpu() for i in range(0, len(x), batch_size)])
+        return torch.cat([(fn(x[i : i + batch_size]) if labels is None else
+                           fn(x[i : i + batch_size], labels[i : i + batch_size])).cpu()
+                          for i in range(0, len(x), batch_size)])
 
 
 def encode_split(run: Run, data: Dataset, batch_size: int = 1000) -> torch.Tensor:
     """Codes of every image of a split, (N, latent_dim) on the CPU."""
     with torch.inference_mode():
         model = generative(run)
-        return torch.cat([model.encode(data.batch(slice(i, i + batch_size)).to(run.device)).cpu()
-                          for i in range(0, len(data), batch_size)])
+        labels = data.labels if model.conditional else None  # a conditional model encodes given each label
+        return torch.cat([model.encode_with(data.batch(slice(i, i + batch_size)).to(run.device),
+                                            None if labels is None else labels[i : i + batch_size].to(run.device))
+                          .cpu() for i in range(0, len(data), batch_size)])
 
 
-def sample(run: Run, n: int, out: str | Path, seed: int = 0) -> Path:
+def sample(run: Run, n: int, out: str | Path, seed: int = 0, klass: str | None = None) -> Path:
     """n samples into `out`: a picture (.png: an image grid, or a vector run's scatter) or the numbers themselves
     (.npy: a vector run's samples as float32 in the data's units (n, D); an image run's as uint8 pixels
-    (n, C, H, W), 0..255)."""
+    (n, C, H, W), 0..255). klass (a conditional run's): the class asked for, an index or a name; "all": a row of
+    ceil(n / classes) samples per class, each row labelled; None: classes in the training split's proportions."""
     require(run, "samples", "draw samples")
     array = Path(out).suffix.lower() == ".npy"
     check_count(n, "-n", MAX_SAMPLES if array else MAX_IMAGES,
                 why=" (the samples of one file)" if array else " (the images of one grid)")
     check_seed(seed)
+    asked = None if klass is None else class_indices(run, klass)
+    labels = None if asked is None else torch.tensor(asked, device=run.device).repeat_interleave(
+        -(-n // len(asked)) if len(asked) > 1 else n)
+    n = n if labels is None else len(labels)
     out = output_file(out, (".png", ".npy"))
     if array:
-        drawn = draw_samples(run, n, seed).float()
+        drawn = draw_samples(run, n, seed, labels=labels).float()
         values = run.in_units(drawn).numpy() if run.vectors else (drawn * 255).round().clamp(0, 255).to(torch.uint8)
         buffer = io.BytesIO()
         np.save(buffer, np.asarray(values))
@@ -182,7 +193,9 @@ def sample(run: Run, n: int, out: str | Path, seed: int = 0) -> Path:
         return out
     gen = torch.Generator(device=run.device).manual_seed(seed)
     with torch.inference_mode():
-        images = generative(run).sample(n, generator=gen)
+        images = generative(run).sample(n, generator=gen, **({} if labels is None else {"labels": labels}))
+    if asked is not None and len(asked) > 1 and not run.vectors:
+        return save_labelled_rows(images, class_names(run), out)
     if run.vectors:
         # Over the toy's own density, else over test points (which need the run's data).
         test = None if run.config.data.source in TOYS else run.data.test.batch(slice(0, MAX_IMAGES))
@@ -198,7 +211,7 @@ def reconstruct(run: Run, out: str | Path, n: int = 16, split: str = "test") -> 
     out = output_file(out, ".png")
     x = _images(run, split, n)
     with torch.inference_mode():
-        r = generative(run).reconstruct(x)
+        r = generative(run).reconstruct(x, _labels(run, split, len(x)))  # a conditional model: each image's own
     if run.vectors:
         return run.picture(r, out, f"{run.config.family}: {len(x)} {split} points reconstructed", x)
     return save_pairs(x, r, out)
@@ -252,12 +265,17 @@ def interpolate(run: Run, out: str | Path, pairs: int = 8, steps: int = 10, spli
     out = output_file(out, ".png")
     t = torch.linspace(0, 1, steps, device=run.device)
     with torch.inference_mode():
-        if model.encodes:
-            z = model.encode(_images(run, split, 2 * pairs))
+        gen = torch.Generator(device=run.device).manual_seed(seed)
+        if model.encodes:  # a conditional model encodes each image with its own label
+            labels = _labels(run, split, 2 * pairs)
+            z = model.encode_with(_images(run, split, 2 * pairs), labels)
         else:
-            z = model.prior_sample(2 * pairs, generator=torch.Generator(device=run.device).manual_seed(seed))
+            z = model.prior_sample(2 * pairs, generator=gen)
+            labels = model.draw_labels(2 * pairs, gen) if model.conditional else None
         path = path_between(z[0::2], z[1::2], t, mode)  # (pairs, steps, D)
-        images = model.decode(path.reshape(-1, z.shape[1]))
+        # A conditional model's walk keeps the label of the image (or draw) it starts from.
+        rows = None if labels is None else labels[0::2].repeat_interleave(steps)
+        images = model.decode_with(path.reshape(-1, z.shape[1]), rows)
     if run.vectors:
         return run.picture(images, out, f"{run.config.family}: {pairs} walks of {steps} decoded points")
     return save_grid(images, out, nrow=steps)
@@ -293,10 +311,21 @@ def latent(run: Run, out: str | Path, split: str = "test", grid: int = 20) -> Pa
         u = torch.linspace(0.05, 0.95, grid)
         zz = torch.special.ndtri(torch.stack(torch.meshgrid(u, u.flip(0), indexing="xy"), -1).reshape(-1, 2))
         with torch.inference_mode():  # cells of >= 28 px: 8x8 digits drawn 4x, 28x28 images as they are
-            manifold = grid_array(generative(run).decode(zz.to(run.device)), nrow=grid, pad=2, min_cell=28)
+            manifold = grid_array(generative(run).decode_with(zz.to(run.device), _commonest(run, len(zz))),
+                                  nrow=grid, pad=2, min_cell=28)
         z = torch.special.ndtri(u).numpy()  # columns left to right, rows bottom to top
     return plot_latent(codes, labels, out, manifold, title=f"{run.config.family} codes ({split})",
                        manifold_z=z, classes=run.data.classes)
+
+
+def _commonest(run: Run, n: int) -> torch.Tensor | None:
+    """For a conditional model, n labels of its commonest training class: the class its decoded latent grid shows
+    (None for any other model)."""
+    model = generative(run)
+    if not model.conditional:
+        return None
+    counts = model.config.class_counts or [1] * model.classes
+    return torch.full((n,), counts.index(max(counts)), dtype=torch.long, device=run.device)
 
 
 def _latent_curves(run: Run, codes: np.ndarray, labels: np.ndarray | None, out: Path, split: str,
@@ -311,7 +340,8 @@ def _latent_curves(run: Run, codes: np.ndarray, labels: np.ndarray | None, out: 
     lines = [torch.stack([along, torch.full_like(along, z)], 1) for z in torch.special.ndtri(u)]  # z2 fixed
     lines += [torch.stack([torch.full_like(along, z), along], 1) for z in torch.special.ndtri(u)]  # z1 fixed
     with torch.inference_mode():
-        decoded = run.in_units(generative(run).decode(torch.cat(lines).to(run.device))).cpu()
+        codes_on_lines = torch.cat(lines).to(run.device)
+        decoded = run.in_units(generative(run).decode_with(codes_on_lines, _commonest(run, len(codes_on_lines)))).cpu()
     curves = [c.numpy() for c in decoded.split(len(along))]
     points = decoded.double().numpy()
     density = density_grid(run.config.data.source, points[:, :2]) if run.config.shape == (2,) else None
@@ -320,11 +350,72 @@ def _latent_curves(run: Run, codes: np.ndarray, labels: np.ndarray | None, out: 
                               title=f"{run.config.family} codes ({split})", classes=run.data.classes)
 
 
-def draw_samples(run: Run, n: int, seed: int = 0, batch_size: int = 1000) -> torch.Tensor:
-    """n model samples (n, C, H, W) from a seeded generator, drawn in batches."""
+def draw_samples(run: Run, n: int, seed: int = 0, batch_size: int = 1000,
+                 labels: torch.Tensor | None = None) -> torch.Tensor:
+    """n model samples (n, C, H, W) from a seeded generator, drawn in batches; a conditional model's of the classes
+    labels (n,) asks for (None: in the training split's proportions)."""
     require(run, "samples", "draw samples")
     check_seed(seed)
     gen = torch.Generator(device=run.device).manual_seed(seed)
     with torch.inference_mode():
         model = generative(run)
-        return torch.cat([model.sample(min(batch_size, n - i), generator=gen) for i in range(0, n, batch_size)])
+        # labels= only where asked for: an unconditional model's sample(n, generator) is called as it always was
+        return torch.cat([model.sample(min(batch_size, n - i), generator=gen,
+                                       **({} if labels is None else {"labels": labels[i : i + batch_size]}))
+                          for i in range(0, n, batch_size)])
+
+
+def _labels(run: Run, split: str, n: int) -> torch.Tensor | None:
+    """The labels of the first n images of a split, for a conditional model (None for any other)."""
+    labels = run.split(split).labels if generative(run).conditional else None
+    return None if labels is None else labels[:n].to(run.device)
+
+
+def class_names(run: Run) -> list[str]:
+    """A conditional run's class names in label order: the data's, or the indices where the data name none."""
+    classes = generative(run).classes
+    names = run.data.classes
+    return list(names) if names and len(names) == classes else [str(k) for k in range(classes)]
+
+
+def class_indices(run: Run, spec: str) -> list[int]:
+    """The classes `--class spec` asks for: "all" (every class), an index, or a class name (any case); a one-sentence
+    error for a run that is not conditional or a class it does not have, with the nearest name ("did you mean")."""
+    model = generative(run)
+    if not model.conditional:
+        raise GenmodelsError(f"The {run.config.family} run in {run.dir} is not conditional, so it cannot sample a "
+                             "class; train one with --conditional, or drop --class.")
+    if spec == "all":
+        return list(range(model.classes))
+    if spec.strip().lstrip("-").isdigit():
+        index = int(spec)
+        if not 0 <= index < model.classes:
+            raise GenmodelsError(f"Class {index} is outside this run's classes 0..{model.classes - 1}; give one of "
+                                 "those, a class name, or all.")
+        return [index]
+    names = class_names(run)
+    lowered = [name.lower() for name in names]
+    if spec.lower() in lowered:
+        return [lowered.index(spec.lower())]
+    near = difflib.get_close_matches(spec.lower(), lowered, n=1)
+    hint = f"did you mean {names[lowered.index(near[0])]!r}?" if near else f"use one of {', '.join(names)}."
+    raise GenmodelsError(f"This run has no class {shown(spec)} (give an index 0..{model.classes - 1}, a name, or "
+                         f"all); {hint}")
+
+
+def save_labelled_rows(images: torch.Tensor, names: list[str], out: Path) -> Path:
+    """Images (classes x per, C, H, W), one row per class in label order, each row named on its left, as a PNG."""
+    from PIL import Image, ImageDraw
+
+    per = len(images) // len(names)
+    grid = Image.fromarray(grid_array(images, nrow=per)).convert("RGB")
+    margin = 12 + 7 * max(len(name) for name in names)
+    picture = Image.new("RGB", (grid.width + margin, grid.height), "white")
+    picture.paste(grid, (margin, 0))
+    draw, row = ImageDraw.Draw(picture), (grid.height - 1) / len(names)
+    for k, name in enumerate(names):
+        draw.text((4, int(k * row + row / 2) - 5), name, fill="black")
+    png = io.BytesIO()
+    picture.save(png, format="PNG")
+    atomic_write(out, png.getvalue(), parents=True)
+    return out

@@ -11,11 +11,12 @@ an exception raised inside `sample()` is a real bug and propagates.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 import torch
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from torch import nn
 
 from ..errors import ConfigError, DataError, GenmodelsError
@@ -24,6 +25,7 @@ from ..optim import make_adam
 if TYPE_CHECKING:
     from ..config import TrainConfig
     from ..data import Batch, Dataset
+    from ..dataset import DataSplits
     from ..optim import StepContext
 
 
@@ -55,6 +57,8 @@ class EvalOptions:
     importance_samples: int = 1000  # K of the VAE's importance-weighted log-likelihood bound (Burda et al. 2015)
     batch_size: int = 100  # held-out images per forward pass
     progress: bool = False  # a progress bar on a terminal over a long evaluation (the VAE's bound)
+    # K of the conditional VAE's Bayes classifier: every test image costs classes x K decoder passes
+    bayes_samples: int = 100
 
 
 EVAL_DEFAULTS = EvalOptions()  # frozen, so one instance serves as every evaluate's default
@@ -68,6 +72,50 @@ def require_labels(data: Dataset, classes: int, why: str, fix: str) -> None:
     if len(data) and int(data.labels.max()) >= classes:
         top = int(data.labels.max())
         raise DataError(f"{data.name} has label {top} but the model has {classes} classes; give --classes {top + 1}.")
+
+
+# -- conditioning on a class label (conditional VAE and GAN: model.conditional) ----------------------------------
+def conditional_field() -> Any:
+    return Field(False, description="condition on the class label: model p(x | y), sample a class asked for "
+                                    "(needs labelled data)")
+
+
+def classes_field() -> Any:
+    return Field(None, ge=2, description="conditional: the number of classes; none: the data's (recorded)")
+
+
+def class_counts_field() -> Any:
+    return Field(None, description="conditional: training images per class, recorded from the data; samples "
+                                   "drawn without a class take labels in these proportions",
+                 json_schema_extra={"config_only": "recorded by training from the labels of the data it reads"})
+
+
+def check_conditional(config: Any) -> None:
+    """A ValueError (located by the config's validator) for class counts that do not match the classes."""
+    counts = config.class_counts
+    if counts is not None and (config.classes is None or len(counts) != config.classes or min(counts) < 0
+                               or sum(counts) <= 0):
+        raise ValueError("class_counts needs one non-negative count per class, not all zero")
+
+
+def conditional_for_data(config: Any, data: DataSplits) -> Any:
+    """A conditional config with the classes and per-class counts of `data` filled in (those recorded stay); a
+    one-sentence DataError where the data have no labels. Any other config as it is."""
+    if not getattr(config, "conditional", False) or config.class_counts is not None:
+        return config
+    if data.num_classes is None or data.train.labels is None:
+        raise DataError(f"A conditional model (--conditional) needs labels, and {data.source} has none; use a "
+                        "labelled data source (an image folder with one subfolder per class, say) or drop "
+                        "--conditional.")
+    classes = config.classes or data.num_classes
+    require_labels(data.train, classes, "A conditional model", "drop --conditional")
+    counts = torch.bincount(data.train.labels.cpu(), minlength=classes).tolist()
+    return config.model_copy(update={"classes": classes, "class_counts": counts})
+
+
+def one_hot(labels: torch.Tensor, classes: int, like: torch.Tensor) -> torch.Tensor:
+    """Labels (B,) as one-hot rows (B, classes) of like's dtype and device: how y enters a network."""
+    return nn.functional.one_hot(labels.to(like.device).long(), classes).to(like.dtype)
 
 
 class Model(nn.Module):
@@ -213,9 +261,15 @@ class GenerativeModel(Model):
         dev = next(self.parameters()).device
         return torch.randn(n, self.latent_dim, generator=generator, device=dev)
 
-    def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+    def sample(self, n: int, generator: torch.Generator | None = None,
+               labels: torch.Tensor | None = None) -> torch.Tensor:
+        """n samples; a conditional model's of the classes `labels` (n,) asks for, or where None of classes drawn
+        in the training split's proportions (after the codes, from the same generator)."""
         self._require(self.samples, "cannot sample")
-        return self.decode(self.prior_sample(n, generator))
+        z = self.prior_sample(n, generator)
+        if self.conditional and labels is None:
+            labels = self.draw_labels(n, generator)
+        return self.decode_with(z, labels)
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         raise self._refusal("has no encoder")
@@ -223,9 +277,65 @@ class GenerativeModel(Model):
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         raise self._refusal("has no decoder")
 
-    def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
+    def reconstruct(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        """The decoded codes of x; a conditional model's with each image's own label (B,), in and out."""
         self._require(self.encodes, "has no encoder, so it cannot reconstruct")
-        return self.decode(self.encode(x))
+        return self.decode_with(self.encode_with(x, labels), labels)
+
+    def encode_with(self, x: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
+        """encode(x), given each image's label (B,) for a conditional model (None for any other)."""
+        return self._given(self.encode, x, labels)
+
+    def decode_with(self, z: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
+        """decode(z), given each code's label (B,) for a conditional model (None for any other)."""
+        return self._given(self.decode, z, labels)
+
+    def _given(self, fn: Callable[..., torch.Tensor], t: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
+        """fn(t) (encode or decode), given the labels for a conditional model, whose encode and decode take them as
+        their second argument; labels for any other model are refused in one sentence (label_rows)."""
+        if not self.conditional:
+            self.label_rows(labels, t)
+            return fn(t)
+        return fn(t, labels)
+
+    # -- conditioning on a class label ---------------------------------------------------------------------------
+    @property
+    def conditional(self) -> bool:
+        """Whether the model is of p(x | y): its networks take the class label beside the image or code."""
+        return bool(getattr(self.config, "conditional", False))
+
+    @property
+    def classes(self) -> int:
+        """A conditional model's number of classes."""
+        return int(self.config.classes)
+
+    def draw_labels(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """n labels (n,) drawn in the training split's class proportions (the recorded class_counts)."""
+        dev = next(self.parameters()).device
+        counts = torch.tensor(self.config.class_counts or [1] * self.classes, dtype=torch.float, device=dev)
+        return torch.multinomial(counts / counts.sum(), n, replacement=True, generator=generator)
+
+    def label_rows(self, labels: torch.Tensor | None, like: torch.Tensor) -> torch.Tensor | None:
+        """The one-hot rows (B, classes) a conditional model's networks take (None for any other model), or a
+        one-sentence error for labels missing, given to a model without classes, or outside its classes."""
+        if not self.conditional:
+            if labels is not None:
+                raise GenmodelsError(f"This {self.family} model is not conditional, so it takes no labels; train "
+                                     "it with --conditional (model.conditional = true) to ask for a class.")
+            return None
+        if labels is None:
+            raise GenmodelsError(f"This conditional {self.family} model needs the class labels of what it encodes "
+                                 "or decodes; pass labels= (one class index per image).")
+        # Training batches' labels were checked with the data (check_data): no host sync a step to check them again.
+        outside = labels if self.training else labels[(labels < 0) | (labels >= self.classes)]
+        if not self.training and outside.numel():
+            raise GenmodelsError(f"Label {int(outside[0])} is outside this model's classes 0..{self.classes - 1}; "
+                                 "ask for one of those.")
+        return one_hot(labels, self.classes, like)
+
+    def check_data(self, data: Dataset) -> None:
+        if self.conditional:
+            require_labels(data, self.classes, "A conditional model (--conditional)", "drop --conditional")
 
     def _require(self, capable: bool, lacking: str) -> None:
         """The error a caller gets for asking a capability the class does not declare (a bug in the caller,

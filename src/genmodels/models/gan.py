@@ -21,6 +21,11 @@ per k discriminator updates, counted across epochs), and the data are seen once 
 whatever k is. The call count lives in the buffer `d_updates` (saved
 with the weights and the checkpoint), so a resumed run continues the k-cycle exactly where it
 stopped, even across epoch boundaries.
+
+conditional: the conditional GAN. G(z, y) takes the label y, one-hot, beside z (Mirza & Osindero 2014,
+"Conditional Generative Adversarial Nets", section 3.2); D is the projection discriminator of Miyato & Koyama
+2018 ("cGANs with Projection Discriminator", eq. 3): D(x, y) = psi(phi(x)) + embed(y) . phi(x). Both players'
+fakes in a step take the labels of that step's real batch, so y follows the data's class frequencies.
 """
 
 from __future__ import annotations
@@ -37,10 +42,23 @@ from torch import nn
 from .. import losses
 from ..config import check_nets
 from ..data import Batch
-from ..nn import ConvDecoder, ConvEncoder, build_decoder, mlp, resolve_arch
+from ..errors import ConfigError
+from ..nn import ConvDecoder, ConvEncoder, ProjectionDiscriminator, build_decoder, mlp, resolve_arch
 from ..optim import make_adam
 from . import factories
-from .base import DIVERSITY_PANEL, EVAL_DEFAULTS, EvalOptions, Family, GenerativeModel, Images, StepOutput
+from .base import (
+    DIVERSITY_PANEL,
+    EVAL_DEFAULTS,
+    EvalOptions,
+    Family,
+    GenerativeModel,
+    Images,
+    StepOutput,
+    check_conditional,
+    class_counts_field,
+    classes_field,
+    conditional_field,
+)
 
 PROBABILISTIC = ("minimax", "non-saturating")  # losses whose D outputs a logit of P(real)
 
@@ -80,10 +98,14 @@ class GANConfig(factories.FactorySlots):
     discriminator: str | None = factories.target_field("discriminator")
     discriminator_kwargs: str = factories.kwargs_field("discriminator")
     factory_packages: dict[str, str] = factories.packages_field()
+    conditional: bool = conditional_field()
+    classes: int | None = classes_field()
+    class_counts: list[int] | None = class_counts_field()
 
     @model_validator(mode="after")
     def _check(self) -> GANConfig:
         check_nets(self.arch, self.hidden, self.channels)
+        check_conditional(self)
         if self.label_smoothing and self.loss not in PROBABILISTIC:
             raise ValueError("label smoothing needs a probabilistic D (loss minimax or non-saturating), "
                              f"not {self.loss}")
@@ -128,6 +150,24 @@ def build_discriminator(c: GANConfig, arch: str, shape: tuple[int, ...], spectra
                          nn.Flatten(0))
 
 
+def build_projection_discriminator(c: GANConfig, arch: str, shape: tuple[int, ...], spectral: bool) -> nn.Module:
+    """The conditional D: the unconditional one's body as phi (build_discriminator), the projection on top."""
+    def hidden_activation() -> nn.Module:
+        leaky = nn.LeakyReLU(0.2)
+        return nn.Sequential(leaky, nn.Dropout(c.d_dropout)) if c.d_dropout else leaky
+
+    assert c.classes is not None, "GAN.__init__ refuses a conditional config without classes"
+    if arch == "conv":
+        body = ConvEncoder(shape, c.channels, activation=hidden_activation, norm=not spectral and c.loss != "wgan-gp")
+        return ProjectionDiscriminator(body, body.out_features, c.classes)
+    layers: list[nn.Module] = [nn.Flatten()]
+    if c.hidden:  # mlp calls `activation()` once per layer (see build_discriminator)
+        layers += [mlp([math.prod(shape), *c.hidden], activation=hidden_activation),  # type: ignore[arg-type]
+                   hidden_activation()]
+    return ProjectionDiscriminator(nn.Sequential(*layers), c.hidden[-1] if c.hidden else math.prod(shape),
+                                   c.classes)
+
+
 def spectral_normalise(module: nn.Module) -> None:
     """W / sigma(W) for every linear and conv layer, sigma by one power iteration per training forward
     (Miyato et al. 2018, Algorithm 1), through torch's parametrization."""
@@ -154,14 +194,20 @@ class GAN(GenerativeModel):
         # 0.50, no mode reached; without it 0.56 against 0.25, the ring drawn), so vectors go without.
         auto = self.arch == "mlp" and c.loss != "wgan-gp" and not self.vectors
         self.spectral = c.spectral_norm if c.spectral_norm is not None else auto
+        if c.conditional and (c.classes is None or c.discriminator):
+            raise ConfigError("A conditional GAN needs its number of classes (give --classes N, or train it, which "
+                              "takes the data's) and genmodels' own projection discriminator (drop --discriminator).")
+        self.needs_labels = c.conditional
+        y = c.classes if c.conditional and c.classes else 0  # the one-hot label's width beside z
+        build = build_projection_discriminator if c.conditional else build_discriminator
         self.discriminator = (factories.discriminator(c, self.shape) if c.discriminator
-                              else build_discriminator(c, self.arch, self.shape, self.spectral))
+                              else build(c, self.arch, self.shape, self.spectral))
         if c.generator:
-            self.generator = factories.decoder(c, self.shape, c.latent_dim, slot="generator")
+            self.generator = factories.decoder(c, self.shape, c.latent_dim + y, slot="generator")
         elif self.arch == "conv":  # G: linear -> transposed convs, BatchNorm + ReLU between, mirroring D
-            self.generator = ConvDecoder(self.shape, c.channels, c.latent_dim, norm=True)
+            self.generator = ConvDecoder(self.shape, c.channels, c.latent_dim + y, norm=True)
         else:  # G: z -> reversed(hidden) -> image, ReLU between
-            self.generator = build_decoder("mlp", self.shape, c.hidden, c.channels, c.latent_dim)
+            self.generator = build_decoder("mlp", self.shape, c.hidden, c.channels, c.latent_dim + y)
         if self.arch == "conv":  # DCGAN's initialisation for genmodels' own nets; a factory's keep their own
             for slot in ("discriminator", "generator"):
                 if getattr(c, slot) is None:
@@ -212,51 +258,61 @@ class GAN(GenerativeModel):
             return torch.rand(n, self.latent_dim, generator=generator, device=dev) * 2 - 1
         return torch.randn(n, self.latent_dim, generator=generator, device=dev)
 
-    def decode(self, z: torch.Tensor) -> torch.Tensor:
-        """G(z) with the averaged weights (G itself where ema is 0): images in [0, 1], (B, C, H, W)."""
+    def _g_input(self, z: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
+        """What G takes: z, and for a conditional G the one-hot label beside it (Mirza & Osindero 2014)."""
+        rows = self.label_rows(labels, z)
+        return z if rows is None else torch.cat([z, rows], 1)
+
+    def _critic(self, labels: torch.Tensor | None):
+        """D as a function of images alone: D(., y) for a conditional D with the labels y."""
+        return self.discriminator if labels is None else (lambda t: self.discriminator(t, labels))
+
+    def decode(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        """G(z) (conditional: G(z, y)) with the averaged weights (G itself where ema is 0): images in [0, 1],
+        (B, C, H, W)."""
         generator = self.generator if self.generator_ema is None else self.generator_ema
-        return self._output(generator(z))
+        return self._output(generator(self._g_input(z, labels)))
 
-    def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
-        return self.decode(self.prior_sample(n, generator))
-
-    def _fake(self, n: int) -> torch.Tensor:
+    def _fake(self, n: int, labels: torch.Tensor | None = None) -> torch.Tensor:
         """n images from G itself (not its average), from fresh prior draws: the player D trains against.
         The conv G's BatchNorm needs two samples a batch in training, so a batch of one (the last of an
         epoch, say) draws two and keeps one; any other n draws exactly n."""
-        return self._output(self.generator(self.prior_sample(max(n, 2))))[:n]
+        if labels is not None and n < 2:
+            labels = labels.repeat(2)[:2]
+        return self._output(self.generator(self._g_input(self.prior_sample(max(n, 2)), labels)))[:n]
 
-    def _d_output(self, x: torch.Tensor) -> tuple[StepOutput, torch.Tensor]:
+    def _d_output(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> tuple[StepOutput, torch.Tensor]:
         """The discriminator's loss on real x (B, C, H, W) and B fakes from fresh prior draws, with the
         fake outputs (B,). G is run without gradients: this is D's half of the game. The gradient penalty
         of wgan-gp needs gradients, so held-out evaluation (inference mode) reports the loss without it."""
         c = self.config
         with torch.no_grad():
-            fake = self._fake(x.shape[0])
+            fake = self._fake(x.shape[0], labels)
+        critic = self._critic(labels)
         # float32 logits under mixed precision: the losses and D's mean outputs are computed in float32.
-        real_logits, fake_logits = losses.upcast(self.discriminator(x)), losses.upcast(self.discriminator(fake))
+        real_logits, fake_logits = losses.upcast(critic(x)), losses.upcast(critic(fake))
         # The loss's paper and equation: losses.gan_discriminator_loss.
         d_loss = losses.gan_discriminator_loss(real_logits, fake_logits, c.loss, c.label_smoothing)
         score = torch.sigmoid if c.loss in PROBABILISTIC else (lambda t: t)  # D(x) as a probability, or the critic
         parts = {"d_real": score(real_logits).mean().detach(),  # mean D(x)
                  "d_fake": score(fake_logits).mean().detach()}  # mean D(G(z))
         if c.loss == "wgan-gp" and torch.is_grad_enabled():
-            gp = losses.gradient_penalty(self.discriminator, x, fake)  # Gulrajani et al. 2017, eq. 3
+            gp = losses.gradient_penalty(critic, x, fake)  # Gulrajani et al. 2017, eq. 3
             parts["gradient_penalty"] = gp.detach()
             d_loss = d_loss + c.gp_weight * gp
         parts = {"loss": d_loss.detach(), "d_loss": d_loss.detach(), **parts}
         return StepOutput(d_loss, parts), fake_logits.detach()
 
-    def forward(self, x: torch.Tensor) -> StepOutput:
+    def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> StepOutput:
         """The discriminator step's loss and parts ("loss" is d_loss: a GAN has no single objective)."""
-        return self._d_output(x)[0]
+        return self._d_output(x, labels)[0]
 
-    def _generator_step(self, n: int, ctx) -> dict[str, torch.Tensor]:
+    def _generator_step(self, n: int, ctx, labels: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
         """One update of G on n fresh prior samples (D is frozen so no gradient is spent on it), then
-        one update of the moving average."""
+        one update of the moving average. A conditional G's samples take the labels (n,)."""
         self.discriminator.requires_grad_(False)
         try:
-            g_loss = ctx.run("g", self._generator_loss, n)
+            g_loss = ctx.run("g", self._generator_loss, n, *([] if labels is None else [labels]))
             ctx.step(g_loss, "g")
         finally:
             self.discriminator.requires_grad_(True)
@@ -266,9 +322,9 @@ class GAN(GenerativeModel):
             parts["g_grad_norm"] = _grad_norm(self.generator)  # that every other step is spared
         return parts
 
-    def _generator_loss(self, n: int) -> torch.Tensor:
+    def _generator_loss(self, n: int, labels: torch.Tensor | None = None) -> torch.Tensor:
         """G's loss on n fresh prior samples, through D (the loss's paper and equation: losses.gan_generator_loss)."""
-        return losses.gan_generator_loss(self.discriminator(self._fake(n)), self.config.loss)
+        return losses.gan_generator_loss(self._critic(labels)(self._fake(n, labels)), self.config.loss)
 
     @torch.no_grad()
     def _update_average(self) -> None:
@@ -289,8 +345,8 @@ class GAN(GenerativeModel):
         Generator parts (g_loss, g_grad_norm) come only from the calls that update G; the engine
         averages each part over the calls that returned it. The gradient norms come only from the last D and G
         updates before each record (ctx.steps_to_log), so a record holds those two norms, not an interval's mean."""
-        x = batch.x
-        out = ctx.forward(x, name="d")
+        x, labels = batch.x, batch.labels if self.conditional else None
+        out = ctx.forward(x, *([] if labels is None else [labels]), name="d")
         ctx.step(out.loss, "d")
         parts = dict(out.parts)
         if ctx.logged:
@@ -300,7 +356,7 @@ class GAN(GenerativeModel):
         self._host_d_updates += 1
         self.d_updates.add_(1)
         if self._host_d_updates % self.config.d_steps == 0:
-            parts.update(self._generator_step(x.shape[0], ctx))
+            parts.update(self._generator_step(x.shape[0], ctx, labels))
         return parts
 
     # -- training set-up and diagnostics -------------------------------------------
@@ -331,7 +387,7 @@ class GAN(GenerativeModel):
     def eval_parts(self, batch: Batch) -> dict[str, torch.Tensor]:
         """D on held-out images and on as many fresh samples, no optimisation: loss, d_loss, d_real,
         d_fake, and the generator's loss at those samples."""
-        out, fake_logits = self._d_output(batch.x)
+        out, fake_logits = self._d_output(batch.x, batch.labels if self.conditional else None)
         return {**out.parts, "g_loss": losses.gan_generator_loss(fake_logits, self.config.loss)}
 
     @torch.inference_mode()
@@ -342,7 +398,8 @@ class GAN(GenerativeModel):
         batch_size = options.batch_size
         for i in range(0, x.shape[0], batch_size):
             xb = x[i : i + batch_size]
-            for k, v in self.eval_parts(Batch(xb)).items():
+            yb = labels[i : i + batch_size].to(xb.device) if labels is not None and self.conditional else None
+            for k, v in self.eval_parts(Batch(xb, yb)).items():
                 if k in ("d_real", "d_fake", "d_loss"):
                     sums[k] = sums.get(k, 0.0) + v * xb.shape[0]
         return {k: (v / x.shape[0]).item() for k, v in sums.items()}

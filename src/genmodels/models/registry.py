@@ -18,7 +18,7 @@ from ..config import DataConfig, Strict, StrictInt, TrainConfig, one_sentence, s
 from ..errors import ConfigError
 from ..runtime import resolve_device
 from . import ae, classifier, footprint, gan, pca, stacked, vae
-from .base import Family, Model
+from .base import Family, Model, conditional_for_data
 
 if TYPE_CHECKING:
     from ..dataset import DataSplits
@@ -60,10 +60,13 @@ def build_model(family_name: str, config: Any, shape: tuple[int, ...]) -> Model:
     return model_class(config, shape)
 
 
-def model_for_data(family_name: str, config: Any, shape: tuple[int, ...]) -> Any:
+def model_for_data(family_name: str, config: Any, shape: tuple[int, ...], data: DataSplits | None = None) -> Any:
     """The model config as the family trains it on data of `shape`: for vectors (D,), Model.for_vectors (defaults
     that suit only images set for vectors), or a one-sentence ConfigError for a family or a setting that cannot
-    take vectors; for images, `config` as it is."""
+    take vectors; for images, `config` as it is. With `data`, a conditional config takes the data's classes and
+    per-class counts (models.base.conditional_for_data; a DataError for data without labels)."""
+    if data is not None:
+        config = conditional_for_data(config, data)
     if len(shape) != 1:
         return config
     model_class = FAMILIES[family_name].model

@@ -157,6 +157,24 @@ _DECLARED = (
            f"{COLLAPSED_ENTROPY_FRACTION:g} of ln C) or little of the data (recall below {COLLAPSED_RECALL:g}), "
            f"or, without a feature network, are near copies of one another (diversity below "
            f"{LOW_DIVERSITY:g}).", kind="info"),
+    # -- conditional models (model.conditional) -------------------------------------------------------------
+    Metric("class_consistency", "Share of a conditional model's samples, drawn for uniformly drawn requested "
+           "classes, that the feature classifier assigns to the class asked for: does it make the class asked "
+           "for?", better="higher", ideal=1, unit="fraction", samples=True,
+           caveat="the classes are the feature classifier's guesses: read it beside its accuracy on real test "
+           "images (class_consistency_real)"),
+    Metric("class_consistency_real", "The feature classifier's accuracy on the real test images: the most "
+           "class_consistency can be expected to reach.", kind="reference", unit="fraction"),
+    Metric("intra_fid", "The mean over classes of the FID between a conditional model's samples asked for as that "
+           "class and that class's test images (Miyato & Koyama 2018): fidelity within each class.", better="lower",
+           ideal=0, unit="squared feature distance", samples=True, caveat=FEATURE_CAVEAT),
+    Metric("bayes_accuracy", "Test accuracy of a conditional model of p(x|y) as a classifier by Bayes' rule: each "
+           "test image labelled argmax over y of log p(x|y) + log p(y), log p(x|y) the importance-weighted bound with "
+           "`bayes_samples` codes, p(y) the training class proportions.", better="higher", ideal=1,
+           unit="fraction", caveat="costs classes x bayes_samples decoder passes per test image"),
+    Metric("bayes_samples", "Codes drawn per test image and class for bayes_accuracy (K).", kind="info"),
+    Metric("bayes_confusion", "Bayes' rule's confusion matrix: row = true class, column = class chosen, counts of "
+           "test images.", kind="info", unit="images"),
     # -- the GAN's players and the classifier ----------------------------------------------------------
     Metric("d_loss", "The discriminator's loss on the test images and as many samples.", kind="info", unit="nats"),
     Metric("d_real", "The discriminator's mean output on test images (1: sure they are real).", kind="info",
