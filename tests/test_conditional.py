@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from conftest import tiny_vae_config
+from conftest import TINY, cli, one_sentence, tiny_vae_config
 from genmodels import build_run_config, runs
 from genmodels.config import TrainConfig
 from genmodels.data import Dataset, DataSplits
@@ -260,3 +260,18 @@ def test_the_latent_plot_of_a_two_dimensional_conditional_code_decodes_its_commo
     """The decoded manifold of a conditional VAE with a 2-D code needs a class: its commonest training class."""
     assert cvae_run.model.latent_dim == 2
     assert runs.latent(cvae_run, tmp_path / "latent.png", grid=3).exists()
+
+
+def test_evaluate_bayes_samples_reaches_bayes_accuracy_from_the_command_line(tmp_path, capsys):
+    out = tmp_path / "cvae"
+    assert cli("train", "vae", "--conditional", "--data", "digits", "--epochs", 1, *TINY, "--out", out,
+               "--no-progress") == 0
+    fast = ["--importance-samples", 2, "--probe-train", 0, "--parzen-samples", 0, "--quality-samples", 0,
+            "--no-progress"]
+    assert cli("evaluate", out, *fast, "--bayes-samples", 0) == 0
+    assert "bayes_accuracy" not in json.loads((out / "eval.json").read_text())
+    assert cli("evaluate", out, *fast, "--bayes-samples", 3) == 0
+    assert json.loads((out / "eval.json").read_text())["bayes_samples"] == 3
+    capsys.readouterr()
+    assert cli("evaluate", out, *fast, "--bayes-samples", -1) == 2
+    one_sentence(capsys, "--bayes-samples must be between 0")

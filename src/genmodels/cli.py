@@ -149,6 +149,9 @@ def _evaluate_parser(sub: Subparsers) -> None:
                         "else runs/features/<data>)")
     c.add_argument("--quality-samples", type=int, default=10000,
                    help="model samples for those sample-quality metrics (default 10000; 0: skip them)")
+    c.add_argument("--bayes-samples", type=int, default=100,
+                   help="codes per test image and class for a conditional VAE's bayes_accuracy; costs classes x K "
+                        "decoder passes per test image (default 100; 0: skip it)")
     _seed(c, "evaluation's random draws (importance samples, model samples, probe subsets)")
     c.add_argument("--precision", default=None, help="fp32 | bf16-mixed | fp16-mixed: what the model's forward runs "
                    "in (the metrics stay float32; default: the run's train.precision)")
@@ -349,7 +352,8 @@ def _run_command(args: argparse.Namespace) -> None:
 
         evaluate(run, importance_samples=args.importance_samples, seed=args.seed, progress=not args.no_progress,
                  probe_train=args.probe_train, parzen_samples=args.parzen_samples, features=args.features,
-                 quality_samples=args.quality_samples, show=_print_metrics, precision=args.precision)
+                 quality_samples=args.quality_samples, show=_print_metrics, precision=args.precision,
+                 bayes_samples=args.bayes_samples)
         out = run.dir.eval_file
     print(f"wrote {out}")
 

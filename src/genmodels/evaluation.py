@@ -137,6 +137,8 @@ def evaluate(run: Run, importance_samples: int = 1000, seed: int = 0, batch_size
         raise GenmodelsError(f"--parzen-samples must be 0 (no Parzen estimate) or more, got {parzen_samples}.")
     if quality_samples < 0:
         raise GenmodelsError(f"--quality-samples must be 0 (no sample-quality metrics) or more, got {quality_samples}.")
+    if not 0 <= bayes_samples <= 5000:
+        raise GenmodelsError(f"--bayes-samples must be between 0 (no bayes_accuracy) and 5000, got {bayes_samples}.")
     check_seed(seed)
     precision = check_precision(precision or run.config.train.precision, run.device)
     in_precision = functools.partial(autocast, precision, run.device)  # around the model's own calls only
