@@ -82,6 +82,9 @@ class ExploredRun:
             raise GenmodelsError(f"The explorer shows runs on images for now, and {name} was trained on vectors; "
                                  "look at it with genmodels sample, reconstruct or latent, which draw vectors.")
         model = self.model
+        if model.conditional:  # every decode needs a class, which the page cannot choose yet (issue 30)
+            raise GenmodelsError(f"The explorer shows unconditional runs for now, and {name} is conditional; look at "
+                                 "it with genmodels sample --class all, reconstruct or interpolate.")
         self.dim = model.latent_dim
         self.test = run.data.test
         self.shown = min(MAX_POINTS, len(self.test))
