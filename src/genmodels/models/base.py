@@ -359,5 +359,7 @@ class Family:
     help: str  # one line, for `genmodels train --help`
     # TrainConfig values that differ for this family; values given in flags or a config file still win.
     train_defaults: dict[str, Any] = field(default_factory=dict)
+    # TrainConfig values for the 2-D toys (genmodels.toy.TOYS), over train_defaults; flags and config files still win.
+    toy_train_defaults: dict[str, Any] = field(default_factory=dict)
     # False: trained only through another command (the feature classifier, by `genmodels features train`).
     trained_by_train_command: bool = True

@@ -17,6 +17,7 @@ from pydantic import BaseModel, Field, SerializeAsAny, ValidationError, field_va
 from ..config import DataConfig, Strict, StrictInt, TrainConfig, one_sentence, shown
 from ..errors import ConfigError
 from ..runtime import resolve_device
+from ..toy import TOYS
 from . import ae, classifier, footprint, gan, pca, stacked, vae
 from .base import Family, Model, conditional_for_data
 
@@ -158,8 +159,9 @@ class RunConfig(Strict):
 def build_run_config(values: dict[str, Any], where: str = "the given settings") -> RunConfig:
     """Validate a nested dict {family, model, data, train} into a RunConfig, or raise ConfigError.
 
-    The family's training defaults fill in what `values["train"]` leaves out; the model settings are
-    validated by the family's config class, so their errors are located as model.<key>."""
+    The family's training defaults (on a 2-D toy, its toy ones over them) fill in what `values["train"]` leaves
+    out; the model settings are validated by the family's config class, so their errors are located as
+    model.<key>."""
     if not isinstance(values, dict):
         raise ConfigError(f"Bad config in {where}: the settings are {shown(values)}, not an object of "
                           "family, model, data and train; give them as one.")
@@ -171,7 +173,10 @@ def build_run_config(values: dict[str, Any], where: str = "the given settings") 
                               f"give {key} as a table of keys and values (a JSON object or a TOML [{key}] table).")
     train = values.get("train", {})
     if isinstance(train, dict):
-        values = {**values, "train": {**fam.train_defaults, **train}}
+        data = values.get("data") or {}
+        source = data.get("source") if isinstance(data, dict) else getattr(data, "source", None)
+        toy = fam.toy_train_defaults if isinstance(source, str) and source in TOYS else {}
+        values = {**values, "train": {**fam.train_defaults, **toy, **train}}
     errors: list[tuple[ValidationError, tuple]] = []  # every mistake, the model's and the other sections', at once
     try:
         values = {**values, "model": _model_config(fam.name, values.get("model"))}
