@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from pathlib import Path
 
 import pytest
 import torch
@@ -108,31 +109,36 @@ def test_the_minimax_gradient_vanishes_where_d_rejects_the_samples(bias, minimax
 
 # -- choosing, listing, the record -----------------------------------------------------------------------------
 
-def test_only_keeps_the_catalogues_order_and_refuses_a_misspelt_or_waiting_lesson():
+def test_only_keeps_the_catalogues_order_and_refuses_a_misspelt_or_waiting_lesson(monkeypatch):
     assert [lesson.name for lesson in choose("minimax-saturates,linear-ae-spans-pca")] == [
         "linear-ae-spans-pca", "minimax-saturates"]
     with pytest.raises(ConfigError, match="did you mean linear-ae-spans-pca"):
         choose("linear-ae-span")
-    with pytest.raises(ConfigError, match="waits for 2-D data"):
-        choose("modes-vs-blur")
+    monkeypatch.setattr(run, "LESSONS", {**LESSONS, "later": run._waiting("later", "a later issue")})
+    with pytest.raises(ConfigError, match="waits for a later issue"):
+        choose("later")
     with pytest.raises(ConfigError, match="names no lesson"):
         choose(" , ")
 
 
 def test_the_catalogue_holds_the_issues_sixteen_lessons_and_every_built_one_is_complete():
     assert len(LESSONS) == 16
-    assert LESSONS["modes-vs-blur"].waits_for and LESSONS["bayes-rule"].waits_for
-    for lesson in LESSONS.values():
-        if lesson.run is not None:
-            assert lesson.statement and lesson.paper and lesson.criterion and lesson.experiment, lesson.name
+    for lesson in LESSONS.values():  # all sixteen built: none waits
+        assert lesson.run is not None and lesson.waits_for is None, lesson.name
+        assert lesson.statement and lesson.paper and lesson.criterion and lesson.experiment, lesson.name
 
 
-def test_list_names_every_lesson_and_what_the_waiting_ones_wait_for(capsys):
+def test_list_names_every_lesson_as_runnable_with_its_statement_and_time(capsys):
     assert cli.main(["lessons", "--list"]) == 0
     out = capsys.readouterr().out
-    assert all(name in out for name in LESSONS)
-    assert re.search(r"modes-vs-blur\s+waits for 2-D data", out)
-    assert re.search(r"bayes-rule\s+waits for class-conditional", out)
+    assert all(name in out for name in LESSONS) and "waits for" not in out
+    assert re.search(r"modes-vs-blur\s+On data with separated modes, .* \(~\d+ s\)", out)
+    assert re.search(r"bayes-rule\s+A class-conditional VAE is a classifier by Bayes' rule.* \(~\d+ s\)", out)
+
+
+def test_list_says_what_a_waiting_lesson_waits_for(monkeypatch):
+    monkeypatch.setattr(run, "LESSONS", {**LESSONS, "later": run._waiting("later", "a later issue")})
+    assert re.search(r"later\s+waits for a later issue", run.listing())
 
 
 def test_a_misspelt_lesson_is_one_sentence_with_the_closest_name(capsys, tmp_path):
@@ -154,7 +160,7 @@ def _stub(ctx):
 
 def test_lessons_json_holds_exactly_the_issues_fields_and_the_page_shows_each_part(tmp_path, monkeypatch):
     stub = Lesson("stub", "A stub states.", "Nobody 2026", "The value is 2.", "Measure it.", _stub, seconds=1)
-    monkeypatch.setattr(run, "LESSONS", {"stub": stub, **{k: v for k, v in LESSONS.items() if v.run is None}})
+    monkeypatch.setattr(run, "LESSONS", {"stub": stub, "later": run._waiting("later", "2-D data, later")})
     page, records = run.run_lessons(tmp_path / "out", log=lambda _: None)
     on_disk = json.loads((tmp_path / "out" / "lessons.json").read_text())
     assert on_disk == records
@@ -300,3 +306,42 @@ def test_the_labelled_subset_has_n_images_per_class_and_is_written_once(tmp_path
     assert len(subset.test) == len(ctx.data.test)
     again = _labelled(ctx, 3)  # the folder is there: read back and checked, not rewritten
     assert torch.equal(again.train.labels, subset.train.labels)
+
+
+# -- modes-vs-blur and bayes-rule -----------------------------------------------------------------------------------
+
+def test_a_sampler_covering_exactly_five_of_rings_eight_modes_counts_five_through_the_lessons_measure():
+    from genmodels.lessons.classes import mode_numbers, modes_verdict
+    from genmodels.toy import TOYS
+
+    ring = TOYS["ring8"]
+    gen = torch.Generator().manual_seed(0)
+    on_modes = ring.centre_points[torch.arange(4000) % 5] + ring.std * torch.randn(4000, 2, generator=gen).double()
+    between = 0.5 * (ring.centre_points[5] + ring.centre_points[6]) + 0.01 * torch.randn(1000, 2, generator=gen)
+    found = mode_numbers(torch.cat([on_modes, between]).float(), ring)
+    assert found["modes_covered"] == 5 and found["modes_total"] == 8
+    # within 3 std of a 2-D isotropic Gaussian's centre: 1 - exp(-9/2) of its points; none of those between modes
+    assert found["high_quality_share"] == pytest.approx(0.8 * (1 - math.exp(-4.5)), abs=0.01)
+    # the verdict: the VAE must cover every mode, and the GAN be the more often on one
+    vae = {"modes_covered": 8, "modes_total": 8, "high_quality_share": 0.37}
+    assert modes_verdict({**found, "high_quality_share": 0.9}, vae)
+    assert not modes_verdict(found, found)  # the "VAE" dropping three modes
+    assert not modes_verdict({**found, "high_quality_share": 0.3}, vae)  # the GAN blurrier than the VAE
+
+
+def test_the_bayes_lessons_verdict_on_constructed_accuracies():
+    from genmodels.lessons.classes import WITHIN, bayes_verdict
+
+    assert bayes_verdict(0.98, 0.97, 10)  # above the probe
+    assert bayes_verdict(0.97 - WITHIN + 0.001, 0.97, 10)  # just within
+    assert not bayes_verdict(0.97 - WITHIN - 0.001, 0.97, 10)  # just beyond
+    assert not bayes_verdict(0.19, 0.1, 10)  # within of a poor probe, but under twice chance
+
+
+def test_a_toy_lessons_train_command_carries_its_toy_size():
+    from genmodels.lessons.lesson import train_command
+
+    tmp = Path("/r/gan")
+    words = train_command("gan", {}, {"epochs": 40}, "ring8", tmp, 10_000)
+    assert "--data ring8 --toy-size 10000" in words and str(tmp) in words
+    assert "--toy-size" not in train_command("gan", {}, {"epochs": 40}, "digits", tmp)

@@ -90,14 +90,16 @@ class Context:
         return max(1, round(full * self.scale))
 
     def train(self, name: str, family: str, model: dict[str, Any], settings: dict[str, Any],
-              data: DataSplits | None = None) -> TrainResult:
+              data: DataSplits | None = None, toy_size: int | None = None) -> TrainResult:
         """Train one model of the lesson into FOLDER/NAME (replacing a run there), seeded, on one thread;
         `settings` are the training settings at the full budget (their epochs scaled here). data: other data
-        than the lesson's (loaded by name, so the run records where they are)."""
+        than the lesson's (loaded by name, so the run records where they are); toy_size: the points of a 2-D toy they
+        were loaded with (recorded, so the run loads the same)."""
         data = data or self.data
         train_settings = {"threads": 1, "seed": self.seed, **settings}
         train_settings["epochs"] = self.epochs(settings.get("epochs", 20))
-        config = build_run_config({"family": family, "model": model, "data": {"source": data.source},
+        source = {"source": data.source, **({} if toy_size is None else {"toy_size": toy_size})}
+        config = build_run_config({"family": family, "model": model, "data": source,
                                    "train": train_settings}, where=f"the lesson {self.lesson}")
         key = config.to_json()
         if key in self.shared:  # the same model, trained by an earlier lesson of this call
@@ -110,7 +112,7 @@ class Context:
                      f"{time.perf_counter() - began:.1f} s")
             self.shared[key] = result
         self.runs.append(result.run_dir)
-        self.commands.append(train_command(family, model, train_settings, data.source, result.run_dir))
+        self.commands.append(train_command(family, model, train_settings, data.source, result.run_dir, toy_size))
         return result
 
     def features(self) -> FeatureNetwork:
@@ -133,12 +135,15 @@ class Context:
         return net
 
 
-def train_command(family: str, model: dict[str, Any], settings: dict[str, Any], source: str, run_dir: Path) -> str:
+def train_command(family: str, model: dict[str, Any], settings: dict[str, Any], source: str, run_dir: Path,
+                  toy_size: int | None = None) -> str:
     """`genmodels train` with the flags that give these settings, as one types them."""
     config = build_run_config({"family": family, "model": model, "data": {"source": source}, "train": settings})
     words = ["genmodels", "train", family, "--out", shlex.quote(str(run_dir))]
     if source != "digits":
         words += ["--data", shlex.quote(source)]
+    if toy_size is not None:
+        words += ["--toy-size", str(toy_size)]
     for section, given in (("model", model), ("train", settings)):
         part = getattr(config, section)
         for key in given:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from ..images import save_grid
@@ -64,5 +65,25 @@ def histograms(path: Path, series: dict[str, torch.Tensor], xlabel: str, bins: i
     ax.set_xlabel(xlabel)
     ax.set_ylabel("repeats")
     ax.legend(fontsize=8)
+    save_figure(fig, path)
+    return path
+
+
+def confusion_plot(path: Path, confusion: np.ndarray) -> Path:
+    """A confusion matrix (true class x predicted class, counts) as an image with its counts written in."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(4.8, 4.2), dpi=100, layout="constrained")
+    ax = fig.add_subplot()
+    shown = ax.imshow(confusion, cmap="Blues")
+    for (i, j), count in np.ndenumerate(confusion):
+        ax.text(j, i, str(count), ha="center", va="center", fontsize=7,
+                color="white" if count > confusion.max() / 2 else "black")
+    classes = range(confusion.shape[0])
+    ax.set_xticks(list(classes))
+    ax.set_yticks(list(classes))
+    ax.set_xlabel("predicted class")
+    ax.set_ylabel("true class")
+    fig.colorbar(shown, ax=ax, shrink=0.8)
     save_figure(fig, path)
     return path

@@ -15,7 +15,7 @@ from ..errors import ConfigError, GenmodelsError
 from ..fileio import atomic_write
 from ..progress import say
 from ..provenance import canonical_source
-from . import adversarial, pretraining, regularised, samples, subspaces, variational
+from . import adversarial, classes, pretraining, regularised, samples, subspaces, variational
 from .lesson import Context, Lesson, Outcome
 from .page import record, render, section, write_json
 
@@ -28,15 +28,14 @@ def _waiting(name: str, waits_for: str) -> Lesson:
 
 
 _BUILT = {lesson.name: lesson for lesson in (*subspaces.LESSONS, *regularised.LESSONS, *variational.LESSONS,
-                                             *adversarial.LESSONS, *samples.LESSONS, *pretraining.LESSONS)}
+                                             *adversarial.LESSONS, *samples.LESSONS, *pretraining.LESSONS,
+                                             *classes.LESSONS)}
 # The lecture's order (issue 31); a lesson not built here is listed with what it waits for.
 ORDER = ("linear-ae-spans-pca", "nonlinear-beats-pca", "overcomplete-copies", "denoising-projects",
          "contractive-flattens", "sparse-codes", "greedy-pretraining", "elbo-is-a-bound", "reparameterisation",
          "vae-latent-is-smooth", "gans-need-no-labels", "minimax-saturates", "k-steps", "modes-vs-blur",
          "gans-are-sharper", "bayes-rule")
-_WAITS = {"modes-vs-blur": "2-D data with known modes as a --data source (the 2-D data issue)",
-          "bayes-rule": "class-conditional models (the conditional models issue)"}
-LESSONS: dict[str, Lesson] = {name: _BUILT.get(name) or _waiting(name, _WAITS.get(name, NOT_YET)) for name in ORDER}
+LESSONS: dict[str, Lesson] = {name: _BUILT.get(name) or _waiting(name, NOT_YET) for name in ORDER}
 
 
 def choose(only: str | None) -> list[Lesson]:
