@@ -7,7 +7,6 @@ import gzip
 import json
 import math
 import struct
-import tracemalloc
 import warnings
 import zlib
 from pathlib import Path
@@ -37,6 +36,7 @@ from genmodels.metrics import (
     precision_recall,
     sharpness,
 )
+from test_refusals_data_files import peak_bytes
 
 MiB = 1 << 20
 TINY = ["--hidden", "16", "--latent-dim", "2", "--batch-size", "50", "--epochs", "1", "--no-progress"]
@@ -167,16 +167,6 @@ def gz_idx_folder(folder: Path, train: np.ndarray, test: np.ndarray, labels: boo
             y = (np.arange(len(x)) % 10).astype(np.uint8)
             (folder / f"{split}-labels-idx1-ubyte.gz").write_bytes(gzip.compress(idx_header(y.shape) + y.tobytes()))
     return folder
-
-
-def peak_bytes(fn) -> int:
-    tracemalloc.start()
-    try:
-        fn()
-    finally:
-        peak = tracemalloc.get_traced_memory()[1]
-        tracemalloc.stop()
-    return peak
 
 
 def test_a_bomb_within_deflates_ratio_is_refused_by_the_default_limit(tmp_path):

@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from pydantic import Strict as StrictType
 from pydantic.fields import FieldInfo
 
-from .datafiles import DEFAULT_MAX_DATA_GB
+from .datafiles import DEFAULT_MAX_DATA_GB, is_number
 from .errors import ConfigError
 from .fileio import MiB, read_bounded
 from .precision import Precision
@@ -226,17 +226,9 @@ def _wrong_type(e: Any) -> str | None:
     fix = ""
     if e["type"] == "int_type" and isinstance(value, float) and value.is_integer() and abs(value) < 1e18:
         fix = f"; write {int(value)}"
-    elif e["type"] in ("int_type", "float_type") and isinstance(value, str) and _is_number(value):
+    elif e["type"] in ("int_type", "float_type") and isinstance(value, str) and is_number(value):
         fix = "; drop the quotes"
     return f"{_kind(value)} where {expected} is expected{fix}"
-
-
-def _is_number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
 
 
 def read_toml(path: str | Path) -> dict[str, Any]:

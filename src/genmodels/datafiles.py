@@ -30,7 +30,7 @@ from typing import BinaryIO
 import numpy as np
 
 from .errors import DataError
-from .fileio import FileError, open_regular
+from .fileio import FileError, available_memory, open_regular
 
 GB = 10**9  # --max-data-gb counts decimal gigabytes, as the messages print them
 # The most data read into memory (not memory-mapped) without --max-data-gb: MNIST and Fashion-MNIST take 0.05 GB,
@@ -48,27 +48,6 @@ READ_ERRORS = (EOFError, gzip.BadGzipFile, zlib.error, zipfile.BadZipFile, OSErr
 def one_line(error: BaseException) -> str:
     """An exception's message squeezed onto one line, so our errors stay one sentence."""
     return " ".join(str(error).split()) or type(error).__name__
-
-
-def available_memory() -> int | None:
-    """Bytes of memory a new allocation can have now without swapping: the kernel's MemAvailable, less where a
-    cgroup (a container) allows less; elsewhere the free physical pages; None where neither is known."""
-    found: list[int] = []
-    try:
-        with open("/proc/meminfo", "rb") as f:
-            found += [int(line.split()[1]) * 1024 for line in f if line.startswith(b"MemAvailable:")]
-    except (OSError, ValueError, IndexError):
-        try:
-            found.append(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
-        except (ValueError, OSError, AttributeError):  # no such sysconf name here (macOS has none)
-            pass
-    try:  # cgroup v2: "max" (no limit) fails int() and is skipped
-        cgroup = Path("/sys/fs/cgroup")
-        limit, used = (int((cgroup / name).read_text()) for name in ("memory.max", "memory.current"))
-        found.append(max(limit - used, 0))
-    except (OSError, ValueError):
-        pass
-    return min(found) if found else None
 
 
 def _gb(n: int | float) -> str:
@@ -366,7 +345,7 @@ def read_csv(path: Path, max_data_gb: float | None = None) -> tuple[list[str], l
     if not rows:
         raise DataError(f"{path} is empty; give a CSV file with a header of column names and one row per vector.")
     header, body = [name.strip() for name in rows[0]], rows[1:]
-    if all(_is_float(name) for name in header):
+    if all(is_number(name) for name in header):
         raise DataError(f"{path} starts with a row of numbers, not column names; add a header line naming the "
                         "columns (x1,x2,...).")
     for i, row in enumerate(body):
@@ -376,7 +355,8 @@ def read_csv(path: Path, max_data_gb: float | None = None) -> tuple[list[str], l
     return header, body
 
 
-def _is_float(text: str) -> bool:
+def is_number(text: str) -> bool:
+    """Whether `text` reads as a float (a CSV cell, a TOML value written in quotes)."""
     try:
         float(text)
     except ValueError:

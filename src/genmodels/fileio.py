@@ -1,5 +1,5 @@
 """File helpers every layer may use: atomic writes and size-bounded reads of regular files
-(docs/ARCHITECTURE.md, "Files").
+(docs/ARCHITECTURE.md, "Files"), and the memory the host can still give (/proc/meminfo, a cgroup's limit).
 
 Nothing here trusts a path: a FIFO, a device (/dev/zero), a folder or a file larger than its limit is
 refused before a byte is read, and a failed write leaves no temporary file and the previous file intact.
@@ -247,3 +247,43 @@ def read_bounded(path: Path, what: str = "file", limit: int | None = JSON_LIMIT)
     if len(data) > size:
         raise FileError(f"The {what} {path} grew while it was read; is another program writing it? Try again.")
     return data
+
+
+# -- how much memory the machine can still give (the data readers and the model-size check ask) ------------
+def available_memory() -> int | None:
+    """Bytes the host can still allocate without swapping: MemAvailable (else the free physical pages), less
+    where a cgroup (a container) allows less; None where neither is known."""
+    found = [b for b in (_meminfo_available(), _cgroup_room()) if b is not None]
+    return min(found) if found else None
+
+
+def _meminfo_available() -> int | None:
+    """MemAvailable of /proc/meminfo (what can be allocated without swapping), else free physical pages."""
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
+# (limit, usage) files of a cgroup's memory: version 2, then version 1
+_CGROUP_FILES = (("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory.current"),
+                 ("/sys/fs/cgroup/memory/memory.limit_in_bytes", "/sys/fs/cgroup/memory/memory.usage_in_bytes"))
+
+
+def _cgroup_room() -> int | None:
+    """A container's memory limit less what it uses; None without a limit ("max", or version 1's near 2**63)."""
+    for limit_file, usage_file in _CGROUP_FILES:
+        try:
+            limit, usage = Path(limit_file).read_text().strip(), Path(usage_file).read_text().strip()
+        except OSError:
+            continue
+        if not limit.isdigit() or not usage.isdigit() or int(limit) >= 2**60:
+            return None
+        return max(0, int(limit) - int(usage))
+    return None

@@ -9,11 +9,11 @@ import ctypes
 import os
 import sys
 import warnings
-from pathlib import Path
 
 import torch
 
 from .errors import GenmodelsError
+from .fileio import available_memory
 
 
 def resolve_device(name: str) -> torch.device:
@@ -73,40 +73,7 @@ def free_memory(device: torch.device) -> int | None:
         return int(torch.cuda.mem_get_info(device)[0])
     if device.type != "cpu":
         return None
-    found = [b for b in (_meminfo_available(), _cgroup_room()) if b is not None]
-    return min(found) if found else None
-
-
-def _meminfo_available() -> int | None:
-    """MemAvailable of /proc/meminfo (what can be allocated without swapping), else free physical pages."""
-    try:
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemAvailable:"):
-                return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    try:
-        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (AttributeError, ValueError, OSError):
-        return None
-
-
-# (limit, usage) files of a cgroup's memory: version 2, then version 1
-_CGROUP_FILES = (("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory.current"),
-                 ("/sys/fs/cgroup/memory/memory.limit_in_bytes", "/sys/fs/cgroup/memory/memory.usage_in_bytes"))
-
-
-def _cgroup_room() -> int | None:
-    """A container's memory limit less what it uses; None without a limit ("max", or version 1's near 2**63)."""
-    for limit_file, usage_file in _CGROUP_FILES:
-        try:
-            limit, usage = Path(limit_file).read_text().strip(), Path(usage_file).read_text().strip()
-        except OSError:
-            continue
-        if not limit.isdigit() or not usage.isdigit() or int(limit) >= 2**60:
-            return None
-        return max(0, int(limit) - int(usage))
-    return None
+    return available_memory()
 
 
 def keep_freed_memory() -> bool:

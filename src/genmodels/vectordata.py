@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .datafiles import MAX_CLASSES, check_fits, read_csv
+from .datafiles import MAX_CLASSES, check_fits, is_number, read_csv
 from .dataset import Dataset, DataSplits
 from .errors import ConfigError, DataError
 from .toy import TEST_SIZE, TOYS, TRAIN_SIZE, toy_splits
@@ -80,19 +80,11 @@ def read_csv_vectors(path: Path, label_column: str | None, limit: float | None
         try:
             out[i] = [float(row[j]) for j in features]
         except ValueError:
-            j = next(j for j in features if not _number(row[j]))
+            j = next(j for j in features if not is_number(row[j]))
             raise DataError(f"{path} line {i + 2} column {header[j]!r} holds {row[j][:40]!r}, not a number; "
                             "give numbers only (name a text column of classes with --label-column).") from None
     labels, classes = (None, None) if label_at is None else _labels([row[label_at].strip() for row in rows], path)
     return torch.from_numpy(out), labels, classes
-
-
-def _number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
 
 
 def _labels(cells: list[str], path: Path) -> tuple[torch.Tensor, tuple[str, ...] | None]:
