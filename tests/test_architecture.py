@@ -58,7 +58,7 @@ def test_only_rundir_spells_a_run_files_name():
     # "images" and "tensorboard" alone are too common words (an .npz key, a count, a --log choice); their files
     # are matched as "images/..." and "tensorboard/...".
     names = {RunDir.CONFIG, RunDir.WEIGHTS, RunDir.CHECKPOINT, RunDir.METRICS, RunDir.LOSS_PLOT, RunDir.EVAL,
-             RunDir.FEATURES, RunDir.METRICS_CSV}
+             RunDir.FEATURES, RunDir.METRICS_CSV, RunDir.PROGRESS}
     assert set(RunDir.FILES) <= names
     spelled = {}
     for path in SRC.rglob("*.py"):

@@ -209,3 +209,37 @@ def plot_latent_curves(codes: np.ndarray, labels: np.ndarray | None, curves: lis
     right.set_aspect("equal", adjustable="datalim")
     save_figure(fig, path)
     return Path(path)
+
+
+def plot_progress(panels: list[tuple[str, np.ndarray]], path: str | Path, *, reference: np.ndarray | None = None,
+                  density: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
+                  limits: tuple[float, float, float, float] | None = None, title: str = "") -> Path:
+    """Several scatters of vector data side by side, three to a row, on one pair of axes: each panel (its title,
+    points (n, D)) the first two columns of a model's points over the true density's contours or over `reference`
+    points (grey), as in plot_points; limits: (x0, x1, y0, y1) of every panel (None: what holds the points).
+    The same noise's samples at a few epochs of training: modes found or dropped."""
+    cols = min(3, len(panels))
+    rows = -(-len(panels) // cols)
+    fig = _figure(3.2 * cols, 3.2 * rows + 0.4)
+    axes = fig.subplots(rows, cols, sharex=True, sharey=True, squeeze=False).reshape(-1)
+    size = float(np.clip(8_000 / max(max(len(p) for _, p in panels), 1), 2, 8))
+    for ax, (name, points) in zip(axes, panels):
+        if density is not None:
+            x, y, log_p = density
+            ax.contour(x, y, log_p, levels=np.linspace(max(log_p.max() - 12, log_p.min()), log_p.max(), 8),
+                       cmap="Greys", linewidths=0.6)
+        if reference is not None and len(reference):
+            ax.scatter(reference[:, 0], reference[:, 1 if reference.shape[1] > 1 else 0], s=3, color="0.6",
+                       alpha=0.5, linewidths=0)
+        ys = points[:, 1] if points.shape[1] > 1 else np.zeros(len(points))
+        ax.scatter(points[:, 0], ys, s=size, color="C3", alpha=0.7, linewidths=0)
+        ax.set_title(name, fontsize=10)
+        ax.set_aspect("equal", adjustable="box")  # the axes are shared: each panel's box takes the aspect
+    if limits is not None:
+        axes[0].set(xlim=limits[:2], ylim=limits[2:])
+    for ax in axes[len(panels):]:
+        ax.set_axis_off()
+    if title:
+        fig.suptitle(title, fontsize=11)
+    save_figure(fig, path)
+    return Path(path)

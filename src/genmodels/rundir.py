@@ -11,6 +11,7 @@ module: the logs (runlog), the writer's lock (runlock) and the data the run was 
   metrics.jsonl            one JSON record per logged interval and per evaluation
   metrics.csv, tensorboard/  the same records as a table and as TensorBoard event files (train.log asks)
   loss.png, images/        the loss curve and the pictures of the last epoch and of later commands
+  progress.npz             (vector runs that sample) the fixed noise's samples at a few epochs: images/progress.png
   eval.json                the test metrics of `genmodels evaluate`
   features.json            (feature networks only) the data's fingerprint and test accuracy
   .genmodels               the marker: this folder was made by genmodels (written before anything else)
@@ -26,13 +27,16 @@ through a symbolic link (check_links, fileio.check_target).
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import os
 import re
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from . import checkpoint as ckpt
@@ -42,6 +46,7 @@ from .fileio import (
     JSON_LIMIT,
     RUN_MARKER,
     FileError,
+    MiB,
     atomic_write,
     check_length,
     check_target,
@@ -58,7 +63,7 @@ MARKER_TEXT = f'{{"genmodels": "run directory", "format": {FORMAT}}}\n'.encode()
 # TensorBoard event file), so a folder whose files could not be named is refused before anything is written.
 INSIDE = 64
 # Pictures genmodels writes under images/ (RunDir.image): the only files --overwrite removes there.
-_OUR_PICTURES = re.compile(r"(samples|samples_n\d+|reconstructions|interpolation|latent)\.png")
+_OUR_PICTURES = re.compile(r"(samples|samples_n\d+|reconstructions|interpolation|latent|progress)\.png")
 _OUR_CODES = re.compile(r"codes_(train|test)\.npz")
 # TensorBoard's event files (SummaryWriter: events.out.tfevents.<time>.<host>.<pid>.<n>): all --overwrite removes there.
 _OUR_EVENTS = re.compile(r"events\.out\.tfevents\.[^/]+")
@@ -126,10 +131,11 @@ class RunDir:
     CONFIG, WEIGHTS, CHECKPOINT, METRICS = "config.json", "model.safetensors", "checkpoint.safetensors", "metrics.jsonl"
     LOSS_PLOT, IMAGES, EVAL, FEATURES = "loss.png", "images", "eval.json", "features.json"
     METRICS_CSV, TENSORBOARD = "metrics.csv", "tensorboard"
+    PROGRESS = "progress.npz"
     MARKER, LOCK = RUN_MARKER, ".genmodels.lock"
     # What --overwrite removes: these, the pictures, codes and event files genmodels wrote (_OUR_PICTURES,
     # _OUR_CODES, _OUR_EVENTS), and the temporary files of all of them.
-    FILES = (CONFIG, WEIGHTS, CHECKPOINT, METRICS, LOSS_PLOT, EVAL, FEATURES, METRICS_CSV)
+    FILES = (CONFIG, WEIGHTS, CHECKPOINT, METRICS, LOSS_PLOT, EVAL, FEATURES, METRICS_CSV, PROGRESS)
 
     path: Path
 
@@ -170,6 +176,8 @@ class RunDir:
     reconstructions_png = property(lambda self: self.image("reconstructions"))
     interpolation_png = property(lambda self: self.image("interpolation"))
     latent_png = property(lambda self: self.image("latent"))
+    progress_file = property(lambda self: self.path / self.PROGRESS)
+    progress_png = property(lambda self: self.image("progress"))
 
     def codes(self, split: str) -> Path:
         """codes_<split>.npz: the codes `genmodels encode` writes by default."""
@@ -431,6 +439,30 @@ class RunDir:
         except ValueError:
             raise GenmodelsError(f"{self.eval_file} is not valid JSON; run genmodels evaluate {self.path} "
                                  "again.") from None
+
+    # -- the samples of the fixed noise at a few epochs (vectordata.record_progress) ---------------------
+    def write_progress(self, snapshots: dict[int, np.ndarray]) -> None:
+        """progress.npz: epoch (0-based) -> the points (n, d) float32 drawn at its end, under "epoch_<epoch + 1>"."""
+        out = io.BytesIO()
+        arrays: dict[str, Any] = {f"epoch_{e + 1}": p for e, p in sorted(snapshots.items())}
+        np.savez(out, **arrays)  # Any: numpy's stubs type **kwds as its allow_pickle flag
+        atomic_write(self.progress_file, out.getvalue())
+
+    def read_progress(self) -> dict[int, np.ndarray]:
+        """What write_progress wrote ({} without the file); a one-sentence GenmodelsError for anything else."""
+        try:
+            raw = read_bounded(self.progress_file, "progress record", 64 * MiB)
+        except FileNotFoundError:
+            return {}
+        try:
+            with np.load(io.BytesIO(raw), allow_pickle=False) as npz:
+                found = {int(k[6:]) - 1: npz[k] for k in npz.files if re.fullmatch(r"epoch_[1-9]\d{0,8}", k)}
+                if len(found) != len(npz.files) or any(p.ndim != 2 or p.dtype != np.float32 for p in found.values()):
+                    raise ValueError("not the arrays genmodels writes")
+        except (ValueError, OSError, EOFError, zipfile.BadZipFile) as err:
+            raise GenmodelsError(f"{self.progress_file} is damaged ({str(err)[:80]}); the next epoch that records "
+                                 "progress rewrites it.") from None
+        return found
 
     def write_features_record(self, record: dict) -> None:
         atomic_write(self.features_file, json.dumps(record, indent=2).encode())

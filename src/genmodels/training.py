@@ -36,7 +36,7 @@ from .progress import Progress, Records
 from .rngstate import rng_state, set_rank_rng_state, set_rng_state
 from .rundir import RunDir
 from .runlog import read_history
-from .vectordata import save_points
+from .vectordata import record_progress, save_points
 
 VECTOR_POINTS = 1000  # model samples (or test points reconstructed) in a vector run's picture
 
@@ -265,6 +265,9 @@ class Training:
             if (spread := diversity(points[:64], real[:64])) is not None:
                 found["diversity"] = spread
             path, what = self.run.samples_png(), "samples"
+            # The same noise's samples at a few epochs, side by side: images/progress.png (vectordata).
+            record_progress(self.run, self.position.epoch, self.epochs, unit.inverse(points), self.config.data.source,
+                            unit.inverse(real), self.config.family)
         else:
             with self.ctx.autocast():
                 points = model.reconstruct(model.eval_input(real)).float()

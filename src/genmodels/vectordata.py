@@ -6,15 +6,17 @@ DataError (docs/ARCHITECTURE.md, "Errors").
 
 from __future__ import annotations
 
+import functools
 import warnings
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 import torch
 
 from .datafiles import MAX_CLASSES, check_fits, is_number, read_csv
 from .dataset import Dataset, DataSplits
-from .errors import ConfigError, DataError
+from .errors import ConfigError, DataError, GenmodelsError
 from .toy import TEST_SIZE, TOYS, TRAIN_SIZE, toy_splits
 
 
@@ -130,3 +132,82 @@ def save_points(points: torch.Tensor, path: str | Path, source: str, reference: 
     ref = None if reference is None or density is not None else reference.detach().cpu().numpy()
     more = "" if p.shape[1] <= 2 else f" (columns 1 and 2 of {p.shape[1]})"
     return plot_points(p, path, reference=ref, density=density, title=title + more)
+
+
+# The progress picture: the samples of the fixed noise at a few epochs, side by side (record_progress).
+PROGRESS_PANELS = 6
+
+
+class ProgressRecord(Protocol):
+    """Where a run keeps the samples of its progress picture and the picture (rundir.RunDir)."""
+
+    @property
+    def progress_png(self) -> Path: ...
+
+    def read_progress(self) -> dict[int, np.ndarray]: ...
+
+    def write_progress(self, snapshots: dict[int, np.ndarray]) -> None: ...
+
+
+def progress_epochs(epochs: int, panels: int = PROGRESS_PANELS) -> set[int]:
+    """The epochs (0-based) of a run of `epochs` whose samples the progress picture keeps: every one of a short
+    run, else the first, the last and between them evenly spaced on a log scale (a GAN finds or drops modes in its
+    first epochs, and changes less later). A function of the run's length alone, so a resumed run keeps the same."""
+    if epochs <= panels:
+        return set(range(epochs))
+    return {int(round(e)) - 1 for e in np.geomspace(1, epochs, panels)}
+
+
+def record_progress(run: ProgressRecord, epoch: int, epochs: int, points: torch.Tensor, source: str,
+                    reference: torch.Tensor | None, family: str) -> None:
+    """At the epochs progress_epochs picks: the samples of the fixed noise at the end of `epoch` (0-based; points
+    (n, D) in data units, the first two columns kept) join the run's record, written atomically, and the picture
+    is drawn again from it (save_progress). Points recorded for later epochs are dropped: they belong to a run
+    that stopped before its checkpoint, and the epochs redone after --resume record them again, alike."""
+    if epoch not in progress_epochs(epochs):
+        return
+    try:
+        kept = {e: p for e, p in run.read_progress().items() if e < epoch}
+    except GenmodelsError:  # a damaged record: a new one replaces it
+        kept = {}
+    kept[epoch] = points[:, :2].detach().to("cpu", torch.float32).numpy()
+    run.write_progress(kept)
+    save_progress(kept, run.progress_png, source, reference, family, epochs)
+
+
+def save_progress(snapshots: dict[int, np.ndarray], path: str | Path, source: str, reference: torch.Tensor | None,
+                  family: str, epochs: int) -> Path:
+    """The picture of a progress record (epoch, 0-based -> points (n, d), data units): up to PROGRESS_PANELS of its
+    epochs, evenly picked, side by side over the toy's true density or the `reference` points (plots.plot_progress).
+    The panels share axes that hold every point, up to 3x the data's own extent (as density_grid)."""
+    from .plots import plot_progress  # imported here: matplotlib is slow to import
+
+    shown = sorted(snapshots)
+    if len(shown) > PROGRESS_PANELS:  # a run resumed for more epochs kept the marks of both lengths
+        shown = [shown[round(i)] for i in np.linspace(0, len(shown) - 1, PROGRESS_PANELS)]
+    panels = [(f"epoch {e + 1} of {max(epochs, e + 1)}", snapshots[e].astype(np.float64)) for e in shown]
+    every = np.concatenate([p for _, p in panels])
+    density = _toy_density(source) if source in TOYS and every.shape[1] == 2 else None
+    ref = None if reference is None or density is not None else reference.detach().cpu().numpy()
+    limits = None
+    if density is not None:
+        x0, x1, y0, y1 = TOYS[source].extent()
+        finite = every[np.isfinite(every).all(1)]
+        span = max(x1 - x0, y1 - y0)
+        lo = np.maximum(finite.min(0), (x0 - span, y0 - span)) if len(finite) else (x0, y0)
+        hi = np.minimum(finite.max(0), (x1 + span, y1 + span)) if len(finite) else (x1, y1)
+        pad = 0.05 * span
+        limits = (min(x0, lo[0]) - pad, max(x1, hi[0]) + pad, min(y0, lo[1]) - pad, max(y1, hi[1]) + pad)
+    return plot_progress(panels, path, reference=ref, density=density, limits=limits,
+                         title=f"{family}: the samples of one fixed noise batch during training")
+
+
+@functools.lru_cache(maxsize=8)
+def _toy_density(source: str, cells: int = 150) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The toy's true log-density on a grid over its own extent, a tenth wider each side (the contours drawn lie
+    within it): computed once per process, as a curve's density (numerical quadrature) takes a while."""
+    x0, x1, y0, y1 = TOYS[source].extent()
+    dx, dy = (x1 - x0) / 10, (y1 - y0) / 10
+    x, y = np.linspace(x0 - dx, x1 + dx, cells), np.linspace(y0 - dy, y1 + dy, cells)
+    grid = np.stack(np.meshgrid(x, y), -1).reshape(-1, 2)
+    return x, y, TOYS[source].log_density(grid).numpy().reshape(cells, cells)

@@ -15,6 +15,8 @@ from ..features import fingerprint
 from ..fileio import MiB, atomic_write, read_bounded
 from ..plots import plot_curves
 from ..runlog import read_history
+from ..toy import TOYS
+from ..vectordata import save_progress
 from .html import render
 from .summary import RunSummary
 
@@ -62,6 +64,23 @@ def training_curve(run: runs.Run, tmp: Path) -> bytes | str:
     return "no training loss logged"
 
 
+def progress_picture(run: runs.Run, tmp: Path) -> bytes | str:
+    """A vector run's samples of the fixed noise at a few epochs (vectordata.save_progress), drawn again from what
+    training recorded (progress.npz); a note where there is none."""
+    cfg = run.config
+    if not run.model.samples:
+        return f"{cfg.family}: {DRAW['samples'][2]}"
+    try:
+        snapshots = run.dir.read_progress()
+    except GenmodelsError as err:
+        return str(err)
+    if not snapshots:
+        return f"{cfg.family}: no samples were recorded during training"
+    test = None if cfg.data.source in TOYS else run.in_units(run.data.test.batch(slice(0, POINTS)))
+    return save_progress(snapshots, tmp / "progress.png", cfg.data.source, test, cfg.family,
+                         cfg.total_epochs()).read_bytes()
+
+
 def summarise(run: runs.Run, name: str, tmp: Path) -> RunSummary:
     """Metrics and pictures of one loaded run; pictures are drawn under tmp."""
     cfg = run.config
@@ -75,6 +94,8 @@ def summarise(run: runs.Run, name: str, tmp: Path) -> RunSummary:
             summary.pictures[key] = draw(run, tmp / f"{key}.png").read_bytes()
         else:
             summary.pictures[key] = f"{cfg.family}: {why_not}"
+    if run.vectors:
+        summary.pictures["progress"] = progress_picture(run, tmp)
     summary.pictures["curves"] = training_curve(run, tmp)
     return summary
 

@@ -31,6 +31,7 @@ SECTIONS = {
 # the true density's contours for a 2-D toy, else over the test points.
 VECTOR_SECTIONS = {
     "samples": "Samples over the data's density (its contours for a 2-D toy, else the test points)",
+    "progress": "Samples of one fixed noise batch at a few epochs of training: modes found or dropped",
     "reconstructions": "Reconstructions of test points, in the data's units",
     "interpolation": "Interpolations in latent space, decoded into the data's units",
     "latent": "Latent space (test codes coloured by label; for a 2-D code, the decoder's image of a latent grid)",
@@ -291,6 +292,7 @@ figure img.latent,figure img.curves{max-width:440px;image-rendering:auto}
 figure img.latent{max-width:420px}figure img.latent.wide{max-width:700px}
 figure img.interpolation{max-width:360px}
 figure img.points{max-width:360px;image-rendering:auto}figure img.points.wide{max-width:700px}
+figure img.progress.points{max-width:700px}
 .note{color:#777;font-style:italic;font-size:12px;max-width:280px;padding:20px 8px}
 p.note,p.same{padding:4px 0;max-width:none}p.same{font-size:12px;color:#555}
 ul.findings{list-style:none;padding:0;margin:0;max-width:1100px}ul.findings li{margin:4px 0}
