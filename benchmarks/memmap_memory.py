@@ -51,6 +51,8 @@ CHILD = textwrap.dedent("""
     family, model = sys.argv[4], json.loads(sys.argv[5])
     cfg = build_run_config({"family": family, "data": {"source": sys.argv[1]}, "model": model,
                             "train": {"epochs": 1, "batch_size": 1000, "threads": 1}})
+    if sys.argv[6:] == ["preload"]:  # matplotlib too (the pictures), so the growth is the data's and the steps'
+        import matplotlib.figure, genmodels.plots
     base = anon_kb()  # the interpreter, torch and genmodels, before any data
     threading.Thread(target=watch, daemon=True).start()
     t0 = time.perf_counter()
@@ -89,9 +91,9 @@ def build_vectors(path: Path, rows: int, d: int = 32) -> int:
     return path.stat().st_size
 
 
-def measure(data: Path, run: Path, mode: str, family: str, model: dict) -> dict:
+def measure(data: Path, run: Path, mode: str, family: str, model: dict, *more: str) -> dict:
     """One epoch in a fresh process: its memory (CHILD's JSON)."""
-    out = subprocess.run([sys.executable, "-c", CHILD, str(data), str(run), mode, family, json.dumps(model)],
+    out = subprocess.run([sys.executable, "-c", CHILD, str(data), str(run), mode, family, json.dumps(model), *more],
                          check=True, capture_output=True, text=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
@@ -106,10 +108,11 @@ def vectors(folder: Path, rows: int) -> None:
     for family in ("vae", "gan"):
         growth = {}
         for mode in ("memory-mapped", "in-memory"):
-            m = measure(folder / "vectors.npy", folder / f"run-{family}", mode, family, {})
+            m = measure(folder / "vectors.npy", folder / f"run-{family}", mode, family, {}, "preload")
             growth[mode] = m["peak"] - m["base"]
             print(f"  {family} {mode:13}  {m['seconds']:5.0f} s   peak resident set {mib(m['hwm']):6.0f} MiB; peak "
-                  f"anonymous memory above the process's own {mib(m['base']):.0f} MiB: {mib(growth[mode]):6.1f} MiB  "
+                  f"anonymous memory above the process's own {mib(m['base']):.0f} MiB (matplotlib loaded): "
+                  f"{mib(growth[mode]):6.1f} MiB  "
                   f"(file pages resident at the end: {mib(m['file']):.1f} MiB)")
         print(f"  {family}: copying the data into memory adds {mib(growth['in-memory'] - growth['memory-mapped']):.1f}"
               f" MiB of anonymous memory; the data file is {size / 2**20:.1f} MiB")

@@ -109,6 +109,32 @@ def test_the_vector_report_renders_in_headless_chromium(ring8_zoo, tmp_path):
     assert n >= 16 and f'data-images-loaded="{n}/{n}"' in dom, re.findall(r"data-images-loaded=\"[^\"]*\"", dom)
 
 
+@pytest.mark.slow  # headless Chromium through selenium
+def test_the_vector_report_shows_its_scatters_and_progress_in_chromium_without_console_errors(ring8_zoo):
+    from selenium.webdriver.common.by import By
+
+    from test_explore import _browser, _until
+
+    _, report, _ = ring8_zoo
+    d = _browser()
+    try:
+        d.get(report.resolve().as_uri())
+        loaded = _until(lambda: d.find_element(By.TAG_NAME, "body").get_attribute("data-images-loaded"), "the page")
+        n = len(d.find_elements(By.TAG_NAME, "img"))
+        assert loaded == f"{n}/{n}", loaded
+        for picture in ("samples", "progress"):  # one of each for the VAE and the GAN, drawn at a readable size
+            shown = d.find_elements(By.CSS_SELECTOR, f"img.{picture}.points")
+            assert len(shown) == 2, picture
+            for img in shown:
+                assert img.is_displayed() and img.size["width"] >= 250 and img.size["height"] >= 150, img.size
+                assert d.execute_script("return arguments[0].naturalWidth", img) > 0
+        heading = "Samples of one fixed noise batch at a few epochs of training"
+        assert any(h.text.startswith(heading) for h in d.find_elements(By.TAG_NAME, "h2"))
+        assert [e["message"] for e in d.get_log("browser") if e["level"] == "SEVERE"] == []
+    finally:
+        d.quit()
+
+
 def test_a_pca_baseline_that_reconstructs_exactly_is_no_claim_to_beat():
     """A 2-D toy's 2-D code: PCA keeps everything, so the autoencoders are not judged against it."""
     def run(name: str, sse: float, pca: float) -> RunSummary:
