@@ -203,7 +203,7 @@ def save_progress(snapshots: dict[int, np.ndarray], path: str | Path, source: st
 
 
 @functools.lru_cache(maxsize=8)
-def _toy_density(source: str, cells: int = 150) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _toy_density(source: str, cells: int = 100) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The toy's true log-density on a grid over its own extent, a tenth wider each side (the contours drawn lie
     within it): computed once per process, as a curve's density (numerical quadrature) takes a while."""
     x0, x1, y0, y1 = TOYS[source].extent()
