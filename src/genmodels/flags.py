@@ -88,8 +88,10 @@ def help_default(value: Any) -> str:
     return str(value)
 
 
-def config_flags(section: str, config: type[BaseModel], defaults: dict[str, Any] | None = None) -> list[Flag]:
-    """One Flag per field of `config`, but for fields marked config-only; `defaults` overrides field defaults."""
+def config_flags(section: str, config: type[BaseModel], defaults: dict[str, Any] | None = None,
+                 toy: dict[str, Any] | None = None) -> list[Flag]:
+    """One Flag per field of `config`, but for fields marked config-only; `defaults` overrides field defaults, and
+    `toy` (Family.toy_train_defaults) the defaults on a 2-D toy source, which the help gives beside them."""
     flags = []
     for key, info in config.model_fields.items():
         flag = flag_name(key, info)
@@ -97,7 +99,9 @@ def config_flags(section: str, config: type[BaseModel], defaults: dict[str, Any]
             continue
         parse, kind, choices = _value_type(info.annotation)
         default = (defaults or {}).get(key, info.get_default(call_default_factory=True))
-        help_ = f"{info.description} (default {help_default(default)})"
+        given, on_toy = help_default(default), help_default((toy or {}).get(key, default))
+        also = f"; {on_toy} on a 2-D toy --data" if on_toy != given else ""
+        help_ = f"{info.description} (default {given}{also})"
         flags.append(Flag(flag, section, key, parse, kind, choices, help_))
     return flags
 
@@ -105,7 +109,8 @@ def config_flags(section: str, config: type[BaseModel], defaults: dict[str, Any]
 def family_flags(name: str) -> list[Flag]:
     """Every flag of `genmodels train NAME` (and of `features train` for the classifier)."""
     fam = FAMILIES[name]
-    return [*config_flags("model", fam.config), *config_flags("train", TrainConfig, fam.train_defaults),
+    return [*config_flags("model", fam.config),
+            *config_flags("train", TrainConfig, fam.train_defaults, fam.toy_train_defaults),
             *config_flags("data", DataConfig)]
 
 
