@@ -87,11 +87,16 @@ async function choose(key) {
   buildSliders();
   if (hasMap) { fitView(); drawMap(); legend(); }
   if (plane) { planeLegend(); drawPlane(); }
-  say((hasMap ? "Ready: click the map (or drag on it), move a slider" : "Ready: this model has no encoder, so " +
-       "there is no map of the codes; draw samples and move z") + (vectors ? "." : hasMap ? ", or drop an image." : ".") +
-      (vectors ? " This run is on vectors, so the image drop is hidden" + (plane && run.encodes
-        ? "; click the data plane to encode a point instead." : ".") : ""));
+  say(readyMessage(run, hasMap, vectors, plane));
   await setCode(run.centre.slice(), null, centreName(run));
+}
+
+function readyMessage(run, hasMap, vectors, plane) {
+  const start = hasMap ? "Ready: click the map (or drag on it), move a slider" + (vectors ? "." : ", or drop an image.")
+                       : "Ready: this model has no encoder, so there is no map of the codes; draw samples and move z.";
+  if (!vectors) return start;
+  return `${start} This run is on vectors, so the image drop is hidden` +
+    (plane && run.encodes ? "; click the data plane to encode a point instead." : ".");
 }
 
 function buildCompare() {
@@ -144,7 +149,9 @@ async function decodeCurrent() {
     state.point = answers[0].points ? answers[0].points[0] : null;
     if (state.run.map) drawMap();
     if (state.run.kind === "vectors" && state.run.data.points) {
-      state.plane.now = outs.filter((o, i) => runs[i].kind === "vectors" && o[0].length === 2).map((o) => o[0]);
+      // Each run's decoded point in the plane, in its caption's colour (null: a run whose output is no point).
+      state.plane.now = outs.map((o, i) => (runs[i].kind === "vectors" && o[0].length === 2 ? o[0] : null));
+      figures.slice(-runs.length).forEach((f, i) => { if (state.plane.now[i]) f.style.color = pointColour(i); });
       if (state.dragging) state.plane.trail.push(outs[0][0]);
       drawPlane();
     }

@@ -8,6 +8,7 @@
 const TRAIL = "#ef6c00", PATH = "#1a237e", NOW = "#d50000";
 const OTHERS = ["#00897b", "#6a1b9a", "#f9a825", "#37474f"];  // compared runs' decoded points
 
+const pointColour = (k) => (k ? OTHERS[(k - 1) % OTHERS.length] : NOW);  // the chosen run's, then compared runs'
 const columnName = (j) => `x${j + 1}`;
 
 function fmt(v) {
@@ -99,8 +100,10 @@ function drawPlane() {
   for (const pt of p.samples) dot(g, planeXY(v, pt), "#212121", 3.5);
   p.every.forEach((pt, k) => dot(g, planeXY(v, pt), PALETTE[k % PALETTE.length], 4.5));  // one code, each class
   if (p.own) marker(g, planeXY(v, p.own), "#000", "star");
-  p.now.forEach((pt, k) => (k ? dot(g, planeXY(v, pt), OTHERS[(k - 1) % OTHERS.length], 5)
-                              : marker(g, planeXY(v, pt), NOW, "cross")));
+  p.now.forEach((pt, k) => {
+    if (pt && k) dot(g, planeXY(v, pt), pointColour(k), 5);
+    else if (pt) marker(g, planeXY(v, pt), NOW, "cross");
+  });
 }
 
 function polyline(g, v, pts, colour, width) {
