@@ -25,10 +25,18 @@ def _config(family: str, data: dict, **model) -> dict:
             "train": {"epochs": 1, "batch_size": 50, "lr": 3e-3}}
 
 
+_TRAINED: dict = {}  # the runs below, trained once a session (tests/test_explore_conditional.py shows them too)
+
+
 @pytest.fixture(scope="module")
 def vector_runs(tmp_path_factory):
     """A 2-d VAE and a GAN on ring8, and an AE on (400, 5) vectors far from standard units, each in about a second."""
-    root = tmp_path_factory.mktemp("explore-vectors")
+    if not _TRAINED:
+        _TRAINED.update(_train(tmp_path_factory.mktemp("explore-vectors")))
+    return dict(_TRAINED)
+
+
+def _train(root):
     rng = np.random.default_rng(0)
     wide = rng.normal(size=(400, 2)) @ (rng.normal(size=(2, 5)) * 3) + 100 + 10 * np.arange(5)
     np.save(root / "wide.npy", (wide + 0.3 * rng.normal(size=(400, 5))).astype(np.float32))

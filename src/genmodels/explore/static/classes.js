@@ -58,6 +58,7 @@ async function everyClass(ticket) {
     const fig = figure(output, run.classes[k], run);
     fig.classList.toggle("chosen", k === state.label);
     fig.addEventListener("click", () => chooseClass(k));
+    if (run.kind === "vectors" && run.data.points) fig.style.color = PALETTE[k % PALETTE.length];  // its dot's
     return fig;
   }));
   if (answer.vectors && run.data.points) { state.plane.every = outs; drawPlane(); }

@@ -169,7 +169,10 @@ const outputsOf = (answer) => answer.images || answer.vectors;
 
 // One output as an element: an image, or a vector's canvas (vectors.js) of the run that decoded it.
 function view(output, alt, run, size) {
-  if (typeof output !== "string") return vectorCanvas(output, run, size === "thumb" ? 56 : 140);
+  if (typeof output !== "string") {
+    return size === "thumb" || output.length <= 2 ? vectorCanvas(output, run, size === "thumb" ? 56 : 140)
+                                                  : vectorCanvas(output, run, 280, 140);
+  }
   const img = document.createElement("img");
   img.src = output;
   img.alt = alt;
@@ -184,7 +187,7 @@ function figure(output, caption, run) {
   const planar = typeof output !== "string" && output.length === 2 && (run || state.run).data.points;
   if (!planar) fig.append(view(output, caption, run || state.run, "figure"));
   fig.append(cap);
-  if (typeof output !== "string" && output.length <= 4) {  // a short vector's numbers under it, in data units
+  if (typeof output !== "string" && output.length <= 12) {  // a short vector's numbers under it, in data units
     const numbers = document.createElement("div");
     numbers.className = "numbers";
     numbers.textContent = describeVector(output);

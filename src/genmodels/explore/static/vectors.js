@@ -41,15 +41,22 @@ function vectorCanvas(values, run, width, height) {
 }
 
 function columnLine(g, c, values, run) {
-  const { extent, band } = run.data, n = values.length, pad = 6;
-  const x = (j) => pad + (n === 1 ? (c.width - 2 * pad) / 2 : j * (c.width - 2 * pad) / (n - 1));
+  const { extent, band } = run.data, n = values.length, pad = 6, named = c.width > 100 && n <= 16;
+  const low = named ? 16 : pad;  // room for the columns' names under a large chart
+  const x = (j) => pad + 6 + (n === 1 ? (c.width - 2 * pad - 12) / 2 : j * (c.width - 2 * pad - 12) / (n - 1));
   const y = (j, v) => {
     const [lo, hi] = extent[j];
     const t = (v - lo) / ((hi - lo) || 1);
-    return pad + (1 - Math.max(-0.05, Math.min(1.05, t))) * (c.height - 2 * pad);
+    return pad + (1 - Math.max(-0.05, Math.min(1.05, t))) * (c.height - pad - low);
   };
+  if (named) {
+    g.fillStyle = "#555";
+    g.font = "10px system-ui, sans-serif";
+    g.textAlign = "center";
+    for (let j = 0; j < n; j++) g.fillText(columnName(j), x(j), c.height - 4);
+  }
   g.fillStyle = "#e0e0e0";
-  const w = Math.max(2, (c.width - 2 * pad) / Math.max(n, 2) * 0.8);
+  const w = Math.max(2, (c.width - 2 * pad) / Math.max(n, 2) * 0.4);
   for (let j = 0; j < n; j++) g.fillRect(x(j) - w / 2, y(j, band[j][1]), w, y(j, band[j][0]) - y(j, band[j][1]));
   g.strokeStyle = NOW;
   g.lineWidth = c.width > 100 ? 2 : 1.5;
@@ -149,8 +156,8 @@ function vectorNote(run) {
   const d = run.shape[0];
   if (d === 2) {
     return `Each code decodes to a point of the data plane (red cross; data units, ${run.data.points.length} ` +
-      `of the ${run.data.of} test points behind it). Walks are drawn as a blue path, samples as black dots, ` +
-      "and dragging on the latent map leaves an orange trail." +
+      `of the ${run.data.of} test points behind it). Walks are drawn as a blue path, samples as black dots` +
+      (run.map ? ", and dragging on the latent map leaves an orange trail." : "; the sliders move the point.") +
       (run.encodes ? " Click the plane to encode that point: the star marks it, the cross its reconstruction." : "");
   }
   return `Each code decodes to a vector of ${d} numbers in the data's units: the red line joins them, each ` +
