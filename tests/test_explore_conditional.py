@@ -255,6 +255,12 @@ def test_the_page_shows_classes_and_vectors_in_headless_chromium(page, tmp_path)
         chart = _until(lambda: shown("#decoded canvas.vector"), "the decoded vector's chart")[0]
         values = [float(part.split(" = ")[1]) for part in chart.get_attribute("title").split(", ")]
         assert len(values) == 5 and all(60 < v < 180 for v in values)  # about 100 + 10 j: not standardised
+        typed = d.find_element(By.ID, "vectorin")  # a vector typed in: encoded, shown beside its reconstruction
+        typed.send_keys("100, 110, 120, 130, 140\n")
+        _until(lambda: idle() and "your vector" in d.find_element(By.ID, "currentnote").text, "the typed vector")
+        captions = [c.text for c in d.find_elements(By.CSS_SELECTOR, "#decoded figcaption")]
+        assert captions == ["your vector", "ae"], captions
+        assert d.find_element(By.CSS_SELECTOR, "#decoded .numbers").text.startswith("x1 = 100.000, x2 = 110.000")
         assert "error" not in (d.find_element(By.ID, "status").get_attribute("class") or "")
         severe = [e["message"] for e in d.get_log("browser") if e["level"] == "SEVERE"]
         assert not severe, severe

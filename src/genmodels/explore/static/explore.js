@@ -69,7 +69,9 @@ async function choose(key) {
   const what = vectors ? "test vectors" : "test images";
   $("mapbox").hidden = !hasMap;
   $("samplebox").hidden = !run.samples;
-  $("ownbox").hidden = vectors;  // a vector run takes no image file: 2-D data takes a click on the plane instead
+  $("ownbox").hidden = vectors;  // a vector run takes no image file: a vector typed in (or a click on the plane)
+  $("vectorbox").hidden = !(vectors && run.encodes);
+  $("vectorin").placeholder = vectors ? run.data.extent.map(([lo, hi]) => fmt((lo + hi) / 2)).join(", ") : "";
   $("plane").hidden = !plane;
   $("planelegend").hidden = !plane;
   $("runinfo").textContent = `${run.family}, codes of ${run.dim} dimensions, ` +
@@ -95,8 +97,9 @@ function readyMessage(run, hasMap, vectors, plane) {
   const start = hasMap ? "Ready: click the map (or drag on it), move a slider" + (vectors ? "." : ", or drop an image.")
                        : "Ready: this model has no encoder, so there is no map of the codes; draw samples and move z.";
   if (!vectors) return start;
-  return `${start} This run is on vectors, so the image drop is hidden` +
-    (plane && run.encodes ? "; click the data plane to encode a point instead." : ".");
+  if (!run.encodes) return `${start} This run is on vectors, so the image drop is hidden.`;
+  return `${start} This run is on vectors, so the image drop is hidden; ` +
+    (plane ? "click the data plane or type a vector to encode it instead." : "type a vector to encode it instead.");
 }
 
 function buildCompare() {
@@ -144,7 +147,9 @@ async function decodeCurrent() {
       figures.unshift(figure(state.origin.output, `test ${state.run.kind === "vectors" ? "vector" : "image"} ` +
                                                   `${state.origin.index}`, state.run));
     }
-    if (state.own && state.code === state.own.code) figures.unshift(figure(state.own.input, "your image"));
+    if (state.own && state.code === state.own.code) {
+      figures.unshift(figure(state.own.input, typeof state.own.input === "string" ? "your image" : "your vector"));
+    }
     $("decoded").replaceChildren(...figures);
     state.point = answers[0].points ? answers[0].points[0] : null;
     if (state.run.map) drawMap();
@@ -296,7 +301,25 @@ async function upload(file) {
   } catch (err) { failed(err); }
 }
 
+// -- your own vector (a vector run whose model encodes): typed in, encoded, its reconstruction decoded ----------
+async function ownVector(event) {
+  event.preventDefault();
+  const numbers = $("vectorin").value.split(/[\s,;]+/).filter((t) => t !== "").map(Number);
+  const d = state.run.shape[0];
+  if (numbers.length !== d || numbers.some((v) => !Number.isFinite(v))) {
+    say(`Type ${d} numbers separated by commas or spaces (the data's columns, in its own units).`, true);
+    return;
+  }
+  const answer = await api(runPath(state.run, "decode"), { targets: [{ vector: numbers }],
+                                                          labels: labelsFor(state.run) }).catch(failed);
+  if (!answer) return;
+  state.own = { code: answer.codes[0], input: numbers };
+  if (d === 2) state.plane.own = numbers;
+  await setCode(answer.codes[0], null, "the code of your vector");
+}
+
 function wire() {
+  $("vectorform").addEventListener("submit", ownVector);
   const map = $("map");
   map.addEventListener("mousemove", hover);
   map.addEventListener("mouseleave", () => { $("tip").hidden = true; state.hover = -1; });

@@ -147,7 +147,7 @@ async function clickPlane(event) {
     .catch(failed);
   if (!answer) return;
   state.plane.own = p;
-  state.own = null;
+  state.own = { code: answer.codes[0], input: p };  // the point itself, beside its reconstruction
   await setCode(answer.codes[0], null, `the code of the point (${fmt(p[0])}, ${fmt(p[1])}) of the data plane`);
 }
 
