@@ -249,6 +249,17 @@ def test_the_page_shows_classes_and_vectors_in_headless_chromium(page, tmp_path)
         _until(lambda: idle() and len(d.find_elements(By.CSS_SELECTOR, "#path canvas")) == 10, "the walk")
         d.save_screenshot(str(tmp_path / "vectors.png"))
 
+        # A GAN on 2-d data: no test codes, so its map is a slice of z through the current code; a click there moves
+        # the generated point in the data plane.
+        choose("gan")
+        assert shown("#map") and "slice of its 4-d code" in d.find_element(By.ID, "mapnote").text
+        before = picture()
+        ActionChains(d).move_to_element_with_offset(d.find_element(By.ID, "map"), 150, -100).click().perform()
+        _until(lambda: idle() and "in the slice" in d.find_element(By.ID, "currentnote").text, "a click on the slice")
+        assert picture() != before
+        sliders = [float(i.get_attribute("value")) for i in d.find_elements(By.CSS_SELECTOR, "#sliders input")]
+        assert sliders[0] > 0.5 and sliders[1] > 0.5 and sliders[2:] == [0.0, 0.0]  # the two set, the others kept
+
         # A 5-d vector run: each output a chart over its columns, its numbers on hover, in the data's units.
         choose("ae")
         assert not shown("#plane")

@@ -65,7 +65,8 @@ async function choose(key) {
   state.run = run;
   state.code = null; state.point = null; state.own = null; state.a = null; state.b = null; state.hover = -1;
   state.plane = { now: [], path: [], samples: [], trail: [], own: null, every: [] };
-  const hasMap = !!run.map, vectors = run.kind === "vectors", plane = vectors && !!run.data.points;
+  state.slice = codeSlice(run);
+  const hasMap = !!(run.map || state.slice), vectors = run.kind === "vectors", plane = vectors && !!run.data.points;
   const what = vectors ? "test vectors" : "test images";
   $("mapbox").hidden = !hasMap;
   $("samplebox").hidden = !run.samples;
@@ -78,9 +79,11 @@ async function choose(key) {
     (vectors ? `vectors of ${run.shape[0]} numbers` : `images ${run.shape[1]}×${run.shape[2]}`) +
     (run.classes ? `, conditional on ${run.classes.length} classes` : "") +
     (run.ema ? ", samples from the averaged (EMA) generator" : "");
-  $("mapnote").textContent = hasMap ? `${run.map.note} ${run.map.points.length} of the ${run.map.of} ${what}.` : "";
+  $("mapnote").textContent = state.slice ? sliceNote(run)
+    : hasMap ? `${run.map.note} ${run.map.points.length} of the ${run.map.of} ${what}.` : "";
   $("vectornote").textContent = vectors ? vectorNote(run) : "";
-  $("maphint").textContent = `Hover a dot to see its ${what.slice(5, -1)}. Click anywhere to decode that point; a ` +
+  $("maphint").textContent = state.slice ? "Click anywhere to set those two numbers of the code; hold the button " +
+    "and drag to walk." : `Hover a dot to see its ${what.slice(5, -1)}. Click anywhere to decode that point; a ` +
     `click on a dot takes that ${what.slice(5, -1)}'s code. Hold the button and drag to walk.`;
   $("walk").disabled = true;
   for (const id of ["aimg", "bimg", "path", "samples", "own", "decoded", "every"]) $(id).replaceChildren();
@@ -151,8 +154,9 @@ async function decodeCurrent() {
       figures.unshift(figure(state.own.input, typeof state.own.input === "string" ? "your image" : "your vector"));
     }
     $("decoded").replaceChildren(...figures);
-    state.point = answers[0].points ? answers[0].points[0] : null;
-    if (state.run.map) drawMap();
+    state.point = state.slice ? [state.code[state.slice.a], state.code[state.slice.b]]
+      : answers[0].points ? answers[0].points[0] : null;
+    if (mapShown()) drawMap();
     if (state.run.kind === "vectors" && state.run.data.points) {
       // Each run's decoded point in the plane, in its caption's colour (null: a run whose output is no point).
       state.plane.now = outs.map((o, i) => (runs[i].kind === "vectors" && o[0].length === 2 ? o[0] : null));

@@ -2,8 +2,35 @@
 // codes; hover a dot for its test image (or vector), click to decode a point, drag to walk.
 "use strict";
 
+// A vector run whose model does not encode (a GAN) has no test codes to map. Its map is a slice of the code space
+// instead: through the current code, along the dimensions of the first two sliders, over their range, with the
+// prior's 1, 2 and 3 sigma circles where the prior is N(0, I). A click sets those two numbers of the code.
+function codeSlice(run) {
+  return run.map || run.kind !== "vectors" || run.dim < 2 ? null : { a: run.sliders[0], b: run.sliders[1] };
+}
+
+const mapShown = () => !!(state.run.map || state.slice);
+const mapPoints = () => (state.run.map ? state.run.map.points : []);
+
+function sliceNote(run) {
+  const { a, b } = state.slice;
+  return `This model does not encode, so there are no test codes to map: the map is the slice of its ${run.dim}-d ` +
+    `code through the current code along z[${a}] (across) and z[${b}] (up). A click sets those two numbers.`;
+}
+
+function slicePoint(point) {  // the current code with the slice's two numbers set to a point of the map
+  const code = state.code.slice();
+  [code[state.slice.a], code[state.slice.b]] = point;
+  return code;
+}
+
 // -- the latent map: a canvas scatter, hover for the image, click to decode ----------------------------------
 function fitView() {
+  if (state.slice) {
+    const [[x0, x1], [y0, y1]] = [state.run.ranges[state.slice.a], state.run.ranges[state.slice.b]];
+    state.view = { x0, x1, y0, y1 };
+    return;
+  }
   const pts = state.run.map.points;
   let [x0, x1, y0, y1] = [Infinity, -Infinity, Infinity, -Infinity];
   for (const [x, y] of pts) { x0 = Math.min(x0, x); x1 = Math.max(x1, x); y0 = Math.min(y0, y); y1 = Math.max(y1, y); }
@@ -27,8 +54,9 @@ function colour(i) {
 }
 
 function drawMap() {
-  const c = $("map"), g = c.getContext("2d"), pts = state.run.map.points;
+  const c = $("map"), g = c.getContext("2d"), pts = mapPoints();
   g.clearRect(0, 0, c.width, c.height);
+  if (state.slice && state.view.x1 >= 3) priorCircles(g);
   g.globalAlpha = 0.7;
   for (let i = 0; i < pts.length; i++) {
     const [x, y] = toCanvas(pts[i]);
@@ -38,6 +66,16 @@ function drawMap() {
   g.globalAlpha = 1;
   if (state.own && state.own.point) marker(g, toCanvas(state.own.point), "#000", "star");
   if (state.point) marker(g, toCanvas(state.point), "#d50000", "cross");
+}
+
+function priorCircles(g) {
+  const [cx, cy] = toCanvas([0, 0]);
+  g.strokeStyle = "#b0bec5";
+  g.lineWidth = 1;
+  for (const r of [1, 2, 3]) {
+    const [rx] = toCanvas([r, 0]);
+    g.beginPath(); g.arc(cx, cy, rx - cx, 0, 2 * Math.PI); g.stroke();
+  }
 }
 
 function marker(g, [x, y], stroke, kind) {
@@ -52,7 +90,7 @@ function marker(g, [x, y], stroke, kind) {
 function legend() {
   const box = $("legend"), map = state.run.map;
   box.replaceChildren();
-  if (!map.labels) return;
+  if (!map || !map.labels) return;
   const seen = [...new Set(map.labels)].sort((a, b) => a - b);
   for (const label of seen) {
     const span = document.createElement("span");
@@ -64,7 +102,7 @@ function legend() {
 
 function nearest(px, py) {
   let best = -1, bestD = 36;  // within 6 px
-  const pts = state.run.map.points;
+  const pts = mapPoints();
   for (let i = 0; i < pts.length; i++) {
     const [x, y] = toCanvas(pts[i]);
     const d = (x - px) ** 2 + (y - py) ** 2;
@@ -119,6 +157,10 @@ async function click(event) {
     state.origin = { index: i, code: answer.codes[0], output: await testImage(i).catch(failed) };
     await setCode(state.origin.code, state.origin, `the code of test ${state.run.kind === "vectors" ? "vector" :
                                                                         "image"} ${i}`);
+  } else if (state.slice) {
+    const point = fromCanvas(px, py);
+    await setCode(slicePoint(point), null, `z[${state.slice.a}] = ${point[0].toFixed(2)} and z[${state.slice.b}] = ` +
+                                           `${point[1].toFixed(2)} in the slice`);
   } else {
     const point = fromCanvas(px, py);
     const answer = await api(runPath(state.run, "decode"), { targets: [{ point }] }).catch(failed);
@@ -130,6 +172,10 @@ async function click(event) {
 async function drag(event) {
   if (!state.dragging || !(event.buttons & 1) || state.pending) return;
   const point = fromCanvas(...canvasXY(event));
+  if (state.slice) {
+    await setCode(slicePoint(point), null, `z[${state.slice.a}], z[${state.slice.b}] dragged through the slice`);
+    return;
+  }
   const answer = await api(runPath(state.run, "decode"), { targets: [{ point }] }).catch(failed);
   if (answer && state.dragging) {
     await setCode(answer.codes[0], null, `the map point (${point[0].toFixed(2)}, ${point[1].toFixed(2)}), dragged`);

@@ -157,7 +157,7 @@ function vectorNote(run) {
   if (d === 2) {
     return `Each code decodes to a point of the data plane (red cross; data units, ${run.data.points.length} ` +
       `of the ${run.data.of} test points behind it). Walks are drawn as a blue path, samples as black dots` +
-      (run.map ? ", and dragging on the latent map leaves an orange trail." : "; the sliders move the point.") +
+      ", and dragging on the latent map leaves an orange trail." +
       (run.encodes ? " Click the plane to encode that point: the star marks it, the cross its reconstruction." : "");
   }
   return `Each code decodes to a vector of ${d} numbers in the data's units: the red line joins them, each ` +
