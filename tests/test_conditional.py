@@ -275,11 +275,3 @@ def test_evaluate_bayes_samples_reaches_bayes_accuracy_from_the_command_line(tmp
     capsys.readouterr()
     assert cli("evaluate", out, *fast, "--bayes-samples", -1) == 2
     one_sentence(capsys, "--bayes-samples must be between 0")
-
-
-def test_the_explorer_refuses_a_conditional_run_in_one_sentence(tmp_path, capsys):
-    out = tmp_path / "cvae"
-    assert cli("train", "vae", "--conditional", "--data", "digits", "--epochs", 1, *TINY, "--out", out) == 0
-    capsys.readouterr()  # training's own warnings
-    assert cli("explore", out) == 2
-    one_sentence(capsys, "The explorer shows unconditional runs for now", "genmodels sample --class all")

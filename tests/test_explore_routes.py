@@ -25,10 +25,11 @@ def _request(path: str, method: str = "GET", path_params: dict | None = None) ->
                     "path_params": path_params or {}})
 
 
-def test_the_route_table_is_the_pages_three_files_and_the_api(routes):
+def test_the_route_table_is_the_pages_files_and_the_api(routes):
     table = [(r.path, sorted(r.methods or [])) for r in routes.table()]
     get, post = ["GET", "HEAD"], ["POST"]
-    assert table == [("/", get), ("/explore.js", get), ("/explore.css", get), ("/api/runs", get),
+    assert table == [("/", get), ("/explore.css", get), ("/vectors.js", get), ("/classes.js", get), ("/map.js", get),
+                     ("/explore.js", get), ("/api/runs", get),
                      ("/api/runs/{key}/images/{index:int}", get), ("/api/runs/{key}/decode", post),
                      ("/api/runs/{key}/interpolate", post), ("/api/runs/{key}/sample", post),
                      ("/api/runs/{key}/upload", post)]
@@ -36,10 +37,11 @@ def test_the_route_table_is_the_pages_three_files_and_the_api(routes):
 
 def test_each_page_file_is_served_as_read_with_its_type(routes):
     static = resources.files("genmodels.explore") / "static"
-    for endpoint, name, kind in ((routes.index, "index.html", "text/html; charset=utf-8"),
-                                 (routes.script, "explore.js", "text/javascript; charset=utf-8"),
-                                 (routes.style, "explore.css", "text/css; charset=utf-8")):
-        answer = asyncio.run(endpoint(_request("/")))
+    script = "text/javascript; charset=utf-8"
+    for name, kind in (("index.html", "text/html; charset=utf-8"), ("explore.js", script), ("vectors.js", script),
+                       ("classes.js", script), ("map.js", script), ("explore.css", "text/css; charset=utf-8")):
+        endpoint = routes.index if name == "index.html" else routes.page_file
+        answer = asyncio.run(endpoint(_request("/" if name == "index.html" else f"/{name}")))
         assert answer.body == (static / name).read_bytes() and answer.headers["content-type"] == kind
 
 

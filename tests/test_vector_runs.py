@@ -266,12 +266,3 @@ def test_decoders_of_vectors_have_a_linear_output(family):
     with torch.inference_mode():
         out = model.decode(torch.zeros(4, model.latent_dim))
     assert out.shape == (4, 3) and torch.allclose(out, torch.full((4, 3), -5.0)), out
-
-
-def test_the_explorer_refuses_vector_data_in_one_sentence(tmp_path, capsys):
-    """Its page is built for images: a sentence naming what works instead, not a traceback (the zoo on vectors:
-    tests/test_zoo_vectors.py)."""
-    out = tmp_path / "ae"
-    train(config("ae", "ring8", epochs=1), out, progress=False)
-    assert cli("explore", out) == 2
-    one_sentence(capsys, "The explorer shows runs on images for now", "genmodels sample, reconstruct or latent")

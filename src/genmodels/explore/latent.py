@@ -20,7 +20,7 @@ from PIL import Image
 from ..datafiles import image_pixels
 from ..errors import DataError, GenmodelsError
 from ..models import GenerativeModel
-from ..runs import Run, batched, path_between
+from ..runs import Run, batched, class_names, path_between
 
 MAX_POINTS = 2000  # test images on the map: enough to see the classes, few enough to draw and send at once
 SLIDERS = 8  # latent dimensions given a slider: all of a small code, the most varied of a wide one
@@ -74,17 +74,17 @@ class Projection:
 
 
 class ExploredRun:
-    """A loaded run and what the explorer has worked out about it once, at start-up."""
+    """A loaded run and what the explorer has worked out about it once, at start-up. A vector run's outputs are
+    vectors in the data's own units (its standardiser undone); a conditional run decodes under a class, by default
+    its commonest training class."""
 
     def __init__(self, run: Run, key: str, name: str):
         self.run, self.key, self.name = run, key, name
-        if run.data.kind == "vectors":  # its map, sliders and pictures show images (issue 29 brings vectors)
-            raise GenmodelsError(f"The explorer shows runs on images for now, and {name} was trained on vectors; "
-                                 "look at it with genmodels sample, reconstruct or latent, which draw vectors.")
         model = self.model
-        if model.conditional:  # every decode needs a class, which the page cannot choose yet (issue 30)
-            raise GenmodelsError(f"The explorer shows unconditional runs for now, and {name} is conditional; look at "
-                                 "it with genmodels sample --class all, reconstruct or interpolate.")
+        self.vectors = run.vectors
+        self.classes = class_names(run) if model.conditional else None
+        counts = (model.config.class_counts or [1] * model.classes) if model.conditional else [1]
+        self.label = counts.index(max(counts))  # the class decoded when a request names none
         self.dim = model.latent_dim
         self.test = run.data.test
         self.shown = min(MAX_POINTS, len(self.test))
@@ -92,7 +92,10 @@ class ExploredRun:
         self.projection: Projection | None = None
         self.map: torch.Tensor | None = None
         if model.encodes:
-            codes = batched(model.encode, self.test.batch(slice(0, self.shown)).to(run.device)).float()  # (shown, D)
+            x = self.test.batch(slice(0, self.shown)).to(run.device)
+            labels = self._test_labels(slice(0, self.shown))
+            codes = (batched(model.encode, x) if labels is None else batched(model.encode_with, x, labels=labels))
+            codes = codes.float()  # (shown, D)
             self._check_finite(codes)
             self.codes = codes
             self.projection = Projection.fit(codes)
@@ -108,8 +111,24 @@ class ExploredRun:
             self.ranges = torch.tensor([self.prior_range] * self.dim)  # a model that only samples has a prior range
             self.centre = torch.zeros(self.dim)
         with torch.inference_mode():
-            self._check_finite(self.ranges, self.model.decode(self.centre[None].to(run.device, torch.float32)))
-        self.dark = _border(self.test.batch(slice(0, min(256, len(self.test))))) < 0.5
+            self._check_finite(self.ranges, self._decoded(self.centre[None], None))
+        sample = self.test.batch(slice(0, min(256, len(self.test))))
+        self.dark = not self.vectors and _border(sample) < 0.5
+
+    def _test_labels(self, rows: slice) -> torch.Tensor | None:
+        """The labels of test rows, for a conditional model (it encodes each with its own); None for any other."""
+        if self.classes is None or self.test.labels is None:
+            return None
+        return self.test.labels[rows].to(self.run.device)
+
+    def _decoded(self, codes: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
+        """Codes (B, D) decoded under labels (B,) (a conditional model; None: its default class), on the CPU: images
+        (B, C, H, W) in [0, 1], or vectors (B, D) in the data's units."""
+        codes = codes.to(self.run.device, torch.float32)
+        if self.classes is not None and labels is None:
+            labels = torch.full((len(codes),), self.label, dtype=torch.long)
+        labels = None if labels is None else labels.to(self.run.device)
+        return self.run.in_units(self.model.decode_with(codes, labels)).float().cpu()
 
     def _check_finite(self, *numbers: torch.Tensor) -> None:
         """Refuse a model whose codes, slider ranges or images are not numbers (NaN or infinite weights, or
@@ -130,42 +149,74 @@ class ExploredRun:
         return self.model.prior_bounds or (-SPAN, SPAN)
 
     def describe(self) -> dict:
-        """What the page needs to draw this run: capabilities, the map, the sliders."""
-        c, h, w = self.model.shape
+        """What the page needs to draw this run: capabilities, the map, the sliders; a vector run's test vectors
+        (data units) and a conditional run's classes."""
         classes = self.run.data.classes
         info = {"key": self.key, "name": self.name, "family": self.run.config.family, "dim": self.dim,
-                "shape": [c, h, w], "encodes": self.model.encodes, "samples": self.model.samples,
+                "shape": list(self.model.shape), "encodes": self.model.encodes, "samples": self.model.samples,
                 "centre": self.centre.tolist(), "ranges": self.ranges.tolist(),
-                "sliders": self.dims, "ema": self.model.samples_from_average}
+                "sliders": self.dims, "ema": self.model.samples_from_average,
+                "kind": "vectors" if self.vectors else "images",
+                "classes": self.classes, "label": self.label if self.classes is not None else None}
+        labels = self.test.labels[: self.shown].tolist() if self.test.labels is not None else None
         if self.map is not None and self.projection is not None:
-            labels = self.test.labels[: self.shown].tolist() if self.test.labels is not None else None
             info["map"] = {"points": [[round(x, 5), round(y, 5)] for x, y in self.map.tolist()], "labels": labels,
                            "classes": list(classes) if classes else None, "note": self.projection.note,
                            "of": len(self.test)}
+        if self.vectors:
+            info["data"] = self._vectors(labels, list(classes) if classes else None)
         return info
 
+    def _vectors(self, labels: list[int] | None, classes: list[str] | None) -> dict:
+        """The test vectors the page draws outputs against, in data units: each column's extent and middle 90%
+        (the scale of a D > 2 vector's chart), and for 2-D data the test points themselves (the data plane)."""
+        test = self.run.in_units(self.test.batch(slice(0, self.shown))).double()  # (shown, D)
+        q = torch.quantile(test, torch.tensor([0.0, 0.05, 0.95, 1.0], dtype=torch.float64), dim=0).T  # (D, 4)
+        data: dict = {"extent": q[:, [0, 3]].tolist(), "band": q[:, [1, 2]].tolist(), "labels": labels,
+                      "classes": classes, "of": len(self.test)}
+        if test.shape[1] == 2:
+            data["points"] = [[round(x, 5), round(y, 5)] for x, y in test.tolist()]
+        return data
+
     # -- the model's work, under inference mode -------------------------------------------------------------
-    def decode(self, codes: torch.Tensor) -> list[str]:
-        """Codes (B, D) decoded, each as a PNG data URL."""
+    def decode(self, codes: torch.Tensor, labels: torch.Tensor | None = None) -> list:
+        """Codes (B, D) decoded (under labels (B,) for a conditional model; None: its default class): each image
+        as a PNG data URL, or each vector as its numbers in the data's units."""
         with torch.inference_mode():
-            images = self.model.decode(codes.to(self.run.device, torch.float32))
-        return [png_url(im) for im in images]
+            out = self._decoded(codes, labels)
+        return out.tolist() if self.vectors else [png_url(im) for im in out]
 
     def points_to_codes(self, points: torch.Tensor) -> torch.Tensor:
         if self.projection is None:  # the server checks first: a bug if reached
             raise GenmodelsError(f"The {self.name} run has no map (its model does not encode); send codes instead.")
         return self.projection.to_code(points).float()
 
-    def test_image(self, index: int) -> str:
-        return png_url(self.test.batch(slice(index, index + 1))[0])
+    def test_image(self, index: int) -> str | list[float]:
+        """Test image `index` as a PNG data URL, or test vector `index` in the data's units."""
+        x = self.test.batch(slice(index, index + 1))
+        return self.run.in_units(x)[0].tolist() if self.vectors else png_url(x[0])
 
     def code_of(self, index: int) -> torch.Tensor:
-        """The code of test image `index` (the map's, when it is on the map)."""
+        """The code of test image `index` (the map's, when it is on the map), a conditional model's given its
+        own label."""
         if index < self.shown:
             return self.codes[index]
         x = self.test.batch(slice(index, index + 1)).to(self.run.device)
         with torch.inference_mode():
-            return self.model.encode(x)[0].float().cpu()
+            return self.model.encode_with(x, self._test_labels(slice(index, index + 1)))[0].float().cpu()
+
+    def encode_vectors(self, values: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        """Vectors (B, D) in the data's units (a point clicked on the data plane) encoded: codes (B, latent)."""
+        standardiser = self.run.standardiser
+        x = values if standardiser is None else standardiser.forward(values)
+        return self._encoded(x, labels)
+
+    def _encoded(self, x: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
+        if self.classes is not None and labels is None:
+            labels = torch.full((len(x),), self.label, dtype=torch.long)
+        with torch.inference_mode():
+            return self.model.encode_with(x.to(self.run.device), None if labels is None else
+                                          labels.to(self.run.device)).float().cpu()
 
     def to_map(self, codes: torch.Tensor) -> list[list[float]] | None:
         return self.projection.to_map(codes).tolist() if self.projection is not None else None
@@ -175,16 +226,21 @@ class ExploredRun:
         where the arc is not defined)."""
         return path_between(a[None], b[None], torch.linspace(0, 1, steps), mode)[0]
 
-    def draw(self, n: int, seed: int) -> tuple[list[list[float]], list[str]]:
-        """n codes from the prior, seeded, and their images (a GAN's from its averaged weights, as sampling)."""
+    def draw(self, n: int, seed: int, label: int | None = None) -> tuple[list[list[float]], list]:
+        """n codes from the prior, seeded, and their decoded outputs (a GAN's from its averaged weights, as
+        sampling; a conditional model's under class `label`, as model.sample(n, labels=) draws them)."""
         with torch.inference_mode():
             z = self.model.prior_sample(n, generator=torch.Generator(device=self.run.device).manual_seed(seed))
-        return z.float().cpu().tolist(), self.decode(z)
+        labels = None if label is None else torch.full((n,), label, dtype=torch.long)
+        return z.float().cpu().tolist(), self.decode(z, labels)
 
-    def own_image(self, data: bytes, invert: str) -> dict:
+    def own_image(self, data: bytes, invert: str, label: int | None = None) -> dict:
         """A user's PNG or JPEG: fitted to the run's shape, then (for a model that encodes) encoded,
         reconstructed and placed on the map. invert: auto | yes | no (auto: when its border is light and
-        the data's is dark, or the reverse, as a photo of ink on paper is to MNIST-like data)."""
+        the data's is dark, or the reverse, as a photo of ink on paper is to MNIST-like data). label: the
+        class a conditional model encodes and decodes it under (None: its default)."""
+        if self.vectors:  # the server checks first: a bug if reached
+            raise GenmodelsError(f"The {self.name} run was trained on vectors, not images; click the data plane.")
         pixels, _ = image_pixels(io.BytesIO(data), "The file", "drop a PNG or JPEG image", on_white=True)
         x = fit_image(pixels, self.model.shape)  # (1, C, H, W)
         inverted = invert == "yes" or (invert == "auto" and (_border(x) < 0.5) != self.dark)
@@ -192,10 +248,10 @@ class ExploredRun:
             x = 1 - x
         out = {"input": png_url(x[0]), "inverted": inverted}
         if self.model.encodes:
-            with torch.inference_mode():
-                code = self.model.encode(x.to(self.run.device)).float().cpu()
+            labels = None if label is None else torch.tensor([label])
+            code = self._encoded(x, labels)
             point = self.to_map(code)  # a model that encodes has a map
-            out |= {"code": code[0].tolist(), "image": self.decode(code)[0], "point": point and point[0]}
+            out |= {"code": code[0].tolist(), "image": self.decode(code, labels)[0], "point": point and point[0]}
         return out
 
 

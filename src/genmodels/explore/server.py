@@ -38,9 +38,14 @@ MAX_CODES = 64  # codes decoded by one request
 MAX_STEPS = 32  # images on one interpolation path
 MAX_SAMPLES = 64  # images of one sample grid
 MAX_PENDING = 64  # requests waiting for the model at once; more get 503 (the rate bound)
+PAGE = {"index.html": "text/html", "explore.css": "text/css", "vectors.js": "text/javascript",
+        "classes.js": "text/javascript", "map.js": "text/javascript", "explore.js": "text/javascript"}  # static/
 MAX_VALUE = 1e4  # a code's entries: far beyond any trained code, small enough to stay finite through a net
 
+MAX_UNITS = 1e15  # a vector's entries in the data's own units (any finite number a table holds)
+
 Number = Annotated[float, Field(allow_inf_nan=False, ge=-MAX_VALUE, le=MAX_VALUE)]
+Units = Annotated[float, Field(allow_inf_nan=False, ge=-MAX_UNITS, le=MAX_UNITS)]
 Index = Annotated[int, Field(ge=0, le=2**31)]
 
 
@@ -49,16 +54,18 @@ class Strict(BaseModel):
 
 
 class Target(Strict):
-    """One place in latent space: a code, a point of the map, or the code of a test image."""
+    """One place in latent space: a code, a point of the map, the code of a test image, or the code of a vector
+    in the data's units (a point clicked on a vector run's data plane)."""
 
     code: list[Number] | None = Field(None, max_length=4096)
     point: list[Number] | None = Field(None, min_length=2, max_length=2)
     index: Index | None = None
+    vector: list[Units] | None = Field(None, max_length=4096)
 
     @model_validator(mode="after")
     def _one(self) -> Target:
-        if sum(v is not None for v in (self.code, self.point, self.index)) != 1:
-            raise ValueError("give exactly one of code, point or index")
+        if sum(v is not None for v in (self.code, self.point, self.index, self.vector)) != 1:
+            raise ValueError("give exactly one of code, point, index or vector")
         return self
 
 
@@ -67,6 +74,8 @@ StrictT = TypeVar("StrictT", bound=Strict)
 
 class Decode(Strict):
     targets: list[Target] = Field(min_length=1, max_length=MAX_CODES)
+    # A conditional run's class for every target (one label) or for each (one per target); none: its default.
+    labels: list[Index] | None = Field(None, min_length=1, max_length=MAX_CODES)
 
 
 class Walk(Strict):
@@ -74,11 +83,13 @@ class Walk(Strict):
     b: Target
     steps: int = Field(10, ge=2, le=MAX_STEPS)
     mode: Literal["linear", "slerp"] = "linear"
+    label: Index | None = None
 
 
 class Sample(Strict):
     seed: int = Field(0, ge=0, le=2**63 - 1)
     n: int = Field(16, ge=1, le=MAX_SAMPLES)
+    label: Index | None = None
 
 
 class RequestError(Exception):
@@ -97,7 +108,7 @@ class Explorer:
         self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="genmodels-model")
         self.pending = 0
         static = resources.files("genmodels.explore") / "static"
-        self.static = {name: (static / name).read_bytes() for name in ("index.html", "explore.js", "explore.css")}
+        self.static = {name: (static / name).read_bytes() for name in PAGE}
 
     async def work(self, fn, *args):
         """fn(*args) on the model's thread; 503 when MAX_PENDING requests already wait."""
@@ -115,10 +126,30 @@ class Explorer:
             raise RequestError(404, f"There is no run {key[:40]!r} in this explorer; reload the page.")
         return self.runs[key]
 
-    def codes(self, run: ExploredRun, targets: list[Target]) -> torch.Tensor:
-        """The codes (B, D) that targets name, each checked against the run."""
+    def labels(self, run: ExploredRun, given: list[int] | None, n: int) -> torch.Tensor | None:
+        """The classes (n,) a conditional run decodes n codes under: one label for all, one each, or (None) the
+        run's default; None for a run that is not conditional, which refuses labels."""
+        if run.classes is None:
+            if given is not None:
+                raise RequestError(400, f"The {run.name} run is not conditional, so it takes no class; "
+                                        "send no label.")
+            return None
+        if given is None:
+            return None
+        if len(given) not in (1, n):
+            raise RequestError(400, f"{len(given)} labels were sent for {n} codes; send one for all or one each.")
+        if max(given) >= len(run.classes):
+            raise RequestError(400, f"Class {max(given)} is outside the {run.name} run's classes "
+                                    f"0..{len(run.classes) - 1}; pick one of those.")
+        return torch.tensor(given * n if len(given) == 1 else given, dtype=torch.long)
+
+    def codes(self, run: ExploredRun, targets: list[Target], labels: torch.Tensor | None = None) -> torch.Tensor:
+        """The codes (B, D) that targets name, each checked against the run (a vector encoded under its label)."""
         rows = []
-        for t in targets:
+        for i, t in enumerate(targets):
+            if t.vector is not None:
+                rows.append(self._vector_code(run, t.vector, None if labels is None else labels[i : i + 1]))
+                continue
             if t.code is not None:
                 if len(t.code) != run.dim:
                     raise RequestError(400, f"A code has {len(t.code)} numbers but the {run.name} run's codes have "
@@ -138,6 +169,22 @@ class Explorer:
                     raise RequestError(400, f"The {run.name} run cannot encode images; send codes instead.")
                 rows.append(run.code_of(index))
         return torch.stack(rows)
+
+    def _vector_code(self, run: ExploredRun, vector: list[float], label: torch.Tensor | None) -> torch.Tensor:
+        """The code of one vector in the data's units, checked against the run."""
+        if not run.vectors:
+            raise RequestError(400, f"The {run.name} run was trained on images; send codes, points or test indices.")
+        if not run.run.model.encodes:
+            raise RequestError(400, f"The {run.name} run cannot encode; send codes instead.")
+        if len(vector) != run.model.shape[0]:
+            raise RequestError(400, f"A vector has {len(vector)} numbers but the {run.name} run's data have "
+                                    f"{run.model.shape[0]} columns; send vectors of that length.")
+        return run.encode_vectors(torch.tensor([vector], dtype=torch.float32), label)[0]
+
+
+def outputs(run: ExploredRun, decoded: list) -> dict:
+    """Decoded outputs under the name the page reads: images (PNG data URLs) or vectors (data units)."""
+    return {"vectors" if run.vectors else "images": decoded}
 
 
 async def _body(request: Request, limit: int, what: str) -> bytes:
@@ -180,10 +227,9 @@ class Routes:
         self.explorer = explorer
 
     def table(self) -> list[Route]:
-        """Every route: the page's three files, then the API."""
+        """Every route: the page's files, then the API."""
         return [Route("/", self.index),
-                Route("/explore.js", self.script),
-                Route("/explore.css", self.style),
+                *[Route(f"/{name}", self.page_file) for name in PAGE if name != "index.html"],
                 Route("/api/runs", self.runs),
                 Route("/api/runs/{key}/images/{index:int}", self.image),
                 Route("/api/runs/{key}/decode", self.decode, methods=["POST"]),
@@ -191,18 +237,15 @@ class Routes:
                 Route("/api/runs/{key}/sample", self.sample, methods=["POST"]),
                 Route("/api/runs/{key}/upload", self.upload, methods=["POST"])]
 
-    def _file(self, name: str, kind: str) -> Response:
+    def _file(self, name: str) -> Response:
         """One of the page's files, read once at start-up."""
-        return Response(self.explorer.static[name], media_type=kind)
+        return Response(self.explorer.static[name], media_type=f"{PAGE[name]}; charset=utf-8")
 
     async def index(self, request: Request) -> Response:
-        return self._file("index.html", "text/html; charset=utf-8")
+        return self._file("index.html")
 
-    async def script(self, request: Request) -> Response:
-        return self._file("explore.js", "text/javascript; charset=utf-8")
-
-    async def style(self, request: Request) -> Response:
-        return self._file("explore.css", "text/css; charset=utf-8")
+    async def page_file(self, request: Request) -> Response:
+        return self._file(request.url.path.lstrip("/"))
 
     async def runs(self, request: Request) -> Response:
         return JSONResponse({"runs": [r.describe() for r in self.explorer.runs.values()],
@@ -214,22 +257,24 @@ class Routes:
         index = request.path_params["index"]
         if index >= len(run.test):
             raise RequestError(404, f"Test image {index} does not exist: the split holds {len(run.test)}.")
-        return JSONResponse({"image": await self.explorer.work(run.test_image, index)})
+        return JSONResponse({"vector" if run.vectors else "image": await self.explorer.work(run.test_image, index)})
 
     async def decode(self, request: Request) -> Response:
         run = self.explorer.run(request)
         req = await _parse(request, Decode)
-        codes = self.explorer.codes(run, req.targets)
-        images = await self.explorer.work(run.decode, codes)
-        return JSONResponse({"images": images, "codes": codes.tolist(), "points": run.to_map(codes)})
+        labels = self.explorer.labels(run, req.labels, len(req.targets))
+        codes = await self.explorer.work(self.explorer.codes, run, req.targets, labels)
+        decoded = await self.explorer.work(run.decode, codes, labels)
+        return JSONResponse({**outputs(run, decoded), "codes": codes.tolist(), "points": run.to_map(codes)})
 
     async def interpolate(self, request: Request) -> Response:
         run = self.explorer.run(request)
         req = await _parse(request, Walk)
-        a, b = self.explorer.codes(run, [req.a, req.b])
+        label = self.explorer.labels(run, None if req.label is None else [req.label], 2)
+        a, b = await self.explorer.work(self.explorer.codes, run, [req.a, req.b], label)
         path = run.walk(a, b, req.steps, req.mode)
-        images = await self.explorer.work(run.decode, path)
-        return JSONResponse({"images": images, "codes": path.tolist(), "points": run.to_map(path)})
+        decoded = await self.explorer.work(run.decode, path, None if label is None else label[:1].repeat(len(path)))
+        return JSONResponse({**outputs(run, decoded), "codes": path.tolist(), "points": run.to_map(path)})
 
     async def sample(self, request: Request) -> Response:
         run = self.explorer.run(request)
@@ -237,19 +282,28 @@ class Routes:
             raise RequestError(400, f"The {run.name} run ({run.run.config.family}) has no prior to sample from; "
                                     f"pick a run of a family that samples ({families_that('samples')}).")
         req = await _parse(request, Sample)
-        codes, images = await self.explorer.work(run.draw, req.n, req.seed)
-        return JSONResponse({"images": images, "codes": codes, "points": run.to_map(torch.tensor(codes))})
+        self.explorer.labels(run, None if req.label is None else [req.label], 1)  # checked
+        label = req.label if req.label is not None or run.classes is None else run.label
+        codes, decoded = await self.explorer.work(run.draw, req.n, req.seed, label)
+        return JSONResponse({**outputs(run, decoded), "codes": codes, "points": run.to_map(torch.tensor(codes))})
 
     async def upload(self, request: Request) -> Response:
         run = self.explorer.run(request)
         invert = request.query_params.get("invert", "auto")
         if invert not in ("auto", "yes", "no"):
             raise RequestError(400, "invert must be auto, yes or no.")
+        if run.vectors:
+            raise RequestError(400, f"The {run.name} run was trained on vectors, not images; it takes no image file.")
+        given = request.query_params.get("label")
+        if given is not None and not given.isdigit():
+            raise RequestError(400, "label must be a class index (0, 1, ...).")
+        label = self.explorer.labels(run, None if given is None else [int(given)], 1)
         data = await _body(request, MAX_UPLOAD, "image file")
         if not data:
             raise RequestError(400, "The file is empty; drop a PNG or JPEG image.")
         try:
-            return JSONResponse(await self.explorer.work(run.own_image, data, invert))
+            return JSONResponse(await self.explorer.work(run.own_image, data, invert,
+                                                         None if label is None else int(label[0])))
         except GenmodelsError as err:
             raise RequestError(400, str(err)) from None
 

@@ -6,7 +6,8 @@ const PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b
                  "#bcbd22", "#17becf"];
 const $ = (id) => document.getElementById(id);
 const state = { runs: [], run: null, code: null, point: null, own: null, a: null, b: null, compare: new Set(),
-                view: null, hover: -1, pending: 0 };
+                view: null, hover: -1, pending: 0, label: null, output: null, dragging: false,
+                plane: { now: [], path: [], samples: [], trail: [], own: null, every: [] } };
 
 // -- talking to the server: every failure becomes one sentence in the status line ----------------------------
 async function api(path, body, raw) {
@@ -63,22 +64,45 @@ async function choose(key) {
   const run = state.runs.find((r) => r.key === key);
   state.run = run;
   state.code = null; state.point = null; state.own = null; state.a = null; state.b = null; state.hover = -1;
-  const hasMap = !!run.map;
+  state.plane = { now: [], path: [], samples: [], trail: [], own: null, every: [] };
+  state.slice = codeSlice(run);
+  const hasMap = !!(run.map || state.slice), vectors = run.kind === "vectors", plane = vectors && !!run.data.points;
+  const what = vectors ? "test vectors" : "test images";
   $("mapbox").hidden = !hasMap;
   $("samplebox").hidden = !run.samples;
-  $("ownbox").hidden = false;
-  $("runinfo").textContent = `${run.family}, codes of ${run.dim} dimensions, images ${run.shape[1]}×${run.shape[2]}` +
+  $("ownbox").hidden = vectors;  // a vector run takes no image file: a vector typed in (or a click on the plane)
+  $("vectorbox").hidden = !(vectors && run.encodes);
+  $("vectorin").placeholder = vectors ? run.data.extent.map(([lo, hi]) => fmt((lo + hi) / 2)).join(", ") : "";
+  $("plane").hidden = !plane;
+  $("planelegend").hidden = !plane;
+  $("runinfo").textContent = `${run.family}, codes of ${run.dim} dimensions, ` +
+    (vectors ? `vectors of ${run.shape[0]} numbers` : `images ${run.shape[1]}×${run.shape[2]}`) +
+    (run.classes ? `, conditional on ${run.classes.length} classes` : "") +
     (run.ema ? ", samples from the averaged (EMA) generator" : "");
-  $("mapnote").textContent = hasMap ? `${run.map.note} ${run.map.points.length} of the ${run.map.of} test images.` : "";
+  $("mapnote").textContent = state.slice ? sliceNote(run)
+    : hasMap ? `${run.map.note} ${run.map.points.length} of the ${run.map.of} ${what}.` : "";
+  $("vectornote").textContent = vectors ? vectorNote(run) : "";
+  $("maphint").textContent = state.slice ? "Click anywhere to set those two numbers of the code; hold the button " +
+    "and drag to walk." : `Hover a dot to see its ${what.slice(5, -1)}. Click anywhere to decode that point; a ` +
+    `click on a dot takes that ${what.slice(5, -1)}'s code. Hold the button and drag to walk.`;
   $("walk").disabled = true;
-  for (const id of ["aimg", "bimg"]) { $(id).removeAttribute("src"); $(id).hidden = true; }
-  for (const id of ["path", "samples", "own", "decoded"]) $(id).replaceChildren();
+  for (const id of ["aimg", "bimg", "path", "samples", "own", "decoded", "every"]) $(id).replaceChildren();
+  buildClasses();
   buildCompare();
   buildSliders();
   if (hasMap) { fitView(); drawMap(); legend(); }
-  say(hasMap ? "Ready: click the map, move a slider, or drop an image." :
-               "Ready: this model has no encoder, so there is no map of the data; draw samples and move z.");
+  if (plane) { planeLegend(); drawPlane(); }
+  say(readyMessage(run, hasMap, vectors, plane));
   await setCode(run.centre.slice(), null, centreName(run));
+}
+
+function readyMessage(run, hasMap, vectors, plane) {
+  const start = hasMap ? "Ready: click the map (or drag on it), move a slider" + (vectors ? "." : ", or drop an image.")
+                       : "Ready: this model has no encoder, so there is no map of the codes; draw samples and move z.";
+  if (!vectors) return start;
+  if (!run.encodes) return `${start} This run is on vectors, so the image drop is hidden.`;
+  return `${start} This run is on vectors, so the image drop is hidden; ` +
+    (plane ? "click the data plane or type a vector to encode it instead." : "type a vector to encode it instead.");
 }
 
 function buildCompare() {
@@ -116,18 +140,32 @@ async function decodeCurrent() {
   const ticket = ++latest;
   const runs = [state.run, ...state.runs.filter((r) => state.compare.has(r.key))];
   try {
-    const answers = await Promise.all(runs.map((r) => api(runPath(r, "decode"), { targets: [{ code: state.code }] })));
+    const answers = await Promise.all(runs.map((r) => api(runPath(r, "decode"),
+      { targets: [{ code: state.code }], labels: labelsFor(r) })));
     if (ticket !== latest) return;  // a newer code was asked for meanwhile: show that one
-    const figures = answers.map((a, i) => figure(a.images[0], runs[i].name));
-    state.image = answers[0].images[0];
+    const outs = answers.map(outputsOf);
+    const figures = outs.map((o, i) => figure(o[0], runs[i].name + classCaption(runs[i]), runs[i]));
+    state.output = outs[0][0];
     if (state.origin && state.code === state.origin.code) {
-      figures.unshift(figure(state.origin.image, `test image ${state.origin.index}`));
+      figures.unshift(figure(state.origin.output, `test ${state.run.kind === "vectors" ? "vector" : "image"} ` +
+                                                  `${state.origin.index}`, state.run));
     }
-    if (state.own && state.code === state.own.code) figures.unshift(figure(state.own.input, "your image"));
+    if (state.own && state.code === state.own.code) {
+      figures.unshift(figure(state.own.input, typeof state.own.input === "string" ? "your image" : "your vector"));
+    }
     $("decoded").replaceChildren(...figures);
-    state.point = answers[0].points ? answers[0].points[0] : null;
-    if (state.run.map) drawMap();
+    state.point = state.slice ? [state.code[state.slice.a], state.code[state.slice.b]]
+      : answers[0].points ? answers[0].points[0] : null;
+    if (mapShown()) drawMap();
+    if (state.run.kind === "vectors" && state.run.data.points) {
+      // Each run's decoded point in the plane, in its caption's colour (null: a run whose output is no point).
+      state.plane.now = outs.map((o, i) => (runs[i].kind === "vectors" && o[0].length === 2 ? o[0] : null));
+      figures.slice(-runs.length).forEach((f, i) => { if (state.plane.now[i]) f.style.color = pointColour(i); });
+      if (state.dragging) state.plane.trail.push(outs[0][0]);
+      drawPlane();
+    }
     clearError();
+    await everyClass(ticket);
   } catch (err) { failed(err); }
 }
 
@@ -135,14 +173,35 @@ function clearError() {
   if ($("status").classList.contains("error")) say("Ready.");
 }
 
-function figure(src, caption) {
-  const fig = document.createElement("figure");
+// An answer's decoded outputs: PNG data URLs (images) or arrays of numbers (vectors, data units).
+const outputsOf = (answer) => answer.images || answer.vectors;
+
+// One output as an element: an image, or a vector's canvas (vectors.js) of the run that decoded it.
+function view(output, alt, run, size) {
+  if (typeof output !== "string") {
+    return size === "thumb" || output.length <= 2 ? vectorCanvas(output, run, size === "thumb" ? 56 : 140)
+                                                  : vectorCanvas(output, run, 280, 140);
+  }
   const img = document.createElement("img");
-  img.src = src;
-  img.alt = caption;
+  img.src = output;
+  img.alt = alt;
+  return img;
+}
+
+function figure(output, caption, run) {
+  const fig = document.createElement("figure");
   const cap = document.createElement("figcaption");
   cap.textContent = caption;
-  fig.append(img, cap);
+  // A 2-D vector is drawn in the data plane itself: its figure is its caption and numbers.
+  const planar = typeof output !== "string" && output.length === 2 && (run || state.run).data.points;
+  if (!planar) fig.append(view(output, caption, run || state.run, "figure"));
+  fig.append(cap);
+  if (typeof output !== "string" && output.length <= 12) {  // a short vector's numbers under it, in data units
+    const numbers = document.createElement("div");
+    numbers.className = "numbers";
+    numbers.textContent = describeVector(output);
+    fig.append(numbers);
+  }
   return fig;
 }
 
@@ -184,130 +243,15 @@ function syncSliders() {
   }
 }
 
-// -- the latent map: a canvas scatter, hover for the image, click to decode ----------------------------------
-function fitView() {
-  const pts = state.run.map.points;
-  let [x0, x1, y0, y1] = [Infinity, -Infinity, Infinity, -Infinity];
-  for (const [x, y] of pts) { x0 = Math.min(x0, x); x1 = Math.max(x1, x); y0 = Math.min(y0, y); y1 = Math.max(y1, y); }
-  const padX = (x1 - x0 || 1) * 0.06, padY = (y1 - y0 || 1) * 0.06;
-  state.view = { x0: x0 - padX, x1: x1 + padX, y0: y0 - padY, y1: y1 + padY };
-}
-
-function toCanvas([x, y]) {
-  const v = state.view, c = $("map");
-  return [(x - v.x0) / (v.x1 - v.x0) * c.width, (1 - (y - v.y0) / (v.y1 - v.y0)) * c.height];
-}
-
-function fromCanvas(px, py) {
-  const v = state.view, c = $("map");
-  return [v.x0 + px / c.width * (v.x1 - v.x0), v.y0 + (1 - py / c.height) * (v.y1 - v.y0)];
-}
-
-function colour(i) {
-  const labels = state.run.map.labels;
-  return labels ? PALETTE[labels[i] % PALETTE.length] : "#607d8b";
-}
-
-function drawMap() {
-  const c = $("map"), g = c.getContext("2d"), pts = state.run.map.points;
-  g.clearRect(0, 0, c.width, c.height);
-  g.globalAlpha = 0.7;
-  for (let i = 0; i < pts.length; i++) {
-    const [x, y] = toCanvas(pts[i]);
-    g.fillStyle = colour(i);
-    g.beginPath(); g.arc(x, y, 3, 0, 2 * Math.PI); g.fill();
-  }
-  g.globalAlpha = 1;
-  if (state.own && state.own.point) marker(g, toCanvas(state.own.point), "#000", "star");
-  if (state.point) marker(g, toCanvas(state.point), "#d50000", "cross");
-}
-
-function marker(g, [x, y], stroke, kind) {
-  g.strokeStyle = stroke; g.lineWidth = 2.5;
-  g.beginPath();
-  if (kind === "cross") { g.moveTo(x - 8, y); g.lineTo(x + 8, y); g.moveTo(x, y - 8); g.lineTo(x, y + 8); }
-  else { for (let k = 0; k < 10; k++) { const r = k % 2 ? 4 : 10, t = Math.PI * k / 5 - Math.PI / 2;
-    g[k ? "lineTo" : "moveTo"](x + r * Math.cos(t), y + r * Math.sin(t)); } g.closePath(); }
-  g.stroke();
-}
-
-function legend() {
-  const box = $("legend"), map = state.run.map;
-  box.replaceChildren();
-  if (!map.labels) return;
-  const seen = [...new Set(map.labels)].sort((a, b) => a - b);
-  for (const label of seen) {
-    const span = document.createElement("span");
-    span.style.setProperty("--c", PALETTE[label % PALETTE.length]);
-    span.textContent = map.classes ? map.classes[label] : `class ${label}`;
-    box.append(span);
-  }
-}
-
-function nearest(px, py) {
-  let best = -1, bestD = 36;  // within 6 px
-  const pts = state.run.map.points;
-  for (let i = 0; i < pts.length; i++) {
-    const [x, y] = toCanvas(pts[i]);
-    const d = (x - px) ** 2 + (y - py) ** 2;
-    if (d < bestD) { best = i; bestD = d; }
-  }
-  return best;
-}
-
-const images = new Map();  // test image index -> data URL, fetched once per run
-async function testImage(index) {
-  const key = `${state.run.key}/${index}`;
-  if (!images.has(key)) images.set(key, (await api(runPath(state.run, `images/${index}`))).image);
-  return images.get(key);
-}
-
-function canvasXY(event) {
-  const r = $("map").getBoundingClientRect();
-  return [(event.clientX - r.left) * $("map").width / r.width, (event.clientY - r.top) * $("map").height / r.height];
-}
-
-async function hover(event) {
-  const [px, py] = canvasXY(event);
-  const i = nearest(px, py);
-  const tip = $("tip");
-  if (i < 0) { tip.hidden = true; state.hover = -1; return; }
-  tip.style.left = `${Math.min(px + 12, 420)}px`;
-  tip.style.top = `${Math.min(py + 12, 420)}px`;
-  if (i === state.hover) return;
-  state.hover = i;
-  const map = state.run.map;
-  $("tiptext").textContent = map.labels ? (map.classes ? map.classes[map.labels[i]] : `class ${map.labels[i]}`) : `image ${i}`;
-  try {
-    const src = await testImage(i);
-    if (state.hover === i) { $("tipimg").src = src; tip.hidden = false; }
-  } catch (err) { failed(err); }
-}
-
-async function click(event) {
-  const [px, py] = canvasXY(event);
-  const i = nearest(px, py);
-  if (i >= 0) {
-    const answer = await api(runPath(state.run, "decode"), { targets: [{ index: i }] }).catch(failed);
-    if (!answer) return;
-    state.origin = { index: i, code: answer.codes[0], image: await testImage(i).catch(failed) };
-    await setCode(state.origin.code, state.origin, `the code of test image ${i}`);
-  } else {
-    const point = fromCanvas(px, py);
-    const answer = await api(runPath(state.run, "decode"), { targets: [{ point }] }).catch(failed);
-    if (!answer) return;
-    await setCode(answer.codes[0], null, `the map point (${point[0].toFixed(2)}, ${point[1].toFixed(2)})`);
-  }
-}
-
 // -- interpolation between two codes --------------------------------------------------------------------------
 async function walk() {
-  const body = { a: { code: state.a.code }, b: { code: state.b.code },
+  const body = { a: { code: state.a.code }, b: { code: state.b.code }, label: labelFor(state.run),
                  steps: Math.max(2, Math.min(32, parseInt($("steps").value, 10) || 10)), mode: $("mode").value };
   try {
     const answer = await api(runPath(state.run, "interpolate"), body);
-    $("path").replaceChildren(...answer.images.map((src, k) => thumb(src, `step ${k + 1}`,
+    $("path").replaceChildren(...outputsOf(answer).map((src, k) => thumb(src, `step ${k + 1}`,
       () => setCode(answer.codes[k], null, `step ${k + 1} of the walk`))));
+    if (answer.vectors && state.run.data.points) { state.plane.path = answer.vectors; drawPlane(); }
     clearError();
   } catch (err) { failed(err); }
 }
@@ -318,15 +262,12 @@ function centreName(run) {
 
 function setEnd(which) {
   state[which] = { code: state.code.slice() };
-  $(`${which}img`).src = state.image;
-  $(`${which}img`).hidden = false;
+  $(`${which}img`).replaceChildren(view(state.output, `${which.toUpperCase()}`, state.run, "thumb"));
   $("walk").disabled = !(state.a && state.b);
 }
 
 function thumb(src, alt, onclick) {
-  const img = document.createElement("img");
-  img.src = src;
-  img.alt = alt;
+  const img = view(src, alt, state.run, "thumb");
   if (onclick) img.addEventListener("click", onclick);
   return img;
 }
@@ -335,9 +276,10 @@ function thumb(src, alt, onclick) {
 async function drawSamples() {
   const seed = Math.max(0, parseInt($("seed").value, 10) || 0);
   try {
-    const answer = await api(runPath(state.run, "sample"), { seed, n: 16 });
-    $("samples").replaceChildren(...answer.images.map((src, k) => thumb(src, `sample ${k + 1}`,
-      () => setCode(answer.codes[k], null, `sample ${k + 1} of seed ${seed}`))));
+    const answer = await api(runPath(state.run, "sample"), { seed, n: 16, label: labelFor(state.run) });
+    $("samples").replaceChildren(...outputsOf(answer).map((src, k) => thumb(src, `sample ${k + 1}`,
+      () => setCode(answer.codes[k], null, `sample ${k + 1} of seed ${seed}${classCaption(state.run)}`))));
+    if (answer.vectors && state.run.data.points) { state.plane.samples = answer.vectors; drawPlane(); }
     clearError();
   } catch (err) { failed(err); }
 }
@@ -346,7 +288,9 @@ async function drawSamples() {
 async function upload(file) {
   if (!file) return;
   try {
-    const answer = await api(runPath(state.run, `upload?invert=${$("invert").value}`), file, true);
+    const label = labelFor(state.run);
+    const answer = await api(runPath(state.run, `upload?invert=${$("invert").value}` +
+                                                (label === undefined ? "" : `&label=${label}`)), file, true);
     const figures = [figure(answer.input, answer.inverted ? "your image (inverted)" : "your image")];
     if (answer.image) figures.push(figure(answer.image, "reconstruction"));
     $("own").replaceChildren(...figures);
@@ -361,11 +305,36 @@ async function upload(file) {
   } catch (err) { failed(err); }
 }
 
+// -- your own vector (a vector run whose model encodes): typed in, encoded, its reconstruction decoded ----------
+async function ownVector(event) {
+  event.preventDefault();
+  const numbers = $("vectorin").value.split(/[\s,;]+/).filter((t) => t !== "").map(Number);
+  const d = state.run.shape[0];
+  if (numbers.length !== d || numbers.some((v) => !Number.isFinite(v))) {
+    say(`Type ${d} numbers separated by commas or spaces (the data's columns, in its own units).`, true);
+    return;
+  }
+  const answer = await api(runPath(state.run, "decode"), { targets: [{ vector: numbers }],
+                                                          labels: labelsFor(state.run) }).catch(failed);
+  if (!answer) return;
+  state.own = { code: answer.codes[0], input: numbers };
+  if (d === 2) state.plane.own = numbers;
+  await setCode(answer.codes[0], null, "the code of your vector");
+}
+
 function wire() {
+  $("vectorform").addEventListener("submit", ownVector);
   const map = $("map");
   map.addEventListener("mousemove", hover);
   map.addEventListener("mouseleave", () => { $("tip").hidden = true; state.hover = -1; });
   map.addEventListener("click", click);
+  // Drag to walk: while the button is held, each point under the pointer is decoded (one request at a time), and
+  // a vector run on 2-D data leaves the decoded points as a trail in the data plane.
+  map.addEventListener("mousedown", () => { state.dragging = true; state.plane.trail = []; });
+  map.addEventListener("mousemove", drag);
+  window.addEventListener("mouseup", () => { state.dragging = false; });
+  $("plane").addEventListener("click", clickPlane);
+  $("klass").addEventListener("change", () => chooseClass(parseInt($("klass").value, 10)));
   $("centre").addEventListener("click", () => setCode(state.run.centre.slice(), null, centreName(state.run)));
   $("seta").addEventListener("click", () => setEnd("a"));
   $("setb").addEventListener("click", () => setEnd("b"));
