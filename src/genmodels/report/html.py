@@ -253,6 +253,40 @@ def _explore(paths: list[str]) -> str:
     return "genmodels explore " + " ".join(shlex.quote(p) for p in paths)
 
 
+def confusion_tables(runs: list[RunSummary]) -> str:
+    """Each conditional run's Bayes classifier (bayes_confusion) as a table: row = true class, column = class chosen,
+    counts of test images, each cell tinted by its share of the row (the diagonal green, the rest red)."""
+    parts = []
+    for r in runs:
+        matrix = (r.metrics or {}).get("bayes_confusion")
+        if not (isinstance(matrix, list) and matrix and all(isinstance(row, list) for row in matrix)):
+            continue
+        names = r.classes if r.classes and len(r.classes) == len(matrix) else [str(k) for k in range(len(matrix))]
+        head = "".join(f"<th>{escape(name)}</th>" for name in names)
+        rows = []
+        for i, (name, row) in enumerate(zip(names, matrix)):
+            total = sum(row) or 1
+            cells = "".join(f'<td style="background:{_tint(count / total, i == j)}">{count}</td>'
+                            for j, count in enumerate(row))
+            rows.append(f"<tr><th>{escape(name)}</th>{cells}</tr>")
+        accuracy = (r.metrics or {}).get("bayes_accuracy")
+        caption = f"{r.name}" + (f": accuracy {format_value(accuracy)}" if _is_number(accuracy) else "")
+        parts.append(f"<div class=scroll><table class=confusion><caption>{escape(caption)}</caption><thead><tr>"
+                     f"<th>true \u2193 / chosen \u2192</th>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+                     "</div>")
+    if not parts:
+        return ""
+    return ("<h2>Bayes' rule as a classifier: confusion matrix</h2><p class=note>Each test image labelled argmax "
+            "over y of log p(x|y) + log p(y) (bayes_accuracy); row: its true class, column: the class chosen, counts "
+            f"of test images.</p><div class=row>{''.join(parts)}</div>")
+
+
+def _tint(share: float, diagonal: bool) -> str:
+    """A cell's background: white for none of its row, full green (right) or red (wrong) for all of it."""
+    hue = "30,123,52" if diagonal else "179,38,30"
+    return f"rgba({hue},{0.6 * share:.2f})" if share > 0 else "#fff"
+
+
 def findings_list(runs: list[RunSummary]) -> str:
     """Warnings about runs (collapsed, unfinished, not evaluated) first, then the checked claims and notes."""
     icons = {"warn": ("\u26a0", "warn"), "pass": ("\u2713", "pass"), "fail": ("\u2717", "fail"),
@@ -300,6 +334,7 @@ details summary{cursor:pointer;font-size:16px;margin:28px 0 8px;border-bottom:1p
 pre.command{background:#fff;border:1px solid #e2e2e2;padding:8px 12px;white-space:pre-wrap;overflow-wrap:anywhere;\
 max-width:1100px}
 details.each summary{font-size:13px;margin:6px 0;border:0;font-weight:400}
+table.confusion caption{font-size:12px;color:#444;padding:2px}table.confusion td{min-width:28px}
 dl.glossary{max-width:1100px}dl.glossary dt{font-weight:700;margin-top:8px}dl.glossary dd{margin:2px 0 0 20px}
 """  # the report's style, which the lessons page shares
 
@@ -325,6 +360,7 @@ window.addEventListener("load", function () {
 $headline
 <h2>What these runs show</h2>
 $findings
+$confusion
 <details><summary>All metrics</summary>
 <p class=note>Reference rows (PCA and raw pixels, in grey) are baselines measured beside each run, never marked best;
 a collapsed model's sample metrics are never marked best either.</p>
@@ -342,5 +378,6 @@ def render(runs: list[RunSummary], title: str = "genmodels comparison") -> str:
     """The whole page as one string."""
     subtitle = f"{len(runs)} run{'s' if len(runs) != 1 else ''}: " + ", ".join(r.name for r in runs)
     return PAGE.substitute(css=CSS, title=escape(title), subtitle=escape(subtitle), dash=MISSING,
-                           headline=headline_table(runs), findings=findings_list(runs), table=metric_table(runs),
+                           headline=headline_table(runs), findings=findings_list(runs),
+                           confusion=confusion_tables(runs), table=metric_table(runs),
                            pictures=picture_rows(runs), explore=explore_commands(runs), glossary=glossary(runs))
