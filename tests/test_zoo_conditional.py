@@ -21,11 +21,11 @@ from genmodels.features import FeatureNetwork
 from genmodels.models import FAMILIES, build_model
 from genmodels.report import compare as compare_module
 from genmodels.report.findings import findings
-from genmodels.report.html import render
+from genmodels.report.html import headline_table, render
 from genmodels.report.summary import RunSummary
 from genmodels.runs import load_run, sample
 from genmodels.zoo import PRESETS, derive_plan, run_state
-from genmodels.zoo.entries import bayes_samples, vector_presets
+from genmodels.zoo.entries import ENTRY, vector_presets
 from test_report import CHROMIUM_FLAGS, _chromium
 
 ARTIFACTS = Path(os.environ.get("GENMODELS_TEST_ARTIFACTS", Path(__file__).parent.parent / "test-artifacts"))
@@ -66,11 +66,15 @@ def test_derived_plans_have_the_conditional_presets_exactly_when_the_data_have_l
 
 
 def test_vector_data_get_no_conditional_preset():
+    """The conditional entries' families take vectors, but a toy's label is its mixture component: left out."""
+    assert all(FAMILIES[ENTRY[name].family].model.takes_vectors for name in CONDITIONAL)
     assert not set(CONDITIONAL) & set(vector_presets(2)) and not set(CONDITIONAL) & set(vector_presets(8, epochs=1))
     assert "vae" in vector_presets(2) and "gan" in vector_presets(2)
 
 
 def test_the_bayes_classifier_of_a_zoo_costs_at_most_a_quarter_of_the_log_likelihood_estimate():
+    from genmodels.zoo.entries import bayes_samples
+
     assert bayes_samples(200, 10) == 5 and bayes_samples(50, 10) == 1 and bayes_samples(200, 100) == 1
     assert all(bayes_samples(k, c) * c <= max(k / 4, c) for k in (5, 50, 200, 1000) for c in (2, 10, 47))
 
@@ -160,6 +164,18 @@ def test_the_report_shows_the_bayes_classifiers_confusion_matrix_with_the_class_
     assert [re.findall(r">(\d+)</td>", row) for row in rows] == [[str(c) for c in r] for r in confusion]
     assert page.count("<table class=confusion>") == 1  # the run without one has none
     assert "<table class=confusion>" not in render([RunSummary("gan", family="gan", metrics={"fid": 1.0})])
+
+
+def test_a_conditional_runs_likelihood_given_the_label_is_shown_but_never_marked_best():
+    """log p(x|y) is not log p(x): the headline marks the cvae's value "given y" and ranks it against no one."""
+    runs = [RunSummary("vae", family="vae", metrics={"log_likelihood_iw": -23.7, "fid": 1.3}),
+            RunSummary("cvae", family="vae", conditional=True, metrics={"log_likelihood_iw": -20.6, "fid": 0.6}),
+            RunSummary("vae2", family="vae", metrics={"log_likelihood_iw": -24.5, "fid": 1.5})]
+    table = headline_table(runs)
+    cells = re.findall(r"<td( class=best)?>(-?[0-9.]+)(<sup>[^<]*</sup>)?</td>", table)
+    assert (" class=best", "-23.7", "") in cells and ("", "-20.6", "<sup>given y</sup>") in cells
+    assert (" class=best", "0.6", "") in cells  # its samples' FID competes: class-balanced samples of p(x)
+    assert "given y</sup>: a conditional model" in render(runs)
 
 
 # -- a report of conditional runs, in Chromium ----------------------------------------------------------------------

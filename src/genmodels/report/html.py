@@ -96,7 +96,8 @@ def best_columns(values: list, m: Metric, eligible: list[bool] | None = None) ->
 
 
 def _eligible(runs: list[RunSummary], m: Metric) -> list[bool]:
-    return [not (m.samples and r.collapsed) for r in runs]
+    """A collapsed run's sample metrics and a conditional run's metrics given the label never count as best."""
+    return [not (m.samples and r.collapsed) and not (m.given_label and r.conditional) for r in runs]
 
 
 def _cells(values: list, marked: set[int]) -> str:
@@ -121,9 +122,11 @@ def headline_table(runs: list[RunSummary]) -> str:
         if len(used) == 1 and m.stands_in:  # only the stand-in was measured: the heading says so
             label += f" / {m.stands_in}"
         heads.append(f"<th>{name_cell(used[0], label)}</th>")
-        for i, (row, (k, v)) in enumerate(zip(rows, found)):
+        for i, (row, (k, v), r) in enumerate(zip(rows, found, runs)):
             stand_in = metric(k).stands_in if k is not None and len(used) > 1 else ""
-            sup = f"<sup>{escape(stand_in)}</sup>" if stand_in else ""
+            given = "given y" if k is not None and metric(k).given_label and r.conditional else ""
+            marks = ", ".join(mark for mark in (stand_in, given) if mark)
+            sup = f"<sup>{escape(marks)}</sup>" if marks else ""
             row.append(f"<td{' class=best' if i in marked else ''}>{escape(format_value(v))}{sup}</td>")
     heads.append("<th>training time</th>")
     for row, r in zip(rows, runs):
@@ -356,7 +359,7 @@ window.addEventListener("load", function () {
 <body><header><h1>$title</h1><p>$subtitle</p></header><main>
 <h2>At a glance</h2>
 <p class=note>One row per run. Best value per column in bold green, when one run is best (\u2193 lower is better,
-\u2191 higher, \u21921 closest to 1); $dash: not measured for that run. Every name links to the glossary.</p>
+\u2191 higher, \u21921 closest to 1); $dash: not measured for that run. Every name links to the glossary.$given</p>
 $headline
 <h2>What these runs show</h2>
 $findings
@@ -377,7 +380,9 @@ $glossary
 def render(runs: list[RunSummary], title: str = "genmodels comparison") -> str:
     """The whole page as one string."""
     subtitle = f"{len(runs)} run{'s' if len(runs) != 1 else ''}: " + ", ".join(r.name for r in runs)
-    return PAGE.substitute(css=CSS, title=escape(title), subtitle=escape(subtitle), dash=MISSING,
+    given = (" <sup>given y</sup>: a conditional model's value given each image's label (log p(x|y)), never marked "
+             "best against the others." if any(r.conditional for r in runs) else "")
+    return PAGE.substitute(css=CSS, title=escape(title), subtitle=escape(subtitle), dash=MISSING, given=given,
                            headline=headline_table(runs), findings=findings_list(runs),
                            confusion=confusion_tables(runs), table=metric_table(runs),
                            pictures=picture_rows(runs), explore=explore_commands(runs), glossary=glossary(runs))
