@@ -109,6 +109,13 @@ def test_the_conditional_gan_makes_the_class_asked_for_is_judged_against_the_cla
     assert ("yes" if verdict == "pass" else "not here") in claim.text
 
 
+def test_a_feature_classifier_near_chance_judges_no_class_asked_for():
+    run = _cgan(0.16, real=0.11)
+    run.metrics["class_histogram"] = [0.1] * 10
+    claim = _claim([run], "The conditional GAN makes the class asked for")
+    assert claim.verdict == "note" and "not judged" in claim.text and "0.11" in claim.text
+
+
 def test_a_conditional_vae_is_judged_on_the_class_asked_for_too_and_an_unconditional_run_is_not():
     runs = [RunSummary("cvae", family="vae", conditional=True,
                        metrics={"class_consistency": 0.5, "class_consistency_real": 0.95}),
@@ -230,7 +237,8 @@ def test_a_report_of_conditional_runs_reads_in_chromium(conditional_runs):
     loaded, total = map(int, re.search(r'data-images-loaded="(\d+)/(\d+)"', dom).groups())
     assert loaded == total >= 8
     assert len(re.findall(r"<table class=\"?confusion\"?>", dom)) == 1
-    assert re.search(r"<li class=\"?(pass|fail)\"?>.*conditional GAN makes the class asked for", dom)
+    # An untrained feature classifier (near chance) judges nothing: a note.
+    assert re.search(r"<li class=\"?seen\"?>.*conditional GAN makes the class asked for: not judged", dom)
     assert re.search(r"<li class=\"?(pass|fail)\"?>.*turns the generative model into a classifier", dom)
     shot = ARTIFACTS / "zoo-conditional-report.png"
     shot.parent.mkdir(exist_ok=True)

@@ -131,6 +131,12 @@ def _asks_for_class(runs: list[RunSummary], name: str) -> list[Finding]:
         return []
     run, made = best
     real = _value(run, "class_consistency_real") or 0.0
+    histogram = (run.metrics or {}).get("class_histogram")
+    classes = len(histogram) if isinstance(histogram, list) and histogram else None
+    if classes and real < 2 / classes:  # a classifier near chance on real images cannot judge the samples
+        return [Finding("note", f"The conditional {name.upper()} makes the class asked for: not judged, the feature "
+                                f"classifier is right on only {real:.3g} of the real test images ({classes} classes); "
+                                f"{run.name}'s class_consistency {made:.3g}.")]
     holds = made >= CONSISTENT * real
     return [Finding("pass" if holds else "fail",
                     f"The conditional {name.upper()} makes the class asked for: {'yes' if holds else 'not here'}, the "
