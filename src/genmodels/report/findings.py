@@ -115,9 +115,9 @@ def _learned_code(run: RunSummary) -> bool:
     return entry is None or entry.model.has_pca_baseline
 
 
-# The bars of the conditional claims. A conditional model makes the class asked for where the feature classifier
-# finds it in at least CONSISTENT of its samples as often as it finds the true class of real test images (its accuracy
-# there, the most the samples can be expected to reach). Bayes' rule makes a classifier of the conditional model
+# The bars of the conditional claims. A conditional model makes the class asked for where the share of its samples
+# in which the feature classifier finds the class asked for is at least CONSISTENT times its accuracy on real test
+# images (the most the samples can be expected to reach). Bayes' rule makes a classifier of the conditional model
 # where its accuracy is at least twice chance and at most BAYES_WITHIN below the linear probe's on the same pixels
 # (the criterion of the bayes-rule lesson).
 CONSISTENT, BAYES_WITHIN = 0.9, 0.05
