@@ -37,7 +37,7 @@ def tiny(presets):
 
 def test_every_preset_is_a_valid_config():
     for data, presets in PRESETS.items():
-        assert len(presets) == 8
+        assert len(presets) == 10  # the conditional vae and gan too (cvae, cgan): the data have labels
         assert {p.family for p in presets.values()} == {"pca", "ae", "sdae", "vae", "gan"}
         for p in presets.values():
             assert p.config(data).family == p.family
@@ -91,17 +91,17 @@ def test_zoo_trains_evaluates_reports_and_skips_finished_runs(zoo):
         assert f"<th>{name}<" in html
     command = "genmodels explore " + " ".join(str(tmp_path / "zoo" / name) for name in presets)
     assert f"<pre class=command>{command}</pre>" in html  # every zoo run opens in the explorer
-    assert sum(line.strip().startswith("trained") for line in lines) == 8
+    assert sum(line.strip().startswith("trained") for line in lines) == 10
     assert "elbo" in results["vae"] and "parzen_log_likelihood" in results["gan"]
     table = summary_table(results)
-    assert len(table.splitlines()) == 9 and "reconstruction_sse" in table
+    assert len(table.splitlines()) == 11 and "reconstruction_sse" in table
 
     assert sum(line.startswith("[features] training") for line in lines) == 1  # the feature network, once
 
     weights = {n: (tmp_path / "zoo" / n / "model.safetensors").stat().st_mtime_ns for n in [*presets, "features"]}
     lines.clear()
     run_zoo("digits", tmp_path / "zoo", progress=False, presets=presets, evaluate_options=TINY_EVAL, log=lines.append)
-    assert sum("finished run kept" in line for line in lines) == 8
+    assert sum("finished run kept" in line for line in lines) == 10
     assert not any(line.startswith("[features]") for line in lines)  # the feature network reused, not retrained
     assert weights == {n: (tmp_path / "zoo" / n / "model.safetensors").stat().st_mtime_ns
                        for n in [*presets, "features"]}
@@ -111,7 +111,7 @@ def test_zoo_trains_evaluates_reports_and_skips_finished_runs(zoo):
     lines.clear()
     _, results = run_zoo("digits", tmp_path / "zoo", progress=False, presets=longer, evaluate_options=TINY_EVAL,
                          log=lines.append)
-    assert sum("finished run kept" in line for line in lines) == 7 and sum("resumed" in line for line in lines) == 1
+    assert sum("finished run kept" in line for line in lines) == 9 and sum("resumed" in line for line in lines) == 1
     assert run_state(tmp_path / "zoo" / "vae", longer["vae"].config("digits")) == "done"
     wider = {"vae": replace(presets["vae"], model={**presets["vae"].model, "latent_dim": 3})}
     with pytest.raises(GenmodelsError, match="model.latent_dim is 8, the preset has 3.*--overwrite"):
@@ -181,6 +181,7 @@ def test_unknown_dataset_is_one_sentence(tmp_path):
 
 FAMILIES = {"pca": "pca", "ae": "ae", "denoising-ae": "ae", "contractive-ae": "ae", "sparse-ae": "ae",
             "stacked-dae": "sdae", "vae": "vae", "gan": "gan"}
+LABELLED = {**FAMILIES, "cvae": "vae", "cgan": "gan"}  # data with labels: the conditional vae and gan too
 
 
 @pytest.mark.parametrize("shape", [(1, 8, 8), (1, 16, 16), (3, 32, 32), (3, 12, 20)])
@@ -188,17 +189,19 @@ def test_derived_presets_follow_the_shape(shape):
     """The eight runs, the GAN a DCGAN from 16 px a side (arch auto's rule), every model built for
     the data's channels and giving images of its shape."""
     plan = derive_plan(shape, 200, 50, 0.2)
-    assert {n: p.family for n, p in plan.presets.items()} == FAMILIES
+    assert {n: p.family for n, p in plan.presets.items()} == LABELLED
     assert plan.presets["gan"].model["arch"] == ("conv" if min(shape[1:]) >= 16 else "mlp")
-    assert set(plan.seconds) == {"features", *FAMILIES} and len(plan.lines()) == 10
+    assert set(plan.seconds) == {"features", *LABELLED} and len(plan.lines()) == 12
     for p in plan.presets.values():
         cfg = p.config("data.npy")
-        model = build_model(p.family, cfg.model, shape)
+        conditional = cfg.model.conditional if hasattr(cfg.model, "conditional") else False
+        model = build_model(p.family, cfg.model.model_copy(update={"classes": 3}) if conditional else cfg.model, shape)
+        labels = {"labels": torch.tensor([0, 2])} if conditional else {}  # training takes the classes from the data
         if model.encodes:
             x = torch.rand(2, *shape)
-            assert model.reconstruct(x).shape == x.shape
+            assert model.reconstruct(x, **labels).shape == x.shape
         if model.samples:
-            assert model.sample(2).shape == (2, *shape)
+            assert model.sample(2, **labels).shape == (2, *shape)
 
 
 def test_a_larger_budget_never_gives_fewer_epochs_or_samples():
@@ -218,8 +221,8 @@ def test_a_larger_budget_never_gives_fewer_epochs_or_samples():
     for name in FAMILIES:
         epochs = [p.presets[name].train.get("epochs", 1) for p in slower]
         assert epochs == sorted(epochs, reverse=True), (name, epochs)
-    # The GAN and the VAE get the largest shares of the training time.
-    seconds = {n: s for n, s in short.seconds.items() if n not in ("features", "pca")}
+    # The GAN and the VAE get the largest shares of the training time (as do their conditional twins).
+    seconds = {n: s for n, s in short.train_seconds.items() if n not in ("cvae", "cgan")}  # training alone
     assert sorted(seconds, key=seconds.get)[-2:] == ["vae", "gan"]
 
 
@@ -227,7 +230,7 @@ def test_the_time_left_is_re_split_as_the_zoo_goes():
     """The GAN and the VAE train first; a machine slower than the plan thought leaves the later runs fewer
     epochs, a faster one never more than planned; none gets 0."""
     plan = derive_plan((1, 28, 28), 8000, 2000, 10)
-    assert list(plan.presets)[:2] == ["gan", "vae"]
+    assert list(plan.presets)[:2] == ["gan", "cgan"]  # labelled data: the conditional GAN's share is the GAN's
     planned, own = plan.presets["ae"].train["epochs"], plan.seconds["ae"] + plan.seconds["denoising-ae"]
     gan = plan.train_seconds["gan"]
     assert rescaled_epochs(plan, "ae", 1e9, {"gan": gan}) == planned
@@ -285,9 +288,10 @@ def test_the_zoo_on_any_data_writes_a_report_with_every_family(tmp_path, kind, m
     report, results = run_zoo(str(data), tmp_path / "zoo", progress=False, budget=1, log=lines.append)
     assert lines[0].startswith("[pilot]") and lines[1].startswith("[plan]") and f"16x16x{channels}" in lines[1]
     assert any(line.split()[:2] == ["gan", "gan"] and "conv" in line for line in lines)
-    assert lines[-1].startswith("[zoo] 8 runs") and " min " in lines[-1]
+    runs = 8 if kind == "npy" else 10  # labelled: the conditional vae and gan too
+    assert lines[-1].startswith(f"[zoo] {runs} runs") and " min " in lines[-1]
     html = report.read_text()
-    for name in FAMILIES:
+    for name in FAMILIES if kind == "npy" else LABELLED:
         assert f"<th>{name}<" in html and (tmp_path / "zoo" / name / "eval.json").is_file()
     assert results["gan"]["family"] == "gan" and "parzen_log_likelihood" in results["vae"]
     if kind == "npy":  # no labels: no feature network, no probes, no FID
@@ -298,7 +302,7 @@ def test_the_zoo_on_any_data_writes_a_report_with_every_family(tmp_path, kind, m
     # The same call again keeps every run, or resumes one the pilot now finds time for: none is retrained.
     lines.clear()
     run_zoo(str(data), tmp_path / "zoo", progress=False, budget=1, log=lines.append)
-    assert sum("finished run kept" in line or "resumed" in line for line in lines) == 8
+    assert sum("finished run kept" in line or "resumed" in line for line in lines) == runs
     assert not any(line.strip().startswith("trained") for line in lines)
     assert not list((tmp_path / "zoo").glob(".pilot-*"))
 

@@ -10,6 +10,8 @@ column: the report's headline column the metric fills ("": none). stands_in: a w
 column's stand-in, shown only for a run without the column's other metrics (the ELBO where no
 importance-weighted estimate was measured).
 summary: a column of the zoo's printed summary table.
+given_label: a conditional run measures it given each image's label (log p(x|y), a reconstruction or code given y):
+never ranked against other runs' values, and marked so in the headline.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ class Metric:
     column: str = ""
     stands_in: str = ""
     summary: bool = False
+    given_label: bool = False
 
     @property
     def competes(self) -> bool:
@@ -67,16 +70,16 @@ _DECLARED = (
     # -- codes and reconstructions ---------------------------------------------------------------------
     Metric("reconstruction_sse", "Squared error between a test image and its reconstruction, summed over the pixels "
            "(values in [0, 1]) and averaged over the test images.", better="lower", ideal=0,
-           unit="per image", column="reconstruction error", summary=True),
+           unit="per image", column="reconstruction error", summary=True, given_label=True),
     Metric("reconstruction_sharpness", "Laplacian variance of the reconstructions over that of the test images "
            "(Pech-Pacheco et al. 2000): 1 is as sharp as the data, below 1 blurrier.",
-           better="ideal", ideal=1, unit="ratio"),
+           better="ideal", ideal=1, unit="ratio", given_label=True),
     Metric("linear_probe_accuracy", "Test accuracy of a logistic regression fitted on the codes of training images: "
            "how linearly the code separates the classes.", better="higher", ideal=1,
-           unit="fraction", column="linear probe", summary=True),
+           unit="fraction", column="linear probe", summary=True, given_label=True),
     Metric("knn_accuracy", "Test accuracy of a 5-nearest-neighbour classifier on the codes: whether images of one "
            "class lie close together in the code.", better="higher", ideal=1, unit="fraction",
-           summary=True),
+           summary=True, given_label=True),
     Metric("pca_reconstruction_sse", "PCA's reconstruction error with the same code size: the linear baseline an "
            "autoencoder should beat.", kind="reference", unit="per image"),
     Metric("linear_probe_accuracy_pixels", "The linear probe on the raw pixels: what the code is measured against.",
@@ -90,11 +93,11 @@ _DECLARED = (
            "log-likelihood minus the KL divergence of the code from the prior (vector data: in the data's units).",
            better="higher",
            unit="nats per image", caveat="a lower bound: the true log-likelihood is higher",
-           column="log p(x)", stands_in="ELBO", summary=True),
+           column="log p(x)", stands_in="ELBO", summary=True, given_label=True),
     Metric("log_likelihood_iw", "Importance-weighted estimate of log p(x) of a test image from `importance_samples` "
            "codes each (Burda et al. 2016, eq. 8).", better="higher", unit="nats per image",
            caveat="still a lower bound, tighter with more samples; compare it only between "
-           "models of the same data and pixel likelihood", column="log p(x)", summary=True),
+           "models of the same data and pixel likelihood", column="log p(x)", summary=True, given_label=True),
     Metric("log_likelihood_iw_stderr", "Standard error of the importance-weighted estimate over the test images.",
            kind="info", unit="nats"),
     Metric("parzen_log_likelihood", "Log-likelihood of the test images under a Gaussian kernel density fitted to "

@@ -29,11 +29,26 @@ def _count(run: runs.Run, images: int) -> int:
     return POINTS if run.vectors else images
 
 
+# A conditional run's samples: one labelled row per class (`sample --class all`), this many a row, fewer for many
+# classes so that the grid stays about as large.
+PER_CLASS = 8
+
+
+def _samples(run: runs.Run, path: Path) -> Path:
+    if _conditional(run) and not run.vectors:
+        classes = runs.generative(run).classes
+        return runs.sample(run, classes * max(1, min(PER_CLASS, 160 // classes)), path, klass="all")
+    return runs.sample(run, _count(run, 64), path)
+
+
+def _conditional(run: runs.Run) -> bool:
+    return bool(getattr(run.model, "conditional", False))
+
+
 # Each section's picture: the capability it needs, how it is drawn (through the same functions as
 # sample/reconstruct/interpolate/latent), and the short note shown where a family lacks the capability.
 DRAW = {
-    "samples": ("samples", lambda run, path: runs.sample(run, _count(run, 64), path),
-                "cannot sample (no generative model)"),
+    "samples": ("samples", _samples, "cannot sample (no generative model)"),
     "reconstructions": ("encodes", lambda run, path: runs.reconstruct(run, path, n=_count(run, 16)),
                         "no encoder: no reconstructions"),
     "interpolation": ("decodes", lambda run, path: _interpolation(run, path), "no latent space to walk"),
@@ -88,7 +103,8 @@ def summarise(run: runs.Run, name: str, tmp: Path) -> RunSummary:
     about = f"{cfg.family}" + (f", code {code}" if code else "") + f", {cfg.train.epochs} ep, {cfg.data.source}"
     summary = RunSummary(name, about, run.dir.read_eval(), family=cfg.family, code=code,
                          epochs=(run.dir.trained_epochs() or 0, cfg.total_epochs()),
-                         train_seconds=run.dir.train_seconds(), vectors=run.vectors)
+                         train_seconds=run.dir.train_seconds(), vectors=run.vectors,
+                         conditional=_conditional(run), classes=runs.class_names(run) if _conditional(run) else None)
     for key, (capability, draw, why_not) in DRAW.items():
         if getattr(run.model, capability):
             summary.pictures[key] = draw(run, tmp / f"{key}.png").read_bytes()

@@ -115,6 +115,61 @@ def _learned_code(run: RunSummary) -> bool:
     return entry is None or entry.model.has_pca_baseline
 
 
+# The bars of the conditional claims. A conditional model makes the class asked for where the share of its samples
+# in which the feature classifier finds the class asked for is at least CONSISTENT times its accuracy on real test
+# images (the most the samples can be expected to reach). Bayes' rule makes a classifier of the conditional model
+# where its accuracy is at least twice chance and at most BAYES_WITHIN below the linear probe's on the same pixels
+# (the criterion of the bayes-rule lesson).
+CONSISTENT, BAYES_WITHIN = 0.9, 0.05
+
+
+def _asks_for_class(runs: list[RunSummary], name: str) -> list[Finding]:
+    """"The conditional model of family `name` makes the class asked for", on its best run's class_consistency."""
+    best = _best_of([r for r in runs if _value(r, "class_consistency_real") is not None], name, "class_consistency",
+                    True)
+    if best is None:
+        return []
+    run, made = best
+    real = _value(run, "class_consistency_real") or 0.0
+    histogram = (run.metrics or {}).get("class_histogram")
+    classes = len(histogram) if isinstance(histogram, list) and histogram else None
+    if classes and real < 2 / classes:  # a classifier near chance on real images cannot judge the samples
+        return [Finding("note", f"The conditional {name.upper()} makes the class asked for: not judged, the feature "
+                                f"classifier is right on only {real:.3g} of the real test images ({classes} classes); "
+                                f"{run.name}'s class_consistency {made:.3g}.")]
+    holds = made >= CONSISTENT * real
+    return [Finding("pass" if holds else "fail",
+                    f"The conditional {name.upper()} makes the class asked for: {'yes' if holds else 'not here'}, the "
+                    f"feature classifier finds the class asked for in {made:.3g} of {run.name}'s samples, against "
+                    f"{real:.3g} of the real test images (class_consistency against the classifier's accuracy; the "
+                    f"bar: {CONSISTENT:.0%} of it, {CONSISTENT * real:.3g}).")]
+
+
+def _bayes_classifier(runs: list[RunSummary], name: str) -> list[Finding]:
+    """"Bayes' rule turns the generative model into a classifier", on the best bayes_accuracy of family `name`, with
+    the linear probe on the pixels (the discriminative classifier of the same images) beside it."""
+    best = _best_of(runs, name, "bayes_accuracy", True)
+    if best is None:
+        return []
+    run, accuracy = best
+    confusion = (run.metrics or {}).get("bayes_confusion")
+    classes = len(confusion) if isinstance(confusion, list) and confusion else None
+    probe = _value(run, "linear_probe_accuracy_pixels")
+    k = _value(run, "bayes_samples")
+    how = (f"{run.name} labels {accuracy:.3g} of the test images right by argmax over y of log p(x|y) + log p(y)"
+           + (f" (K = {k:g})" if k is not None else ""))
+    if probe is None:
+        return [Finding("note", f"Bayes' rule turns the generative model into a classifier: {how}; no linear probe "
+                                "to set it beside (evaluate with --probe-train above 0).")]
+    chance = 2 / classes if classes else 0.0
+    holds = accuracy >= chance and accuracy >= probe - BAYES_WITHIN
+    bar = f"at most {BAYES_WITHIN:g} below it" + (f" and at least twice chance, {chance:.2g}" if classes else "")
+    return [Finding("pass" if holds else "fail",
+                    f"Bayes' rule turns the generative model into a classifier: {'yes' if holds else 'not here'}, "
+                    f"{how}, against {probe:.3g} for the linear probe on the pixels (the bar: {bar}); its confusion "
+                    "matrix is below.")]
+
+
 def _warnings(runs: list[RunSummary]) -> list[Finding]:
     found = []
     for r in runs:
@@ -160,28 +215,44 @@ def _closest(run: RunSummary, fid: float, others: list[tuple[RunSummary, float]]
             f"({metric('fid').better} is better; {rest}).")
 
 
+def _given_the_label(runs: list[RunSummary]) -> list[Finding]:
+    """A note on each conditional run's code: its decoder is given the label, so the code need not carry the class."""
+    return [Finding("note", f"The code of {r.name} probes at {v:.3g}: its decoder is given the class, so the code is "
+                            "free to hold the rest (style, not class); the claims about models of p(x) leave it out.")
+            for r, v in _values(runs, "linear_probe_accuracy")]
+
+
 def findings(runs: list[RunSummary]) -> list[Finding]:
+    """The warnings, then the lecture's claims: those about models of p(x) on the runs that are not conditional (a
+    conditional run is given the label: its code, reconstructions and samples would compare unlike with like), those
+    about conditional models on the conditional runs; then the notes, on every run."""
     found = _warnings(runs)
+    plain = [r for r in runs if not r.conditional]
     adversarial, encoding = _samplers(encodes=False), _samplers(encodes=True)
     # Sharpness: closest to the data's (1) is sharpest; above 1 is noise, not detail.
     found += [f for gan in adversarial for vae in encoding for f in _versus(
-        runs, "sharpness", f"{gan.upper()} samples are sharper than {vae.upper()} samples", gan, vae,
+        plain, "sharpness", f"{gan.upper()} samples are sharper than {vae.upper()} samples", gan, vae,
         "sharpness, 1 = as sharp as the test images, above 1 noise", collapsed=False)]
     # Recall: a collapsed GAN is the very case the claim is about, so it stays in.
     found += [f for gan in adversarial for vae in encoding for f in _versus(
-        runs, "recall", f"{vae.upper()} samples cover more of the data than {gan.upper()} samples "
+        plain, "recall", f"{vae.upper()} samples cover more of the data than {gan.upper()} samples "
         f"({gan.upper()}s drop modes)", vae, gan, "recall, the share of test images the samples cover")]
     # On a toy mixture: where the samples sit.
-    found += [f for gan in adversarial for vae in encoding for f in _on_the_modes(runs, gan, vae)]
-    lossy, exact = _pca_exact(runs)
+    found += [f for gan in adversarial for vae in encoding for f in _on_the_modes(plain, gan, vae)]
+    lossy, exact = _pca_exact(plain)
     found += exact
     found += _each(lossy, "reconstruction_sse", "pca_reconstruction_sse",
                    "Autoencoders reconstruct better than PCA with the same code size (Hinton & Salakhutdinov 2006)",
                    "reconstruction error against PCA's")
-    raw = "vectors" if runs and all(r.vectors for r in runs) else "pixels"
-    found += _each([r for r in runs if _learned_code(r)], "linear_probe_accuracy",
+    raw = "vectors" if plain and all(r.vectors for r in plain) else "pixels"
+    found += _each([r for r in plain if _learned_code(r)], "linear_probe_accuracy",
                    "linear_probe_accuracy_pixels", f"Learned codes separate the classes more linearly than the raw "
                    f"{raw}", f"linear probe accuracy against the {raw}'")
+    # Conditional models: the class asked for, and p(y|x) from p(x|y) by Bayes' rule.
+    conditional = [r for r in runs if r.conditional]
+    found += [f for name in [*adversarial, *encoding] for f in _asks_for_class(conditional, name)]
+    found += [f for vae in encoding for f in _bayes_classifier(conditional, vae)]
+    found += _given_the_label(conditional)
     found += _best_note(runs, "linear_probe_accuracy", _probe)
     found += _best_note(runs, "fid", _closest)
     return found

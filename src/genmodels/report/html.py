@@ -97,7 +97,8 @@ def best_columns(values: list, m: Metric, eligible: list[bool] | None = None) ->
 
 
 def _eligible(runs: list[RunSummary], m: Metric) -> list[bool]:
-    return [not (m.samples and r.collapsed) for r in runs]
+    """A collapsed run's sample metrics and a conditional run's metrics given the label never count as best."""
+    return [not (m.samples and r.collapsed) and not (m.given_label and r.conditional) for r in runs]
 
 
 def _cells(values: list, marked: set[int]) -> str:
@@ -122,9 +123,11 @@ def headline_table(runs: list[RunSummary]) -> str:
         if len(used) == 1 and m.stands_in:  # only the stand-in was measured: the heading says so
             label += f" / {m.stands_in}"
         heads.append(f"<th>{name_cell(used[0], label)}</th>")
-        for i, (row, (k, v)) in enumerate(zip(rows, found)):
+        for i, (row, (k, v), r) in enumerate(zip(rows, found, runs)):
             stand_in = metric(k).stands_in if k is not None and len(used) > 1 else ""
-            sup = f"<sup>{escape(stand_in)}</sup>" if stand_in else ""
+            given = "given y" if k is not None and metric(k).given_label and r.conditional else ""
+            marks = ", ".join(mark for mark in (stand_in, given) if mark)
+            sup = f"<sup>{escape(marks)}</sup>" if marks else ""
             row.append(f"<td{' class=best' if i in marked else ''}>{escape(format_value(v))}{sup}</td>")
     heads.append("<th>training time</th>")
     for row, r in zip(rows, runs):
@@ -254,6 +257,40 @@ def _explore(paths: list[str]) -> str:
     return "genmodels explore " + " ".join(shlex.quote(p) for p in paths)
 
 
+def confusion_tables(runs: list[RunSummary]) -> str:
+    """Each conditional run's Bayes classifier (bayes_confusion) as a table: row = true class, column = class chosen,
+    counts of test images, each cell tinted by its share of the row (the diagonal green, the rest red)."""
+    parts = []
+    for r in runs:
+        matrix = (r.metrics or {}).get("bayes_confusion")
+        if not (isinstance(matrix, list) and matrix and all(isinstance(row, list) for row in matrix)):
+            continue
+        names = r.classes if r.classes and len(r.classes) == len(matrix) else [str(k) for k in range(len(matrix))]
+        head = "".join(f"<th>{escape(name)}</th>" for name in names)
+        rows = []
+        for i, (name, row) in enumerate(zip(names, matrix)):
+            total = sum(row) or 1
+            cells = "".join(f'<td style="background:{_tint(count / total, i == j)}">{count}</td>'
+                            for j, count in enumerate(row))
+            rows.append(f"<tr><th>{escape(name)}</th>{cells}</tr>")
+        accuracy = (r.metrics or {}).get("bayes_accuracy")
+        caption = f"{r.name}" + (f": accuracy {format_value(accuracy)}" if _is_number(accuracy) else "")
+        parts.append(f"<div class=scroll><table class=confusion><caption>{escape(caption)}</caption><thead><tr>"
+                     f"<th>true \u2193 / chosen \u2192</th>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+                     "</div>")
+    if not parts:
+        return ""
+    return ("<h2>Bayes' rule as a classifier: confusion matrix</h2><p class=note>Each test image labelled argmax "
+            "over y of log p(x|y) + log p(y) (bayes_accuracy); row: its true class, column: the class chosen, counts "
+            f"of test images.</p><div class=row>{''.join(parts)}</div>")
+
+
+def _tint(share: float, diagonal: bool) -> str:
+    """A cell's background: white for none of its row, full green (right) or red (wrong) for all of it."""
+    hue = "30,123,52" if diagonal else "179,38,30"
+    return f"rgba({hue},{0.6 * share:.2f})" if share > 0 else "#fff"
+
+
 def findings_list(runs: list[RunSummary]) -> str:
     """Warnings about runs (collapsed, unfinished, not evaluated) first, then the checked claims and notes."""
     icons = {"warn": ("\u26a0", "warn"), "pass": ("\u2713", "pass"), "fail": ("\u2717", "fail"),
@@ -302,6 +339,7 @@ details summary{cursor:pointer;font-size:16px;margin:28px 0 8px;border-bottom:1p
 pre.command{background:#fff;border:1px solid #e2e2e2;padding:8px 12px;white-space:pre-wrap;overflow-wrap:anywhere;\
 max-width:1100px}
 details.each summary{font-size:13px;margin:6px 0;border:0;font-weight:400}
+table.confusion caption{font-size:12px;color:#444;padding:2px}table.confusion td{min-width:28px}
 dl.glossary{max-width:1100px}dl.glossary dt{font-weight:700;margin-top:8px}dl.glossary dd{margin:2px 0 0 20px}
 """  # the report's style, which the lessons page shares
 
@@ -323,10 +361,11 @@ window.addEventListener("load", function () {
 <body><header><h1>$title</h1><p>$subtitle</p></header><main>
 <h2>At a glance</h2>
 <p class=note>One row per run. Best value per column in bold green, when one run is best (\u2193 lower is better,
-\u2191 higher, \u21921 closest to 1); $dash: not measured for that run. Every name links to the glossary.</p>
+\u2191 higher, \u21921 closest to 1); $dash: not measured for that run. Every name links to the glossary.$given</p>
 $headline
 <h2>What these runs show</h2>
 $findings
+$confusion
 <details><summary>All metrics</summary>
 <p class=note>Reference rows (PCA and raw pixels, in grey) are baselines measured beside each run, never marked best;
 a collapsed model's sample metrics are never marked best either.</p>
@@ -343,6 +382,9 @@ $glossary
 def render(runs: list[RunSummary], title: str = "genmodels comparison") -> str:
     """The whole page as one string."""
     subtitle = f"{len(runs)} run{'s' if len(runs) != 1 else ''}: " + ", ".join(r.name for r in runs)
-    return PAGE.substitute(css=CSS, title=escape(title), subtitle=escape(subtitle), dash=MISSING,
-                           headline=headline_table(runs), findings=findings_list(runs), table=metric_table(runs),
+    given = (" <sup>given y</sup>: a conditional model's value given each image's label (log p(x|y)), never marked "
+             "best against the others." if any(r.conditional for r in runs) else "")
+    return PAGE.substitute(css=CSS, title=escape(title), subtitle=escape(subtitle), dash=MISSING, given=given,
+                           headline=headline_table(runs), findings=findings_list(runs),
+                           confusion=confusion_tables(runs), table=metric_table(runs),
                            pictures=picture_rows(runs), explore=explore_commands(runs), glossary=glossary(runs))

@@ -22,6 +22,8 @@ class RunSummary:
     train_seconds: float | None = None
     path: str | None = None  # the run directory as the user named it: the explore command shows it
     vectors: bool = False  # trained on vector data (N, D): its pictures are scatters in the data's units
+    conditional: bool = False  # models p(x | y), given the class label (model.conditional)
+    classes: list[str] | None = None  # a conditional run's class names, in label order
 
     @property
     def collapsed(self) -> bool:

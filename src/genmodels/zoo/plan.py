@@ -17,7 +17,7 @@ from ..data import Dataset, DataSplits
 from ..engine import train
 from ..errors import GenmodelsError
 from ..models import FEATURE_NETWORK, family
-from .entries import ENTRIES, ENTRY, Preset, sizes
+from .entries import BAYES_IW_EQUIVALENT, ENTRIES, ENTRY, Entry, Preset, sizes
 
 DEFAULT_BUDGET = 10.0  # minutes: a coffee break on a laptop
 MAX_EPOCHS = 200  # as the digits presets: more buys nothing the lecture shows
@@ -83,12 +83,14 @@ class Plan:
         return out
 
 
-def _evaluation_seconds(d: int, n_test: int, probe: int, samples: int, iw: int, speed: float) -> dict[str, float]:
+def _evaluation_seconds(entries: list[Entry], d: int, n_test: int, probe: int, samples: int, iw: int,
+                        speed: float) -> dict[str, float]:
     """Each entry's evaluation: its fixed cost, its probe, its samples' metrics (a family that samples), an importance-
-    weighted bound (the VAE's); the first entry pays for the pixel baseline's probe too."""
+    weighted bound (the VAE's) and a Bayes classifier (entries.BAYES_IW_EQUIVALENT); the first
+    entry pays for the pixel baseline's probe too."""
     eval_probe, eval_sample, eval_iw, eval_run = (cost * speed for cost in (EVAL_PROBE, EVAL_SAMPLE, EVAL_IW, EVAL_RUN))
-    seconds = {entry.name: eval_run for entry in ENTRIES}
-    for i, entry in enumerate(ENTRIES):
+    seconds = {entry.name: eval_run for entry in entries}
+    for i, entry in enumerate(entries):
         if entry.probe_weight is not None:
             weight = entry.probe_weight + (4 * d / 784 if i == 0 else 0)
             seconds[entry.name] += eval_probe * probe * weight
@@ -96,6 +98,8 @@ def _evaluation_seconds(d: int, n_test: int, probe: int, samples: int, iw: int, 
             seconds[entry.name] += eval_sample * samples * d / 784
         if entry.importance_weighted:
             seconds[entry.name] += eval_iw * iw * n_test * d / 784
+        if entry.bayes:
+            seconds[entry.name] += eval_iw * BAYES_IW_EQUIVALENT * n_test * d / 784
     return seconds
 
 
@@ -110,12 +114,15 @@ def derive_plan(shape: tuple[int, ...], n_train: int, n_test: int, budget: float
     third of the budget: sample and probe counts shrink to fit), and what is left is split by the entries'
     shares; each run gets the epochs its share pays for, 1 to MAX_EPOCHS. For one speed the rule is
     deterministic, and a larger budget never gives fewer epochs. As it goes, run_zoo rescales each run's
-    epochs to the time left (`rescaled_epochs`), as the load of a shared machine changes."""
+    epochs to the time left (`rescaled_epochs`), as the load of a shared machine changes. Labelled data get the
+    conditional entries too (Entry.labels), the shares then taken over all of them."""
     budget = check_budget(budget)
     size = sizes(shape, n_train)
     d = size.d
-    models = {entry.name: entry.derive(size) for entry in ENTRIES}
-    trained = [entry for entry in ENTRIES if entry.trained]
+    entries = [entry for entry in ENTRIES if labelled or not entry.labels]
+    models = {entry.name: entry.derive(size) for entry in entries}
+    trained = [entry for entry in entries if entry.trained]
+    total_share = math.fsum(entry.share for entry in trained)  # 1 without the conditional entries
     per_epoch = {e.name: e.seconds_per_image * speed * e.cost_scale(shape, models[e.name]) * (n_train + n_test / 3)
                  + EPOCH_SECONDS * speed for e in trained}
 
@@ -127,7 +134,7 @@ def derive_plan(shape: tuple[int, ...], n_train: int, n_test: int, budget: float
     iw = 200 if effective >= 5 else 50
     options = {"importance_samples": iw, "probe_train": probe, "parzen_samples": samples,
                "quality_samples": samples if labelled else 0}
-    evaluation = _evaluation_seconds(d, n_test, probe, samples, iw, speed)
+    evaluation = _evaluation_seconds(entries, d, n_test, probe, samples, iw, speed)
     # The feature network: its 5 epochs (the classifier's default), fewer where they would take more than
     # a fifth of the budget, 2 at least.
     feature_epoch = FEATURES_SECONDS_PER_IMAGE * speed * n_train * d / 784
@@ -141,14 +148,14 @@ def derive_plan(shape: tuple[int, ...], n_train: int, n_test: int, budget: float
     # of its share; a lower layer's epoch costs about half a full one.
     first = {e.name: 0.5 * math.prod(e.pretraining(models[e.name])) * per_epoch[e.name] if e.pretraining else 0.0
              for e in trained}
-    epochs = {e.name: max(1, min(MAX_EPOCHS, int((e.share * left - first[e.name]) / per_epoch[e.name])))
+    epochs = {e.name: max(1, min(MAX_EPOCHS, int((e.share / total_share * left - first[e.name]) / per_epoch[e.name])))
               for e in trained}
     leading = [e.name for e in sorted(trained, key=lambda e: -e.share)[:LEADING_RUNS]]
-    order = [*leading, *[e.name for e in ENTRIES if e.name not in leading]]
+    order = [*leading, *[e.name for e in entries if e.name not in leading]]
     presets = {name: ENTRY[name].preset(models[name], {**DERIVED_TRAIN, "epochs": epochs.get(name)}) for name in order}
     cost = {e.name: per_epoch[e.name] * epochs[e.name] + first[e.name] for e in trained}
     estimate = {**({"features": features} if labelled else {}),
-                **{e.name: (cost[e.name] if e.trained else FIT_SECONDS) + evaluation[e.name] for e in ENTRIES}}
+                **{e.name: (cost[e.name] if e.trained else FIT_SECONDS) + evaluation[e.name] for e in entries}}
     return Plan(presets, options, {name: estimate[name] for name in ("features", *presets) if name in estimate}, budget,
                 feature_epochs, cost, per_epoch)
 

@@ -24,7 +24,7 @@ from ..report.compare import compare
 from ..rundir import RunDir
 from ..runs import load_run
 from ..zoodir import ZooDir
-from .entries import ENTRY, EVALUATE, PRESETS, VECTOR_EVALUATE, Preset, vector_presets
+from .entries import ENTRY, EVALUATE, PRESETS, VECTOR_EVALUATE, Preset, bayes_samples, vector_presets
 from .plan import (
     DEFAULT_BUDGET,
     FASTEST,
@@ -46,6 +46,8 @@ def _comparable(cfg: RunConfig) -> dict:
     values = json.loads(cfg.to_json())
     values.pop("shape", None)
     values["data"].pop("fingerprint", None)  # recorded by training; resuming checks it against the data
+    for key in ("classes", "class_counts"):  # a conditional model's, recorded from the data's labels the same way
+        values["model"].pop(key, None)
     for key in ("epochs", "threads", "device"):
         values["train"].pop(key, None)
     return values
@@ -151,9 +153,15 @@ def run_zoo(data: str = "digits", out: str | Path = ZooDir.DEFAULT, *, overwrite
                            log, began)
     labelled = splits.train.labels is not None and splits.test.labels is not None
     plan = None if data in PRESETS else _derived_plan(splits, labelled, budget, speed, folder.root, log, began)
+    classes = splits.num_classes or 0
+    if presets is None and labelled and classes < 2 and plan is not None:  # one class: nothing to condition on
+        plan = replace(plan, presets={n: p for n, p in plan.presets.items() if not ENTRY[n].labels})
     if presets is None:
         presets = PRESETS[data] if plan is None else plan.presets
-    options = {**EVALUATE, **(plan.evaluate if plan is not None else {}), **(evaluate_options or {})}
+    options = {**EVALUATE, **(plan.evaluate if plan is not None else {})}
+    if any(ENTRY[name].bayes for name in presets if name in ENTRY):
+        options["bayes_samples"] = bayes_samples(options["importance_samples"], classes)
+    options.update(evaluate_options or {})
     if features is None and not labelled:
         options["quality_samples"] = 0  # no labels, no feature classifier to compare samples in
     elif features is None:
