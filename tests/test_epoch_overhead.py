@@ -7,6 +7,7 @@ import errno
 import math
 import os
 import threading
+from pathlib import Path
 
 import pytest
 import torch
@@ -89,3 +90,16 @@ def test_a_failed_picture_write_stops_the_writer_before_that_epochs_checkpoint(t
     assert rc == 1
     one_sentence(capsys, "Training stopped in epoch 2 because the disk is full", "(epoch 1) is kept")
     assert RunDir(out).trained_epochs() == 1 and not list(out.rglob(".*.tmp*"))
+
+
+def test_the_benchmark_prints_the_whole_calls_share_of_its_own_steps(monkeypatch):
+    """benchmarks/vae_throughput.py: each whole-call line is the steps' seconds over the whole call's, of one call."""
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parent.parent / "benchmarks"))
+    import vae_throughput
+
+    best = {"floor": 1.0, "floor-bf16": 0.5, "genmodels": 2.0, "genmodels-bf16": 1.6}
+    whole = {"genmodels": {"epoch": 2.0, "total": 2.5}, "genmodels-bf16": {"epoch": 1.6, "total": 1.8}}
+    lines = vae_throughput.ratio_lines(best, whole)
+    assert "genmodels whole call / training steps: 0.80" in lines
+    assert "genmodels bf16 whole call / training steps: 0.89" in lines
+    assert "genmodels fp32 / pythae: n/a (--no-pythae)" in lines

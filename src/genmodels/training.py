@@ -322,13 +322,24 @@ class _Frozen:
 
 def snapshot(model: Model, optimizers: dict[str, torch.optim.Optimizer]
              ) -> tuple[Model, dict[str, torch.optim.Optimizer]]:
-    """Copies of the weights and the optimizers' states as they are now, for `RunDir.save` in the background
-    writer while the next epoch changes the live ones (a few copies of the weights: milliseconds). The stand-ins
-    have what `save` reads of a model and an optimizer (family, state_dict()), hence the casts."""
-    weights = {k: v.detach().clone() for k, v in model.state_dict().items()}
-    frozen = {name: cast(torch.optim.Optimizer, _Frozen(model.family, copy.deepcopy(opt.state_dict())))
+    """Copies in host memory (where the checkpoint is written from) of the weights and the optimizers' states as
+    they are now, for `RunDir.save` in the background writer while the next epoch changes the live ones (a few
+    copies of the weights: milliseconds). The stand-ins have what `save` reads of a model and an optimizer
+    (family, state_dict()), hence the casts."""
+    frozen = {name: cast(torch.optim.Optimizer, _Frozen(model.family, _host_copy(opt.state_dict())))
               for name, opt in optimizers.items()}
-    return cast(Model, _Frozen(model.family, weights)), frozen
+    return cast(Model, _Frozen(model.family, _host_copy(model.state_dict()))), frozen
+
+
+def _host_copy(value):
+    """`value` (a state_dict: tensors in dicts and lists) with every tensor copied to host memory."""
+    if isinstance(value, torch.Tensor):
+        return value.detach().to("cpu", copy=True)
+    if isinstance(value, dict):
+        return {k: _host_copy(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_host_copy(v) for v in value]
+    return copy.deepcopy(value)
 
 
 @torch.inference_mode()
