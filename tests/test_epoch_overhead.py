@@ -56,8 +56,8 @@ def test_the_checkpoint_holds_the_epochs_end_while_the_next_epoch_trains(digits,
         return original_step(self, batch, ctx)
 
     def save(self, *args):
-        if not saved:  # epoch 1's checkpoint: written only once epoch 2 has trained (10 s at most)
-            saved["overlapped"] = epoch2_ran.wait(timeout=10)
+        if not saved:  # epoch 1's checkpoint: written only once epoch 2 has trained (30 s at most)
+            saved["overlapped"] = epoch2_ran.wait(timeout=30)
             original_save(self, *args)
             saved["tensors"] = read_safetensors(self.checkpoint)[0]
             return
