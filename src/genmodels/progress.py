@@ -1,6 +1,6 @@
 """What a training run keeps and shows of its progress (docs/ARCHITECTURE.md, "One training step"): its records
 (the history in memory; on rank 0 metrics.jsonl and the other logs of train.log), the progress bar or a line per
-epoch, and the training curves (loss.png).
+epoch, the training curves (loss.png), and the background writer of each epoch's files (`Writer`).
 """
 
 from __future__ import annotations
@@ -8,7 +8,8 @@ from __future__ import annotations
 import os
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -81,17 +82,64 @@ class Records:
             self.stdout = False
             silence_stdout()
 
-    def plot(self, path: Path, curves: dict[str, tuple[str, ...]], last: bool) -> None:
+    def plot(self, path: Path, curves: dict[str, tuple[str, ...]], last: bool, writer: Writer | None = None) -> None:
         """Redraw the training curves at `path` at the last epoch, else at most every 10 seconds (a plot costs
-        ~0.25 s: not every short epoch)."""
+        ~0.25 s: not every short epoch); by `writer` where given, from the records as they are now."""
         if last or time.perf_counter() - self.last_plot > 10:
-            plot_curves(self.history, path, curves)
+            if writer is None:
+                plot_curves(self.history, path, curves)
+            else:
+                writer.submit(plot_curves, list(self.history), path, curves)
             self.last_plot = time.perf_counter()
 
     def close(self) -> None:
         self.bar.close()
         if self.metrics is not None:
             self.metrics.close()
+
+
+class Writer:
+    """One background thread that writes an epoch's files (pictures, curves, checkpoint) in the order they were
+    submitted, while the next epoch trains. What it is given must not change afterwards (a snapshot, not the live
+    model). The first write that fails stops it: nothing submitted after it is written (so a checkpoint never
+    lands after a failed write before it), and `wait` raises that error in the caller's thread, with the epoch
+    (0-based) whose file it was in `failed_epoch`. A process killed at any moment leaves what atomic writes
+    leave: every file complete, the previous one or the new one."""
+
+    def __init__(self) -> None:
+        self._pool: ThreadPoolExecutor | None = None  # started by the first submit
+        self._pending: list[Future] = []
+        self.error: BaseException | None = None
+        self.failed_epoch: int | None = None
+        self.epoch = 0  # the epoch whose files are being submitted: what failed_epoch reports
+
+    def submit(self, write: Callable[..., object], *args: object) -> None:
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="genmodels-writer")
+        self._pending.append(self._pool.submit(self._run, self.epoch, write, args))
+
+    def _run(self, epoch: int, write: Callable[..., object], args: tuple) -> None:
+        if self.error is not None:  # an earlier write failed: nothing after it is written
+            return
+        try:
+            write(*args)
+        except BaseException as err:  # a full disk, or any other failure: the caller's thread raises it
+            self.error, self.failed_epoch = err, epoch
+
+    def wait(self, *, quiet: bool = False) -> None:
+        """Block until everything submitted is written; then raise the first write's error unless quiet."""
+        for pending in self._pending:
+            pending.result()  # _run catches every error, so this only waits
+        self._pending = []
+        if self.error is not None and not quiet:
+            raise self.error
+
+    def close(self) -> None:
+        """Wait for what was submitted (errors are left to `wait`) and stop the thread."""
+        self.wait(quiet=True)
+        if self._pool is not None:
+            self._pool.shutdown()
+            self._pool = None
 
 
 def say(line: str) -> None:

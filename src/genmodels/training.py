@@ -4,18 +4,20 @@
 goes through the epochs: each epoch's steps (`run_epoch`: a seeded permutation of the training split, batches as
 index slices, `model.train_step` on each, metrics accumulated as tensors and read back once per logging
 interval) and its artefacts (`end_epoch`: a picture, the held-out evaluation, a record, the curves, and last an
-atomic checkpoint). Where training stands (position.Position), what it records and prints (progress.Records)
+atomic checkpoint; the files written by a background thread, progress.Writer, while the next epoch trains). Where
+training stands (position.Position), what it records and prints (progress.Records)
 and the collapse watch (collapse.CollapseWatch) are parts of their own.
 """
 
 from __future__ import annotations
 
 import contextlib
+import copy
 import math
 import signal
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import cast
 
 import torch
@@ -32,7 +34,7 @@ from .models import GenerativeModel, Model, RunConfig, build_model
 from .optim import StepContext, set_epoch_lr
 from .position import Position
 from .precision import restore_scaler, scaler_state
-from .progress import Progress, Records
+from .progress import Progress, Records, Writer
 from .rngstate import rng_state, set_rank_rng_state, set_rng_state
 from .rundir import RunDir
 from .runlog import read_history
@@ -61,6 +63,7 @@ class Training:
     records: Records
     watch: CollapseWatch
     stop_signal: str | None = None  # set by SIGINT/SIGTERM: stop after the current step
+    writer: Writer = field(default_factory=Writer)  # the epochs' files, in order, beside the next epoch's steps
 
     @classmethod
     def start(cls, config: RunConfig, run: RunDir, data: DataSplits, dist: ddp.Dist, device: torch.device,
@@ -96,22 +99,28 @@ class Training:
                    records, watch)
 
     def fit(self) -> None:
-        """Train the epochs left, stopping on a signal (_stop_on_signals); the records close however it ends."""
+        """Train the epochs left, stopping on a signal (_stop_on_signals); every file of the epochs trained is
+        written before it returns or raises, and the records close, however it ends."""
         try:
-            with _stop_on_signals(self):
-                for epoch in range(self.position.epoch, self.epochs):
-                    self.position.epoch = epoch
-                    self.model.start_epoch(epoch)
-                    self.run_epoch()
-                    start = time.perf_counter()
-                    self.model.finish_epoch()  # PCA's eigendecomposition, say: part of the training time
-                    self.position.seconds[-1] += time.perf_counter() - start
-                    ddp.broadcast_buffers(self.model, self.dist)  # every rank holds what rank 0 evaluates and saves
-                    self.end_epoch()
+            try:
+                with _stop_on_signals(self):
+                    for epoch in range(self.position.epoch, self.epochs):
+                        self.position.epoch = epoch
+                        self.model.start_epoch(epoch)
+                        self.run_epoch()
+                        start = time.perf_counter()
+                        self.model.finish_epoch()  # PCA's eigendecomposition, say: part of the training time
+                        self.position.seconds[-1] += time.perf_counter() - start
+                        ddp.broadcast_buffers(self.model, self.dist)  # every rank holds what rank 0 evaluates, saves
+                        self.end_epoch()
+                    self.writer.wait()  # the last epoch's files are on disk before training returns
+            finally:
+                self.writer.close()  # on any error too: what was submitted is written (a failed write stops it)
         except FileError as err:  # a full disk, say: the last complete checkpoint stands
-            raise TrainingError(f"Training stopped in epoch {self.position.epoch + 1} because {err.cause or err}; "
-                                f"{self.kept()}, {'free some space and ' if err.cause else ''}{self.resume_hint()}."
-                                ) from None
+            failed = self.writer.failed_epoch if err is self.writer.error else None  # a background write's epoch
+            raise TrainingError(f"Training stopped in epoch {(self.position.epoch if failed is None else failed) + 1} "
+                                f"because {err.cause or err}; {self.kept()}, "
+                                f"{'free some space and ' if err.cause else ''}{self.resume_hint()}.") from None
         finally:
             self.records.close()
 
@@ -172,7 +181,8 @@ class Training:
             )
 
     def kept(self) -> str:
-        """What a stopped run leaves, in words."""
+        """What a stopped run leaves, in words (after the background writes under way: what is on disk)."""
+        self.writer.wait(quiet=True)
         done = self.run.trained_epochs() if self.dist.main else None
         if done is None:
             return "nothing was saved yet"
@@ -187,6 +197,7 @@ class Training:
         unfinished logging interval is lost; the weights of a resumed run equal an uninterrupted run's."""
         run, at = self.run, self.position
         how = self.resume_hint()
+        self.writer.wait()  # the last epoch's checkpoint first: this one must land after it, and it may have failed
         if not self.model.resumes_mid_epoch:  # in-epoch state that is not in the checkpoint (PCA's sums)
             raise TrainingInterrupted(f"{self.stop_signal} stopped training in epoch {at.epoch + 1}; {self.kept()}, "
                                       f"and {how} repeats that epoch.")
@@ -204,11 +215,15 @@ class Training:
     # -- what each epoch leaves behind -----------------------------------------------------------------
     def end_epoch(self) -> None:
         """Draw the present epoch's picture, evaluate, log, redraw the curves and checkpoint (atomically, last): on
-        rank 0 alone under torchrun."""
+        rank 0 alone under torchrun. The files are written by the background writer, in that order, from copies
+        made now; the previous epoch's are all written first (one epoch's copies at a time), and a write of
+        theirs that failed is raised here."""
         others = ddp.rank_rng_states(self.dist, self.order.device)  # a collective, before rank 0 goes on alone
         if not self.dist.main:
             return
         epoch, tc = self.position.epoch, self.config.train
+        self.writer.wait()
+        self.writer.epoch = epoch
         last = epoch + 1 == self.epochs
         picture = self._epoch_picture()
         with self.ctx.autocast():  # the model's held-out terms in the precision it trains in (losses in float32)
@@ -218,10 +233,11 @@ class Training:
         self.watch.check(epoch, picture.get("diversity"), last)
         self.records.epoch_line(epoch, self.epochs, {**{f"test {k}": v for k, v in test.items()}, **picture},
                                 self.position.seconds[-1])
-        self.records.plot(self.run.loss_plot, self.model.curves, last)
+        self.records.plot(self.run.loss_plot, self.model.curves, last, self.writer)
         # Last, so a crash in any write before it leaves the checkpoint an epoch behind: --resume redoes it all.
-        self.run.save(self.model, self.optimizers, {**self.position.at_epoch_end(), **scaler_state(self.ctx.scaler)},
-                      {**rng_state(self.order), **others})
+        self.writer.submit(self.run.save, *snapshot(self.model, self.optimizers),
+                           {**self.position.at_epoch_end(), **scaler_state(self.ctx.scaler)},
+                           {**rng_state(self.order), **others})
 
     def _epoch_picture(self) -> dict[str, float]:
         """A sample grid from the fixed noise, or for a model that cannot sample the reconstructions of
@@ -238,7 +254,7 @@ class Training:
                 self.noise.manual_seed(self.config.train.seed + 1)
                 with self.ctx.autocast():  # the model in its precision; the diversity's distances in float32
                     samples = model.sample(64, generator=self.noise).float()
-                save_grid(samples, self.run.samples_png())
+                self.writer.submit(save_grid, samples, self.run.samples_png())
                 real = self.test_set.batch(slice(0, 64))
                 if (spread := diversity(samples, real)) is not None:  # None: under 2 test images, or all alike
                     found["diversity"] = spread
@@ -246,7 +262,7 @@ class Training:
                 x = model.eval_input(self.test_set.batch(slice(0, 16)))
                 with self.ctx.autocast():
                     reconstructions = model.reconstruct(x).float()
-                save_pairs(x, reconstructions, self.run.reconstructions_png)
+                self.writer.submit(save_pairs, x, reconstructions, self.run.reconstructions_png)
         model.train()
         return found
 
@@ -272,8 +288,8 @@ class Training:
             with self.ctx.autocast():
                 points = model.reconstruct(model.eval_input(real)).float()
             path, what = self.run.reconstructions_png, "test points reconstructed"
-        save_points(unit.inverse(points), path, self.config.data.source, unit.inverse(real),
-                    f"{self.config.family}: {what}, epoch {self.position.epoch + 1}")
+        self.writer.submit(save_points, unit.inverse(points), path, self.config.data.source, unit.inverse(real),
+                           f"{self.config.family}: {what}, epoch {self.position.epoch + 1}")
         return found
 
 
@@ -294,6 +310,39 @@ def _build(config: RunConfig, data: DataSplits, dist: ddp.Dist, device: torch.de
     forward = cast(nn.Module, torch.compile(model)) if tc.compile else model
     ctx = StepContext(forward, optimizers, tc.grad_clip, precision=tc.precision, device=device)
     return model, optimizers, ctx, train_set, test_set
+
+
+@dataclass(frozen=True)
+class _Frozen:
+    """A copy of a model's or an optimizer's state_dict, read as the live one is (`family`, `state_dict()`)."""
+
+    family: str
+    state: dict
+
+    def state_dict(self) -> dict:
+        return self.state
+
+
+def snapshot(model: Model, optimizers: dict[str, torch.optim.Optimizer]
+             ) -> tuple[Model, dict[str, torch.optim.Optimizer]]:
+    """Copies in host memory (where the checkpoint is written from) of the weights and the optimizers' states as
+    they are now, for `RunDir.save` in the background writer while the next epoch changes the live ones (a few
+    copies of the weights: milliseconds). The stand-ins have what `save` reads of a model and an optimizer
+    (family, state_dict()), hence the casts."""
+    frozen = {name: cast(torch.optim.Optimizer, _Frozen(model.family, _host_copy(opt.state_dict())))
+              for name, opt in optimizers.items()}
+    return cast(Model, _Frozen(model.family, _host_copy(model.state_dict()))), frozen
+
+
+def _host_copy(value):
+    """`value` (a state_dict: tensors in dicts and lists) with every tensor copied to host memory."""
+    if isinstance(value, torch.Tensor):
+        return value.detach().to("cpu", copy=True)
+    if isinstance(value, dict):
+        return {k: _host_copy(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_host_copy(v) for v in value]
+    return copy.deepcopy(value)
 
 
 @torch.inference_mode()
