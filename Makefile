@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 # The zoo on the bundled digits: PCA, five autoencoders, a VAE and a GAN trained, evaluated and
-# compared in one HTML report (about a minute on two cores; a second `make demo` keeps finished runs).
+# compared in one HTML report (under two minutes on two cores; a second `make demo` keeps finished runs).
 DEMO := runs/zoo
 demo: install
 	$(PY) -m genmodels zoo --data digits --out $(DEMO)

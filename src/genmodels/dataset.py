@@ -231,7 +231,7 @@ def fingerprint(data: DataSplits) -> str:
             row = max(1, math.prod(split.shape) * split.images.element_size())
             step = max(1, FINGERPRINT_SAMPLE // FINGERPRINT_BLOCKS // row)
             for i in range(0, len(split), step):
-                h.update(split.stored(slice(i, i + step)).to("cpu").contiguous().numpy().reshape(-1).view(np.uint8))
+                h.update(_raw(split.stored(slice(i, i + step))))
         parts = [] if whole else [*_blocks(split.images), split.rows]
         if not whole:
             h.update(f"{len(split)}:".encode())
@@ -239,10 +239,15 @@ def fingerprint(data: DataSplits) -> str:
             if t is None:
                 h.update(b"none")
                 continue
-            t = t.detach().to("cpu").contiguous()
             h.update(f"{tuple(t.shape)}{t.dtype}".encode())
-            h.update(t.numpy().reshape(-1).view(np.uint8))  # the bytes, without a copy
+            h.update(_raw(t))
     return h.hexdigest()
+
+
+def _raw(t: torch.Tensor) -> Any:
+    """The tensor's bytes as a buffer for hashlib, without a copy where it is contiguous on the CPU (typed Any:
+    numpy's stubs do not declare ndarray a Buffer on Python 3.11)."""
+    return t.detach().to("cpu").contiguous().numpy().reshape(-1).view(np.uint8)
 
 
 def _blocks(images: torch.Tensor) -> list[torch.Tensor]:

@@ -281,9 +281,10 @@ class Training:
             if (spread := diversity(points[:64], real[:64])) is not None:
                 found["diversity"] = spread
             path, what = self.run.samples_png(), "samples"
-            # The same noise's samples at a few epochs, side by side: images/progress.png (vectordata).
-            record_progress(self.run, self.position.epoch, self.epochs, unit.inverse(points), self.config.data.source,
-                            unit.inverse(real), self.config.family)
+            # The same noise's samples at a few epochs, side by side: images/progress.png (vectordata), written by
+            # the background writer ahead of this epoch's checkpoint, as the other pictures are.
+            self.writer.submit(record_progress, self.run, self.position.epoch, self.epochs, unit.inverse(points),
+                               self.config.data.source, unit.inverse(real), self.config.family)
         else:
             with self.ctx.autocast():
                 points = model.reconstruct(model.eval_input(real)).float()

@@ -13,6 +13,7 @@ from ..data import load_data
 from ..metrics import high_quality_share, modes_covered
 from ..metrics.probes import linear_probe_accuracy
 from ..models import FAMILIES, GAN, VAE, EvalOptions
+from ..report.findings import BAYES_WITHIN
 from ..runs import draw_samples, load_run
 from ..toy import TOYS, GaussianMixture
 from ..vectordata import save_points
@@ -64,7 +65,7 @@ def modes_vs_blur(ctx: Context) -> Outcome:
 BAYES_MODEL = {"conditional": True, "latent_dim": 8, "hidden": [128]}
 BAYES_TRAIN = {"epochs": 100, "batch_size": 64, "lr": 2e-3}
 BAYES_K, BATCH = 100, 100
-WITHIN = 0.05  # the Bayes classifier's accuracy at most this far below the probe's
+WITHIN = BAYES_WITHIN  # the Bayes classifier's accuracy at most this far below the probe's: the report's bar
 
 
 def bayes_verdict(bayes_accuracy: float, probe_accuracy: float, classes: int) -> bool:

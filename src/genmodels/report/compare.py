@@ -150,7 +150,7 @@ def compare(run_dirs: list[str | Path], out: str | Path, device: str = "cpu",
             run_tmp = Path(tmp) / str(len(summaries))
             run_tmp.mkdir()
             summaries.append(summarise(run, name, run_tmp))
-            # What `genmodels explore` can open: a run that decodes, on images (it refuses vector runs for now).
-            summaries[-1].path = str(d) if run.model.decodes and not run.vectors else None
+            # What `genmodels explore` can open: a run that decodes (on images or vectors).
+            summaries[-1].path = str(d) if run.model.decodes else None
     atomic_write(out, render(summaries, title).encode("utf-8"))
     return out
