@@ -128,7 +128,9 @@ def save_points(points: torch.Tensor, path: str | Path, source: str, reference: 
     from .plots import plot_points  # imported here: matplotlib is slow to import
 
     p = points.detach().to("cpu", torch.float64).numpy()
-    density = density_grid(source, p) if p.shape[1] == 2 else None
+    # The contours over the toy's own extent, computed once per process (a curve toy's density takes seconds, and
+    # training draws this picture every epoch); the axes still take in every point.
+    density = _toy_density(source) if source in TOYS and p.shape[1] == 2 else None
     ref = None if reference is None or density is not None else reference.detach().cpu().numpy()
     more = "" if p.shape[1] <= 2 else f" (columns 1 and 2 of {p.shape[1]})"
     return plot_points(p, path, reference=ref, density=density, title=title + more)
