@@ -51,7 +51,7 @@ def test_a_toy_picture_draws_the_points_over_the_contours_and_others_over_the_te
     toy = colours(save_points(points, tmp_path / "toy.png", "ring8", title="ring8"))
     bare = colours(save_points(points, tmp_path / "bare.png", "/data/v.npy", title="ring8"))
     assert near(toy, RED) > 200 and near(bare, RED) > 200  # the samples
-    assert greys(toy) > 1.3 * greys(bare)  # the toy's contours; no contours for data whose density is unknown
+    assert greys(toy) > greys(bare) + 500  # the toy's contours; no contours for data whose density is unknown
     test = ring.sample(500, 1).points
     other = colours(save_points(points, tmp_path / "other.png", "/data/v.npy", reference=test, title="ring8"))
     assert near(other, (200, 200, 200), tol=30) > 100 + near(bare, (200, 200, 200), tol=30)  # the test points
