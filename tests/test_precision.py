@@ -131,7 +131,7 @@ def test_a_bad_precision_is_one_sentence(tmp_path, capsys):
     assert rc == 2 and len(err.splitlines()) == 1 and "Traceback" not in err
     assert "train.precision = 'bf16'" in err and "'bf16-mixed'" in err and "'fp32'" in err
     assert not (tmp_path / "run").exists()
-    with pytest.raises(GenmodelsError, match="Unknown precision 'half'; use fp32, bf16-mixed or fp16-mixed"):
+    with pytest.raises(GenmodelsError, match="Unknown precision 'half'; use fp32, bf16-mixed, fp16-mixed or auto"):
         check_precision("half")
 
 
@@ -191,7 +191,7 @@ def test_evaluate_runs_the_model_in_the_precision_asked(digits, tmp_path, capsys
     capsys.readouterr()
     assert main(["evaluate", str(tmp_path / "run"), *quick, "--precision", "bf16"]) == 2
     err = capsys.readouterr().err.strip()
-    assert err == "genmodels: error: Unknown precision 'bf16'; use fp32, bf16-mixed or fp16-mixed (--precision)."
+    assert err == "genmodels: error: Unknown precision 'bf16'; use fp32, bf16-mixed, fp16-mixed or auto (--precision)."
 
 
 def test_a_forward_after_a_step_in_the_same_autocast_region_sees_the_new_weights():
