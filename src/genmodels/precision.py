@@ -4,7 +4,13 @@
 
 - fp32: everything in float32, as before this setting existed (the default);
 - bf16-mixed: the forward under torch.autocast with bfloat16, so matrix products and convolutions run in
-  bf16 while the weights, their gradients and the optimizer state stay float32 (the "master weights");
+  bf16 while the weights, their gradients and the optimizer state stay float32 (the "master weights").
+  On the CPU a model without convolutions (the MLPs) runs instead in float32 throughout, with oneDNN doing
+  each float32 matrix product, forward and backward, in bf16 arithmetic (`bf16_products`: its inputs rounded
+  to bf16, sums and outputs float32). Autocast's casts are separate passes over every weight and its gradient
+  in every step, as costly as the bf16 products themselves on the MLP VAE; oneDNN rounds while it packs the
+  operands, which it does anyway (docs/benchmarks.md, "Mixed precision (bf16) on the CPU"). oneDNN's bf16
+  convolutions in this mode were slower than autocast's, so models with convolutions keep autocast;
 - fp16-mixed: the same with float16, plus a gradient scaler, since fp16's narrow exponent range flushes
   small gradients to zero (Micikevicius et al. 2018, "Mixed Precision Training", section 3.2);
 - auto: bf16-mixed where the device multiplies bfloat16 natively (a CPU with avx512_bf16 or amx_bf16, a GPU
@@ -90,10 +96,35 @@ def check_precision(precision: str, device: torch.device | None = None) -> str:
     return precision
 
 
-def autocast(precision: str, device: torch.device):
-    """The context the forward runs in: torch.autocast in the precision's dtype, or nothing for fp32."""
+def products_in_bf16(precision: str, device: torch.device, module: torch.nn.Module | None) -> bool:
+    """Whether `module` runs bf16-mixed as float32 with bf16 products (bf16_products) rather than under autocast:
+    on the CPU, with oneDNN, for a model without convolutions."""
+    return (precision == "bf16-mixed" and device.type == "cpu" and module is not None
+            and torch.backends.mkldnn.is_available()
+            and not any(isinstance(m, torch.nn.modules.conv._ConvNd) for m in module.modules()))
+
+
+@contextlib.contextmanager
+def bf16_products():
+    """Every float32 matrix product on the CPU (mm, addmm, linear, forward and backward) in bf16 arithmetic:
+    oneDNN rounds its inputs to bf16 and sums in float32 (torch.backends.mkldnn.matmul.fp32_precision, global to
+    the process, so restored on exit). Where the CPU lacks native bf16, oneDNN runs them in float32."""
+    matmul = torch.backends.mkldnn.matmul
+    before = matmul.fp32_precision
+    matmul.fp32_precision = "bf16"
+    try:
+        yield
+    finally:
+        matmul.fp32_precision = before
+
+
+def autocast(precision: str, device: torch.device, module: torch.nn.Module | None = None):
+    """The context the forward runs in: torch.autocast in the precision's dtype, nothing for fp32, and for a
+    `module` that products_in_bf16 picks, bf16_products."""
     if precision == "fp32":
         return contextlib.nullcontext()
+    if products_in_bf16(precision, device, module):
+        return bf16_products()
     return torch.autocast(device.type, dtype=_DTYPES[precision])
 
 
