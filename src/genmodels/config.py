@@ -122,10 +122,10 @@ class TrainConfig(Strict):
     # targets: it can pay only where the processor has native bf16 products (avx512_bf16, AMX, a recent GPU), and
     # issue #18 measured convolutions gaining little from it (docs/ARCHITECTURE.md, "Precision").
     precision: Precision = Field(
-        "fp32", description="fp32 | bf16-mixed | fp16-mixed: the forward under autocast in bf16 or fp16 with float32 "
-                            "weights, optimizer state, losses and checkpoints (fp16 adds a gradient scaler); "
+        "fp32", description="fp32 | bf16-mixed | fp16-mixed | auto: the forward under autocast in bf16 or fp16 with "
+                            "float32 weights, optimizer state, losses and checkpoints (fp16 adds a gradient scaler); "
                             "bf16-mixed can be faster where the CPU has native bf16 (avx512_bf16, amx_bf16) "
-                            "or on a GPU")
+                            "or on a GPU; auto: bf16-mixed there, fp32 elsewhere (config.json records which)")
     channels_last: bool = Field(False, description="convolutions in channels-last (NHWC) memory layout; measure it "
                                                    "with benchmarks/model_throughput.py --channels-last")
     log: list[Literal["csv", "tensorboard"]] = Field(

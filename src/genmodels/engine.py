@@ -23,8 +23,8 @@ from .data import DataSplits
 from .errors import ConfigError, GenmodelsError
 from .flags import typed_flag, typed_value
 from .models import Model, RunConfig, build_model, build_run_config, model_for_data
-from .precision import check_precision
-from .progress import Progress
+from .precision import resolve_precision
+from .progress import Progress, say
 from .provenance import training_data
 from .rundir import RunDir, check_resume_or_overwrite
 from .runlog import check_logs, read_history
@@ -59,7 +59,7 @@ def train(config: RunConfig, run_dir: str | Path, *, resume: bool = False, overw
     check_logs(config.train.log)
     run = RunDir(run_dir)
     dist, device = ddp.setup(resolve_device(config.train.device))
-    check_precision(config.train.precision, device)
+    config = _resolved_precision(config, device, progress is not False and dist.main)
     config, data = _checked_data(config, data, run)  # bad data or settings: refused before the run directory is touched
     _check_shards(config, len(data.train), dist)
     with _writer(run, dist):
@@ -84,7 +84,7 @@ def resume_run(run_dir: str | Path, epochs: int | None = None, *, progress: Prog
     config = config.model_copy(update={"train": config.train.model_copy(update=runtime["train"]),
                                        "data": config.data.model_copy(update=runtime["data"])})
     dist, device = ddp.setup(resolve_device(config.train.device))
-    check_precision(config.train.precision, device)
+    config = _resolved_precision(config, device, progress is not False and dist.main)
     if _finished(run, saved, config, epochs):  # nothing to train, so nothing is rewritten
         model, _ = run.load_model(device)
         return TrainResult(model, run.path, read_history(run))
@@ -104,6 +104,16 @@ def resume_run(run_dir: str | Path, epochs: int | None = None, *, progress: Prog
         if again:
             ddp.barrier(dist)
         return _train(config, run, dist, device, progress, data, resume=not again)
+
+
+def _resolved_precision(config: RunConfig, device: torch.device, tell: bool) -> RunConfig:
+    """config with train.precision as `device` runs it: "auto" decided here (its reason printed once where `tell`),
+    so config.json records the precision used and a resume keeps it; a one-sentence GenmodelsError where the device
+    cannot run a precision given by name."""
+    precision, reason = resolve_precision(config.train.precision, device)
+    if reason and tell:
+        say(reason)
+    return config.model_copy(update={"train": config.train.model_copy(update={"precision": precision})})
 
 
 # Settings of how a run is carried out, not of what it computes: a resumed run may take new ones.
