@@ -153,8 +153,8 @@ def _evaluate_parser(sub: Subparsers) -> None:
                    help="codes per test image and class for a conditional VAE's bayes_accuracy; costs classes x K "
                         "decoder passes per test image (default 100; 0: skip it)")
     _seed(c, "evaluation's random draws (importance samples, model samples, probe subsets)")
-    c.add_argument("--precision", default=None, help="fp32 | bf16-mixed | fp16-mixed: what the model's forward runs "
-                   "in (the metrics stay float32; default: the run's train.precision)")
+    c.add_argument("--precision", default=None, help="fp32 | bf16-mixed | fp16-mixed | auto: what the model's "
+                   "forward runs in (the metrics stay float32; default: the run's train.precision)")
     c.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 

@@ -124,7 +124,7 @@ def evaluate(run: Run, importance_samples: int = 1000, seed: int = 0, batch_size
     RUN/../features, if trained on its data, else runs/features/<data source> if it exists).
     baselines: a dict shared by the evaluations of several runs on the same data (the zoo), in which the
     raw-pixel and PCA probes are kept, so each is fitted once, not once per run.
-    precision: fp32 | bf16-mixed | fp16-mixed, what the model's own forward runs in (its ELBO, log-likelihood,
+    precision: fp32 | bf16-mixed | fp16-mixed | auto, what the model's own forward runs in (its ELBO, log-likelihood,
     codes, reconstructions and samples); None: the run's train.precision. The metrics computed from those
     outputs (probes, FID and friends, Parzen, sharpness) are float32 or float64 whatever it is.
     bayes_samples: K of a conditional VAE's Bayes classifier (bayes_accuracy), classes x K decoder passes per test
@@ -141,7 +141,7 @@ def evaluate(run: Run, importance_samples: int = 1000, seed: int = 0, batch_size
         raise GenmodelsError(f"--bayes-samples must be between 0 (no bayes_accuracy) and 5000, got {bayes_samples}.")
     check_seed(seed)
     precision = check_precision(precision or run.config.train.precision, run.device)
-    in_precision = functools.partial(autocast, precision, run.device)  # around the model's own calls only
+    in_precision = functools.partial(autocast, precision, run.device, run.model)  # the model's calls, as training's
     # The writer's lock while the metrics are measured and written: no training or --overwrite can start in the
     # folder meanwhile. A folder we may not write needs none.
     with run.dir.lock("evaluation", required=False):
