@@ -212,11 +212,6 @@ class GAN(GenerativeModel):
             for slot in ("discriminator", "generator"):
                 if getattr(c, slot) is None:
                     getattr(self, slot).apply(_dcgan_init)
-        if c.conditional:
-            # The projection's class embedding at the scale of D's other weights, Glorot-uniform as in Miyato &
-            # Koyama's code: torch's N(0, 1) makes embed(y) . phi(x) about sqrt(features) times phi's scale, so
-            # the label term alone decides D from the first step on.
-            nn.init.xavier_uniform_(self.discriminator.embed.weight)
         if self.spectral:
             spectral_normalise(self.discriminator)
         # The moving average of G's weights (Yazici et al. 2019): what decode, sample and evaluation use.
