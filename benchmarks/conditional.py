@@ -14,10 +14,11 @@ digits: the zoo's digits `vae` preset with `conditional: true`; target bayes_acc
     probe on pixels.
 idx28: a labelled IDX folder of 28x28 grayscale handwritten digits with 8,000 training images. There is no
     MNIST on the machines this was written on, so the folder is built from real handwriting: scikit-learn's
-    digits (8x8, 16 grey levels), each upscaled to 28x28; the 1,437 training originals, each drawn at least
-    once more with a small random shift, rotation, scale and elastic warp, make the 8,000 training images;
-    the test images are the 360 held-out originals, upscaled only. It is written with genmodels' own IDX
-    writer (genmodels.data.write_idx). Give a real folder (MNIST) with --idx DIR instead. Trained with the CLI:
+    digits (8x8, 16 grey levels), each scaled to 20x20 and centred in 28x28 as MNIST is; the 1,438 training
+    originals, and 6,562 of them drawn again with a small random shift, rotation, scale and elastic warp, make
+    the 8,000 training images; the test images are the 359 held-out originals, scaled only. It is written with
+    genmodels' own IDX writer (genmodels.data.write_idx). Give a real folder (MNIST) with --idx DIR instead.
+    Trained with the CLI:
         genmodels features train --data DIR            (the classifier trained on the real training images)
         genmodels train vae --conditional --data DIR ... ; genmodels evaluate RUN --bayes-samples K
         genmodels train gan --conditional --data DIR ... ; genmodels evaluate RUN
