@@ -27,7 +27,9 @@ def _tests(run: Path) -> list[dict]:
 
 
 @pytest.mark.slow  # torchrun
-@pytest.mark.parametrize("family", ["vae", "gan"])
+# The GAN alone in CI (three torchrun launches cost about 15 s each on two cores): its labels reach G and the
+# projection D, in bf16-mixed. Add "vae" to the list to check the CVAE too (it passed when this was written).
+@pytest.mark.parametrize("family", ["gan"])
 def test_a_conditional_run_under_torchrun_resumes_equal_to_an_uninterrupted_one(tmp_path, monkeypatch, family):
     # The hook counts steps by Model.train_step, which the GAN overrides: count the GAN's own.
     if family == "gan":
