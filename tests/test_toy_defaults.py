@@ -16,7 +16,7 @@ from genmodels.toy import TOYS
 def test_the_gan_on_vectors_takes_the_vector_defaults_the_guide_states():
     config = model_for_data("gan", gan.GANConfig(), (2,))
     assert (config.hidden, config.latent_dim, config.ema, config.loss) == ([256, 256], 16, 0.99, "hinge")
-    assert gan.TOY_TRAIN == {"lr": 4e-3, "betas": (0.5, 0.9), "epochs": 40}
+    assert gan.TOY_TRAIN == {"lr": 4e-3, "betas": (0.5, 0.9), "epochs": 60, "batch_size": 50}
 
 
 def test_the_vae_on_vectors_takes_the_vector_defaults_the_guide_states():
