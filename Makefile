@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q -e '.[test]'
 	touch $(STAMP)
 
-# The zoo on the bundled digits: PCA, five autoencoders, a VAE and a GAN trained, evaluated and
+# The zoo on the bundled digits: PCA, five autoencoders, a VAE and a GAN (each also conditional) trained, evaluated and
 # compared in one HTML report (under two minutes on two cores; a second `make demo` keeps finished runs).
 DEMO := runs/zoo
 demo: install
