@@ -110,12 +110,24 @@ def density_grid(source: str, points: np.ndarray, cells: int = 200) -> tuple[np.
     y (cells,), log p (cells, cells); None for data whose density is unknown (any source but a toy)."""
     if source not in TOYS:
         return None
+    return _log_density_grid(source, *_extent_with(source, points), cells)
+
+
+def _extent_with(source: str, points: np.ndarray) -> tuple[float, float, float, float]:
+    """The toy's extent (x0, x1, y0, y1) widened to take in the finite `points` (n, 2): samples far off the modes
+    stay in the picture, up to 3x the data's own extent (a diverged sample does not shrink the rest)."""
     x0, x1, y0, y1 = TOYS[source].extent()
     finite = points[np.isfinite(points).all(1)] if len(points) else points
-    if len(finite):  # samples far off the modes stay in the picture, up to 3x the data's own extent
+    if len(finite):
         span = max(x1 - x0, y1 - y0)
         lo, hi = np.maximum(finite.min(0), (x0 - span, y0 - span)), np.minimum(finite.max(0), (x1 + span, y1 + span))
         x0, y0, x1, y1 = min(x0, lo[0]), min(y0, lo[1]), max(x1, hi[0]), max(y1, hi[1])
+    return x0, x1, y0, y1
+
+
+def _log_density_grid(source: str, x0: float, x1: float, y0: float, y1: float,
+                      cells: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The toy's true log-density on a cells x cells grid over [x0, x1] x [y0, y1]: x, y, log p (cells, cells)."""
     x, y = np.linspace(x0, x1, cells), np.linspace(y0, y1, cells)
     grid = np.stack(np.meshgrid(x, y), -1).reshape(-1, 2)
     return x, y, TOYS[source].log_density(grid).numpy().reshape(cells, cells)
@@ -194,12 +206,9 @@ def save_progress(snapshots: dict[int, np.ndarray], path: str | Path, source: st
     limits = None
     if density is not None:
         x0, x1, y0, y1 = TOYS[source].extent()
-        finite = every[np.isfinite(every).all(1)]
-        span = max(x1 - x0, y1 - y0)
-        lo = np.maximum(finite.min(0), (x0 - span, y0 - span)) if len(finite) else (x0, y0)
-        hi = np.minimum(finite.max(0), (x1 + span, y1 + span)) if len(finite) else (x1, y1)
-        pad = 0.05 * span
-        limits = (min(x0, lo[0]) - pad, max(x1, hi[0]) + pad, min(y0, lo[1]) - pad, max(y1, hi[1]) + pad)
+        pad = 0.05 * max(x1 - x0, y1 - y0)
+        x0, x1, y0, y1 = _extent_with(source, every)
+        limits = (x0 - pad, x1 + pad, y0 - pad, y1 + pad)
     return plot_progress(panels, path, reference=ref, density=density, limits=limits,
                          title=f"{family}: the samples of one fixed noise batch during training")
 
@@ -212,6 +221,4 @@ def _toy_density(source: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     cells = 200 if isinstance(TOYS[source], GaussianMixture) else 100
     x0, x1, y0, y1 = TOYS[source].extent()
     dx, dy = (x1 - x0) / 10, (y1 - y0) / 10
-    x, y = np.linspace(x0 - dx, x1 + dx, cells), np.linspace(y0 - dy, y1 + dy, cells)
-    grid = np.stack(np.meshgrid(x, y), -1).reshape(-1, 2)
-    return x, y, TOYS[source].log_density(grid).numpy().reshape(cells, cells)
+    return _log_density_grid(source, x0 - dx, x1 + dx, y0 - dy, y1 + dy, cells)
