@@ -324,8 +324,7 @@ def _commonest(run: Run, n: int) -> torch.Tensor | None:
     model = generative(run)
     if not model.conditional:
         return None
-    counts = model.config.class_counts or [1] * model.classes
-    return torch.full((n,), counts.index(max(counts)), dtype=torch.long, device=run.device)
+    return torch.full((n,), model.commonest_class(), dtype=torch.long, device=run.device)
 
 
 def _latent_curves(run: Run, codes: np.ndarray, labels: np.ndarray | None, out: Path, split: str,

@@ -83,8 +83,7 @@ class ExploredRun:
         model = self.model
         self.vectors = run.vectors
         self.classes = class_names(run) if model.conditional else None
-        counts = (model.config.class_counts or [1] * model.classes) if model.conditional else [1]
-        self.label = counts.index(max(counts))  # the class decoded when a request names none
+        self.label = model.commonest_class() if model.conditional else 0  # decoded when a request names none
         self.dim = model.latent_dim
         self.test = run.data.test
         self.shown = min(MAX_POINTS, len(self.test))

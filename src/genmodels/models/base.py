@@ -309,11 +309,19 @@ class GenerativeModel(Model):
         """A conditional model's number of classes."""
         return int(self.config.classes)
 
+    def class_prior(self, device: torch.device | None = None) -> torch.Tensor:
+        """p(y) (classes,): the training split's class proportions (the recorded class_counts; uniform without)."""
+        counts = torch.tensor(self.config.class_counts or [1] * self.classes, dtype=torch.float32, device=device)
+        return counts / counts.sum()
+
+    def commonest_class(self) -> int:
+        """The commonest training class (the first of equals): what is decoded where no class is asked for."""
+        return int(self.class_prior().argmax())
+
     def draw_labels(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
-        """n labels (n,) drawn in the training split's class proportions (the recorded class_counts)."""
-        dev = next(self.parameters()).device
-        counts = torch.tensor(self.config.class_counts or [1] * self.classes, dtype=torch.float, device=dev)
-        return torch.multinomial(counts / counts.sum(), n, replacement=True, generator=generator)
+        """n labels (n,) drawn in the training split's class proportions (class_prior)."""
+        prior = self.class_prior(next(self.parameters()).device)
+        return torch.multinomial(prior, n, replacement=True, generator=generator)
 
     def label_rows(self, labels: torch.Tensor | None, like: torch.Tensor) -> torch.Tensor | None:
         """The one-hot rows (B, classes) a conditional model's networks take (None for any other model), or a
@@ -327,10 +335,11 @@ class GenerativeModel(Model):
             raise GenmodelsError(f"This conditional {self.family} model needs the class labels of what it encodes "
                                  "or decodes; pass labels= (one class index per image).")
         # Training batches' labels were checked with the data (check_data): no host sync a step to check them again.
-        outside = labels if self.training else labels[(labels < 0) | (labels >= self.classes)]
-        if not self.training and outside.numel():
-            raise GenmodelsError(f"Label {int(outside[0])} is outside this model's classes 0..{self.classes - 1}; "
-                                 "ask for one of those.")
+        if not self.training:
+            outside = labels[(labels < 0) | (labels >= self.classes)]
+            if outside.numel():
+                raise GenmodelsError(f"Label {int(outside[0])} is outside this model's classes "
+                                     f"0..{self.classes - 1}; ask for one of those.")
         return one_hot(labels, self.classes, like)
 
     def check_data(self, data: Dataset) -> None:

@@ -212,8 +212,7 @@ class VAE(GenerativeModel):
         """log p(x|y) + log p(y) for every class y, (B, classes): log p(x|y) the importance-weighted bound with k
         samples, p(y) the training split's class proportions (class_counts). By Bayes' rule, their argmax over y
         is that of p(y|x): the generative model as a classifier (one bound per class, in class order)."""
-        counts = torch.tensor(self.config.class_counts or [1] * self.classes, dtype=torch.float32, device=x.device)
-        log_prior = torch.log(counts / counts.sum())
+        log_prior = torch.log(self.class_prior(x.device))
         bounds = [self.importance_weighted_bound(x, k, torch.full((x.shape[0],), y, dtype=torch.long, device=x.device))
                   for y in range(self.classes)]
         return torch.stack(bounds, 1) + log_prior
