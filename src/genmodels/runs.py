@@ -191,9 +191,7 @@ def sample(run: Run, n: int, out: str | Path, seed: int = 0, klass: str | None =
         np.save(buffer, np.asarray(values))
         atomic_write(out, buffer.getvalue())
         return out
-    gen = torch.Generator(device=run.device).manual_seed(seed)
-    with torch.inference_mode():
-        images = generative(run).sample(n, generator=gen, **({} if labels is None else {"labels": labels}))
+    images = draw_samples(run, n, seed, batch_size=n, labels=labels)  # one batch: the grid's draws as they were
     if asked is not None and len(asked) > 1 and not run.vectors:
         return save_labelled_rows(images, class_names(run), out)
     if run.vectors:
