@@ -57,11 +57,6 @@ IDX_TRAIN = 8000
 IDX_MINUTES = 10
 
 
-def conditional(preset: Preset) -> Preset:
-    """The zoo's preset with `conditional: true`: how the zoo's cgan and cvae are defined."""
-    return Preset(preset.family, {**preset.model, "conditional": True}, preset.train)
-
-
 def measured(run_dir: Path, make: Callable[[], float], measure: Callable[[], dict]) -> dict:
     """The run's measures, from RUN/benchmark.json when a call before finished it, else trained (make: the
     training, returning its seconds) and measured here."""
@@ -126,7 +121,7 @@ def fashion(seed: int, out: Path, threads: int | None, names: list[str]) -> bool
     print(f"fashion-mnist: the zoo's presets, seed {seed}; feature network test accuracy {features.accuracy:.3f}",
           flush=True)
     zoo = PRESETS["fashion-mnist"]
-    runs = {"cgan": conditional(zoo["gan"]), "gan": zoo["gan"], "cvae": conditional(zoo["vae"])}
+    runs = {"cgan": zoo["cgan"], "gan": zoo["gan"], "cvae": zoo["cvae"]}  # the conditional presets: gan, vae + y
     r = {}
     for name in [n for n in runs if n in names or (out / f"fashion-{n}-{seed}" / "benchmark.json").exists()]:
         run_dir = out / f"fashion-{name}-{seed}"
@@ -144,7 +139,7 @@ def fashion(seed: int, out: Path, threads: int | None, names: list[str]) -> bool
 def digits(seed: int, out: Path, threads: int | None) -> bool:
     splits = load_data("digits")
     run_dir = out / f"digits-cvae-{seed}"
-    r = measured(run_dir, lambda: train_preset(conditional(PRESETS["digits"]["vae"]), "digits", splits, run_dir, seed,
+    r = measured(run_dir, lambda: train_preset(PRESETS["digits"]["cvae"], "digits", splits, run_dir, seed,
                                                threads),
                  lambda: evaluate_run(run_dir, splits, None, bayes=BAYES_SAMPLES, probes=len(splits.train)))
     show("digits", "cvae", r, ["bayes_accuracy", "linear_probe_accuracy_pixels"])
