@@ -376,15 +376,14 @@ def sample_quality(run: Run, features=None, samples: int = 10_000, seed: int = 0
     real = features.features(SplitView(test, features.device))  # (N, F): read a batch at a time
     drawn = draw_samples(run, samples, seed) if drawn is None else drawn[:samples]
     fake = features.features(drawn)
-    predicted = features.predict(drawn)
+    predicted = features.classify(fake)
     hist = metrics.class_histogram(predicted, features.classes)
     found = {"features": features.name, "quality_samples": samples, **feature_distances(real, fake, seed),
              "class_entropy": metrics.class_entropy(hist), "class_histogram": [round(float(p), 4) for p in hist]}
     if requested is not None:
         found["class_consistency"] = class_consistency(predicted, requested[: len(predicted)])
         if test.labels is not None:
-            found["class_consistency_real"] = class_consistency(features.predict(SplitView(test, features.device)),
-                                                                test.labels)
+            found["class_consistency_real"] = class_consistency(features.classify(real), test.labels)
             if (intra := intra_fid(real, test.labels, fake, requested[: len(fake)])) is not None:
                 found["intra_fid"] = intra
     return found

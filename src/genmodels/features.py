@@ -96,6 +96,11 @@ class FeatureNetwork:
         """Predicted classes (N,) int64."""
         return self._batched(lambda b: self.model.logits(b).argmax(1), x)
 
+    def classify(self, features: torch.Tensor) -> torch.Tensor:
+        """Predicted classes (N,) int64 of the images whose `features` (N, feature_dim) this network gave: the
+        head alone, so images already through the body (for FID and friends) do not go through it again."""
+        return self._batched(lambda f: self.model.head(f).argmax(1), features)
+
 
 def _retrain_hint(out: Path, source: str) -> str:
     return f"run `genmodels features train --data {source} --out {out}`"
