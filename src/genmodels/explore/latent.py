@@ -124,10 +124,13 @@ class ExploredRun:
         """Codes (B, D) decoded under labels (B,) (a conditional model; None: its default class), on the CPU: images
         (B, C, H, W) in [0, 1], or vectors (B, D) in the data's units."""
         codes = codes.to(self.run.device, torch.float32)
+        return self.run.in_units(self.model.decode_with(codes, self._labels_for(len(codes), labels))).float().cpu()
+
+    def _labels_for(self, n: int, labels: torch.Tensor | None) -> torch.Tensor | None:
+        """labels on the run's device, or for a conditional model asked for none, n of its default class."""
         if self.classes is not None and labels is None:
-            labels = torch.full((len(codes),), self.label, dtype=torch.long)
-        labels = None if labels is None else labels.to(self.run.device)
-        return self.run.in_units(self.model.decode_with(codes, labels)).float().cpu()
+            labels = torch.full((n,), self.label, dtype=torch.long)
+        return None if labels is None else labels.to(self.run.device)
 
     def _check_finite(self, *numbers: torch.Tensor) -> None:
         """Refuse a model whose codes, slider ranges or images are not numbers (NaN or infinite weights, or
@@ -211,11 +214,8 @@ class ExploredRun:
         return self._encoded(x, labels)
 
     def _encoded(self, x: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
-        if self.classes is not None and labels is None:
-            labels = torch.full((len(x),), self.label, dtype=torch.long)
         with torch.inference_mode():
-            return self.model.encode_with(x.to(self.run.device), None if labels is None else
-                                          labels.to(self.run.device)).float().cpu()
+            return self.model.encode_with(x.to(self.run.device), self._labels_for(len(x), labels)).float().cpu()
 
     def to_map(self, codes: torch.Tensor) -> list[list[float]] | None:
         return self.projection.to_map(codes).tolist() if self.projection is not None else None

@@ -283,8 +283,7 @@ class Routes:
                                     f"pick a run of a family that samples ({families_that('samples')}).")
         req = await _parse(request, Sample)
         self.explorer.labels(run, None if req.label is None else [req.label], 1)  # checked
-        label = req.label if req.label is not None or run.classes is None else run.label
-        codes, decoded = await self.explorer.work(run.draw, req.n, req.seed, label)
+        codes, decoded = await self.explorer.work(run.draw, req.n, req.seed, req.label)  # None: the run's default
         return JSONResponse({**outputs(run, decoded), "codes": codes, "points": run.to_map(torch.tensor(codes))})
 
     async def upload(self, request: Request) -> Response:
